@@ -1,0 +1,82 @@
+"""novadiag: audit service-to-service connectivity inside Kubernetes clusters.
+
+>>> import novadiag
+>>> report = novadiag.audit(lab="nova")          # doctest: +SKIP
+>>> [e.reference.env for e in report.broken]    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from typing import TYPE_CHECKING, Any
+
+from novadiag.errors import (
+    BrokenEdgesError,
+    ClusterAccessError,
+    ClusterUnreachable,
+    ConfigError,
+    LabError,
+    ManifestError,
+    NovadiagError,
+    PermissionDenied,
+    PlanError,
+    ProbeError,
+    ProbeTimeout,
+    ScenarioError,
+    Unauthorized,
+)
+from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
+
+if TYPE_CHECKING:
+    from novadiag.audit import audit, audit_snapshot
+    from novadiag.report import Report
+    from novadiag.snapshot import Snapshot, load_snapshot_file
+
+# The pipeline pulls in networkx, rich and the kubernetes client; the lab daemon
+# and the probe runner import novadiag too and should not pay for that.
+_LAZY = {
+    "audit": "novadiag.audit",
+    "audit_snapshot": "novadiag.audit",
+    "Report": "novadiag.report",
+    "Snapshot": "novadiag.snapshot",
+    "load_snapshot_file": "novadiag.snapshot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'novadiag' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+__all__ = [
+    "BROKEN_STATUSES",
+    "STATUSES",
+    "BrokenEdgesError",
+    "ClusterAccessError",
+    "ClusterUnreachable",
+    "ConfigError",
+    "Edge",
+    "Finding",
+    "Gap",
+    "LabError",
+    "ManifestError",
+    "NovadiagError",
+    "ObjectRef",
+    "PermissionDenied",
+    "PlanError",
+    "ProbeError",
+    "ProbeTimeout",
+    "Reference",
+    "Report",
+    "ScenarioError",
+    "Snapshot",
+    "Unauthorized",
+    "__version__",
+    "audit",
+    "audit_snapshot",
+    "load_snapshot_file",
+]

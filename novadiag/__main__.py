@@ -1,0 +1,7 @@
+"""``python -m novadiag``."""
+
+import sys
+
+from novadiag.cli import main
+
+sys.exit(main())

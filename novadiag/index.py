@@ -1,0 +1,182 @@
+"""Indexes over a Snapshot, built once, so per-edge work is a dict lookup.
+
+A cluster with 20,000 Services and 50,000 workloads makes hundreds of thousands
+of edges; anything that scans Services or namespaces per edge is quadratic and
+slow. Every question the DNS model and the verdicts ask — "which Services are
+named X", "what answers for this FQDN", "which pods does this selector pick" —
+is answered from the maps built here in one pass over the snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from novadiag.model import ObjectRef
+from novadiag.snapshot import Snapshot
+from novadiag.workloads import Workload
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str | None
+    port: int
+    target_port: int | str | None
+    protocol: str
+    app_protocol: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """The parts of a Service that DNS and verdicts care about."""
+
+    ref: ObjectRef
+    type: str
+    cluster_ip: str | None
+    ports: tuple[ServicePort, ...]
+    selector: Mapping[str, str] | None
+    external_name: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace or "default"
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def headless(self) -> bool:
+        return self.type != "ExternalName" and self.cluster_ip in ("None", "none")
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """Ready addresses of a Service as a live cluster reports them."""
+
+    ready: tuple[str, ...]
+    hostnames: frozenset[str]
+
+
+@dataclass
+class ClusterIndex:
+    """Lookups over one snapshot; build with :func:`build_index`."""
+
+    cluster_domain: str
+    namespaces: frozenset[str]
+    services: dict[tuple[str, str], ServiceInfo] = field(default_factory=dict)
+    services_by_name: dict[str, list[ServiceInfo]] = field(default_factory=dict)
+    services_by_ip: dict[str, ServiceInfo] = field(default_factory=dict)
+    workloads_by_ns: dict[str, list[Workload]] = field(default_factory=dict)
+    static_hostnames: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    endpoints: dict[tuple[str, str], EndpointInfo] = field(default_factory=dict)
+    live: bool = False
+
+    def service(self, namespace: str, name: str) -> ServiceInfo | None:
+        return self.services.get((namespace, name))
+
+    def hostnames(self, namespace: str, service: str) -> set[str]:
+        """Per-pod DNS hostnames under a headless Service (StatefulSet pods, live endpoints)."""
+        names = set(self.static_hostnames.get((namespace, service), ()))
+        live = self.endpoints.get((namespace, service))
+        if live is not None:
+            names |= live.hostnames
+        return names
+
+    def selected_workloads(self, svc: ServiceInfo) -> list[Workload]:
+        """Workloads in the Service's namespace whose pod template its selector matches."""
+        if not svc.selector:
+            return []
+        selector = svc.selector.items()
+        return [
+            w
+            for w in self.workloads_by_ns.get(svc.namespace, ())
+            if all(w.pod_labels.get(k) == v for k, v in selector)
+        ]
+
+
+def build_index(snapshot: Snapshot, *, cluster_domain: str | None = None) -> ClusterIndex:
+    """One pass over Services, workloads and endpoints."""
+    index = ClusterIndex(
+        cluster_domain=(cluster_domain or snapshot.source.cluster_domain).strip(".").lower(),
+        namespaces=snapshot.namespaces,
+        live=snapshot.source.kind in ("cluster", "lab"),
+    )
+    by_name: dict[str, list[ServiceInfo]] = defaultdict(list)
+    for obj in snapshot.of("Service"):
+        info = service_info(obj)
+        index.services[(info.namespace, info.name)] = info
+        by_name[info.name].append(info)
+        if info.cluster_ip and info.cluster_ip not in ("None", "none"):
+            index.services_by_ip[info.cluster_ip] = info
+    index.services_by_name = dict(by_name)
+    by_ns: dict[str, list[Workload]] = defaultdict(list)
+    for workload in snapshot.workloads:
+        by_ns[workload.namespace].append(workload)
+        if workload.ref.kind == "StatefulSet" and workload.service_name:
+            key = (workload.namespace, workload.service_name)
+            hosts = index.static_hostnames.setdefault(key, set())
+            hosts.update(f"{workload.ref.name}-{i}" for i in range(workload.replicas))
+    index.workloads_by_ns = dict(by_ns)
+    index.endpoints = _endpoints(snapshot)
+    return index
+
+
+def service_info(obj: Mapping[str, Any]) -> ServiceInfo:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    ports = tuple(
+        ServicePort(
+            name=p.get("name"),
+            port=int(p.get("port", 0) or 0),
+            target_port=p.get("targetPort", p.get("port")),
+            protocol=str(p.get("protocol") or "TCP"),
+            app_protocol=p.get("appProtocol"),
+        )
+        for p in spec.get("ports") or ()
+        if isinstance(p, Mapping) and isinstance(p.get("port"), int)
+    )
+    selector = spec.get("selector")
+    return ServiceInfo(
+        ref=ObjectRef("Service", meta.get("namespace") or "default", str(meta.get("name"))),
+        type=str(spec.get("type") or "ClusterIP"),
+        cluster_ip=spec.get("clusterIP"),
+        ports=ports,
+        selector={str(k): str(v) for k, v in selector.items()} if isinstance(selector, Mapping) else None,
+        external_name=spec.get("externalName"),
+    )
+
+
+def _endpoints(snapshot: Snapshot) -> dict[tuple[str, str], EndpointInfo]:
+    """Ready addresses per Service: EndpointSlices when present, else Endpoints."""
+    ready: dict[tuple[str, str], list[str]] = defaultdict(list)
+    hosts: dict[tuple[str, str], set[str]] = defaultdict(set)
+    seen_slices: set[tuple[str, str]] = set()
+    for sl in snapshot.of("EndpointSlice"):
+        meta = sl.get("metadata") or {}
+        svc = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+        if not svc:
+            continue
+        key = (meta.get("namespace") or "default", svc)
+        seen_slices.add(key)
+        hosts.setdefault(key, set())
+        for ep in sl.get("endpoints") or ():  # type: ignore[attr-defined]
+            if (ep.get("conditions") or {}).get("ready", True):
+                ready[key].extend(ep.get("addresses") or ())
+            if ep.get("hostname"):
+                hosts[key].add(ep["hostname"])
+    for ep in snapshot.of("Endpoints"):
+        meta = ep.get("metadata") or {}
+        key = (meta.get("namespace") or "default", str(meta.get("name")))
+        if key in seen_slices:
+            continue
+        hosts.setdefault(key, set())
+        for subset in ep.get("subsets") or ():  # type: ignore[attr-defined]
+            for addr in subset.get("addresses") or ():
+                ready[key].append(addr.get("ip", ""))
+                if addr.get("hostname"):
+                    hosts[key].add(addr["hostname"])
+    keys = set(ready) | set(hosts)
+    return {k: EndpointInfo(tuple(ready.get(k, ())), frozenset(hosts.get(k, ()))) for k in keys}

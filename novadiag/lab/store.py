@@ -1,0 +1,287 @@
+"""The lab's object store: what etcd is to a real API server.
+
+One process-wide, thread-safe map from ``(kind, namespace, name)`` to the raw
+JSON object, with a global resourceVersion counter and a bounded event log, so
+that the API server can serve list/get/watch, the DNS server can answer from
+the current Services, and the kubelet can react to changes — all from one truth.
+
+Objects handed out are shared, never copied (listing 50,000 pods must stay
+cheap); callers treat them as read-only and write through :meth:`Store.create`,
+:meth:`Store.replace`, :meth:`Store.mutate` or :meth:`Store.delete`, which store a
+fresh dict each time. Subscribers are called after each change, outside the
+lock, in the writing thread: keep them short (the kubelet and DNS only set a
+flag or queue work).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Obj = dict[str, Any]
+Key = tuple[str, str | None, str]
+
+CLUSTER_SCOPED_KINDS = frozenset(
+    {"Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"}
+)
+EVENT_LOG_SIZE = 20_000
+
+
+class StoreError(Exception):
+    """Base of the store's errors; the API server maps each to a Status code."""
+
+    code = 500
+    reason = "InternalError"
+
+
+class NotFound(StoreError):
+    code = 404
+    reason = "NotFound"
+
+
+class AlreadyExists(StoreError):
+    code = 409
+    reason = "AlreadyExists"
+
+
+class Conflict(StoreError):
+    code = 409
+    reason = "Conflict"
+
+
+class Invalid(StoreError):
+    code = 422
+    reason = "Invalid"
+
+
+class Gone(StoreError):
+    code = 410
+    reason = "Expired"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, as a watch stream reports it."""
+
+    resource_version: int
+    type: str  # ADDED | MODIFIED | DELETED
+    object: Obj
+
+    @property
+    def kind(self) -> str:
+        return str(self.object.get("kind"))
+
+    @property
+    def namespace(self) -> str | None:
+        return (self.object.get("metadata") or {}).get("namespace")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_of(obj: Obj) -> Key:
+    kind = obj.get("kind")
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not isinstance(kind, str) or not kind:
+        raise Invalid("object has no kind")
+    if not isinstance(name, str) or not name:
+        raise Invalid(f"{kind} has no metadata.name")
+    ns = None if kind in CLUSTER_SCOPED_KINDS else (meta.get("namespace") or "default")
+    return (kind, ns, name)
+
+
+class Store:
+    """Thread-safe in-memory object store with resourceVersions and an event log."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._objects: dict[Key, Obj] = {}
+        self._by_kind: dict[str, dict[Key, Obj]] = {}
+        self._rv = 0
+        self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    # -- reads ---------------------------------------------------------------
+    @property
+    def resource_version(self) -> int:
+        with self._lock:
+            return self._rv
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Obj:
+        ns = None if kind in CLUSTER_SCOPED_KINDS else namespace
+        with self._lock:
+            obj = self._objects.get((kind, ns, name))
+        if obj is None:
+            raise NotFound(f'{kind} "{name}" not found')
+        return obj
+
+    def list(self, kind: str, namespace: str | None = None) -> tuple[list[Obj], int]:
+        """Objects of one kind (in one namespace, or all), sorted by namespace/name."""
+        with self._lock:
+            bucket = self._by_kind.get(kind, {})
+            items = [
+                (k, o) for k, o in bucket.items() if namespace is None or k[1] == namespace
+            ]
+            rv = self._rv
+        items.sort(key=lambda pair: (pair[0][1] or "", pair[0][2]))
+        return [o for _, o in items], rv
+
+    def kinds(self) -> list[str]:
+        with self._lock:
+            return sorted(self._by_kind)
+
+    # -- writes --------------------------------------------------------------
+    def create(self, obj: Obj) -> Obj:
+        """Store a new object, setting the server-owned fields."""
+        obj = copy.deepcopy(obj)
+        key = key_of(obj)
+        meta = obj.setdefault("metadata", {})
+        if key[1] is not None:
+            meta["namespace"] = key[1]
+        with self._lock:
+            if key in self._objects:
+                raise AlreadyExists(f'{key[0]} "{key[2]}" already exists')
+            if key[1] is not None and key[0] != "Namespace" and self._namespace_terminating(key[1]):
+                raise Invalid(f'namespace "{key[1]}" is being deleted')
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now_rfc3339()
+            meta.setdefault("generation", 1)
+            event = self._put(key, obj, "ADDED")
+        self._notify(event)
+        return event.object
+
+    def replace(self, obj: Obj, *, check_version: bool = True) -> Obj:
+        """Replace an existing object (PUT); a stale resourceVersion is a Conflict."""
+        obj = copy.deepcopy(obj)
+        key = key_of(obj)
+        with self._lock:
+            old = self._objects.get(key)
+            if old is None:
+                raise NotFound(f'{key[0]} "{key[2]}" not found')
+            given = (obj.get("metadata") or {}).get("resourceVersion")
+            if check_version and given and given != old["metadata"]["resourceVersion"]:
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {key[0]} "{key[2]}": '
+                    "the object has been modified; please apply your changes to the latest version"
+                )
+            event = self._put(key, self._keep_server_fields(old, obj), "MODIFIED")
+        self._notify(event)
+        return event.object
+
+    def mutate(self, kind: str, namespace: str | None, name: str, change: Callable[[Obj], Obj | None]) -> Obj:
+        """Atomic read-modify-write: ``change`` gets a deep copy and edits or returns it."""
+        ns = None if kind in CLUSTER_SCOPED_KINDS else namespace
+        key = (kind, ns, name)
+        with self._lock:
+            old = self._objects.get(key)
+            if old is None:
+                raise NotFound(f'{kind} "{name}" not found')
+            draft = copy.deepcopy(old)
+            result = change(draft)
+            new = draft if result is None else result
+            if key_of(new) != key:
+                raise Invalid("a change may not rename an object")
+            if new == old:
+                return old
+            event = self._put(key, self._keep_server_fields(old, new), "MODIFIED")
+        self._notify(event)
+        return event.object
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> Obj:
+        ns = None if kind in CLUSTER_SCOPED_KINDS else namespace
+        key = (kind, ns, name)
+        with self._lock:
+            obj = self._objects.pop(key, None)
+            if obj is None:
+                raise NotFound(f'{kind} "{name}" not found')
+            self._by_kind.get(kind, {}).pop(key, None)
+            self._rv += 1
+            gone = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
+            event = Event(self._rv, "DELETED", gone)
+            self._events.append(event)
+            self._changed.notify_all()
+        self._notify(event)
+        return gone
+
+    def delete_namespace_contents(self, namespace: str) -> int:
+        """Cascade of a Namespace deletion: every namespaced object in it goes."""
+        with self._lock:
+            keys = [k for k in self._objects if k[1] == namespace]
+        for kind, ns, name in keys:
+            try:
+                self.delete(kind, ns, name)
+            except NotFound:
+                pass
+        return len(keys)
+
+    def load(self, objects: Iterable[Obj]) -> None:
+        """Create many objects (a scenario's manifests), Namespaces first."""
+        ordered = sorted(objects, key=lambda o: o.get("kind") != "Namespace")
+        for obj in ordered:
+            self.create(obj)
+
+    # -- watch ---------------------------------------------------------------
+    def events_since(self, resource_version: int) -> list[Event]:
+        """Events after ``resource_version``; Gone when the log no longer reaches back."""
+        with self._lock:
+            if self._events and resource_version < self._events[0].resource_version - 1:
+                raise Gone(f"too old resource version: {resource_version} ({self._rv})")
+            return [e for e in self._events if e.resource_version > resource_version]
+
+    def wait_for_change(self, resource_version: int, timeout: float) -> bool:
+        """Block until something newer than ``resource_version`` exists, or timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._rv > resource_version, timeout)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change; returns the unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- internals -----------------------------------------------------------
+    def _put(self, key: Key, obj: Obj, event_type: str) -> Event:
+        """Store under the lock; the caller notifies subscribers after releasing it."""
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        self._objects[key] = obj
+        self._by_kind.setdefault(key[0], {})[key] = obj
+        event = Event(self._rv, event_type, obj)
+        self._events.append(event)
+        self._changed.notify_all()
+        return event
+
+    def _notify(self, event: Event) -> None:
+        subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback(event)
+
+    def _namespace_terminating(self, namespace: str) -> bool:
+        ns = self._objects.get(("Namespace", None, namespace))
+        return bool(ns and (ns.get("status") or {}).get("phase") == "Terminating")
+
+    @staticmethod
+    def _keep_server_fields(old: Obj, new: Obj) -> Obj:
+        meta = new.setdefault("metadata", {})
+        for field in ("uid", "creationTimestamp"):
+            meta[field] = old["metadata"][field]
+        if new.get("spec") != old.get("spec"):
+            meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        else:
+            meta["generation"] = old["metadata"].get("generation", 1)
+        return new

@@ -1,0 +1,271 @@
+"""Plain values that flow through the pipeline.
+
+Everything here is a frozen dataclass or a closed ``Literal`` set, so a value can
+be hashed, compared, put in a set and shared between threads without copies.
+Raw Kubernetes JSON stays a ``dict`` (described by TypedDicts where a module
+reads deep into it) until it is converted into these values at the edge of the
+module that understands it.
+
+The JSON shape of each value is the ``novadiag.audit/v1`` contract described in
+``DESIGN.md``; ``to_dict`` methods produce exactly those fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, get_args
+
+Status = Literal[
+    "ok",
+    "dns-unresolvable",
+    "unknown-target",
+    "port-mismatch",
+    "no-endpoints",
+    "blocked",
+    "external",
+]
+"""Verdict of one edge; the first failing layer wins, in the order listed in DESIGN.md."""
+
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+BROKEN_STATUSES: frozenset[Status] = frozenset(
+    {"dns-unresolvable", "unknown-target", "port-mismatch", "no-endpoints", "blocked"}
+)
+
+Severity = Literal["error", "warning", "info"]
+
+SourceKind = Literal["cluster", "manifests", "snapshot", "lab"]
+
+WORKLOAD_KINDS: tuple[str, ...] = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "Pod",
+)
+
+SNAPSHOT_KINDS: tuple[str, ...] = (
+    "Namespace",
+    "Service",
+    "Endpoints",
+    "EndpointSlice",
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "ConfigMap",
+    "Secret",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+    "Role",
+    "RoleBinding",
+)
+"""Kinds a snapshot holds, in the order they are listed from a cluster."""
+
+
+class RawObject(TypedDict, total=False):
+    """Any Kubernetes object as JSON; modules that read deeper define their own."""
+
+    apiVersion: str
+    kind: str
+    metadata: dict[str, Any]
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """Names one Kubernetes object; ``namespace`` is None for cluster-scoped kinds."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace is None:
+            return f"{self.kind} {self.name}"
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+    def to_target_dict(self) -> dict[str, Any]:
+        """The contract's ``target``/``resolves_to`` shape: namespace and name only."""
+        return {"namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True, order=True)
+class Reference:
+    """One place where a workload names a host: one env var, one host.
+
+    ``reference`` is the value as written with credentials redacted; the raw value
+    never leaves the parser. ``port_env`` names the second variable when host and
+    port are split across two (``DB_HOST`` + ``DB_PORT``).
+    """
+
+    workload: ObjectRef
+    container: str
+    env: str
+    origin: str
+    reference: str
+    host: str
+    port: int | None
+    scheme: str | None = None
+    init_container: bool = False
+    port_env: str | None = None
+    startup: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return self.workload.namespace or "default"
+
+    @property
+    def edge_id(self) -> str:
+        """Stable, readable id: one edge per (workload, container, env var, host, port)."""
+        port = "-" if self.port is None else str(self.port)
+        w = self.workload
+        return f"{w.namespace}/{w.kind.lower()}/{w.name}/{self.container}/{self.env}/{self.host}:{port}"
+
+
+ProbeDNS = Literal["ok", "nxdomain", "servfail", "timeout", "error"]
+ProbeConnect = Literal["ok", "refused", "timeout", "skipped"]
+ProbeHealth = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ProbeObservation:
+    """What a probe pod saw for one edge, from the source namespace's DNS settings."""
+
+    dns: ProbeDNS
+    addresses: tuple[str, ...] = ()
+    answered_by: str | None = None
+    connect: ProbeConnect = "skipped"
+    health: ProbeHealth = "skipped"
+    agrees: bool = True
+    error: str | None = None
+    tried: tuple[tuple[str, str], ...] = ()
+    pod: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dns": self.dns,
+            "addresses": list(self.addresses),
+            "answered_by": self.answered_by,
+            "connect": self.connect,
+            "health": self.health,
+            "agrees": self.agrees,
+            "error": self.error,
+            "tried": [{"name": n, "result": r} for n, r in self.tried],
+            "pod": self.pod,
+        }
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One dependency edge with its verdict: the unit every report is made of."""
+
+    reference: Reference
+    status: Status
+    detail: str
+    target: ObjectRef | None = None
+    resolves_to: ObjectRef | None = None
+    fix: str | None = None
+    probe: ProbeObservation | None = None
+    predicted: Status | None = None
+    verdict_from: Literal["static", "probe"] = "static"
+
+    @property
+    def id(self) -> str:
+        return self.reference.edge_id
+
+    @property
+    def source(self) -> ObjectRef:
+        return self.reference.workload
+
+    @property
+    def broken(self) -> bool:
+        return self.status in BROKEN_STATUSES
+
+    @property
+    def cross_namespace(self) -> bool:
+        """True when the Service meant lives outside the source's namespace."""
+        meant = self.target or self.resolves_to
+        return meant is not None and meant.namespace != self.reference.namespace
+
+    def to_dict(self) -> dict[str, Any]:
+        ref = self.reference
+        return {
+            "id": self.id,
+            "source": {
+                "kind": ref.workload.kind,
+                "namespace": ref.workload.namespace,
+                "name": ref.workload.name,
+                "container": ref.container,
+            },
+            "env": ref.env,
+            "origin": ref.origin,
+            "reference": ref.reference,
+            "host": ref.host,
+            "port": ref.port,
+            "target": None if self.target is None else self.target.to_target_dict(),
+            "resolves_to": None if self.resolves_to is None else self.resolves_to.to_target_dict(),
+            "cross_namespace": self.cross_namespace,
+            "status": self.status,
+            "detail": self.detail,
+            "fix": self.fix,
+            "probe": None if self.probe is None else self.probe.to_dict(),
+            "predicted": self.predicted or self.status,
+            "verdict_from": self.verdict_from,
+            "init_container": ref.init_container,
+            "port_env": ref.port_env,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something worth telling that is not an edge verdict (ambiguity, skipped object...)."""
+
+    severity: Severity
+    code: str
+    message: str
+    object: ObjectRef | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "object": None if self.object is None else self.object.to_dict(),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A part of the cluster the run could not read (RBAC, errors): never silently dropped."""
+
+    kind: str
+    namespace: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a snapshot came from."""
+
+    kind: SourceKind
+    context: str | None = None
+    cluster_domain: str = "cluster.local"
+    locations: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "context": self.context, "cluster_domain": self.cluster_domain}

@@ -1,0 +1,170 @@
+"""Snapshot: one immutable, plain-data view of the objects that matter.
+
+Every later stage reads a :class:`Snapshot` and nothing else, so an audit is the
+same whether its objects came from a live cluster, manifest files or a file saved
+earlier. Objects stay raw JSON dicts (cheap: no typed-model deserialization), are
+grouped by kind and indexed by ``(namespace, name)`` on first use.
+
+Secrets are sanitized on the way in (see :mod:`novadiag.redaction`): a snapshot
+never holds a credential, so nothing downstream — reports, saved snapshot files,
+plans — can leak one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from novadiag.errors import ConfigError
+from novadiag.model import SNAPSHOT_KINDS, Finding, Gap, ObjectRef, RawObject, SourceInfo
+from novadiag.redaction import sanitize_secret
+from novadiag.workloads import Workload, iter_workloads
+
+SNAPSHOT_SCHEMA = "novadiag.snapshot/v1"
+
+CLUSTER_SCOPED = frozenset({"Namespace"})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The objects of one cluster (or manifest set), grouped by kind."""
+
+    source: SourceInfo
+    objects: Mapping[str, tuple[RawObject, ...]]
+    gaps: tuple[Gap, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def of(self, kind: str) -> tuple[RawObject, ...]:
+        """All objects of one kind (empty when none, or when the kind was not readable)."""
+        return self.objects.get(kind, ())
+
+    def get(self, kind: str, namespace: str | None, name: str) -> RawObject | None:
+        return self._index.get((kind, namespace, name))
+
+    @cached_property
+    def _index(self) -> dict[tuple[str, str | None, str], RawObject]:
+        index: dict[tuple[str, str | None, str], RawObject] = {}
+        for kind, items in self.objects.items():
+            for obj in items:
+                meta = obj.get("metadata") or {}
+                ns = None if kind in CLUSTER_SCOPED else meta.get("namespace")
+                index[(kind, ns, str(meta.get("name")))] = obj
+        return index
+
+    @cached_property
+    def namespaces(self) -> frozenset[str]:
+        """Namespaces that exist: declared ones, plus any an object lives in."""
+        names = {str((o.get("metadata") or {}).get("name")) for o in self.of("Namespace")}
+        for kind, items in self.objects.items():
+            if kind in CLUSTER_SCOPED:
+                continue
+            for obj in items:
+                ns = (obj.get("metadata") or {}).get("namespace")
+                if ns:
+                    names.add(ns)
+        return frozenset(names)
+
+    @cached_property
+    def workloads(self) -> tuple[Workload, ...]:
+        return tuple(iter_workloads(self.objects))
+
+    def with_extra(self, **extra: Any) -> Snapshot:
+        return Snapshot(self.source, self.objects, self.gaps, self.findings, {**self.extra, **extra})
+
+    def count(self) -> dict[str, int]:
+        return {kind: len(items) for kind, items in self.objects.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SNAPSHOT_SCHEMA,
+            "source": {**self.source.to_dict(), "locations": list(self.source.locations)},
+            "objects": {kind: list(items) for kind, items in self.objects.items()},
+            "gaps": [g.to_dict() for g in self.gaps],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the snapshot as JSON (secrets already sanitized)."""
+        Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")), encoding="utf-8")
+
+
+def build_snapshot(
+    items: Iterable[RawObject],
+    source: SourceInfo,
+    *,
+    gaps: Iterable[Gap] = (),
+    findings: Iterable[Finding] = (),
+) -> Snapshot:
+    """Group raw objects by kind, skipping (with a finding) what cannot be used.
+
+    Objects without ``metadata.name`` and kinds novadiag does not read are not
+    errors: a manifest directory holds Ingresses, CRDs and more. They are counted
+    in findings so the user knows they were seen.
+    """
+    grouped: dict[str, list[RawObject]] = defaultdict(list)
+    notes = list(findings)
+    skipped_kinds: dict[str, int] = defaultdict(int)
+    for obj in items:
+        if not isinstance(obj, Mapping):
+            notes.append(Finding("warning", "invalid-object", "skipped an entry that is not an object"))
+            continue
+        kind = obj.get("kind")
+        meta = obj.get("metadata")
+        if not isinstance(kind, str) or not kind:
+            notes.append(Finding("warning", "invalid-object", "skipped an object without a kind"))
+            continue
+        if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            notes.append(
+                Finding("warning", "invalid-object", f"skipped a {kind} without metadata.name")
+            )
+            continue
+        if kind not in SNAPSHOT_KINDS:
+            skipped_kinds[kind] += 1
+            continue
+        if kind not in CLUSTER_SCOPED and not meta.get("namespace"):
+            obj = {**obj, "metadata": {**meta, "namespace": "default"}}
+        if kind == "Secret":
+            obj = sanitize_secret(obj)
+        grouped[kind].append(obj)
+    for kind, n in sorted(skipped_kinds.items()):
+        notes.append(Finding("info", "kind-not-read", f"{n} object(s) of kind {kind} not read"))
+    objects = {kind: tuple(grouped[kind]) for kind in SNAPSHOT_KINDS if kind in grouped}
+    return Snapshot(source, objects, tuple(gaps), tuple(notes))
+
+
+def load_snapshot_file(path: str | Path) -> Snapshot:
+    """Read a file written by :meth:`Snapshot.save` (or ``novadiag snapshot save``)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read snapshot file: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not a novadiag snapshot file (invalid JSON)") from exc
+    if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
+        raise ConfigError(f"{p}: not a novadiag snapshot file (schema is not {SNAPSHOT_SCHEMA})")
+    src = data.get("source") or {}
+    source = SourceInfo(
+        kind="snapshot",
+        context=src.get("context"),
+        cluster_domain=src.get("cluster_domain") or "cluster.local",
+        locations=(str(p),),
+    )
+    objects = data.get("objects") or {}
+    gaps = [Gap(g.get("kind", "?"), g.get("namespace"), g.get("reason", "")) for g in data.get("gaps", [])]
+    items = (obj for kind in SNAPSHOT_KINDS for obj in objects.get(kind, ()))
+    return build_snapshot(items, source, gaps=gaps)
+
+
+def object_ref(obj: RawObject) -> ObjectRef:
+    """The ObjectRef naming a raw object."""
+    meta = obj.get("metadata") or {}
+    kind = str(obj.get("kind"))
+    ns = None if kind in CLUSTER_SCOPED else meta.get("namespace") or "default"
+    return ObjectRef(kind, ns, str(meta.get("name")))
