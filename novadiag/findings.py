@@ -1,0 +1,113 @@
+"""Findings that are not edge verdicts but change how a report should be read.
+
+- ``duplicate-service-name``: the same Service name in several namespaces. A
+  short name then means different things from different namespaces (Nova's two
+  postgres), and a consolidation must decide which one survives.
+- ``service-selects-nothing``: a Service with a selector that matches no
+  workload (static) or has no ready endpoint (live).
+- ``missing-namespace``: an env var names a namespace that does not exist.
+- ``crashloop``: a pod in CrashLoopBackOff, tied to the broken start-up edges
+  of its workload when there are any — the symptom next to its cause.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from novadiag.index import ClusterIndex
+from novadiag.model import Edge, Finding, ObjectRef
+from novadiag.snapshot import Snapshot
+
+
+def derive_findings(snapshot: Snapshot, index: ClusterIndex, edges: Sequence[Edge]) -> list[Finding]:
+    findings: list[Finding] = []
+    findings.extend(duplicate_services(index, edges))
+    findings.extend(idle_services(index))
+    findings.extend(missing_namespaces(edges))
+    findings.extend(crashlooping_pods(snapshot, edges))
+    return findings
+
+
+def duplicate_services(index: ClusterIndex, edges: Iterable[Edge]) -> list[Finding]:
+    referenced = {e.target.name for e in edges if e.target is not None}
+    out = []
+    for name, services in sorted(index.services_by_name.items()):
+        if len(services) < 2:
+            continue
+        namespaces = sorted(s.namespace for s in services)
+        severity = "warning" if name in referenced else "info"
+        out.append(
+            Finding(
+                severity,
+                "duplicate-service-name",
+                f"Service {name} exists in {len(namespaces)} namespaces ({', '.join(namespaces)}): "
+                "a short name reaches a different one from each; a consolidation must pick one",
+                ObjectRef("Service", namespaces[0], name),
+            )
+        )
+    return out
+
+
+def idle_services(index: ClusterIndex) -> list[Finding]:
+    out = []
+    for svc in index.services.values():
+        if svc.type == "ExternalName" or not svc.selector:
+            continue
+        live = index.endpoints.get((svc.namespace, svc.name))
+        if index.live and live is not None:
+            empty = not live.ready
+            why = "has no ready endpoint"
+        else:
+            empty = not any(w.replicas > 0 for w in index.selected_workloads(svc))
+            why = "selects no workload with replicas"
+        if empty:
+            out.append(Finding("warning", "service-selects-nothing",
+                               f"Service {svc.namespace}/{svc.name} {why}", svc.ref))
+    return sorted(out, key=lambda f: f.message)
+
+
+def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
+    out = []
+    for edge in edges:
+        if edge.status == "unknown-target" and "does not exist" in edge.detail:
+            out.append(Finding("error", "missing-namespace",
+                               f"{edge.source} env {edge.reference.env}: {edge.detail}", edge.source))
+    return out
+
+
+def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding]:
+    broken_by_workload: dict[tuple[str | None, str], list[Edge]] = defaultdict(list)
+    for edge in edges:
+        if edge.broken:
+            broken_by_workload[(edge.source.namespace, edge.source.name)].append(edge)
+    out = []
+    for pod in snapshot.of("Pod"):
+        meta = pod.get("metadata") or {}
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") != "CrashLoopBackOff":
+                continue
+            ns = meta.get("namespace")
+            owner = _workload_name(meta)
+            causes = broken_by_workload.get((ns, owner), [])
+            cause = ""
+            if causes:
+                cause = "; likely cause: " + ", ".join(f"{e.reference.env} ({e.status})" for e in causes[:3])
+            out.append(Finding(
+                "error", "crashloop",
+                f"Pod {ns}/{meta.get('name')} container {status.get('name')} is in CrashLoopBackOff "
+                f"(restarts: {status.get('restartCount', 0)}){cause}",
+                ObjectRef("Pod", ns, str(meta.get("name"))),
+            ))
+    return out
+
+
+def _workload_name(meta: dict[str, object]) -> str:
+    """The owning workload's name, from the pod's owner chain naming convention."""
+    for owner in meta.get("ownerReferences") or ():  # type: ignore[attr-defined]
+        name = str(owner.get("name", ""))
+        if owner.get("kind") == "ReplicaSet" and "-" in name:
+            return name.rsplit("-", 1)[0]
+        return name
+    return str(meta.get("name"))

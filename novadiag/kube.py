@@ -1,0 +1,353 @@
+"""The only module that imports ``kubernetes``: config loading and raw REST calls.
+
+novadiag uses the official client for what it is best at — kubeconfig parsing
+(exec plugins, client certificates, tokens, contexts, in-cluster config) and
+its connection pool — and bypasses its typed models. Lists come back as raw
+JSON (``json.loads`` of the body): deserializing 20,000 pods into models takes
+~5× longer (DESIGN.md) and version 37's strict validation turns a missing
+field into a crash instead of a gap.
+
+Errors of the client, urllib3 and the network are wrapped here into
+:mod:`novadiag.errors`; nothing from ``kubernetes`` or ``urllib3`` escapes.
+Transient answers (429 with Retry-After, 500/502/503/504, dropped connections)
+are retried with capped exponential backoff and jitter; an expired ``continue``
+token (410) restarts the list from the beginning.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from novadiag.errors import (
+    ClusterAccessError,
+    ClusterUnreachable,
+    ConfigError,
+    PermissionDenied,
+    Unauthorized,
+)
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """Where a kind lives in the REST API."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_prefix(self) -> str:
+        return f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = self.api_prefix
+        if namespace is not None and self.namespaced:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+KINDS: dict[str, KindInfo] = {
+    k.kind: k
+    for k in (
+        KindInfo("Namespace", "", "v1", "namespaces", namespaced=False),
+        KindInfo("Service", "", "v1", "services"),
+        KindInfo("Endpoints", "", "v1", "endpoints"),
+        KindInfo("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
+        KindInfo("Pod", "", "v1", "pods"),
+        KindInfo("Deployment", "apps", "v1", "deployments"),
+        KindInfo("StatefulSet", "apps", "v1", "statefulsets"),
+        KindInfo("DaemonSet", "apps", "v1", "daemonsets"),
+        KindInfo("ReplicaSet", "apps", "v1", "replicasets"),
+        KindInfo("Job", "batch", "v1", "jobs"),
+        KindInfo("CronJob", "batch", "v1", "cronjobs"),
+        KindInfo("ConfigMap", "", "v1", "configmaps"),
+        KindInfo("Secret", "", "v1", "secrets"),
+        KindInfo("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies"),
+        KindInfo("ServiceAccount", "", "v1", "serviceaccounts"),
+        KindInfo("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims"),
+        KindInfo("Role", "rbac.authorization.k8s.io", "v1", "roles"),
+        KindInfo("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
+    )
+}
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    """How to reach the cluster; all optional, like kubectl's flags."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    request_timeout: float = 30.0
+    page_size: int = 500
+    max_retries: int = 5
+    backoff_base: float = 0.2
+    backoff_cap: float = 5.0
+
+
+class ApiError(ClusterAccessError):
+    """A non-success answer from the API server, with its HTTP status and reason."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class NotFoundError(ApiError):
+    """404 from the API server."""
+
+
+class ExpiredError(ApiError):
+    """410 Gone: a continue token or watch resourceVersion is too old."""
+
+
+class KubeClient:
+    """Raw JSON access to one cluster through the official client's configuration."""
+
+    def __init__(self, settings: KubeSettings | None = None) -> None:
+        self.settings = settings or KubeSettings()
+        self.context_name, configuration = _load_configuration(self.settings)
+        configuration.retries = 0  # our own loop retries, visibly and with backoff
+        self._api = k8s_client.ApiClient(configuration)
+        self.requests_made = 0
+        self.host = configuration.host
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests --------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        timeout: float | None = None,
+    ) -> bytes:
+        """One call with retries; returns the body of a 2xx answer or raises ApiError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, headers, data = self._send(method, path, query, body, content_type, accept, timeout)
+            except ClusterUnreachable:
+                if attempt > self.settings.max_retries or method not in ("GET", "DELETE"):
+                    raise
+                self._sleep(attempt, None)
+                continue
+            if 200 <= status < 300:
+                return data
+            if status in RETRY_STATUSES and attempt <= self.settings.max_retries:
+                self._sleep(attempt, headers.get("Retry-After"))
+                continue
+            raise _api_error(status, data, method, path)
+
+    def get_json(self, path: str, *, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return _decode(self.request("GET", path, query=query), path)
+
+    def list_raw(
+        self, kind: str, *, namespace: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object of a kind, page by page (``limit``/``continue``), as raw dicts.
+
+        An expired continue token restarts the list once from the beginning:
+        the alternative, a silently partial list, would hide workloads.
+        """
+        info = KINDS[kind]
+        path = info.path(namespace)
+        restarted = False
+        token: str | None = None
+        while True:
+            query: dict[str, Any] = {"limit": self.settings.page_size}
+            if token:
+                query["continue"] = token
+            if label_selector:
+                query["labelSelector"] = label_selector
+            try:
+                page = self.get_json(path, query=query)
+            except ExpiredError:
+                if restarted or not token:
+                    raise
+                restarted, token = True, None
+                continue
+            for item in page.get("items") or ():
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", info.api_prefix.split("/", 2)[-1])
+                yield item
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return
+
+    def create(self, kind: str, namespace: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
+        path = KINDS[kind].path(namespace)
+        return _decode(self.request("POST", path, body=body), path)
+
+    def patch(
+        self, kind: str, namespace: str | None, name: str, body: Mapping[str, Any], *, strategic: bool = False
+    ) -> dict[str, Any]:
+        path = KINDS[kind].path(namespace, name)
+        ctype = "application/strategic-merge-patch+json" if strategic else "application/merge-patch+json"
+        return _decode(self.request("PATCH", path, body=body, content_type=ctype), path)
+
+    def delete(self, kind: str, namespace: str | None, name: str, *, grace_seconds: int | None = 0) -> bool:
+        """Delete one object; False when it was already gone."""
+        path = KINDS[kind].path(namespace, name)
+        query = {} if grace_seconds is None else {"gracePeriodSeconds": grace_seconds}
+        try:
+            self.request("DELETE", path, query=query)
+        except NotFoundError:
+            return False
+        return True
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get_json(KINDS[kind].path(namespace, name))
+        except NotFoundError:
+            return None
+
+    def read_log(self, namespace: str, pod: str, *, container: str | None = None) -> str:
+        path = KINDS["Pod"].path(namespace, pod) + "/log"
+        query = {"container": container} if container else None
+        return self.request("GET", path, query=query, accept="text/plain").decode("utf-8", "replace")
+
+    # -- internals -----------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str,
+        accept: str,
+        timeout: float | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        request = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        self.requests_made += 1
+        try:
+            response = self._api.call_api(
+                *request, _request_timeout=timeout or self.settings.request_timeout
+            )
+            data = response.read() or b""
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterUnreachable(f"cannot reach the API server at {self.host}: {_reason(exc)}") from exc
+        return response.status, response.headers, data
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
+        delay = random.uniform(delay / 2, delay)
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), 60.0))
+            except ValueError:
+                pass
+        time.sleep(delay)
+
+
+def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.Configuration]:
+    configuration = k8s_client.Configuration()
+    try:
+        if settings.in_cluster:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return "in-cluster", configuration
+        k8s_config.load_kube_config(
+            config_file=settings.kubeconfig,
+            context=settings.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        _, active = k8s_config.list_kube_config_contexts(config_file=settings.kubeconfig)
+        name = settings.context or (active or {}).get("name")
+    except ConfigException as exc:
+        where = settings.kubeconfig or "the default kubeconfig"
+        raise ConfigError(f"kubeconfig {where}: {_one_line(str(exc))}") from exc
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        where = settings.kubeconfig or "the default kubeconfig"
+        raise ConfigError(f"kubeconfig {where}: cannot be loaded: {_one_line(str(exc))}") from exc
+    return name, configuration
+
+
+def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:
+    message, reason = f"HTTP {status}", ""
+    try:
+        doc = json.loads(data)
+        if isinstance(doc, dict):
+            message = str(doc.get("message") or message)
+            reason = str(doc.get("reason") or "")
+    except ValueError:
+        pass
+    text = f"{method} {path}: {_one_line(message)}"
+    if status == 401:
+        return _Unauthorized(f"the API server rejected the credentials (401): {text}", status=401)
+    if status == 403:
+        return _Forbidden(text, status=403, reason=reason)
+    if status == 404:
+        return NotFoundError(text, status=404, reason=reason)
+    if status == 410:
+        return ExpiredError(text, status=410, reason=reason)
+    return ApiError(text, status=status, reason=reason)
+
+
+class _Unauthorized(ApiError, Unauthorized):
+    pass
+
+
+class _Forbidden(ApiError, PermissionDenied):
+    pass
+
+
+def _decode(data: bytes, path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise ClusterAccessError(f"GET {path}: the API server answered with invalid JSON") from exc
+    if not isinstance(doc, dict):
+        raise ClusterAccessError(f"GET {path}: the API server answered with a non-object")
+    return doc
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "reason", None) or exc
+    return _one_line(str(inner))[:200]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,107 @@
+"""Read a live cluster into a Snapshot: one paginated list per kind.
+
+Cost model: a cluster-wide list per kind is the cheapest way to read
+everything (one request per page, no per-object calls). Where RBAC forbids a
+cluster-wide list, the kind is listed namespace by namespace instead, and every
+namespace that is still forbidden becomes a :class:`~novadiag.model.Gap` — the
+report says what it could not see rather than pretending it saw nothing.
+Secrets are optional: without access, references that come from them are
+reported as unreadable (see :mod:`novadiag.references`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from novadiag.errors import ClusterAccessError, PermissionDenied
+from novadiag.kube import KubeClient, NotFoundError
+from novadiag.model import SNAPSHOT_KINDS, Gap, SourceInfo, SourceKind
+from novadiag.snapshot import Snapshot, build_snapshot
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(kind, objects_so_far)`` while listing."""
+
+
+def load_cluster_snapshot(
+    client: KubeClient,
+    *,
+    namespaces: Sequence[str] | None = None,
+    kinds: Iterable[str] = SNAPSHOT_KINDS,
+    cluster_domain: str = "cluster.local",
+    source_kind: SourceKind = "cluster",
+    progress: Progress | None = None,
+) -> Snapshot:
+    """List every kind novadiag reads; forbidden parts become gaps, not errors.
+
+    ``namespaces`` limits namespaced kinds to those namespaces (one list per
+    namespace and kind); by default the lists are cluster-wide.
+    """
+    objects: list[dict[str, Any]] = []
+    gaps: list[Gap] = []
+    known_namespaces: list[str] | None = list(namespaces) if namespaces else None
+    for kind in kinds:
+        if kind == "Namespace":
+            items = _list_namespaces(client, gaps, namespaces)
+            if known_namespaces is None and items is not None:
+                known_namespaces = [i["metadata"]["name"] for i in items]
+            objects.extend(items or ())
+        elif namespaces:
+            objects.extend(_list_per_namespace(client, kind, namespaces, gaps))
+        else:
+            objects.extend(_list_kind(client, kind, known_namespaces, gaps))
+        if progress is not None:
+            progress(kind, len(objects))
+    source = SourceInfo(source_kind, context=client.context_name, cluster_domain=cluster_domain,
+                        locations=(client.host,))
+    return build_snapshot(objects, source, gaps=gaps)
+
+
+def _list_namespaces(
+    client: KubeClient, gaps: list[Gap], wanted: Sequence[str] | None
+) -> list[dict[str, Any]] | None:
+    try:
+        items = list(client.list_raw("Namespace"))
+    except PermissionDenied as exc:
+        gaps.append(Gap("Namespace", None, _reason(exc)))
+        return None
+    if wanted:
+        keep = set(wanted)
+        items = [i for i in items if i.get("metadata", {}).get("name") in keep]
+    return items
+
+
+def _list_kind(
+    client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]
+) -> list[dict[str, Any]]:
+    try:
+        return list(client.list_raw(kind))
+    except NotFoundError:
+        gaps.append(Gap(kind, None, "the API server does not serve this kind"))
+        return []
+    except PermissionDenied as exc:
+        if not namespaces:
+            gaps.append(Gap(kind, None, _reason(exc)))
+            return []
+    return _list_per_namespace(client, kind, namespaces, gaps)
+
+
+def _list_per_namespace(
+    client: KubeClient, kind: str, namespaces: Iterable[str], gaps: list[Gap]
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for ns in namespaces:
+        try:
+            found.extend(client.list_raw(kind, namespace=ns))
+        except NotFoundError as exc:
+            if "namespaces" in str(exc):
+                continue
+            gaps.append(Gap(kind, ns, "the API server does not serve this kind"))
+            return found
+        except PermissionDenied as exc:
+            gaps.append(Gap(kind, ns, _reason(exc)))
+    return found
+
+
+def _reason(exc: ClusterAccessError) -> str:
+    return f"forbidden: {exc}"

@@ -1,0 +1,114 @@
+"""The Report value: what one audit found."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from novadiag.errors import BrokenEdgesError
+from novadiag.graph import namespace_graph
+from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, SourceInfo
+
+if TYPE_CHECKING:
+    from novadiag.snapshot import Snapshot
+
+AUDIT_SCHEMA = "novadiag.audit/v1"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of one audit: one verdict per edge, findings, and what was not readable.
+
+    >>> report = novadiag.audit(manifests=[NOVA])           # doctest: +SKIP
+    >>> [e.reference.host for e in report.broken]           # doctest: +SKIP
+    ['auth-service', 'content-service', 'feed-service', 'media-service']
+    """
+
+    source: SourceInfo
+    edges: tuple[Edge, ...]
+    findings: tuple[Finding, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
+    probes: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def broken(self) -> tuple[Edge, ...]:
+        """Edges whose status is broken, in report order."""
+        return tuple(e for e in self.edges if e.broken)
+
+    @property
+    def ok(self) -> bool:
+        """True when no edge is broken (external and ok edges only)."""
+        return not any(e.broken for e in self.edges)
+
+    @property
+    def cross_namespace(self) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.cross_namespace)
+
+    def edge(self, edge_id: str) -> Edge:
+        for e in self.edges:
+            if e.id == edge_id:
+                return e
+        raise KeyError(edge_id)
+
+    def raise_for_broken(self) -> None:
+        """Raise :class:`~novadiag.errors.BrokenEdgesError` when any edge is broken."""
+        broken = self.broken
+        if broken:
+            first = broken[0]
+            raise BrokenEdgesError(
+                f"{len(broken)} broken edge(s); first: {first.id}: {first.status}: {first.detail}",
+                edges=broken,
+            )
+
+    def namespace_graph(self) -> nx.DiGraph:
+        """Namespaces as nodes, edges with counts by status (``cross_namespace`` marked)."""
+        return namespace_graph(self.graph)
+
+    def summary(self) -> dict[str, Any]:
+        by_status = Counter(e.status for e in self.edges)
+        namespaces = self.snapshot.namespaces if self.snapshot is not None else {
+            e.reference.namespace for e in self.edges
+        }
+        workloads = len(self.snapshot.workloads) if self.snapshot is not None else len(
+            {e.source for e in self.edges}
+        )
+        services = len(self.snapshot.of("Service")) if self.snapshot is not None else 0
+        return {
+            "namespaces": len(namespaces),
+            "workloads": workloads,
+            "services": services,
+            "edges": len(self.edges),
+            "broken": sum(n for s, n in by_status.items() if s in BROKEN_STATUSES),
+            "cross_namespace": sum(1 for e in self.edges if e.cross_namespace),
+            "by_status": {s: by_status[s] for s in STATUSES if by_status[s]},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``novadiag.audit/v1`` document (see DESIGN.md)."""
+        doc: dict[str, Any] = {
+            "schema": AUDIT_SCHEMA,
+            "source": self.source.to_dict(),
+            "summary": self.summary(),
+            "edges": [e.to_dict() for e in self.edges],
+            "findings": [f.to_dict() for f in self.findings],
+            "gaps": [g.to_dict() for g in self.gaps],
+        }
+        if self.probes is not None:
+            doc["probes"] = self.probes
+        return doc
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def render(self, fmt: str = "table", **options: Any) -> str:
+        """The report in one of the formats of :data:`novadiag.report.render.FORMATS`."""
+        from novadiag.report.render import render
+
+        return render(self, fmt, **options)
+

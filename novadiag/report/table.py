@@ -1,0 +1,97 @@
+"""The terminal table: grouped by source namespace, broken edges first.
+
+Written for the engineer paged at 3 a.m.: the first lines say what is broken
+and how to fix it; working edges follow, external ones last; one summary line
+closes it. Colours come from rich and vanish when the output is not a TTY.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from novadiag.model import Edge
+from novadiag.report.core import Report
+
+STATUS_STYLE = {
+    "ok": "green",
+    "external": "dim",
+    "dns-unresolvable": "bold red",
+    "unknown-target": "bold red",
+    "port-mismatch": "red",
+    "no-endpoints": "yellow",
+    "blocked": "magenta",
+}
+_ORDER = {"dns-unresolvable": 0, "unknown-target": 1, "port-mismatch": 2, "no-endpoints": 3,
+          "blocked": 4, "ok": 5, "external": 6}
+
+
+def render_table(report: Report, *, color: bool = False, width: int = 160, **_: Any) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
+                      highlight=False, soft_wrap=False)
+    print_report(report, console)
+    return buffer.getvalue()
+
+
+def print_report(report: Report, console: Console) -> None:
+    """Print the report to a rich console (the CLI passes its own, with colours)."""
+    by_ns: dict[str, list[Edge]] = defaultdict(list)
+    for edge in report.edges:
+        by_ns[edge.reference.namespace].append(edge)
+    order = sorted(by_ns, key=lambda ns: (-sum(e.broken for e in by_ns[ns]), ns))
+    for ns in order:
+        edges = sorted(by_ns[ns], key=lambda e: (_ORDER[e.status], e.id))
+        broken = sum(e.broken for e in edges)
+        title = f"namespace {ns} — {len(edges)} edge(s), {broken} broken"
+        console.print(_table(title, edges))
+    for finding in report.findings:
+        if finding.severity != "info":
+            style = "red" if finding.severity == "error" else "yellow"
+            console.print(Text(f"{finding.severity}: {finding.message}", style=style))
+    for gap in report.gaps:
+        where = f" in {gap.namespace}" if gap.namespace else ""
+        console.print(Text(f"gap: {gap.kind}{where} not read: {gap.reason}", style="yellow"))
+    console.print(Text(summary_line(report), style="bold red" if report.broken else "bold green"))
+
+
+def _table(title: str, edges: list[Edge]) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    for column in ("status", "source", "env", "reference", "target", "fix / detail"):
+        table.add_column(column, overflow="fold")
+    for edge in edges:
+        ref = edge.reference
+        target = edge.target or edge.resolves_to
+        target_text = f"{target.namespace}/{target.name}" if target else "-"
+        note = f"→ {edge.fix}" if edge.fix else edge.detail
+        if edge.probe is not None and edge.probe.error:
+            note += f" [probe: {edge.probe.error}]"
+        source = f"{ref.workload.kind}/{ref.workload.name}"
+        if ref.container != ref.workload.name:
+            source += f" [{ref.container}]"
+        table.add_row(
+            Text(edge.status, style=STATUS_STYLE[edge.status]),
+            source,
+            ref.env,
+            ref.reference,
+            target_text,
+            note,
+        )
+    return table
+
+
+def summary_line(report: Report) -> str:
+    s = report.summary()
+    statuses = ", ".join(f"{n} {status}" for status, n in s["by_status"].items())
+    head = "BROKEN" if report.broken else "OK"
+    return (
+        f"{head}: {s['edges']} edges in {s['namespaces']} namespaces "
+        f"({s['workloads']} workloads, {s['services']} services): {statuses or 'none'}; "
+        f"{s['broken']} broken, {s['cross_namespace']} cross-namespace"
+        + (f"; {len(report.gaps)} gap(s)" if report.gaps else "")
+    )
