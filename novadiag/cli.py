@@ -139,7 +139,10 @@ def _print_table(report: object) -> None:
 
     from novadiag.report.table import print_report
 
-    print_report(report, Console(highlight=False))  # type: ignore[arg-type]
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)  # pipes and CI logs: no wrapping
+    print_report(report, console)  # type: ignore[arg-type]
 
 
 def _run_snapshot_save(args: argparse.Namespace) -> int:

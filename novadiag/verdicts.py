@@ -145,6 +145,11 @@ def _unresolvable(
             f"{ref.host} cannot resolve: the pod's resolver (dnsPolicy {config.policy}) "
             f"does not query the cluster DNS; {where}"
         )
+    elif "." not in ref.host.rstrip("."):
+        detail = (
+            f"{ref.host} does not resolve from {ref.namespace}: a short name only finds Services "
+            f"of the pod's own namespace; {where}"
+        )
     else:
         detail = f"{ref.host} does not resolve from {ref.namespace} (tried {tried}{more}); {where}"
     if config.notes:

@@ -62,27 +62,40 @@ def print_report(report: Report, console: Console) -> None:
 
 def _table(title: str, edges: list[Edge]) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    for column in ("status", "source", "env", "reference", "target", "fix / detail"):
-        table.add_column(column, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("env", no_wrap=True)
+    table.add_column("host", overflow="fold", max_width=56)
+    table.add_column("target", no_wrap=True)
+    table.add_column("fix / note", overflow="fold", min_width=40)
     for edge in edges:
         ref = edge.reference
         target = edge.target or edge.resolves_to
         target_text = f"{target.namespace}/{target.name}" if target else "-"
-        note = f"→ {edge.fix}" if edge.fix else edge.detail
+        note = _note(edge)
         if edge.probe is not None and edge.probe.error:
             note += f" [probe: {edge.probe.error}]"
-        source = f"{ref.workload.kind}/{ref.workload.name}"
+        source = ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
         if ref.container != ref.workload.name:
             source += f" [{ref.container}]"
         table.add_row(
             Text(edge.status, style=STATUS_STYLE[edge.status]),
             source,
             ref.env,
-            ref.reference,
+            ref.host if ref.port is None else f"{ref.host}:{ref.port}",
             target_text,
             note,
         )
     return table
+
+
+def _note(edge: Edge) -> str:
+    """Broken: the fix first, then why. Working: only what is surprising (libc notes)."""
+    if edge.broken:
+        return f"→ {edge.fix}: {edge.detail}" if edge.fix else edge.detail
+    if edge.status == "external":
+        return ""
+    return edge.detail[edge.detail.index(" (") + 2 : -1] if " (glibc" in edge.detail else ""
 
 
 def summary_line(report: Report) -> str:

@@ -74,7 +74,7 @@ def test_cross_namespace_short_name_is_dns_unresolvable_with_target_and_fix():
     assert edge.resolves_to is None
     assert edge.cross_namespace
     assert edge.fix == "content-service.nova-content:9081"
-    assert "content-service.nova-backend.svc.cluster.local" in edge.detail
+    assert "only finds Services of the pod's own namespace" in edge.detail
 
 
 def test_svc_dot_namespace_is_ok():
