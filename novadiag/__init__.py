@@ -52,6 +52,7 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
+
 __all__ = [
     "BROKEN_STATUSES",
     "STATUSES",

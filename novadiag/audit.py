@@ -1,22 +1,29 @@
-"""The one place that wires the pipeline: snapshot → references → DNS → verdicts.
+"""The one place that wires the pipeline: snapshot → references → DNS → verdicts → probes.
 
 ``novadiag.audit(...)`` is the notebook one-liner and what the CLI and the
 pytest plugin call. Exactly one source is read: manifests, a saved snapshot, a
 lab scenario (started and stopped around the audit), or the cluster of a
-kubeconfig (the default, like kubectl).
+kubeconfig (the default, like kubectl). Live sources are probed by default;
+files cannot be.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
 from novadiag.graph import build_graph
 from novadiag.index import build_index
+from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
+from novadiag.model import SourceKind
+from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
+from novadiag.probing.runner import ProbeProgress
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file
@@ -33,7 +40,10 @@ def audit(
     lab: str | None = None,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
+    probe: bool | None = None,
+    probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
+    probe_progress: ProbeProgress | None = None,
 ) -> Report:
     """Audit one source and return the :class:`~novadiag.report.Report`.
 
@@ -43,39 +53,45 @@ def audit(
         kubeconfig, context, in_cluster: how to reach a live cluster (default source).
         lab: name of a bundled lab scenario: start it, audit it, stop it.
         namespaces: only edges whose source is in these namespaces.
-        cluster_domain: the cluster DNS domain (default ``cluster.local``).
+        cluster_domain: the cluster DNS domain (default ``cluster.local``; probes detect it).
+        probe: run probe pods (default: yes for live clusters and labs, impossible for files).
+        probe_settings: image, timeouts and concurrency of the probe pods.
     """
     sources = [s for s in (manifests, snapshot, lab) if s]
     if len(sources) > 1:
         raise ConfigError("choose one source: manifests, a snapshot file, or a lab scenario")
-    if lab:
-        return _audit_lab(lab, namespaces=namespaces, cluster_domain=cluster_domain, progress=progress)
-    snap = load_source(
-        manifests=manifests,
-        snapshot=snapshot,
-        kubeconfig=kubeconfig,
-        context=context,
-        in_cluster=in_cluster,
+    if (manifests or snapshot) and probe:
+        raise ConfigError("probes need a live cluster: manifests and snapshot files cannot be probed")
+    live = partial(
+        audit_cluster,
         namespaces=namespaces,
         cluster_domain=cluster_domain,
+        probe=probe is not False,
+        probe_settings=probe_settings,
         progress=progress,
+        probe_progress=probe_progress,
     )
-    return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+    if lab:
+        from novadiag.lab import Lab
+
+        with Lab(scenario=lab) as running:
+            return live(KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab")
+    if manifests or snapshot:
+        snap = load_snapshot(manifests=manifests, snapshot=snapshot, cluster_domain=cluster_domain)
+        return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+    return live(KubeSettings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster))
 
 
-def load_source(
+def load_snapshot(
     *,
     manifests: Sequence[str | Path] | None = None,
     snapshot: str | Path | Snapshot | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-    in_cluster: bool = False,
+    settings: KubeSettings | None = None,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
-    progress: Progress | None = None,
-    source_kind: str = "cluster",
+    source_kind: SourceKind = "cluster",
 ) -> Snapshot:
-    """Read the chosen source into a Snapshot."""
+    """Read one source into a Snapshot (manifests, a snapshot file, or a cluster)."""
     domain = cluster_domain or "cluster.local"
     if manifests:
         return load_manifests(manifests, cluster_domain=domain)
@@ -83,17 +99,34 @@ def load_source(
         return snapshot
     if snapshot:
         return load_snapshot_file(snapshot)
-    from novadiag.kube import KubeClient, KubeSettings
+    with KubeClient(settings or KubeSettings()) as client:
+        return load_cluster_snapshot(client, namespaces=namespaces, cluster_domain=domain, source_kind=source_kind)
 
-    settings = KubeSettings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
+
+def audit_cluster(
+    settings: KubeSettings,
+    *,
+    namespaces: Sequence[str] | None = None,
+    cluster_domain: str | None = None,
+    probe: bool = True,
+    probe_settings: ProbeSettings | None = None,
+    progress: Progress | None = None,
+    probe_progress: ProbeProgress | None = None,
+    source_kind: SourceKind = "cluster",
+) -> Report:
+    """List the cluster once, judge every edge, then (optionally) probe them."""
     with KubeClient(settings) as client:
-        return load_cluster_snapshot(
+        snap = load_cluster_snapshot(
             client,
             namespaces=namespaces,
-            cluster_domain=domain,
-            source_kind="lab" if source_kind == "lab" else "cluster",
+            cluster_domain=cluster_domain or "cluster.local",
+            source_kind=source_kind,
             progress=progress,
         )
+        report = audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+        if probe:
+            report = probe_report(client, report, probe_settings, progress=probe_progress)
+    return report
 
 
 def audit_snapshot(
@@ -115,11 +148,8 @@ def audit_snapshot(
         *reference_findings,
         *derive_findings(snapshot, index, edges),
     )
-    source = snapshot.source
-    if cluster_domain and cluster_domain != source.cluster_domain:
-        source = type(source)(source.kind, source.context, index.cluster_domain, source.locations)
     return Report(
-        source=source,
+        source=replace(snapshot.source, cluster_domain=index.cluster_domain),
         edges=tuple(edges),
         findings=tuple(findings),
         gaps=snapshot.gaps,
@@ -128,21 +158,37 @@ def audit_snapshot(
     )
 
 
-def _audit_lab(
-    scenario: str,
+def probe_report(
+    client: KubeClient,
+    report: Report,
+    settings: ProbeSettings | None = None,
     *,
-    namespaces: Sequence[str] | None,
-    cluster_domain: str | None,
-    progress: Progress | None,
+    progress: ProbeProgress | None = None,
 ) -> Report:
-    from novadiag.lab import Lab
+    """Run probe pods for the report's edges and fold what they saw into it.
 
-    with Lab(scenario=scenario) as running:
-        snap = load_source(
-            kubeconfig=running.kubeconfig,
-            namespaces=namespaces,
-            cluster_domain=cluster_domain,
-            progress=progress,
-            source_kind="lab",
-        )
-    return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+    The cluster domain a probe pod's resolv.conf shows replaces the assumed one
+    (and the static verdicts are recomputed with it) before merging.
+    """
+    assert report.snapshot is not None
+    snap = report.snapshot
+    settings = settings or ProbeSettings()
+    index = build_index(snap, cluster_domain=report.source.cluster_domain)
+    groups = group_edges(report.edges, {w.ref: w for w in snap.workloads}, index, settings)
+    run = run_probes(client, groups, settings, progress=progress)
+    detected = next(
+        (o.document.get("cluster_domain") for o in run.outcomes if o.document and o.document.get("cluster_domain")),
+        None,
+    )
+    if detected and detected != report.source.cluster_domain:
+        namespaces = sorted({e.reference.namespace for e in report.edges})
+        report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected)
+        index = build_index(snap, cluster_domain=detected)
+    edges, findings = merge_observations(report.edges, run.outcomes, index)
+    return replace(
+        report,
+        edges=tuple(edges),
+        findings=report.findings + tuple(findings),
+        graph=build_graph(edges, index),
+        probes={**run.to_dict(), "detected_cluster_domain": detected},
+    )

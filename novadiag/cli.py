@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
-from novadiag.errors import NovadiagError
+from novadiag.errors import ConfigError, NovadiagError
+
+if TYPE_CHECKING:
+    from novadiag.probing import ProbeSettings
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -45,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_audit(commands)
     _add_snapshot(commands)
+    _add_cleanup(commands)
     _add_lab(commands)
     return parser
 
@@ -57,8 +63,14 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     src.add_argument("--context", metavar="NAME", help="kubeconfig context")
     src.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
-    src.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NS",
-                     help="only edges from this namespace (repeatable)")
+    src.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="only edges from this namespace (repeatable)",
+    )
     src.add_argument("--cluster-domain", metavar="DOMAIN", help="cluster DNS domain (default cluster.local)")
 
 
@@ -68,9 +80,63 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=("table", "json"), help="output format (default: from -o, else table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    out.add_argument("--fail-on", choices=("broken", "never"), default="broken",
-                     help="exit 1 when edges are broken (default) or never")
+    out.add_argument(
+        "--fail-on",
+        choices=("broken", "never"),
+        default="broken",
+        help="exit 1 when edges are broken (default) or never",
+    )
+    _add_probe_options(p)
     p.set_defaults(handler=_run_audit)
+
+
+def _add_probe_options(p: argparse.ArgumentParser) -> None:
+    probe = p.add_argument_group("probes (live clusters and labs)")
+    probe.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run probe pods that resolve and connect for real (default: on for clusters)",
+    )
+    probe.add_argument(
+        "--probe-image",
+        default="python:3.12-slim",
+        metavar="IMAGE",
+        help="image with python3 for the probe pods (default python:3.12-slim)",
+    )
+    probe.add_argument("--image-pull-secret", metavar="NAME", help="imagePullSecret for the probe image")
+    probe.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="the whole probe run's deadline (default 60)",
+    )
+    probe.add_argument(
+        "--probe-concurrency", type=int, default=8, metavar="N", help="probe pods alive at once (default 8)"
+    )
+    probe.add_argument(
+        "--node-selector",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="nodeSelector for probe pods (repeatable)",
+    )
+    probe.add_argument(
+        "--toleration",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]:EFFECT",
+        help="toleration for probe pods (repeatable)",
+    )
+
+
+def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("cleanup", help="delete probe pods and ConfigMaps a killed run left behind")
+    p.add_argument("--kubeconfig", metavar="FILE")
+    p.add_argument("--context", metavar="NAME")
+    p.add_argument("--older-than", metavar="DURATION", help="only objects older than this (e.g. 10m, 1h)")
+    p.set_defaults(handler=_run_cleanup)
 
 
 def _add_snapshot(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,16 +176,22 @@ def _run_audit(args: argparse.Namespace) -> int:
     from novadiag.report.render import format_for_path
 
     fmt = args.format or (format_for_path(args.output) if args.output else None) or "table"
-    report = audit(
-        manifests=args.manifests,
-        snapshot=args.snapshot,
-        lab=args.lab,
-        kubeconfig=args.kubeconfig,
-        context=args.context,
-        in_cluster=args.in_cluster,
-        namespaces=args.namespaces,
-        cluster_domain=args.cluster_domain,
-    )
+    live = not (args.manifests or args.snapshot)
+    with _progress(enabled=fmt == "table" and not args.output) as (listing, probing):
+        report = audit(
+            manifests=args.manifests,
+            snapshot=args.snapshot,
+            lab=args.lab,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            in_cluster=args.in_cluster,
+            namespaces=args.namespaces,
+            cluster_domain=args.cluster_domain,
+            probe=args.probe if live else (args.probe or None),
+            probe_settings=_probe_settings(args),
+            progress=listing,
+            probe_progress=probing,
+        )
     if args.output:
         Path(args.output).write_text(report.render(fmt), encoding="utf-8")
         from novadiag.report.table import summary_line
@@ -129,9 +201,99 @@ def _run_audit(args: argparse.Namespace) -> int:
         _print_table(report)
     else:
         sys.stdout.write(report.render(fmt))
+    if report.probes and report.probes.get("groups") and not report.probes.get("ran"):
+        print(
+            "novadiag: error: no probe pod could run: "
+            + (report.probes["failed"][0]["error"] if report.probes["failed"] else "unknown reason"),
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     if args.fail_on == "broken" and report.broken:
         return EXIT_BROKEN
     return EXIT_OK
+
+
+def _probe_settings(args: argparse.Namespace) -> ProbeSettings:
+    from novadiag.probing import ProbeSettings
+
+    return ProbeSettings(
+        image=args.probe_image,
+        image_pull_secret=args.image_pull_secret,
+        timeout=args.probe_timeout,
+        concurrency=max(1, args.probe_concurrency),
+        node_selector=dict(_key_value(item, "--node-selector") for item in args.node_selector),
+        tolerations=tuple(_toleration(item) for item in args.toleration),
+    )
+
+
+def _key_value(item: str, flag: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+    return key, value
+
+
+def _toleration(item: str) -> dict[str, str]:
+    spec, _, effect = item.rpartition(":")
+    if not spec:
+        raise ConfigError(f"--toleration {item!r}: expected KEY[=VALUE]:EFFECT")
+    key, sep, value = spec.partition("=")
+    tol = {"key": key, "operator": "Equal" if sep else "Exists", "effect": effect}
+    if sep:
+        tol["value"] = value
+    return tol
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[tuple[Any, Any]]:
+    """Progress on stderr while listing and probing; nothing when not a TTY or for files."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None, None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("listing the cluster…", total=None)
+
+        def listing(kind: str, count: int) -> None:
+            bar.update(task, description=f"listing the cluster: {kind} ({count} objects)")
+
+        def probing(c: dict[str, int]) -> None:
+            bar.update(
+                task,
+                description=(
+                    f"probing: {c['created']}/{c['total']} pods created, "
+                    f"{c['running']} running, {c['done']} done, {c['failed']} failed"
+                ),
+            )
+
+        yield listing, probing
+
+
+def _run_cleanup(args: argparse.Namespace) -> int:
+    from novadiag.kube import KubeClient, KubeSettings
+    from novadiag.probing import cleanup
+
+    older = _duration(args.older_than) if args.older_than else None
+    with KubeClient(KubeSettings(kubeconfig=args.kubeconfig, context=args.context)) as client:
+        gone = cleanup(client, older_than=older)
+    for line in gone:
+        print(f"deleted {line}")
+    print(f"cleanup: {len(gone)} object(s) deleted")
+    return EXIT_OK
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"--older-than {text!r}: expected a duration like 90s, 10m, 2h") from exc
 
 
 def _print_table(report: object) -> None:
@@ -146,24 +308,24 @@ def _print_table(report: object) -> None:
 
 
 def _run_snapshot_save(args: argparse.Namespace) -> int:
-    from novadiag.audit import load_source
+    from novadiag.audit import load_snapshot
+    from novadiag.kube import KubeSettings
 
+    options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
     if args.lab:
         from novadiag.lab import Lab
 
         with Lab(scenario=args.lab) as running:
-            snap = load_source(kubeconfig=running.kubeconfig, namespaces=args.namespaces,
-                               cluster_domain=args.cluster_domain, source_kind="lab")
+            snap = load_snapshot(settings=KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab", **options)
     else:
-        snap = load_source(
-            manifests=args.manifests, snapshot=args.snapshot, kubeconfig=args.kubeconfig,
-            context=args.context, in_cluster=args.in_cluster, namespaces=args.namespaces,
-            cluster_domain=args.cluster_domain,
-        )
+        settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster)
+        snap = load_snapshot(manifests=args.manifests, snapshot=args.snapshot, settings=settings, **options)
     snap.save(args.file)
     counts = snap.count()
-    print(f"saved {sum(counts.values())} objects of {len(counts)} kinds to {args.file}"
-          + (f" ({len(snap.gaps)} gap(s))" if snap.gaps else ""))
+    print(
+        f"saved {sum(counts.values())} objects of {len(counts)} kinds to {args.file}"
+        + (f" ({len(snap.gaps)} gap(s))" if snap.gaps else "")
+    )
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from novadiag.index import ClusterIndex
-from novadiag.model import Edge, Finding, ObjectRef
+from novadiag.model import Edge, Finding, ObjectRef, Severity
 from novadiag.snapshot import Snapshot
 
 
@@ -36,7 +36,7 @@ def duplicate_services(index: ClusterIndex, edges: Iterable[Edge]) -> list[Findi
         if len(services) < 2:
             continue
         namespaces = sorted(s.namespace for s in services)
-        severity = "warning" if name in referenced else "info"
+        severity: Severity = "warning" if name in referenced else "info"
         out.append(
             Finding(
                 severity,
@@ -62,8 +62,9 @@ def idle_services(index: ClusterIndex) -> list[Finding]:
             empty = not any(w.replicas > 0 for w in index.selected_workloads(svc))
             why = "selects no workload with replicas"
         if empty:
-            out.append(Finding("warning", "service-selects-nothing",
-                               f"Service {svc.namespace}/{svc.name} {why}", svc.ref))
+            out.append(
+                Finding("warning", "service-selects-nothing", f"Service {svc.namespace}/{svc.name} {why}", svc.ref)
+            )
     return sorted(out, key=lambda f: f.message)
 
 
@@ -71,8 +72,11 @@ def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
     out = []
     for edge in edges:
         if edge.status == "unknown-target" and "does not exist" in edge.detail:
-            out.append(Finding("error", "missing-namespace",
-                               f"{edge.source} env {edge.reference.env}: {edge.detail}", edge.source))
+            out.append(
+                Finding(
+                    "error", "missing-namespace", f"{edge.source} env {edge.reference.env}: {edge.detail}", edge.source
+                )
+            )
     return out
 
 
@@ -94,12 +98,15 @@ def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding
             cause = ""
             if causes:
                 cause = "; likely cause: " + ", ".join(f"{e.reference.env} ({e.status})" for e in causes[:3])
-            out.append(Finding(
-                "error", "crashloop",
-                f"Pod {ns}/{meta.get('name')} container {status.get('name')} is in CrashLoopBackOff "
-                f"(restarts: {status.get('restartCount', 0)}){cause}",
-                ObjectRef("Pod", ns, str(meta.get("name"))),
-            ))
+            out.append(
+                Finding(
+                    "error",
+                    "crashloop",
+                    f"Pod {ns}/{meta.get('name')} container {status.get('name')} is in CrashLoopBackOff "
+                    f"(restarts: {status.get('restartCount', 0)}){cause}",
+                    ObjectRef("Pod", ns, str(meta.get("name"))),
+                )
+            )
     return out
 
 

@@ -56,8 +56,9 @@ def build_graph(edges: Iterable[Edge], index: ClusterIndex) -> nx.DiGraph:
     graph = nx.DiGraph()
     for workloads in index.workloads_by_ns.values():
         for w in workloads:
-            graph.add_node(workload_node(w.ref), type="workload", kind=w.ref.kind,
-                           namespace=w.namespace, name=w.ref.name)
+            graph.add_node(
+                workload_node(w.ref), type="workload", kind=w.ref.kind, namespace=w.namespace, name=w.ref.name
+            )
     for svc in index.services.values():
         node = service_node(svc.ref)
         graph.add_node(node, type="service", kind="Service", namespace=svc.namespace, name=svc.name)
@@ -78,8 +79,9 @@ def _add_reference(graph: nx.DiGraph, edge: Edge) -> None:
         graph.add_node(target, type="host", kind="Host", namespace=None, name=edge.reference.host)
     data = graph.get_edge_data(source, target)
     if data is None:
-        graph.add_edge(source, target, kind="references", edges=[edge], status=edge.status,
-                       cross_namespace=edge.cross_namespace)
+        graph.add_edge(
+            source, target, kind="references", edges=[edge], status=edge.status, cross_namespace=edge.cross_namespace
+        )
     else:
         data["edges"].append(edge)
         data["status"] = worst(e.status for e in data["edges"])
@@ -100,8 +102,7 @@ def namespace_graph(graph: nx.DiGraph) -> nx.DiGraph:
         if not src_ns or not dst_ns:
             continue
         if not view.has_edge(src_ns, dst_ns):
-            view.add_edge(src_ns, dst_ns, counts={}, edges=0, broken=0,
-                          cross_namespace=src_ns != dst_ns)
+            view.add_edge(src_ns, dst_ns, counts={}, edges=0, broken=0, cross_namespace=src_ns != dst_ns)
         agg = view.edges[src_ns, dst_ns]
         for edge in data["edges"]:
             agg["counts"][edge.status] = agg["counts"].get(edge.status, 0) + 1

@@ -91,9 +91,7 @@ class ClusterIndex:
             return []
         selector = svc.selector.items()
         return [
-            w
-            for w in self.workloads_by_ns.get(svc.namespace, ())
-            if all(w.pod_labels.get(k) == v for k, v in selector)
+            w for w in self.workloads_by_ns.get(svc.namespace, ()) if all(w.pod_labels.get(k) == v for k, v in selector)
         ]
 
 

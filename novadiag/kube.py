@@ -238,6 +238,44 @@ class KubeClient:
         query = {"container": container} if container else None
         return self.request("GET", path, query=query, accept="text/plain").decode("utf-8", "replace")
 
+    def watch_raw(
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 30,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type": ..., "object": ...}``) until the server ends the stream.
+
+        The caller resumes from the last ``metadata.resourceVersion`` it saw; an
+        ``ERROR`` event with code 410 means that version is gone: list again.
+        """
+        query: dict[str, Any] = {"watch": "1", "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        path = KINDS[kind].path(namespace)
+        request = self._api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        self.requests_made += 1
+        try:
+            response = self._api.call_api(
+                *request, _request_timeout=(self.settings.request_timeout, timeout_seconds + 10)
+            )
+            if response.status != 200:
+                raise _api_error(response.status, response.read() or b"", "GET", path)
+            yield from _json_lines(response.response.stream(65536))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterUnreachable(f"watch of {path} broke: {_reason(exc)}") from exc
+
     # -- internals -----------------------------------------------------------
     def _send(
         self,
@@ -263,9 +301,7 @@ class KubeClient:
         )
         self.requests_made += 1
         try:
-            response = self._api.call_api(
-                *request, _request_timeout=timeout or self.settings.request_timeout
-            )
+            response = self._api.call_api(*request, _request_timeout=timeout or self.settings.request_timeout)
             data = response.read() or b""
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterUnreachable(f"cannot reach the API server at {self.host}: {_reason(exc)}") from exc
@@ -332,6 +368,22 @@ class _Unauthorized(ApiError, Unauthorized):
 
 class _Forbidden(ApiError, PermissionDenied):
     pass
+
+
+def _json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    yield event
+    if buffer.strip():
+        event = json.loads(buffer)
+        if isinstance(event, dict):
+            yield event
 
 
 def _decode(data: bytes, path: str) -> dict[str, Any]:

@@ -12,11 +12,11 @@ reported as unreadable (see :mod:`novadiag.references`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
 from novadiag.kube import KubeClient, NotFoundError
-from novadiag.model import SNAPSHOT_KINDS, Gap, SourceInfo, SourceKind
+from novadiag.model import SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
 from novadiag.snapshot import Snapshot, build_snapshot
 
 Progress = Callable[[str, int], None]
@@ -52,14 +52,13 @@ def load_cluster_snapshot(
             objects.extend(_list_kind(client, kind, known_namespaces, gaps))
         if progress is not None:
             progress(kind, len(objects))
-    source = SourceInfo(source_kind, context=client.context_name, cluster_domain=cluster_domain,
-                        locations=(client.host,))
-    return build_snapshot(objects, source, gaps=gaps)
+    source = SourceInfo(
+        source_kind, context=client.context_name, cluster_domain=cluster_domain, locations=(client.host,)
+    )
+    return build_snapshot(cast(list[RawObject], objects), source, gaps=gaps)
 
 
-def _list_namespaces(
-    client: KubeClient, gaps: list[Gap], wanted: Sequence[str] | None
-) -> list[dict[str, Any]] | None:
+def _list_namespaces(client: KubeClient, gaps: list[Gap], wanted: Sequence[str] | None) -> list[dict[str, Any]] | None:
     try:
         items = list(client.list_raw("Namespace"))
     except PermissionDenied as exc:
@@ -71,9 +70,7 @@ def _list_namespaces(
     return items
 
 
-def _list_kind(
-    client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]
-) -> list[dict[str, Any]]:
+def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]) -> list[dict[str, Any]]:
     try:
         return list(client.list_raw(kind))
     except NotFoundError:

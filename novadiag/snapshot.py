@@ -120,9 +120,7 @@ def build_snapshot(
             notes.append(Finding("warning", "invalid-object", "skipped an object without a kind"))
             continue
         if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str) or not meta["name"]:
-            notes.append(
-                Finding("warning", "invalid-object", f"skipped a {kind} without metadata.name")
-            )
+            notes.append(Finding("warning", "invalid-object", f"skipped a {kind} without metadata.name"))
             continue
         if kind not in SNAPSHOT_KINDS:
             skipped_kinds[kind] += 1

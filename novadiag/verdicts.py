@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo
-from novadiag.model import Edge, Reference, Status
+from novadiag.model import Edge, ObjectRef, Reference, Status
 from novadiag.targets import Intent, intended_target
 from novadiag.workloads import Workload
 
@@ -64,7 +64,7 @@ class VerdictContext:
 
 
 def judge_all(
-    references: Iterable[Reference], workloads: Mapping[object, Workload], ctx: VerdictContext
+    references: Iterable[Reference], workloads: Mapping[ObjectRef, Workload], ctx: VerdictContext
 ) -> list[Edge]:
     """Verdicts for many references; ``workloads`` maps ObjectRef → Workload."""
     return [judge(ref, workloads[ref.workload], ctx) for ref in references]
@@ -132,9 +132,7 @@ def _unknown_target(ref: Reference, intent: Intent, answer: Answer) -> Edge:
     return _edge(ref, "unknown-target", detail, None, reached, None)
 
 
-def _unresolvable(
-    ref: Reference, intent: Intent, answer: Answer, config: ResolverConfig, ctx: VerdictContext
-) -> Edge:
+def _unresolvable(ref: Reference, intent: Intent, answer: Answer, config: ResolverConfig, ctx: VerdictContext) -> Edge:
     target = intent.service
     assert target is not None
     tried = ", ".join(name.rstrip(".") for name in answer.tried[:4])

@@ -72,12 +72,10 @@ class Report:
 
     def summary(self) -> dict[str, Any]:
         by_status = Counter(e.status for e in self.edges)
-        namespaces = self.snapshot.namespaces if self.snapshot is not None else {
-            e.reference.namespace for e in self.edges
-        }
-        workloads = len(self.snapshot.workloads) if self.snapshot is not None else len(
-            {e.source for e in self.edges}
+        namespaces = (
+            self.snapshot.namespaces if self.snapshot is not None else {e.reference.namespace for e in self.edges}
         )
+        workloads = len(self.snapshot.workloads) if self.snapshot is not None else len({e.source for e in self.edges})
         services = len(self.snapshot.of("Service")) if self.snapshot is not None else 0
         return {
             "namespaces": len(namespaces),
@@ -111,4 +109,3 @@ class Report:
         from novadiag.report.render import render
 
         return render(self, fmt, **options)
-

@@ -27,14 +27,22 @@ STATUS_STYLE = {
     "no-endpoints": "yellow",
     "blocked": "magenta",
 }
-_ORDER = {"dns-unresolvable": 0, "unknown-target": 1, "port-mismatch": 2, "no-endpoints": 3,
-          "blocked": 4, "ok": 5, "external": 6}
+_ORDER = {
+    "dns-unresolvable": 0,
+    "unknown-target": 1,
+    "port-mismatch": 2,
+    "no-endpoints": 3,
+    "blocked": 4,
+    "ok": 5,
+    "external": 6,
+}
 
 
 def render_table(report: Report, *, color: bool = False, width: int = 160, **_: Any) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
-                      highlight=False, soft_wrap=False)
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=False
+    )
     print_report(report, console)
     return buffer.getvalue()
 
@@ -75,7 +83,9 @@ def _table(title: str, edges: list[Edge]) -> Table:
         note = _note(edge)
         if edge.probe is not None and edge.probe.error:
             note += f" [probe: {edge.probe.error}]"
-        source = ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
+        source = (
+            ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
+        )
         if ref.container != ref.workload.name:
             source += f" [{ref.container}]"
         table.add_row(

@@ -47,8 +47,12 @@ def index():
         svc("nova-backend", "postgres", ports=(5432,)),
         svc("kafka", "kafka-headless", cluster_ip="None", ports=(9092,)),
         statefulset("kafka", "kafka", "kafka-headless", replicas=1),
-        svc("nova-backend", "content-alias", type="ExternalName",
-            externalName="content-service.nova-content.svc.cluster.local"),
+        svc(
+            "nova-backend",
+            "content-alias",
+            type="ExternalName",
+            externalName="content-service.nova-content.svc.cluster.local",
+        ),
     ]
     return build_index(build_snapshot(objs, SourceInfo("manifests")))
 
@@ -93,8 +97,11 @@ def test_default_policy_uses_node_resolver_without_cluster_search():
 def test_none_policy_takes_only_dns_config():
     config = cluster_first(
         dnsPolicy="None",
-        dnsConfig={"nameservers": ["10.96.0.10"], "searches": ["nova-content.svc.cluster.local"],
-                   "options": [{"name": "ndots", "value": "2"}]},
+        dnsConfig={
+            "nameservers": ["10.96.0.10"],
+            "searches": ["nova-content.svc.cluster.local"],
+            "options": [{"name": "ndots", "value": "2"}],
+        },
     )
     assert config.nameservers == ("10.96.0.10",)
     assert not config.uses_cluster_dns
@@ -103,16 +110,17 @@ def test_none_policy_takes_only_dns_config():
 
 
 def test_none_policy_nameserver_matching_cluster_dns_ip_is_the_cluster_dns():
-    config = resolver_config({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.96.0.10"]}},
-                             "a", ZONE, cluster_dns_ips=("10.96.0.10",))
+    config = resolver_config(
+        {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.96.0.10"]}}, "a", ZONE, cluster_dns_ips=("10.96.0.10",)
+    )
     assert config.uses_cluster_dns
 
 
 def test_dns_config_merges_searches_deduplicated_and_overrides_ndots():
-    config = cluster_first(dnsConfig={"searches": ["svc.cluster.local", "extra.local"],
-                                      "options": [{"name": "ndots", "value": "2"}]})
-    assert config.search == ("nova-backend.svc.cluster.local", "svc.cluster.local", "cluster.local",
-                             "extra.local")
+    config = cluster_first(
+        dnsConfig={"searches": ["svc.cluster.local", "extra.local"], "options": [{"name": "ndots", "value": "2"}]}
+    )
+    assert config.search == ("nova-backend.svc.cluster.local", "svc.cluster.local", "cluster.local", "extra.local")
     assert config.ndots == 2
 
 
@@ -131,9 +139,7 @@ def test_ndots_or_more_dots_tries_name_first_in_glibc():
 
 def test_musl_does_not_walk_search_list_for_dotted_names():
     config = cluster_first(dnsConfig={"options": [{"name": "ndots", "value": "1"}]})
-    assert candidate_names("content-service.nova-content", config, libc="musl") == (
-        "content-service.nova-content.",
-    )
+    assert candidate_names("content-service.nova-content", config, libc="musl") == ("content-service.nova-content.",)
 
 
 def test_trailing_dot_is_absolute_only():

@@ -34,8 +34,15 @@ def test_every_edge_matches_expected_status_and_target(report):
     actual = {}
     for edge in report.edges:
         src = edge.source
-        actual[edge_key(f"{src.namespace}/{src.kind}/{src.name}", edge.reference.container,
-                        edge.reference.env, edge.reference.host, edge.reference.port)] = edge
+        actual[
+            edge_key(
+                f"{src.namespace}/{src.kind}/{src.name}",
+                edge.reference.container,
+                edge.reference.env,
+                edge.reference.host,
+                edge.reference.port,
+            )
+        ] = edge
     assert sorted(actual) == sorted(expected)
     for key, want in expected.items():
         edge = actual[key]
@@ -66,8 +73,7 @@ def test_each_broken_edge_gets_the_shortest_working_name(report):
 
 def test_duplicate_postgres_is_reported(report):
     dupes = [f for f in report.findings if f.code == "duplicate-service-name"]
-    assert any("postgres" in f.message and "nova-backend" in f.message and "nova," in f.message + ","
-               for f in dupes)
+    assert any("postgres" in f.message and "nova-backend" in f.message and "nova," in f.message + "," for f in dupes)
     assert any(f.severity == "warning" for f in dupes if "postgres" in f.message)
 
 

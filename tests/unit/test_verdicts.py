@@ -31,8 +31,7 @@ def service(namespace, name, port, target_port=None, *, selector=True, **spec):
     body = {"ports": [{"port": port, "targetPort": target_port or port}], **spec}
     if selector:
         body["selector"] = {"app": name}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
-            "spec": body}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": body}
 
 
 def make_ctx(*extra, source_spec=None):
@@ -134,21 +133,27 @@ def test_external_host_is_external_and_not_broken():
 
 
 def test_external_name_service_resolving_outside_is_ok():
-    alias = service("nova-backend", "payments", 443, selector=False, type="ExternalName",
-                    externalName="api.stripe.com")
+    alias = service("nova-backend", "payments", 443, selector=False, type="ExternalName", externalName="api.stripe.com")
     edge = verdict("payments", 443, alias)
     assert edge.status == "ok"
 
 
 def test_external_name_is_never_flagged_for_missing_endpoints():
-    alias = service("nova-backend", "legacy", 80, selector=False, type="ExternalName",
-                    externalName="legacy.example.com")
+    alias = service(
+        "nova-backend", "legacy", 80, selector=False, type="ExternalName", externalName="legacy.example.com"
+    )
     assert verdict("legacy", 80, alias).status == "ok"
 
 
 def test_alias_in_source_namespace_bridges_to_target():
-    alias = service("nova-backend", "content-service", 9081, selector=False, type="ExternalName",
-                    externalName="content-service.nova-content.svc.cluster.local")
+    alias = service(
+        "nova-backend",
+        "content-service",
+        9081,
+        selector=False,
+        type="ExternalName",
+        externalName="content-service.nova-content.svc.cluster.local",
+    )
     edge = verdict("content-service", 9081, alias)
     assert edge.status == "ok"
     assert edge.target == ObjectRef("Service", "nova-content", "content-service")
@@ -167,8 +172,15 @@ def test_fix_for_pod_without_cluster_search_list_is_the_fqdn():
     spec = {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.96.0.10"]}}
     ctx, workloads = make_ctx(source_spec=spec)
     ctx.cluster_dns_ips = ("10.96.0.10",)
-    ref = Reference(ObjectRef("Deployment", "nova-backend", "user-service"), "user-service", "X",
-                    "value", "content-service:9081", "content-service", 9081)
+    ref = Reference(
+        ObjectRef("Deployment", "nova-backend", "user-service"),
+        "user-service",
+        "X",
+        "value",
+        "content-service:9081",
+        "content-service",
+        9081,
+    )
     edge = judge(ref, workloads[ref.workload], ctx)
     assert edge.status == "dns-unresolvable"
     assert edge.fix == "content-service.nova-content.svc.cluster.local:9081"
@@ -179,4 +191,3 @@ def test_ndots_two_dotted_name_notes_musl_difference():
     edge = verdict("content-service.nova-content", 9081, source_spec=spec)
     assert edge.status == "ok"
     assert "musl" in edge.detail
-

@@ -1,0 +1,154 @@
+"""Fold probe observations into edges (pure).
+
+An observation becomes the edge's status, the static prediction is kept in
+``predicted``, and ``probe.agrees`` says whether the two match. A mismatch is
+the most interesting thing a probe can find — the cluster does something the
+manifests do not say — so each one gets a finding with the likely cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any, cast
+
+from novadiag.index import ClusterIndex
+from novadiag.model import Edge, Finding, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
+from novadiag.probing.runner import GroupOutcome
+
+_DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
+
+
+def merge_observations(
+    edges: Iterable[Edge], outcomes: Iterable[GroupOutcome], index: ClusterIndex
+) -> tuple[list[Edge], list[Finding]]:
+    """Edges with their ``probe`` field and observed status, plus disagreement findings."""
+    results: dict[str, tuple[dict[str, Any], str]] = {}
+    errors: dict[str, str] = {}
+    for outcome in outcomes:
+        if outcome.document is None:
+            for edge_id in outcome.group.edge_ids:
+                errors[edge_id] = outcome.error or "probe produced no result"
+            continue
+        by_check = {r["id"]: r for r in outcome.document.get("results") or ()}
+        for check in outcome.group.checks:
+            result = by_check.get(check.id)
+            for edge_id in check.edge_ids:
+                if result is None:
+                    errors[edge_id] = f"probe pod {outcome.pod} returned no result for this check"
+                else:
+                    results[edge_id] = (result, outcome.pod)
+    merged: list[Edge] = []
+    findings: list[Finding] = []
+    for edge in edges:
+        if edge.id in results:
+            result, pod = results[edge.id]
+            new = observe(edge, result, pod, index)
+            if new.probe is not None and not new.probe.agrees:
+                findings.append(disagreement(edge, new))
+            merged.append(new)
+        elif edge.id in errors:
+            merged.append(replace(edge, probe=ProbeObservation(dns="error", error=errors[edge.id])))
+        else:
+            merged.append(edge)
+    return merged, findings
+
+
+def observed_status(edge: Edge, result: Mapping[str, Any]) -> Status:
+    """The status the observation supports, by the same layer order as the prediction."""
+    if edge.status == "external":
+        return "external"
+    if (result.get("system") or {}).get("status") != "ok":
+        return "dns-unresolvable" if edge.target is not None else "unknown-target"
+    connect = result.get("connect")
+    if connect == "refused":
+        return "port-mismatch" if edge.status == "port-mismatch" else "no-endpoints"
+    if connect == "timeout":
+        return "blocked"
+    return "ok"
+
+
+def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex) -> Edge:
+    system = result.get("system") or {}
+    status = observed_status(edge, result)
+    candidates = result.get("candidates") or ()
+    answered_by = next((c["name"].rstrip(".") for c in candidates if c.get("result") == "ok"), None)
+    addresses = tuple(system.get("addresses") or ())
+    agrees = status == edge.status and _same_target(edge, addresses, index)
+    observation = ProbeObservation(
+        dns=_DNS.get(str(system.get("status")), "error"),
+        addresses=addresses,
+        answered_by=answered_by,
+        connect=cast(ProbeConnect, result.get("connect") or "skipped"),
+        health=cast(ProbeHealth, result.get("health") or "skipped"),
+        agrees=agrees,
+        error=_error_text(system, result),
+        tried=tuple((c["name"].rstrip("."), str(c.get("result"))) for c in candidates),
+        pod=pod,
+    )
+    detail = (
+        edge.detail
+        if agrees
+        else f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
+    )
+    return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
+
+
+def _same_target(edge: Edge, addresses: tuple[str, ...], index: ClusterIndex) -> bool:
+    """When the target has a ClusterIP, the probe must have reached that address."""
+    target = edge.resolves_to or edge.target
+    if not addresses or target is None or target.namespace is None:
+        return True
+    svc = index.service(target.namespace, target.name)
+    if svc is None or not svc.cluster_ip or svc.cluster_ip in ("None", "none") or svc.type == "ExternalName":
+        return True
+    if svc.cluster_ip.startswith("10.") and not index.live:
+        return True  # manifests' placeholder IPs say nothing about the cluster
+    return svc.cluster_ip in addresses
+
+
+def _error_text(system: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
+    if system.get("status") != "ok":
+        return str(system.get("error") or system.get("status"))
+    if result.get("connect") in ("refused", "timeout") or result.get("health") == "failed":
+        return str(result.get("detail") or result.get("connect"))
+    return None
+
+
+def _observed_text(observation: ProbeObservation) -> str:
+    if observation.dns != "ok":
+        return f"DNS {observation.dns}"
+    via = f" as {observation.answered_by}" if observation.answered_by else ""
+    return f"resolved{via} to {', '.join(observation.addresses)}, connect {observation.connect}"
+
+
+def disagreement(before: Edge, after: Edge) -> Finding:
+    """Explain why the cluster disagrees with the static model, as far as it can be told."""
+    observed, predicted = after.status, before.status
+    probe = after.probe
+    assert probe is not None
+    if predicted in ("dns-unresolvable", "unknown-target") and probe.dns == "ok":
+        cause = (
+            f"the name resolved ({'as ' + probe.answered_by if probe.answered_by else 'by the system resolver'}) "
+            "though no Service explains it: a CoreDNS rewrite, a stub domain, a search domain of the node, "
+            "or a record outside Kubernetes"
+        )
+    elif predicted == "ok" and probe.dns != "ok":
+        cause = (
+            "the cluster DNS did not answer for a Service that exists: "
+            "CoreDNS config, a stale cache, or another cluster domain"
+        )
+    elif observed == "no-endpoints":
+        cause = "the connection was refused: no ready pod behind the Service, or a wrong targetPort"
+    elif observed == "blocked":
+        cause = "the connection timed out: a NetworkPolicy or the CNI dropped it"
+    elif observed == predicted:
+        cause = "the name reached a different address than the Service's ClusterIP: a rewrite or a stale record"
+    else:
+        cause = "the cluster behaves differently from its manifests"
+    return Finding(
+        "warning",
+        "probe-disagrees",
+        f"{before.id}: predicted {predicted}, observed {observed}: {cause}",
+        before.source,
+    )

@@ -1,0 +1,388 @@
+"""Run probe pods through the API and always clean up after them.
+
+The loop keeps at most ``concurrency`` probe pods alive, launching the next
+group as one finishes, and learns about pod phases from a cluster-wide watch
+on the run's label (with a periodic GET of the live pods as a safety net for a
+watch that breaks). A pod's log is read as soon as it ends and the pod and its
+ConfigMap are deleted right away, so a large run never holds more than
+``concurrency`` pods.
+
+Nothing survives a run: every object created is recorded before the next
+request, and a ``finally`` deletes them all — on success, error, timeout,
+Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in progress).
+``novadiag cleanup`` sweeps what a killed (SIGKILL) run could not.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from novadiag.errors import ClusterAccessError, NovadiagError
+from novadiag.kube import ApiError, KubeClient
+from novadiag.probing.groups import (
+    CREATED,
+    MANAGED_BY,
+    RUN_ID,
+    ProbeGroup,
+    ProbeSettings,
+    configmap_spec,
+    pod_spec,
+)
+
+STUCK_REASONS = frozenset(
+    {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+)
+PROBE_SCHEMA = "novadiag.probe/v1"
+
+ProbeProgress = Callable[[dict[str, int]], None]
+"""Called with counters ``created``, ``running``, ``done``, ``failed``, ``total``."""
+
+
+@dataclass
+class GroupOutcome:
+    """What became of one probe group's pod."""
+
+    group: ProbeGroup
+    index: int
+    pod: str
+    phase: str | None = None
+    document: dict[str, Any] | None = None
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass
+class ProbeRun:
+    """The result of one probe run: outcomes per group and what it cost."""
+
+    run_id: str
+    outcomes: list[GroupOutcome]
+    pods_created: int = 0
+    wall_seconds: float = 0.0
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def any_ran(self) -> bool:
+        return any(o.document is not None for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        lifetimes = [o.seconds for o in self.outcomes if o.seconds is not None]
+        return {
+            "run_id": self.run_id,
+            "groups": len(self.outcomes),
+            "ran": sum(1 for o in self.outcomes if o.document is not None),
+            "pods_created": self.pods_created,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "slowest_pod_seconds": round(max(lifetimes), 3) if lifetimes else None,
+            "failed": [
+                {"namespace": o.group.namespace, "pod": o.pod, "error": o.error} for o in self.outcomes if o.error
+            ],
+            "leftovers": list(self.leftovers),
+        }
+
+
+def run_probes(
+    client: KubeClient,
+    groups: Sequence[ProbeGroup],
+    settings: ProbeSettings | None = None,
+    *,
+    progress: ProbeProgress | None = None,
+) -> ProbeRun:
+    """Run one probe pod per group; returns outcomes, never leaves objects behind."""
+    settings = settings or ProbeSettings()
+    run = ProbeRun(run_id=secrets.token_hex(4), outcomes=[])
+    run.outcomes = [GroupOutcome(g, i, f"novadiag-probe-{run.run_id}-{i}") for i, g in enumerate(groups)]
+    created: list[tuple[str, str, str]] = []
+    started = time.monotonic()
+    with _sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
+        try:
+            _drive(client, run, settings, created, watch, progress)
+        finally:
+            run.leftovers = _delete_all(client, created)
+    run.pods_created = sum(1 for kind, _, _ in created if kind == "Pod")
+    run.wall_seconds = time.monotonic() - started
+    return run
+
+
+def _drive(
+    client: KubeClient,
+    run: ProbeRun,
+    settings: ProbeSettings,
+    created: list[tuple[str, str, str]],
+    watch: _PodWatch,
+    progress: ProbeProgress | None,
+) -> None:
+    pending = deque(run.outcomes)
+    active: dict[str, GroupOutcome] = {}
+    deadline = time.monotonic() + settings.timeout
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last_poll = time.monotonic()
+    counters = {"created": 0, "running": 0, "done": 0, "failed": 0, "total": len(run.outcomes)}
+    while (pending or active) and time.monotonic() < deadline:
+        while pending and len(active) < max(1, settings.concurrency):
+            outcome = pending.popleft()
+            if _launch(client, outcome, run.run_id, settings, stamp, created):
+                active[outcome.pod] = outcome
+                counters["created"] += 1
+            else:
+                counters["failed"] += 1
+        pod = watch.next(timeout=0.25)
+        if pod is None and time.monotonic() - last_poll > 2.0:
+            last_poll = time.monotonic()
+            for outcome in list(active.values()):
+                _observe(client, _get_pod(client, outcome), outcome, active, created, counters)
+        elif pod is not None:
+            watched = active.get(pod["metadata"]["name"])
+            if watched is not None:
+                _observe(client, pod, watched, active, created, counters)
+        if progress is not None:
+            counters["running"] = len(active)
+            progress(dict(counters))
+    for outcome in active.values():
+        outcome.error = (
+            f"probe pod {outcome.group.namespace}/{outcome.pod} did not finish within "
+            f"{settings.timeout:g}s (phase: {outcome.phase or 'unknown'})"
+        )
+        outcome.finished = time.monotonic()
+    for outcome in pending:
+        outcome.error = f"probe timeout ({settings.timeout:g}s) reached before the pod could start"
+
+
+def _launch(
+    client: KubeClient,
+    outcome: GroupOutcome,
+    run_id: str,
+    settings: ProbeSettings,
+    stamp: str,
+    created: list[tuple[str, str, str]],
+) -> bool:
+    ns = outcome.group.namespace
+    try:
+        client.create("ConfigMap", ns, configmap_spec(outcome.group, run_id, outcome.index, settings, stamp))
+        created.append(("ConfigMap", ns, outcome.pod))
+        client.create("Pod", ns, pod_spec(outcome.group, run_id, outcome.index, settings, stamp))
+        created.append(("Pod", ns, outcome.pod))
+    except ClusterAccessError as exc:
+        outcome.error = f"cannot create probe pod in {ns}: {exc}"
+        return False
+    outcome.started = time.monotonic()
+    return True
+
+
+def _observe(
+    client: KubeClient,
+    pod: dict[str, Any] | None,
+    outcome: GroupOutcome,
+    active: dict[str, GroupOutcome],
+    created: list[tuple[str, str, str]],
+    counters: dict[str, int],
+) -> None:
+    ns = outcome.group.namespace
+    if pod is None or pod.get("_deleted"):
+        outcome.error = f"probe pod {ns}/{outcome.pod} was deleted before it finished"
+    else:
+        status = pod.get("status") or {}
+        outcome.phase = status.get("phase")
+        stuck = _stuck_reason(status)
+        if outcome.phase in ("Succeeded", "Failed"):
+            _collect(client, outcome, status)
+        elif stuck:
+            outcome.error = f"probe pod {ns}/{outcome.pod} cannot start: {stuck}"
+        else:
+            return
+    outcome.finished = time.monotonic()
+    active.pop(outcome.pod, None)
+    counters["failed" if outcome.error else "done"] += 1
+    _delete_all(client, [c for c in created if c[1] == ns and c[2] == outcome.pod], forget_from=created)
+
+
+def _collect(client: KubeClient, outcome: GroupOutcome, status: dict[str, Any]) -> None:
+    ns = outcome.group.namespace
+    try:
+        log = client.read_log(ns, outcome.pod)
+    except ClusterAccessError as exc:
+        outcome.error = f"cannot read the log of probe pod {ns}/{outcome.pod}: {exc}"
+        return
+    document = _parse_probe_log(log)
+    if document is not None:
+        outcome.document = document
+        return
+    reason = status.get("reason") or _terminated_reason(status) or outcome.phase
+    tail = log.strip().splitlines()[-1:] if log.strip() else []
+    outcome.error = f"probe pod {ns}/{outcome.pod} ended {reason} without a result" + (
+        f": {tail[0][:200]}" if tail else ""
+    )
+
+
+def _parse_probe_log(log: str) -> dict[str, Any] | None:
+    for line in reversed(log.strip().splitlines()):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("schema") == PROBE_SCHEMA:
+            return doc
+    return None
+
+
+def _stuck_reason(status: dict[str, Any]) -> str | None:
+    for cs in status.get("containerStatuses") or ():
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            message = waiting.get("message") or ""
+            return f"{waiting['reason']}" + (f" ({message})" if message else "")
+    for condition in status.get("conditions") or ():
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            return f"Unschedulable: {condition.get('message', '')}"
+    return None
+
+
+def _terminated_reason(status: dict[str, Any]) -> str | None:
+    for cs in status.get("containerStatuses") or ():
+        term = (cs.get("state") or {}).get("terminated") or {}
+        if term:
+            return f"{term.get('reason') or 'Terminated'} (exit code {term.get('exitCode')})"
+    return None
+
+
+def _get_pod(client: KubeClient, outcome: GroupOutcome) -> dict[str, Any] | None:
+    try:
+        return client.get("Pod", outcome.group.namespace, outcome.pod)
+    except ClusterAccessError:
+        return {"status": {"phase": outcome.phase}}
+
+
+def _delete_all(
+    client: KubeClient,
+    objects: Sequence[tuple[str, str, str]],
+    *,
+    forget_from: list[tuple[str, str, str]] | None = None,
+) -> list[str]:
+    """Delete pods first, then ConfigMaps; returns what could not be deleted."""
+    failed: list[str] = []
+    for kind, ns, name in sorted(objects, key=lambda o: o[0] != "Pod"):
+        try:
+            client.delete(kind, ns, name)
+        except (ClusterAccessError, NovadiagError) as exc:
+            failed.append(f"{kind} {ns}/{name}: {exc}")
+            continue
+        if forget_from is not None and (kind, ns, name) in forget_from:
+            forget_from.remove((kind, ns, name))
+    return failed
+
+
+def cleanup(client: KubeClient, *, older_than: float | None = None) -> list[str]:
+    """Delete every novadiag probe object in the cluster (older than N seconds, if given)."""
+    now = datetime.now(UTC)
+    doomed: list[tuple[str, str, str]] = []
+    for kind in ("Pod", "ConfigMap"):
+        for obj in client.list_raw(kind, label_selector=f"{MANAGED_BY}=novadiag"):
+            meta = obj.get("metadata") or {}
+            if older_than is not None and _age(meta, now) < older_than:
+                continue
+            doomed.append((kind, meta.get("namespace", "default"), meta["name"]))
+    failed = _delete_all(client, doomed)
+    gone = [f"{k} {ns}/{n}" for k, ns, n in doomed if not any(f.startswith(f"{k} {ns}/{n}:") for f in failed)]
+    if failed:
+        raise ClusterAccessError(f"could not delete {len(failed)} object(s): {failed[0]}")
+    return gone
+
+
+def _age(meta: dict[str, Any], now: datetime) -> float:
+    stamp = (meta.get("annotations") or {}).get(CREATED) or meta.get("creationTimestamp")
+    try:
+        created = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return (now - created).total_seconds()
+
+
+class _PodWatch:
+    """A background watch on the run's pods, feeding a queue; silent when forbidden."""
+
+    def __init__(self, client: KubeClient, run_id: str) -> None:
+        self._client = client
+        self._selector = f"{RUN_ID}={run_id}"
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="novadiag-probe-watch", daemon=True)
+
+    def __enter__(self) -> _PodWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            return self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _loop(self) -> None:
+        version: str | None = None
+        while not self._stop.is_set():
+            try:
+                for event in self._stream(version):
+                    if self._stop.is_set():
+                        return
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        version = None
+                        break
+                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                    if event.get("type") == "DELETED":
+                        obj = {**obj, "_deleted": True}
+                    if event.get("type") != "BOOKMARK":
+                        self._events.put(obj)
+            except ApiError as exc:
+                if exc.status in (401, 403):
+                    return  # the GET poll in the main loop takes over
+                version = None
+                self._stop.wait(0.5)
+            except ClusterAccessError:
+                self._stop.wait(0.5)
+
+    def _stream(self, version: str | None) -> Iterator[dict[str, Any]]:
+        return self._client.watch_raw("Pod", label_selector=self._selector, resource_version=version, timeout_seconds=5)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While probes run, SIGTERM unwinds like Ctrl-C so ``finally`` deletes the pods."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,158 @@
+"""Probe groups, probe pod specs and merging observations (the pure parts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import novadiag
+from novadiag.index import build_index
+from novadiag.probing import ProbeSettings, group_edges, merge_observations
+from novadiag.probing.groups import configmap_spec, pod_spec, probe_program
+from novadiag.probing.runner import GroupOutcome
+
+NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+
+
+@pytest.fixture(scope="module")
+def nova():
+    report = novadiag.audit(manifests=[NOVA])
+    index = build_index(report.snapshot)
+    workloads = {w.ref: w for w in report.snapshot.workloads}
+    return report, index, workloads
+
+
+def test_one_group_per_namespace_and_dns_settings(nova):
+    report, index, workloads = nova
+    groups = group_edges(report.edges, workloads, index)
+    keys = [(g.namespace, json.dumps(g.dns, sort_keys=True)) for g in groups]
+    assert len(keys) == len(set(keys))
+    # nova-backend has cdn-service with its own dnsConfig (ndots 2): two groups there
+    backend = [g for g in groups if g.namespace == "nova-backend"]
+    assert len(backend) == 2
+    assert any(g.dns.get("dnsConfig") for g in backend)
+
+
+def test_every_non_external_edge_is_in_exactly_one_group(nova):
+    report, index, workloads = nova
+    groups = group_edges(report.edges, workloads, index)
+    grouped = [e for g in groups for e in g.edge_ids]
+    assert sorted(grouped) == sorted(e.id for e in report.edges if e.status != "external")
+
+
+def test_same_host_port_from_one_group_is_checked_once(nova):
+    report, index, workloads = nova
+    for group in group_edges(report.edges, workloads, index):
+        triples = [(c.host, c.port, c.protocol) for c in group.checks]
+        assert len(triples) == len(set(triples))
+
+
+def test_grpc_and_http_ports_get_health_checks(nova):
+    report, index, workloads = nova
+    protocols = {(c.host, c.protocol) for g in group_edges(report.edges, workloads, index) for c in g.checks}
+    assert ("content-service", "grpc") in protocols
+    assert ("feed-service", "http") in protocols
+    assert ("postgres", "tcp") in protocols
+
+
+def test_probe_pod_passes_pod_security_restricted(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    pod = pod_spec(group, "abcd1234", 0, ProbeSettings(image_pull_secret="regcred"), "2026-01-01T00:00:00Z")
+    spec = pod["spec"]
+    container = spec["containers"][0]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["automountServiceAccountToken"] is False
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] > 0
+    assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "novadiag"
+    assert pod["metadata"]["labels"]["novadiag.dev/run-id"] == "abcd1234"
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_probe_pod_copies_the_source_dns_settings(nova):
+    report, index, workloads = nova
+    group = next(g for g in group_edges(report.edges, workloads, index) if g.dns)
+    spec = pod_spec(group, "r", 1, ProbeSettings(), "t")["spec"]
+    assert spec["dnsConfig"] == group.dns["dnsConfig"]
+
+
+def test_configmap_carries_program_and_checks(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    cm = configmap_spec(group, "r", 0, ProbeSettings(), "t")
+    assert cm["data"]["probe.py"] == probe_program()
+    checks = json.loads(cm["data"]["checks.json"])["checks"]
+    assert len(checks) == len(group.checks)
+
+
+def test_probe_program_reads_resolv_conf_and_detects_cluster_domain(tmp_path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(
+        "nameserver 127.0.0.1\nsearch a.svc.corp.internal svc.corp.internal corp.internal\noptions ndots:5\n"
+    )
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps({"resolv_conf": str(resolv), "checks": [], "timeout": 0.2}))
+    program = Path(novadiag.__file__).parent.parent / "probes" / "probe.py"
+    out = subprocess.run([sys.executable, str(program), str(checks)], capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "novadiag.probe/v1"
+    assert doc["cluster_domain"] == "corp.internal"
+    assert doc["resolv_conf"]["ndots"] == 5
+
+
+def _outcome(group, results):
+    return GroupOutcome(group, 0, "novadiag-probe-x-0", phase="Succeeded", document={"results": results})
+
+
+def _result(check, *, dns="ok", connect="ok", addresses=("127.1.128.5",), answered=None):
+    return {
+        "id": check.id,
+        "system": {"status": dns, "addresses": list(addresses) if dns == "ok" else [], "error": None},
+        "candidates": [{"name": answered, "result": "ok"}] if answered else [],
+        "connect": connect,
+        "health": "skipped",
+    }
+
+
+def test_observation_that_matches_prediction_agrees(nova):
+    report, index, workloads = nova
+    broken = next(e for e in report.broken)
+    group = next(g for g in group_edges(report.edges, workloads, index) if broken.id in g.edge_ids)
+    results = [_result(c, dns="nxdomain") for c in group.checks]
+    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index)
+    merged = next(e for e in edges if e.id == broken.id)
+    assert merged.status == "dns-unresolvable" and merged.probe.agrees and merged.verdict_from == "probe"
+    assert not [f for f in findings if broken.id in f.message]
+
+
+def test_disagreement_keeps_observation_and_explains_it(nova):
+    report, index, workloads = nova
+    broken = next(e for e in report.broken if e.reference.host == "content-service")
+    group = next(g for g in group_edges(report.edges, workloads, index) if broken.id in g.edge_ids)
+    results = [_result(c, answered="content-service.nova-backend.svc.cluster.local.") for c in group.checks]
+    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index)
+    merged = next(e for e in edges if e.id == broken.id)
+    assert merged.status == "ok" and merged.predicted == "dns-unresolvable"
+    assert merged.probe.agrees is False
+    finding = next(f for f in findings if broken.id in f.message)
+    assert finding.code == "probe-disagrees" and "rewrite" in finding.message
+
+
+def test_failed_probe_pod_keeps_static_status_with_error(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    outcome = GroupOutcome(group, 0, "p", error="probe pod x/p cannot start: ImagePullBackOff")
+    edges, _ = merge_observations(report.edges, [outcome], index)
+    for edge in edges:
+        if edge.id in group.edge_ids:
+            assert edge.probe.error.endswith("ImagePullBackOff")
+            assert edge.verdict_from == "static"
