@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
 from novadiag.errors import ConfigError, NovadiagError
+from novadiag.report.render import FORMATS
 
 if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
@@ -78,7 +79,7 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = commands.add_parser("audit", help="find the references that do not reach their Service")
     _add_source_options(p)
     out = p.add_argument_group("output")
-    out.add_argument("--format", choices=("table", "json"), help="output format (default: from -o, else table)")
+    out.add_argument("--format", choices=FORMATS, help="output format (default: from -o's extension, else table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     out.add_argument(
         "--fail-on",
