@@ -9,6 +9,7 @@ files cannot be.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -74,7 +75,8 @@ def audit(
     if lab:
         from novadiag.lab import Lab
 
-        with Lab(scenario=lab) as running:
+        # A private state dir: a lab the user keeps running with `lab up` is left alone.
+        with Lab(scenario=lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
             return live(KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab")
     if manifests or snapshot:
         snap = load_snapshot(manifests=manifests, snapshot=snapshot, cluster_domain=cluster_domain)

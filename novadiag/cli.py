@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_audit(commands)
     _add_snapshot(commands)
+    _add_check(commands)
     _add_cleanup(commands)
     _add_lab(commands)
     return parser
@@ -130,6 +132,39 @@ def _add_probe_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY[=VALUE]:EFFECT",
         help="toleration for probe pods (repeatable)",
     )
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("check", help="run success criteria files (*.novadiag.yaml) with pytest")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--kubeconfig", metavar="FILE")
+    p.add_argument("--context", metavar="NAME")
+    p.add_argument("--manifests", action="append", default=[], metavar="PATH")
+    p.add_argument("--lab", metavar="SCENARIO")
+    p.add_argument("--baseline", metavar="FILE", help="an earlier audit JSON or snapshot")
+    p.add_argument("--no-probe", action="store_true")
+    p.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report")
+    p.set_defaults(handler=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    import pytest
+
+    argv = [*args.files, "-p", "no:cacheprovider", "-q"]
+    for flag, value in (
+        ("--novadiag-kubeconfig", args.kubeconfig),
+        ("--novadiag-context", args.context),
+        ("--novadiag-lab", args.lab),
+        ("--novadiag-baseline", args.baseline),
+        ("--junitxml", args.junitxml),
+    ):
+        if value:
+            argv += [flag, value]
+    for path in args.manifests:
+        argv += ["--novadiag-manifests", path]
+    if args.no_probe:
+        argv.append("--novadiag-no-probe")
+    return int(pytest.main(argv))
 
 
 def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -316,7 +351,7 @@ def _run_snapshot_save(args: argparse.Namespace) -> int:
     if args.lab:
         from novadiag.lab import Lab
 
-        with Lab(scenario=args.lab) as running:
+        with Lab(scenario=args.lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
             snap = load_snapshot(settings=KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab", **options)
     else:
         settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster)

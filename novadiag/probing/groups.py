@@ -52,9 +52,11 @@ class Check:
     port: int | None
     protocol: str
     edge_ids: tuple[str, ...]
+    request: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "host": self.host, "port": self.port, "protocol": self.protocol}
+        """The probe program's check: host, port, protocol, and for requests method/path/body/expectations."""
+        return {"id": self.id, "host": self.host, "port": self.port, "protocol": self.protocol, **self.request}
 
 
 @dataclass(frozen=True)

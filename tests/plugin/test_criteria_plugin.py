@@ -1,0 +1,160 @@
+"""The pytest plugin, driven with pytester: collection, pass/fail, messages, bad files, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import novadiag
+from novadiag.audit import audit
+
+NOVA = str(Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests")
+
+
+def run(pytester: pytest.Pytester, files: dict[str, str], *args: str) -> pytest.RunResult:
+    for name, text in files.items():
+        pytester.path.joinpath(name).write_text(text)
+    return pytester.runpytest("-p", "no:cacheprovider", "--novadiag-manifests", NOVA, *args)
+
+
+def test_each_criterion_is_one_item_named_after_it(pytester):
+    result = run(
+        pytester,
+        {
+            "nova.novadiag.yaml": """
+criteria:
+  - name: nothing broken in the gateway
+    check: no-broken-edges
+    namespaces: [nova-gateway]
+  - check: separation
+    between: [[nova-gateway], [nova-staging]]
+"""
+        },
+        "--collect-only",
+        "-q",
+    )
+    result.stdout.fnmatch_lines(["*nova.novadiag.yaml::nothing broken in the gateway", "*::separation"])
+
+
+def test_passing_and_failing_criteria(pytester):
+    result = run(
+        pytester,
+        {
+            "nova.novadiag.yaml": """
+- check: no-broken-edges
+  namespaces: [nova-gateway, nova-feed]
+- check: no-broken-edges
+  namespaces: [nova-backend]
+"""
+        },
+    )
+    result.assert_outcomes(passed=1, failed=1)
+
+
+def test_failure_lists_offending_edges_with_fixes_not_a_traceback(pytester):
+    result = run(
+        pytester,
+        {
+            "nova.novadiag.yaml": """
+- name: backend edges
+  check: no-broken-edges
+  namespaces: [nova-backend]
+"""
+        },
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*nova.novadiag.yaml:2: no-broken-edges failed: 4 broken edge(s)",
+            "*user-service*CONTENT_SERVICE_URL*dns-unresolvable*fix: content-service.nova-content:9081",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unknown_check_fails_collection_naming_file_and_line(pytester):
+    result = run(
+        pytester,
+        {
+            "bad.novadiag.yaml": """
+- check: no-broken-edges
+- check: no-such-thing
+"""
+        },
+    )
+    result.stdout.fnmatch_lines(["*bad.novadiag.yaml:3: unknown criterion 'no-such-thing'*"])
+    assert result.ret != 0
+
+
+def test_bad_parameter_type_fails_collection(pytester):
+    result = run(pytester, {"bad.novadiag.yaml": "- check: max-restarts\n  max: lots\n"})
+    result.stdout.fnmatch_lines(["*bad.novadiag.yaml:1: max-restarts: parameter 'max' must be int, got str*"])
+
+
+def test_missing_required_parameter_fails_collection(pytester):
+    result = run(pytester, {"bad.novadiag.yaml": "- check: separation\n"})
+    result.stdout.fnmatch_lines(["*missing required parameter 'between'*"])
+
+
+def test_invalid_yaml_names_the_line(pytester):
+    result = run(pytester, {"bad.novadiag.yaml": "- check: no-crashloop\n  namespaces: [a\n"})
+    result.stdout.fnmatch_lines(["*bad.novadiag.yaml:*invalid YAML*"])
+
+
+def test_python_tests_can_use_the_report_fixture(pytester):
+    result = run(
+        pytester,
+        {
+            "test_x.py": """
+def test_broken(novadiag_report):
+    assert len(novadiag_report.broken) == 4
+
+def test_same_report_shared(novadiag_report, novadiag_cluster):
+    assert novadiag_cluster.report() is novadiag_report
+"""
+        },
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_cross_namespace_reduction_needs_a_baseline(pytester):
+    result = run(pytester, {"r.novadiag.yaml": "- check: cross-namespace-reduction\n  at_least_percent: 95\n"})
+    result.stdout.fnmatch_lines(["*could not be checked: needs a baseline*"])
+
+
+def test_cross_namespace_reduction_against_a_baseline(pytester, tmp_path):
+    baseline = tmp_path / "before.json"
+    baseline.write_text(audit(manifests=[NOVA]).to_json())
+    result = run(
+        pytester,
+        {"r.novadiag.yaml": "- check: cross-namespace-reduction\n  at_least_percent: 95\n"},
+        "--novadiag-baseline",
+        str(baseline),
+    )
+    result.stdout.fnmatch_lines(["*cross-namespace edges 17 → 17: 0.0% fewer (need ≥ 95%)*"])
+    result.assert_outcomes(failed=1)
+
+
+def test_namespace_count_by_environment_label(pytester):
+    result = run(
+        pytester,
+        {
+            "n.novadiag.yaml": """
+- check: namespace-count
+  environment: prod
+  namespaces: [nova-prod]
+"""
+        },
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*namespace nova-backend has workloads but is not listed*",
+            "*namespace nova-prod is listed but has no workloads*",
+        ]
+    )
+
+
+def test_no_crashloop_passes_on_manifests_without_pod_status(pytester):
+    result = run(pytester, {"c.novadiag.yaml": "- check: no-crashloop\n"})
+    result.assert_outcomes(passed=1)
