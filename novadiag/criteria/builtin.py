@@ -200,15 +200,30 @@ def endpoint_responds(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     "cross-namespace-reduction",
     at_least_percent=Param((int, float), required=True),
     namespaces=NAMESPACES,
+    ignore=Param((list,), help="namespaces kept apart on purpose (shared infrastructure): edges to them don't count"),
 )
 def cross_namespace_reduction(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """At least N% fewer cross-namespace edges than the baseline audit."""
     baseline = ctx.baseline()
     if baseline is None:
         raise ValueError("needs a baseline: pass --novadiag-baseline FILE (an earlier audit JSON or snapshot)")
-    before = [e for e in baseline if e["cross_namespace"] and _in(params.get("namespaces"), e["source"]["namespace"])]
+    ignored = set(params.get("ignore") or ())
+    before = [
+        e
+        for e in baseline
+        if e["cross_namespace"]
+        and _in(params.get("namespaces"), e["source"]["namespace"])
+        and e["source"]["namespace"] not in ignored
+        and ((e.get("target") or e.get("resolves_to") or {}).get("namespace") not in ignored)
+    ]
     after = [
-        e for e in ctx.report().edges if e.cross_namespace and _in(params.get("namespaces"), e.reference.namespace)
+        e
+        for e in ctx.report().edges
+        if e.cross_namespace
+        and _in(params.get("namespaces"), e.reference.namespace)
+        and e.reference.namespace not in ignored
+        and (e.target or e.resolves_to) is not None
+        and (e.target or e.resolves_to).namespace not in ignored  # type: ignore[union-attr]
     ]
     if not before:
         return Outcome(not after, f"baseline has no cross-namespace edge; now {len(after)}", tuple(e.id for e in after))
