@@ -1,0 +1,187 @@
+"""Credential redaction: the one place that decides what a secret looks like.
+
+novadiag reads DSNs out of Secrets because that is where connection strings
+live, and it prints them back in reports, plans and saved snapshots. The rule
+that keeps this safe is simple: a credential never outlives the load.
+
+* :func:`sanitize_secret` runs once, when a Secret enters a snapshot. A value
+  that names a host keeps its hosts and ports with every credential masked; any
+  other value (a password stored alone, a key, a certificate) is replaced
+  whole by :data:`REDACTED`, because nothing in it is useful and any fragment
+  of it would be a leak. The ``last-applied-configuration`` annotation is
+  dropped too: ``kubectl apply`` stores the whole Secret, data included, there.
+* :func:`redact` masks the credential forms seen in connection strings:
+  URL userinfo, secret-named query/DSN parameters (URL ``?a=b&``, JDBC
+  ``;a=b``, libpq ``a=b``, ADO.NET ``A=b;``), ``Bearer``/``Basic``
+  authorization values, and secret-named JSON keys.
+
+When the shape is ambiguous the patterns mask more rather than less: the
+userinfo of a URL reaches the *last* ``@`` of its authority-looking run, so a
+password holding ``@``, ``/``, ``?`` or ``#`` is masked whole even if a host
+disappears from the printed text. The host parser in
+:mod:`novadiag.references` uses the same userinfo pattern
+(:func:`authority_start`), so what is printed and what is parsed agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from typing import Any, cast
+
+from novadiag.model import RawObject
+
+REDACTED = "<redacted>"
+"""A whole value withheld: it named no host, so nothing of it is kept."""
+
+SANITIZED_KEY = "novadiagSanitized"
+"""Top-level marker on a Secret whose data :func:`sanitize_secret` has rewritten."""
+
+MASK = "***"
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+_SCHEME = r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}://"
+# A comma or semicolon followed by another URL starts the next list entry.
+_NOT_NEXT_URL = r"(?![,;][a-z][a-z0-9+.\-]{0,31}://)"
+# ``host:8080/...@...`` (an ``@`` in a path or query) is an authority, not userinfo.
+_NOT_A_PORT = r"(?!\d{1,5}[/?#])"
+_USERINFO = (
+    rf"(?P<user>(?:{_NOT_NEXT_URL}[^\s/?#:])*)"
+    rf"(?P<colon>:{_NOT_A_PORT}(?P<password>(?:{_NOT_NEXT_URL}\S)*))?@"
+)
+_USERINFO_RE = re.compile(_USERINFO, re.IGNORECASE)
+_URL_CREDENTIALS_RE = re.compile(rf"(?P<scheme>{_SCHEME}){_USERINFO}", re.IGNORECASE)
+_ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
+
+_SECRET_KEY = (
+    r"[\w.\-]*?(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|accountkey"
+    r"|credential|signature|authorization)[\w.\-]*"
+    r"|[\w.\-]*(?:key|auth|pass|sig)"
+)
+_PARAM_RE = re.compile(
+    rf"(?<![^?&;\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)"
+    r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;]*)""",
+    re.IGNORECASE,
+)
+_JSON_PARAM_RE = re.compile(
+    rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
+)
+_STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
+_AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
+
+
+def redact(value: str) -> str:
+    """The value with every credential replaced by ``***``; hosts and ports kept.
+
+    >>> redact("postgres://app:s3cret@db:5432/app?sslmode=require&password=x")
+    'postgres://app:***@db:5432/app?sslmode=require&password=***'
+    >>> redact("https://ghp_token@github.com/org/repo")
+    'https://***@github.com/org/repo'
+    >>> redact("host=db port=5432 password='a b'")
+    'host=db port=5432 password=***'
+    """
+    if not isinstance(value, str):
+        return REDACTED
+    text = value
+    if "@" in text:
+        text = _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
+        text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
+    if "=" in text:
+        text = _PARAM_RE.sub(_mask_param, text)
+    if '"' in text:
+        text = _JSON_PARAM_RE.sub(rf'\g<key>"{MASK}"', text)
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
+    return text
+
+
+def authority_start(rest: str) -> int:
+    """Where the host part begins in the text after ``scheme://`` (past any userinfo)."""
+    match = _USERINFO_RE.match(rest)
+    return 0 if match is None else match.end()
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    if match.group("colon") is None:
+        return f"{match.group('scheme')}{MASK}@"
+    return f"{match.group('scheme')}{match.group('user')}:{MASK}@"
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    if not match.group("value"):
+        return match.group(0)
+    return f"{match.group('key')}{match.group('eq')}{MASK}"
+
+
+def sanitize_secret_value(key: str, value: str) -> str:
+    """What a snapshot keeps of one Secret value: its hosts, or nothing at all.
+
+    A value without structure (no ``scheme://``, no ``key=value``, no ``jdbc:``
+    or gRPC prefix) is kept only when written in lower case, as Kubernetes names
+    are: under a key like ``DB_HOST`` a lone token could just as well be a
+    password, and generated passwords carry capitals.
+
+    >>> sanitize_secret_value("url", "redis://:hunter2@redis:6379/0")
+    'redis://:***@redis:6379/0'
+    >>> sanitize_secret_value("password", "hunter2")
+    '<redacted>'
+    """
+    # Imported here: references imports this module for redact().
+    from novadiag.references import parse_value
+
+    if not isinstance(value, str) or not parse_value(key, value, remember=False):
+        return REDACTED
+    if _STRUCTURED_RE.search(value) is None and value != value.lower():
+        return REDACTED
+    return redact(value)
+
+
+def sanitize_secret(obj: Mapping[str, Any]) -> RawObject:
+    """A copy of a raw Secret with ``data`` as plain, sanitized strings.
+
+    ``data`` (base64) and ``stringData`` (plain, wins for the same key) are
+    merged into ``data``; ``stringData`` is removed; the object is marked with
+    ``novadiagSanitized: True`` so a second pass returns it unchanged.
+    """
+    if obj.get(SANITIZED_KEY) is True:
+        return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
+    data: dict[str, str] = {}
+    for key, raw in _items(obj.get("data")):
+        data[key] = _sanitize_encoded(key, raw)
+    for key, raw in _items(obj.get("stringData")):
+        data[key] = sanitize_secret_value(key, raw) if isinstance(raw, str) else REDACTED
+    out = {k: v for k, v in obj.items() if k not in ("data", "stringData")}
+    if "metadata" in obj:
+        out["metadata"] = _without_last_applied(obj["metadata"])
+    out["data"] = data
+    out[SANITIZED_KEY] = True
+    return cast(RawObject, out)
+
+
+def _items(section: object) -> list[tuple[str, object]]:
+    if not isinstance(section, Mapping):
+        return []
+    return [(str(k), v) for k, v in section.items()]
+
+
+def _sanitize_encoded(key: str, raw: object) -> str:
+    if not isinstance(raw, str):
+        return REDACTED
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8")
+    except ValueError:
+        return REDACTED
+    return sanitize_secret_value(key, text)
+
+
+def _without_last_applied(metadata: object) -> object:
+    if not isinstance(metadata, Mapping):
+        return metadata
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, Mapping) or LAST_APPLIED not in annotations:
+        return metadata
+    kept = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**metadata, "annotations": kept}

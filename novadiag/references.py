@@ -1,0 +1,741 @@
+"""References: every host a workload names in its environment.
+
+Services find each other through names written in env vars, so the env is
+where broken edges start. This module turns a snapshot's workloads into
+:class:`~novadiag.model.Reference` records, one per (workload, container, env
+var, host, port), and is pure: no I/O, no Kubernetes client.
+
+Environment resolution follows the kubelet: ``envFrom`` sources in order (a
+later one wins, ``prefix`` applied, keys that are not env names skipped), then
+``env`` entries override; ``$(VAR)`` expands against what is defined so far,
+``$$`` escapes, unknown names stay literal. A missing ConfigMap/Secret becomes a
+finding, never a crash; Secrets are read only in their sanitized form, and every
+stored ``reference`` is :func:`~novadiag.redaction.redact`-ed.
+
+Host detection (:func:`parse_value`) must not invent edges: a false edge is a
+false alarm in someone's CI. So a value counts only in shapes that are hosts
+beyond doubt, and the env var's *name* is consulted only for the ambiguous
+shapes:
+
+1. Rejected at once: empty, over 4 KiB, starting with ``- / . ~ { " ' < ( # ! * @
+   % & | \\ ` ``, or holding ``$(``, ``${`` or ``{{`` (unexpanded templates).
+2. Always hosts: URLs of any scheme (userinfo skipped, multi-host authorities,
+   default port by scheme, ``jdbc:`` stripped, file/unix/xds/bucket schemes
+   ignored); gRPC targets (``dns:///h:p``, ``dns://auth/h:p``, ``dns:h:p``,
+   ``ipv4:``, ``ipv6:``); ``host:port``; key=value DSNs (libpq ``host=db
+   port=5432``, ADO.NET ``Server=db,1433;...``).
+3. Lists: ``,``/``;`` separated tokens, or whitespace separated ones. The value
+   counts only if *every* token is a host, so prose never yields a fragment;
+   whitespace lists also refuse bare single labels.
+4. Host only when the env name is host-ish: a bare single label (a letter
+   first, not a boolean/keyword or ``v2``-like version), an IP literal without
+   port, and ``host:port/path`` without scheme. A name is host-ish when one of
+   its ``_``/``-`` parts is HOST, HOSTNAME, ADDR, ADDRESS, SERVER, SERVERS,
+   SERVICE, ENDPOINT, BROKER, BROKERS, URL, URI, DSN, UPSTREAM, TARGET, NODES
+   or BOOTSTRAP and every later part is a qualifier (PRIMARY, RO, digits...):
+   ``DB_HOST_RO`` is host-ish, ``OTEL_SERVICE_NAME`` and ``SERVER_MODE`` are not.
+5. A dotted name without port or scheme counts when the env name is host-ish,
+   or it ends in ``.svc``/``.svc.<zone>``, or its last label is a common TLD.
+   Never when its last label is a file extension (``app.jar``) or it reads like
+   a Java name (``com.example.Main``).
+6. Names whose last part is IMAGE, VERSION or TAG hold image references
+   (``redis:7``): only URLs count there.
+
+Always: labels are DNS-1123 (underscore only leading, for SRV-style labels),
+the name is at most 253 characters and its last label starts with a letter
+(so ``1.4.2`` and ``30s`` are not names); the pod itself (``localhost``,
+``127.*``, ``0.0.0.0``, ``::1``) is never a reference. Hosts are lower-cased
+and a trailing dot is kept: the DNS model reads it as "absolute, no search".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from novadiag.model import Finding, Gap, Reference
+from novadiag.redaction import SANITIZED_KEY, authority_start, redact, sanitize_secret
+
+if TYPE_CHECKING:
+    from novadiag.snapshot import Snapshot
+    from novadiag.workloads import Workload
+
+STARTUP_ANNOTATION = "lab.novadiag.dev/startup-needs"
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """One host a value names; ``port`` is explicit or the scheme's default."""
+
+    host: str
+    port: int | None
+    scheme: str | None
+
+
+DEFAULT_PORTS: Mapping[str, int | None] = {
+    "http": 80, "https": 443, "ws": 80, "wss": 443, "grpc": None, "grpcs": None,
+    "postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306,
+    "sqlserver": 1433, "mssql": 1433, "oracle": 1521, "clickhouse": 9000,
+    "redis": 6379, "rediss": 6379, "redis+sentinel": 26379, "redis-sentinel": 26379,
+    "mongodb": 27017, "mongodb+srv": None, "cassandra": 9042,
+    "amqp": 5672, "amqps": 5671, "kafka": 9092, "nats": 4222, "stomp": 61613,
+    "mqtt": 1883, "mqtts": 8883, "memcached": 11211, "zookeeper": 2181, "zk": 2181,
+    "ldap": 389, "ldaps": 636, "smtp": 25, "smtps": 465, "ftp": 21, "sftp": 22,
+    "ssh": 22, "git": 9418, "hdfs": 8020,
+}  # fmt: skip
+
+_IGNORED_SCHEMES = frozenset(
+    "file unix unix-abstract vsock xds s3 s3a s3n gs gcs az abfs abfss wasb wasbs jar "
+    "classpath data sqlite sqlite3 h2 derby docker oci mem memory inproc ipc npipe".split()
+)
+_PATH_TARGET_SCHEMES = frozenset({"dns", "passthrough"})
+_OPAQUE_GRPC_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds"})
+
+_HOST_WORDS = frozenset(
+    "HOST HOSTNAME ADDR ADDRESS SERVER SERVERS SERVICE ENDPOINT BROKER BROKERS URL URI DSN "
+    "UPSTREAM TARGET NODES BOOTSTRAP".split()
+)
+_QUALIFIERS = frozenset(
+    "PRIMARY SECONDARY REPLICA MASTER SLAVE LEADER FOLLOWER READ WRITE RO RW READONLY "
+    "READWRITE INTERNAL EXTERNAL PUBLIC PRIVATE LOCAL REMOTE DEFAULT MAIN BACKUP FALLBACK "
+    "OVERRIDE GRPC HTTP HTTPS TCP".split()
+)
+_IMAGE_WORDS = frozenset({"IMAGE", "VERSION", "TAG"})
+_STOPWORDS = frozenset(
+    "true false yes no on off none null nil undefined enabled disabled enable disable auto "
+    "default any all always never self local localhost unset empty unknown changeme "
+    "required optional inherit direct".split()
+)
+_TLDS = frozenset(
+    "com net org io dev internal local cloud lan corp intranet private home edu gov mil int "
+    "co ai eu us uk de fr nl ch at be es it se fi dk pl jp cn in br au ca biz info tech".split()
+)
+_FILE_EXTENSIONS = frozenset(
+    "yaml yml json xml toml ini conf cfg properties txt log csv tsv jar war ear class py pyc js "
+    "mjs ts sh bash ps1 bat exe dll so dylib go rs java kt rb php pem crt cer key p12 pfx jks "
+    "der csr pub gz tgz zip tar bz2 xz png jpg jpeg gif svg ico html htm css md rst pdf db "
+    "sqlite sqlite3 lock pid sock tmp bak env dat bin img iso whl gem deb rpm apk sql".split()
+)
+_REVERSE_DOMAIN_ROOTS = frozenset("com org net io java javax jakarta kotlin scala android".split())
+_SELF_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+_NEVER_FIRST = frozenset("-/.~{\"'<(#!*@%&|\\`")
+_MAX_VALUE = 4096
+_LABEL = r"_?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_NAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+# The common shapes, ``scheme://host[:port][/path]`` and ``host:port``, in one match.
+_SIMPLE_RE = re.compile(
+    rf"(?:([a-z][a-z0-9+\-]{{0,31}})://)?({_LABEL}(?:\.{_LABEL})*\.?)(?::(\d{{1,5}}))?"
+    r"([/?#][^\s,;@]*)?"
+)
+_IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]{0,31}")
+_VERSION_LABEL_RE = re.compile(r"v\d+(?:[a-z]+\d*)?")
+_URL_LIST_SPLIT_RE = re.compile(r"[,;](?=[a-z][a-z0-9+.\-]{0,31}://|jdbc:)", re.IGNORECASE)
+_LIST_SPLIT_RE = re.compile(r"[,;]")
+_AUTHORITY_END_RE = re.compile(r"[/?#;]")
+_KV_DSN_RE = re.compile(r"(?:^|[\s;])(?:host|hostaddr|server|data source|address|addr)\s*=", re.I)
+_LIBPQ_PAIR_RE = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)")
+_ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_EXPAND_RE = re.compile(r"\$(?:\$|\(([^)]*)\))")
+_FIELD_PATH_RE = re.compile(r"metadata\.(labels|annotations)\['([^']*)'\]")
+
+NameClass = Literal["host", "plain", "image"]
+HostKind = Literal["name", "ip", "self"]
+_Hosts = tuple[HostPort, ...]
+
+
+def parse_value(env_name: str, value: str, *, remember: bool = True) -> tuple[HostPort, ...]:
+    """Every host ``value`` names (empty when it names none); never raises.
+
+    Results are memoized (clusters repeat the same values many times over),
+    except for values that may carry a credential (``@`` or ``=``), so the
+    cache never holds one; ``remember=False`` skips the cache altogether.
+
+    >>> parse_value("KAFKA_BROKERS", "kafka-0.kafka:9092,kafka-1.kafka:9092")[1]
+    HostPort(host='kafka-1.kafka', port=9092, scheme=None)
+    >>> parse_value("DB_HOST", "postgres"), parse_value("LOG_LEVEL", "info")
+    ((HostPort(host='postgres', port=None, scheme=None),), ())
+    """
+    if not isinstance(value, str) or not value or len(value) > _MAX_VALUE or value[0] in _NEVER_FIRST:
+        return ()
+    name_class = classify_env_name(env_name) if isinstance(env_name, str) else "plain"
+    if remember and "@" not in value and "=" not in value:
+        return _parse(value, name_class)
+    return _parse_once(value, name_class)
+
+
+@lru_cache(maxsize=8192)
+def classify_env_name(env_name: str) -> NameClass:
+    """Whether an env var's name says it holds a host ("host"), an image ("image"), or neither."""
+    parts = [p for p in re.split(r"[_\-.]", env_name.upper()) if p]
+    if parts and parts[-1] in _IMAGE_WORDS:
+        return "image"
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] in _HOST_WORDS:
+            return "host"
+        if not (parts[index] in _QUALIFIERS or parts[index].isdigit()):
+            return "plain"
+    return "plain"
+
+
+def _parse_once(value: str, name_class: NameClass) -> _Hosts:
+    text = value.strip().lower()
+    if not text or text[0] in _NEVER_FIRST or "$(" in text or "${" in text or "{{" in text:
+        return ()
+    if "=" in text and _KV_DSN_RE.search(text):
+        return _parse_keyvalue_dsn(text)
+    if name_class != "host" and ":" not in text and not _may_name_host(text):
+        return ()
+    pieces = text.split()
+    strict = len(pieces) > 1
+    found: list[HostPort] = []
+    for piece in pieces:
+        for token in _split_list(piece):
+            hosts = _parse_token(token, name_class, strict)
+            if hosts is None:
+                return ()
+            found.extend(hosts)
+    return tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
+
+
+_parse = lru_cache(maxsize=1 << 17)(_parse_once)
+
+
+def _may_name_host(text: str) -> bool:
+    """Without a port, scheme or host-ish env name only FQDN-like names count (rules 4 and 5)."""
+    last = text.rstrip(".,; ").rpartition(".")[2]
+    return last in _TLDS or ".svc" in text
+
+
+def _parse_simple(match: re.Match[str], name_class: NameClass, strict: bool) -> _Hosts | None:
+    """Hosts of a token in a common shape; None defers to the general rules."""
+    scheme, host, port, path = match.groups()
+    bare = host[:-1] if host.endswith(".") else host
+    if not bare.rpartition(".")[2][0].isalpha() or len(bare) > 253 or "localhost" in bare:
+        return None
+    number = int(port) if port else None
+    if number is not None and not 0 < number < 65536:
+        return None
+    if scheme is None:
+        if path is not None or name_class == "image":
+            return None
+        if number is None and not _stands_alone(host, "name", name_class == "host", strict):
+            return None
+        return (HostPort(host, number, None),)
+    if scheme in _IGNORED_SCHEMES or scheme in _PATH_TARGET_SCHEMES:
+        return None
+    return (HostPort(host, _default_port(scheme) if number is None else number, scheme),)
+
+
+def _split_list(piece: str) -> list[str]:
+    if "," not in piece and ";" not in piece:
+        return [piece]
+    if piece[:5].lower() in ("ipv4:", "ipv6:"):
+        return [piece]
+    pattern = _URL_LIST_SPLIT_RE if "://" in piece else _LIST_SPLIT_RE
+    return [token for token in pattern.split(piece) if token]
+
+
+def _parse_token(token: str, name_class: NameClass, strict: bool) -> _Hosts | None:
+    """Hosts of one token; None when the token is not host-shaped at all."""
+    simple = _SIMPLE_RE.fullmatch(token)
+    if simple is not None:
+        hosts = _parse_simple(simple, name_class, strict)
+        if hosts is not None:
+            return hosts
+    if "://" in token:
+        return _parse_url(token)
+    if token.startswith("jdbc:"):
+        return _parse_opaque_jdbc(token[5:])
+    scheme, colon, rest = token.partition(":")
+    if colon and scheme in _OPAQUE_GRPC_SCHEMES and not rest.isdigit():
+        return _parse_grpc_target(scheme, rest)
+    if name_class == "image":
+        return None
+    return _parse_plain(token, name_class == "host", strict)
+
+
+def _parse_url(token: str) -> _Hosts | None:
+    scheme, _, rest = token.partition("://")
+    if scheme.startswith("jdbc:"):
+        scheme = scheme[5:].partition(":")[0]
+    if not _SCHEME_RE.fullmatch(scheme):
+        return None
+    if scheme in _IGNORED_SCHEMES:
+        return ()
+    rest = rest[authority_start(rest) :]
+    end = _AUTHORITY_END_RE.search(rest)
+    authority, path = (rest, "") if end is None else (rest[: end.start()], rest[end.start() :])
+    if scheme in _PATH_TARGET_SCHEMES:
+        target = _AUTHORITY_END_RE.split(path.lstrip("/"), maxsplit=1)[0]
+        return _parse_grpc_target("dns", target)
+    return _authority_hosts(authority, scheme, _default_port(scheme))
+
+
+def _default_port(scheme: str) -> int | None:
+    if scheme in DEFAULT_PORTS:
+        return DEFAULT_PORTS[scheme]
+    return DEFAULT_PORTS.get(scheme.partition("+")[0])
+
+
+def _authority_hosts(authority: str, scheme: str | None, default: int | None) -> _Hosts | None:
+    """``h1:p1,h2,[v6]:p3`` -> hosts; None when any part is not a host."""
+    found: list[HostPort] = []
+    for part in authority.split(","):
+        if not part:
+            continue
+        split = _split_host_port(part.partition("\\")[0])
+        if split is None:
+            return None
+        host, port = split
+        kind = _classify_host(host)
+        if kind is None:
+            return None
+        if kind != "self":
+            found.append(HostPort(host, default if port is None else port, scheme))
+    return tuple(found)
+
+
+def _parse_grpc_target(scheme: str, target: str) -> _Hosts | None:
+    if scheme not in ("dns", "ipv4", "ipv6"):
+        return ()
+    return _authority_hosts(target, "grpc", None) if target else ()
+
+
+def _parse_opaque_jdbc(rest: str) -> _Hosts | None:
+    """JDBC URLs without ``//``: Oracle thin (``oracle:thin:@host:1521:SID``); others name no host."""
+    if not rest.startswith("oracle:"):
+        return ()
+    _, at, target = rest.rpartition("@")
+    if not at or target.startswith("("):
+        return ()
+    target = target.lstrip("/")
+    host_port = _AUTHORITY_END_RE.split(target, maxsplit=1)[0]
+    host, _, port = host_port.partition(":")
+    port = port.partition(":")[0]
+    return _authority_hosts(f"{host}:{port}" if port else host, "oracle", 1521)
+
+
+def _parse_plain(token: str, hostish: bool, strict: bool) -> _Hosts | None:
+    """``host``, ``host:port``, ``host:port/path``, IP literals."""
+    if "@" in token or "\\" in token or "=" in token:
+        return None
+    head, slash, _ = token.partition("/")
+    if slash and not hostish:
+        return None
+    split = _split_host_port(head)
+    if split is None:
+        return None
+    host, port = split
+    kind = _classify_host(host)
+    if kind is None:
+        return None
+    if port is None and (slash or not _stands_alone(host, kind, hostish, strict)):
+        return None
+    return () if kind == "self" else (HostPort(host, port, None),)
+
+
+def _split_host_port(text: str) -> tuple[str, int | None] | None:
+    if text.startswith("["):
+        host, bracket, tail = text[1:].partition("]")
+        if not bracket or ":" not in host:
+            return None
+        if not tail:
+            return host, None
+        port = _port(tail[1:]) if tail[0] == ":" else None
+        return None if port is None else (host, port)
+    colons = text.count(":")
+    if colons == 0:
+        return text, None
+    if colons == 1:
+        host, _, raw = text.partition(":")
+        port = _port(raw)
+        return None if port is None else (host, port)
+    return text, None
+
+
+def _port(raw: str) -> int | None:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 5:
+        return None
+    port = int(raw)
+    return port if 0 < port < 65536 else None
+
+
+def _classify_host(host: str) -> HostKind | None:
+    """"name", "ip", "self" (the pod itself), or None when not a host."""
+    if not host:
+        return None
+    if ":" in host or (host[0].isdigit() and _IPV4_RE.fullmatch(host)):
+        return _classify_ip(host)
+    bare = host[:-1] if host.endswith(".") else host
+    if len(bare) > 253 or not _NAME_RE.fullmatch(host):
+        return None
+    last = bare.rpartition(".")[2]
+    if not (last[0].isalpha() or last[0] == "_"):
+        return None
+    if bare in _SELF_NAMES or bare.endswith(".localhost"):
+        return "self"
+    return "name"
+
+
+def _classify_ip(host: str) -> HostKind | None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return "self" if address.is_loopback or address.is_unspecified else "ip"
+
+
+def _stands_alone(host: str, kind: HostKind, hostish: bool, strict: bool) -> bool:
+    """Whether a host without port or scheme is a reference by itself."""
+    if kind != "name":
+        return hostish
+    bare = host.rstrip(".")
+    if "." not in bare:
+        return hostish and not strict and _plausible_label(bare)
+    labels = bare.split(".")
+    last = labels[-1]
+    if last in _FILE_EXTENSIONS:
+        return False
+    if bare.endswith(".svc") or ".svc." in bare:
+        return True
+    if labels[0] in _REVERSE_DOMAIN_ROOTS and len(labels) > 2:
+        return False
+    return hostish or last in _TLDS
+
+
+def _plausible_label(label: str) -> bool:
+    return (
+        label[0].isalpha()
+        and label not in _STOPWORDS
+        and _VERSION_LABEL_RE.fullmatch(label) is None
+    )
+
+
+def _parse_keyvalue_dsn(text: str) -> _Hosts:
+    """libpq ``host=a,b port=5432`` (PostgreSQL) and ``Server=h,1433;...`` (ADO.NET)."""
+    pairs = _keyvalue_pairs(text)
+    libpq = ";" not in text
+    host = pairs.get("host") or pairs.get("hostaddr")
+    if host is not None:
+        if libpq:
+            return _libpq_hosts(host, pairs.get("port", ""))
+        return _listed_hosts(host.split(","), _port(pairs.get("port", "")))
+    for key in ("server", "data source", "address", "addr"):
+        if key in pairs:
+            server = pairs[key].removeprefix("tcp:")
+            host_part, _, port_part = server.partition(",")
+            port = _port(port_part.strip()) or _port(pairs.get("port", ""))
+            return _listed_hosts([host_part.partition("\\")[0]], port)
+    return ()
+
+
+def _keyvalue_pairs(text: str) -> dict[str, str]:
+    if ";" in text:
+        entries = (entry.partition("=") for entry in text.split(";"))
+        return {k.strip().lower(): v.strip().strip("'\"") for k, eq, v in entries if eq}
+    return {k.lower(): v.strip("'") for k, v in _LIBPQ_PAIR_RE.findall(text)}
+
+
+def _libpq_hosts(hosts: str, ports: str) -> _Hosts:
+    names = hosts.split(",")
+    numbers: list[int | None] = [_port(p.strip()) for p in ports.split(",")] if ports else [5432]
+    if len(numbers) == 1:
+        numbers = numbers * len(names)
+    if len(numbers) != len(names):
+        numbers = [None] * len(names)
+    pairs = zip(names, numbers, strict=True)
+    return tuple(hp for name, port in pairs for hp in _listed_hosts([name], port, "postgresql"))
+
+
+def _listed_hosts(names: list[str], port: int | None, scheme: str | None = None) -> _Hosts:
+    """Hosts named by a key that says "host": single labels count; sockets and junk do not."""
+    found: list[HostPort] = []
+    for name in names:
+        split = _split_host_port(name.strip().lower())
+        if split is None:
+            continue
+        host, own_port = split
+        if _classify_host(host) in ("name", "ip"):
+            found.append(HostPort(host, own_port or port, scheme))
+    return tuple(found)
+
+
+def expand(value: str, variables: Mapping[str, str]) -> str:
+    """Expand ``$(VAR)`` like the kubelet: ``$$`` escapes, unknown names stay literal.
+
+    >>> expand("http://$(HOST):$(PORT)/$$(HOST)", {"HOST": "api"})
+    'http://api:$(PORT)/$(HOST)'
+    """
+    if "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        return variables.get(name, match.group(0))
+
+    return _EXPAND_RE.sub(substitute, value)
+
+
+class _EnvVar(NamedTuple):
+    value: str | None
+    """None: the variable is set, but to something this snapshot cannot know."""
+    origin: str
+    names_host: bool = True
+
+
+def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Finding]]:
+    """Every host every workload's containers name, and what got in the way.
+
+    Each workload is read once (owned ReplicaSets/Jobs/Pods are counted under
+    their owner); init containers are included, marked ``init_container``.
+    """
+    sources = _Sources(snapshot)
+    references: list[Reference] = []
+    for workload in snapshot.workloads:
+        startup = _startup_names(workload)
+        for init, container in _containers(workload):
+            name = str(container.get("name") or "")
+            env = _Resolver(workload, name, sources).resolve(container)
+            references.extend(_references(_Site(workload, name, init, startup), env))
+    return references, sources.findings
+
+
+def _containers(workload: Workload) -> Iterator[tuple[bool, Mapping[str, Any]]]:
+    for key, init in (("initContainers", True), ("containers", False)):
+        items = workload.pod_spec.get(key)
+        for container in items if isinstance(items, list) else ():
+            if isinstance(container, dict):
+                yield init, container
+
+
+def _startup_names(workload: Workload) -> frozenset[str]:
+    listed = workload.pod_annotations.get(STARTUP_ANNOTATION, "")
+    return frozenset(name.strip() for name in listed.split(",") if name.strip())
+
+
+class _Sources:
+    """ConfigMap/Secret data for one run, and the findings about them."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._gaps = {(gap.kind, gap.namespace): gap for gap in snapshot.gaps}
+        self._sanitized: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.findings: list[Finding] = []
+
+    def data(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
+        obj: Mapping[str, Any] | None = self._snapshot.get(kind, namespace, name)
+        if obj is None:
+            return None
+        if kind == "Secret" and obj.get(SANITIZED_KEY) is not True:
+            # Snapshots sanitize on load; one built by hand still never yields a credential.
+            if (namespace, name) not in self._sanitized:
+                self._sanitized[(namespace, name)] = sanitize_secret(obj)
+            obj = self._sanitized[(namespace, name)]
+        data = obj.get("data")
+        return data if isinstance(data, Mapping) else {}
+
+    def gap(self, kind: str, namespace: str) -> Gap | None:
+        return self._gaps.get((kind, namespace)) or self._gaps.get((kind, None))
+
+
+class _Resolver:
+    """One container's environment, resolved the way the kubelet does it."""
+
+    def __init__(self, workload: Workload, container: str, sources: _Sources) -> None:
+        self.workload = workload
+        self.container = container
+        self.sources = sources
+        self.namespace = workload.namespace
+        self.env: dict[str, _EnvVar] = {}
+        self.known: dict[str, str] = {}
+
+    def resolve(self, container: Mapping[str, Any]) -> dict[str, _EnvVar]:
+        for index, entry in enumerate(self._entries(container, "envFrom")):
+            self._apply_env_from(index, entry)
+        for index, entry in enumerate(self._entries(container, "env")):
+            self._apply_env(index, entry)
+        return self.env
+
+    def _entries(self, container: Mapping[str, Any], key: str) -> list[Any]:
+        entries = container.get(key)
+        if entries is None or isinstance(entries, list):
+            return entries or []
+        self._warn("malformed-env", f"{self._where()}: {key} is not a list; skipped")
+        return []
+
+    def _set(self, name: str, var: _EnvVar) -> None:
+        self.env[name] = var
+        if var.value is None:
+            self.known.pop(name, None)
+        else:
+            self.known[name] = var.value
+
+    def _apply_env_from(self, index: int, entry: Any) -> None:
+        source = _env_from_source(entry)
+        if source is None:
+            why = "not a configMapRef/secretRef with a name"
+            self._warn("malformed-env", f"{self._where()}: envFrom entry #{index} skipped: {why}")
+            return
+        kind, name, optional, prefix = source
+        data = self._lookup(kind, name, None, optional, "envFrom")
+        origin = f"envFrom:{'secret' if kind == 'Secret' else 'configMap'}/{name}"
+        for key, value in (data or {}).items():
+            var_name = f"{prefix}{key}"
+            if isinstance(value, str) and _ENV_NAME_RE.fullmatch(var_name):
+                self._set(var_name, _EnvVar(value, origin))
+
+    def _apply_env(self, index: int, entry: Any) -> None:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            self._warn("malformed-env", f"{self._where()}: env entry #{index} has no name; skipped")
+            return
+        value, value_from = entry.get("value"), entry.get("valueFrom")
+        if value is not None and not isinstance(value, str):
+            self._warn("malformed-env", f"{self._where(name)}: value is not a string; skipped")
+        elif value or value_from is None:
+            self._set(name, _EnvVar(expand(value or "", self.known), "value"))
+        elif isinstance(value_from, dict):
+            self._apply_value_from(name, value_from)
+        else:
+            self._warn("malformed-env", f"{self._where(name)}: valueFrom is not an object; skipped")
+
+    def _apply_value_from(self, name: str, value_from: Mapping[str, Any]) -> None:
+        for kind, field in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+            ref = value_from.get(field)
+            if ref is None:
+                continue
+            if not isinstance(ref, Mapping) or not _names(ref.get("name"), ref.get("key")):
+                self._warn("malformed-env", f"{self._where(name)}: {field} needs a name and a key")
+                return
+            key, optional = ref["key"], ref.get("optional") is True
+            value = (self._lookup(kind, ref["name"], key, optional, name) or {}).get(key)
+            if isinstance(value, str):
+                self._set(name, _EnvVar(value, f"{field}:{ref['name']}/{key}"))
+            return
+        if "fieldRef" not in value_from and "resourceFieldRef" not in value_from:
+            self._warn("malformed-env", f"{self._where(name)}: valueFrom names no known source")
+            return
+        field_ref = value_from.get("fieldRef")
+        path = field_ref.get("fieldPath") if isinstance(field_ref, Mapping) else None
+        self._set(name, _EnvVar(self._field_value(path), "fieldRef", names_host=False))
+
+    def _field_value(self, path: object) -> str | None:
+        """The few downward-API fields a pod template already fixes (the kubelet knows them all)."""
+        if path == "metadata.namespace":
+            return self.namespace
+        if path == "spec.serviceAccountName":
+            account = self.workload.pod_spec.get("serviceAccountName")
+            return account if isinstance(account, str) else "default"
+        match = _FIELD_PATH_RE.fullmatch(str(path))
+        if match is None:
+            return None
+        source = self.workload.pod_labels if match[1] == "labels" else self.workload.pod_annotations
+        return source.get(match[2])
+
+    def _lookup(
+        self, kind: str, name: str, key: str | None, optional: bool, env: str
+    ) -> Mapping[str, Any] | None:
+        """A source's data, with a finding when it (or its key) is missing or unreadable."""
+        data = self.sources.data(kind, self.namespace, name)
+        if data is not None and (key is None or key in data):
+            return data
+        where, what = self._where(env), f"{kind} {self.namespace}/{name}"
+        gap = self.sources.gap(kind, self.namespace) if data is None else None
+        if gap is not None:
+            code = "secret-unreadable" if kind == "Secret" else "config-unreadable"
+            why = f"could not be read ({gap.reason}), so the host it names is unknown"
+            self._warn(code, f"{where}: {what} {why}")
+        elif not optional:
+            missing = "does not exist" if data is None else f"has no key {key!r}"
+            self._warn("missing-config-source", f"{where}: {what} {missing}")
+        return data
+
+    def _where(self, env: str | None = None) -> str:
+        where = f"{self.workload.ref} container {self.container}"
+        if env == "envFrom":
+            return f"{where} envFrom"
+        return where if env is None else f"{where} env {env}"
+
+    def _warn(self, code: str, message: str) -> None:
+        self.sources.findings.append(Finding("warning", code, message, self.workload.ref))
+
+
+def _names(*values: object) -> bool:
+    return all(isinstance(v, str) and v for v in values)
+
+
+def _env_from_source(entry: Any) -> tuple[str, str, bool, str] | None:
+    """(kind, name, optional, prefix) of one envFrom entry, or None when malformed."""
+    if not isinstance(entry, Mapping):
+        return None
+    prefix = entry.get("prefix") or ""
+    for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+        ref = entry.get(field)
+        if isinstance(ref, Mapping) and _names(ref.get("name")) and isinstance(prefix, str):
+            return kind, ref["name"], ref.get("optional") is True, prefix
+    return None
+
+
+class _Site(NamedTuple):
+    workload: Workload
+    container: str
+    init: bool
+    startup: frozenset[str]
+
+
+def _references(site: _Site, env: Mapping[str, _EnvVar]) -> list[Reference]:
+    found: list[Reference] = []
+    for name, var in env.items():
+        if var.value is not None and var.names_host:
+            hosts = parse_value(name, var.value)
+            if hosts:
+                found.extend(_var_references(site, name, var, hosts, env))
+    return found
+
+
+def _var_references(
+    site: _Site, name: str, var: _EnvVar, hosts: _Hosts, env: Mapping[str, _EnvVar]
+) -> list[Reference]:
+    """One Reference per (host, port) of one variable; a split ``X_PORT`` fills missing ports."""
+    port_env = _port_partner(name, env) if any(h.port is None for h in hosts) else None
+    split_port = _port(env[port_env].value or "") if port_env else None
+    reference = redact(var.value or "")
+    found: dict[tuple[str, int | None], Reference] = {}
+    for hp in hosts:
+        from_env = hp.port is None and port_env is not None
+        port = split_port if from_env else hp.port
+        if (hp.host, port) in found:
+            continue
+        found[(hp.host, port)] = Reference(
+            workload=site.workload.ref,
+            container=site.container,
+            env=name,
+            origin=var.origin,
+            reference=reference,
+            host=hp.host,
+            port=port,
+            scheme=hp.scheme,
+            init_container=site.init,
+            port_env=port_env if from_env else None,
+            startup=name in site.startup,
+        )
+    return list(found.values())
+
+
+def _port_partner(name: str, env: Mapping[str, _EnvVar]) -> str | None:
+    """``X_PORT`` when ``name`` is ``X_HOST``/``X_HOSTNAME``/``X_ADDR``/``X_ADDRESS``/``X_SERVER``."""
+    upper = name.upper()
+    for suffix in ("_HOSTNAME", "_HOST", "_ADDRESS", "_ADDR", "_SERVER"):
+        if upper.endswith(suffix) and len(name) > len(suffix):
+            stem = name[: -len(suffix)]
+            candidate = stem + ("_PORT" if name[-len(suffix) :].isupper() else "_port")
+            return candidate if candidate in env else None
+    return None

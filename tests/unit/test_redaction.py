@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from novadiag.redaction import (
+    LAST_APPLIED,
+    REDACTED,
+    SANITIZED_KEY,
+    redact,
+    sanitize_secret,
+    sanitize_secret_value,
+)
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+# ----------------------------------------------------------------------------- redact
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("postgres://user:pw@host", "postgres://user:***@host"),
+        ("postgres://user:pw@host:5432/db", "postgres://user:***@host:5432/db"),
+        ("https://TOKEN@host/repo.git", "https://***@host/repo.git"),
+        ("redis://:pw@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("amqp://guest:guest@rabbit", "amqp://guest:***@rabbit"),
+        ("jdbc:postgresql://u:pw@pg/db", "jdbc:postgresql://u:***@pg/db"),
+        ("mongodb://u:pw@a:1,b:2/db?replicaSet=x", "mongodb://u:***@a:1,b:2/db?replicaSet=x"),
+        ("mongodb+srv://u:pw@cluster0.example.net/db", "mongodb+srv://u:***@cluster0.example.net/db"),
+    ],
+)
+def test_url_userinfo_is_masked(value, expected):
+    assert redact(value) == expected
+
+
+def test_password_with_at_and_slash_is_masked_whole():
+    assert redact("postgres://u:p@ss/w@rd@db:5432/app") == "postgres://u:***@db:5432/app"
+
+
+def test_every_url_in_a_list_is_masked():
+    assert redact("https://T1@a,https://T2@b") == "https://***@a,https://***@b"
+
+
+def test_user_that_is_an_email_keeps_the_password_masked():
+    assert redact("smtp://me@example.com:pw@mail:587") == "smtp://me@example.com:***@mail:587"
+
+
+def test_at_sign_after_a_port_is_not_userinfo():
+    assert redact("smtp://mail:587?from=noreply@example.com") == "smtp://mail:587?from=noreply@example.com"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["password", "PASSWORD", "passwd", "pwd", "secret", "client_secret", "token", "access_token",
+     "apikey", "api_key", "access_key", "sslpassword", "auth", "key", "sig", "X-Amz-Security-Token"],
+)
+def test_secret_named_query_parameters_are_masked(name):
+    assert redact(f"https://api:443/v1?user=u&{name}=hunter2&x=1") == f"https://api:443/v1?user=u&{name}=***&x=1"
+
+
+def test_harmless_parameters_named_like_auth_stay():
+    value = "mongodb://a/db?authSource=admin&authMechanism=SCRAM-SHA-256"
+    assert redact(value) == value
+
+
+def test_jdbc_semicolon_parameters_are_masked():
+    assert (
+        redact("jdbc:sqlserver://sql:1433;user=sa;password=hunter2;encrypt=true")
+        == "jdbc:sqlserver://sql:1433;user=sa;password=***;encrypt=true"
+    )
+
+
+def test_jdbc_braced_password_is_masked_whole():
+    assert redact("jdbc:sqlserver://sql;password={a;b};x=1") == "jdbc:sqlserver://sql;password=***;x=1"
+
+
+def test_oracle_thin_credentials_are_masked():
+    assert redact("jdbc:oracle:thin:scott/tiger@ora:1521:ORCL") == "jdbc:oracle:thin:***@ora:1521:ORCL"
+
+
+def test_libpq_password_is_masked():
+    assert redact("host=db port=5432 password=hunter2 dbname=app") == "host=db port=5432 password=*** dbname=app"
+
+
+def test_libpq_quoted_password_with_spaces_is_masked():
+    assert redact("host=db password = 'a b\\' c' dbname=app") == "host=db password = *** dbname=app"
+
+
+def test_ado_net_password_is_masked():
+    assert redact("Server=db;User Id=sa;Password=hunter2;") == "Server=db;User Id=sa;Password=***;"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Bearer abc.def.ghi", "Bearer ***"),
+        ("Authorization: Bearer abc", "Authorization: Bearer ***"),
+        ("Basic dXNlcjpwYXNz", "Basic ***"),
+    ],
+)
+def test_authorization_values_are_masked(value, expected):
+    assert redact(value) == expected
+
+
+def test_json_secret_keys_are_masked():
+    assert redact('{"host": "db", "password": "hunter2"}') == '{"host": "db", "password": "***"}'
+
+
+def test_value_without_credentials_is_unchanged():
+    assert redact("http://user-service:8080/api?page=2") == "http://user-service:8080/api?page=2"
+
+
+def test_redact_is_idempotent():
+    once = redact("postgres://u:pw@db/app?password=x")
+    assert redact(once) == once
+
+
+@pytest.mark.parametrize("value", ["", "@", "://@", "a://:@", "?=&;", "password=", "\x00\udcff", "x" * 10_000])
+def test_redact_never_raises(value):
+    assert isinstance(redact(value), str)
+
+
+# ----------------------------------------------------------------------------- sanitize_secret_value
+
+
+def test_secret_value_naming_a_host_keeps_it_redacted():
+    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://u:***@db/app"
+
+
+def test_secret_value_without_a_host_vanishes():
+    assert sanitize_secret_value("password", "hunter2") == REDACTED
+
+
+def test_secret_password_that_looks_like_a_word_vanishes():
+    assert sanitize_secret_value("DB_PASSWORD", "redis") == REDACTED
+
+
+def test_multi_line_secret_file_vanishes():
+    text = "spring.datasource.url=jdbc:postgresql://db/app\nspring.datasource.password=hunter2\n"
+    assert sanitize_secret_value("application.properties", text) == REDACTED
+
+
+# ----------------------------------------------------------------------------- sanitize_secret
+
+
+def raw_secret(**extra):
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "db", "namespace": "nova", "labels": {"app": "db"}},
+        **extra,
+    }
+
+
+def test_data_is_decoded_and_sanitized():
+    out = sanitize_secret(raw_secret(data={"url": b64("redis://:hunter2@redis:6379"), "password": b64("hunter2")}))
+    assert out["data"] == {"url": "redis://:***@redis:6379", "password": REDACTED}
+
+
+def test_string_data_is_merged_and_removed():
+    out = sanitize_secret(raw_secret(stringData={"url": "http://api:80"}))
+    assert (out["data"], "stringData" in out) == ({"url": "http://api:80"}, False)
+
+
+def test_string_data_wins_over_data():
+    out = sanitize_secret(raw_secret(data={"url": b64("http://old:80")}, stringData={"url": "http://new:80"}))
+    assert out["data"] == {"url": "http://new:80"}
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "//4=", 42, None], ids=["not-base64", "not-utf8", "int", "none"])
+def test_undecodable_data_is_redacted(bad):
+    assert sanitize_secret(raw_secret(data={"k": bad}))["data"] == {"k": REDACTED}
+
+
+def test_non_string_string_data_is_redacted():
+    assert sanitize_secret(raw_secret(stringData={"k": 5}))["data"] == {"k": REDACTED}
+
+
+def test_sanitized_secret_is_marked():
+    assert sanitize_secret(raw_secret())[SANITIZED_KEY] is True
+
+
+def test_sanitize_is_idempotent():
+    once = sanitize_secret(raw_secret(data={"url": b64("postgres://u:pw@db/app")}))
+    assert sanitize_secret(once) == once
+
+
+def test_already_marked_secret_is_returned_unchanged():
+    marked = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "http://a:80"}}
+    assert sanitize_secret(marked) is marked
+
+
+def test_metadata_and_type_are_kept():
+    out = sanitize_secret(raw_secret(data={}))
+    assert (out["metadata"], out["type"], out["kind"]) == (raw_secret()["metadata"], "Opaque", "Secret")
+
+
+def test_input_is_not_modified():
+    original = raw_secret(stringData={"password": "hunter2"})
+    sanitize_secret(original)
+    assert original["stringData"] == {"password": "hunter2"}
+
+
+def test_last_applied_configuration_is_dropped():
+    secret = raw_secret(data={"password": b64("hunter2")})
+    secret["metadata"]["annotations"] = {LAST_APPLIED: '{"data":{"password":"aHVudGVyMg=="}}', "team": "core"}
+    assert sanitize_secret(secret)["metadata"]["annotations"] == {"team": "core"}
+
+
+def test_secret_without_data_gets_empty_data():
+    assert sanitize_secret({"kind": "Secret", "metadata": {"name": "x"}})["data"] == {}
+
+
+def test_secret_host_in_lower_case_is_kept():
+    assert sanitize_secret_value("DB_HOST", "postgres.nova") == "postgres.nova"
+
+
+def test_secret_token_with_capitals_under_a_host_key_vanishes():
+    assert sanitize_secret_value("DB_HOST", "PWx7Gq9") == REDACTED

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import base64
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from novadiag.model import SourceInfo
+from novadiag.redaction import REDACTED, redact, sanitize_secret
+from novadiag.references import HostPort, discover_references, parse_value
+from novadiag.snapshot import build_snapshot
+
+PROPERTY = settings(max_examples=300, deadline=None, database=None)
+
+labels = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
+hostnames = st.lists(labels, min_size=1, max_size=4).map(".".join)
+ports = st.integers(min_value=1, max_value=65535)
+users = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+passwords = st.text(alphabet=string.ascii_letters + string.digits, min_size=8).map(lambda s: f"PW{s}")
+
+DSN_TEMPLATES = [
+    "postgres://{user}:{pw}@{host}:{port}/app",
+    "postgresql://{user}:{pw}@{host}:{port},{host2}:{port}/app?sslmode=require",
+    "mysql://{user}:{pw}@{host}/app",
+    "redis://:{pw}@{host}:{port}/0",
+    "amqp://{user}:{pw}@{host}",
+    "mongodb://{user}:{pw}@{host}:{port},{host2}/db?replicaSet=rs0&authSource=admin",
+    "mongodb+srv://{user}:{pw}@{host}/db",
+    "https://{pw}@{host}/org/repo.git",
+    "https://{host}:{port}/v1?user={user}&password={pw}",
+    "https://{host}/v1?api_key={pw}&page=2",
+    "http://{host}:{port}/?token={pw}",
+    "jdbc:postgresql://{host}:{port}/app?user={user}&password={pw}",
+    "jdbc:sqlserver://{host}:{port};databaseName=app;user={user};password={pw};encrypt=true",
+    "jdbc:oracle:thin:{user}/{pw}@{host}:{port}:ORCL",
+    "host={host} port={port} user={user} password={pw} dbname=app",
+    "host={host} password='{pw}' sslmode=require",
+    "Server={host},{port};Database=app;User Id={user};Password={pw};",
+    "Host={host};Port={port};Username={user};Password={pw}",
+]
+
+
+@st.composite
+def dsns(draw):
+    template = draw(st.sampled_from(DSN_TEMPLATES))
+    password = draw(passwords)
+    fields = dict(user=draw(users), pw=password, host=draw(hostnames), host2=draw(hostnames), port=draw(ports))
+    return template.format(**fields), password
+
+
+env_names = st.one_of(
+    st.sampled_from(["DATABASE_URL", "DB_HOST", "DB_PORT", "KAFKA_BROKERS", "API_URL", "LOG_LEVEL", "X"]),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def deployment(env, env_from=()):
+    container = {"name": "app", "env": env, "envFrom": list(env_from)}
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": "nova"},
+        "spec": {"template": {"metadata": {}, "spec": {"containers": [container]}}},
+    }
+
+
+def discover(*objects):
+    return discover_references(build_snapshot(list(objects), SourceInfo("manifests")))
+
+
+@PROPERTY
+@given(name=env_names, value=st.text())
+def test_parse_value_never_raises_and_returns_host_ports(name, value):
+    for hp in parse_value(name, value):
+        assert isinstance(hp, HostPort)
+        assert hp.host == hp.host.lower() and hp.host
+        assert hp.port is None or 0 < hp.port < 65536
+
+
+@PROPERTY
+@given(value=st.text())
+def test_redact_never_raises(value):
+    assert isinstance(redact(value), str)
+
+
+@PROPERTY
+@given(env=st.lists(st.fixed_dictionaries({"name": env_names, "value": st.text()}), max_size=6),
+       data=st.dictionaries(st.text(max_size=12), st.text(), max_size=4))
+def test_discover_references_never_raises_on_text_values(env, data):
+    config_map = {"kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "nova"}, "data": data}
+    env_from = [{"configMapRef": {"name": "cfg"}}, {"prefix": "P_", "configMapRef": {"name": "cfg"}}]
+    refs, findings = discover(config_map, deployment(env, env_from))
+    assert all(ref.host for ref in refs)
+
+
+@PROPERTY
+@given(env=st.lists(json_values, max_size=5), env_from=st.lists(json_values, max_size=3))
+def test_discover_references_never_raises_on_malformed_entries(env, env_from):
+    discover(deployment(env, env_from))
+
+
+@PROPERTY
+@given(case=dsns(), name=env_names)
+def test_password_never_reaches_a_reference_or_finding(case, name):
+    dsn, password = case
+    secret = {"kind": "Secret", "metadata": {"name": "db", "namespace": "nova"},
+              "data": {"url": b64(dsn)}, "stringData": {"DATABASE_URL": dsn, "DB_HOST": password}}
+    env = [
+        {"name": name or "X", "value": dsn},
+        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+        {"name": "MISSING", "valueFrom": {"secretKeyRef": {"name": "gone", "key": dsn}}},
+        {"name": "EXPANDED", "value": "$(FROM_SECRET)"},
+    ]
+    refs, findings = discover(secret, deployment(env, [{"secretRef": {"name": "db"}}]))
+    assert not [r.reference for r in refs if password in r.reference]
+    assert not [f.message for f in findings if password in f.message]
+
+
+@PROPERTY
+@given(case=dsns(), key=env_names)
+def test_password_never_survives_sanitize_secret(case, key):
+    dsn, password = case
+    secret = {"kind": "Secret", "metadata": {"name": "db"}, "data": {key: b64(dsn)}, "stringData": {"s": dsn}}
+    out = sanitize_secret(secret)
+    assert password not in repr(out)
+
+
+@PROPERTY
+@given(password=passwords, key=env_names)
+def test_a_password_alone_vanishes_entirely(password, key):
+    out = sanitize_secret({"kind": "Secret", "metadata": {"name": "db"}, "stringData": {key: password}})
+    assert out["data"] == {key: REDACTED}
