@@ -29,15 +29,15 @@ from novadiag.errors import (
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
 
 if TYPE_CHECKING:
-    from novadiag.audit import audit, audit_snapshot
+    from novadiag.pipeline import audit, audit_snapshot
     from novadiag.report import Report
     from novadiag.snapshot import Snapshot, load_snapshot_file
 
 # The pipeline pulls in networkx, rich and the kubernetes client; the lab daemon
 # and the probe runner import novadiag too and should not pay for that.
 _LAZY = {
-    "audit": "novadiag.audit",
-    "audit_snapshot": "novadiag.audit",
+    "audit": "novadiag.pipeline",
+    "audit_snapshot": "novadiag.pipeline",
     "Report": "novadiag.report",
     "Snapshot": "novadiag.snapshot",
     "load_snapshot_file": "novadiag.snapshot",
@@ -55,7 +55,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BROKEN_STATUSES",
-    "STATUSES",
     "BrokenEdgesError",
     "ClusterAccessError",
     "ClusterUnreachable",
@@ -73,6 +72,7 @@ __all__ = [
     "ProbeTimeout",
     "Reference",
     "Report",
+    "STATUSES",
     "ScenarioError",
     "Snapshot",
     "Unauthorized",

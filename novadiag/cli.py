@@ -208,7 +208,7 @@ def _lab(command: str, *args: object) -> int:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from novadiag.audit import audit
+    from novadiag.pipeline import audit
     from novadiag.report.render import format_for_path
 
     fmt = args.format or (format_for_path(args.output) if args.output else None) or "table"
@@ -344,7 +344,7 @@ def _print_table(report: object) -> None:
 
 
 def _run_snapshot_save(args: argparse.Namespace) -> int:
-    from novadiag.audit import load_snapshot
+    from novadiag.pipeline import load_snapshot
     from novadiag.kube import KubeSettings
 
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}

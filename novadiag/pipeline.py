@@ -1,7 +1,8 @@
 """The one place that wires the pipeline: snapshot → references → DNS → verdicts → probes.
 
 ``novadiag.audit(...)`` is the notebook one-liner and what the CLI and the
-pytest plugin call. Exactly one source is read: manifests, a saved snapshot, a
+pytest plugin call. (The module is not named ``audit``: a submodule of that name
+would replace the ``novadiag.audit`` function on the package once imported.) Exactly one source is read: manifests, a saved snapshot, a
 lab scenario (started and stopped around the audit), or the cluster of a
 kubeconfig (the default, like kubectl). Live sources are probed by default;
 files cannot be.

@@ -12,6 +12,7 @@ plans — can leak one.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from novadiag.errors import ConfigError
-from novadiag.model import SNAPSHOT_KINDS, Finding, Gap, ObjectRef, RawObject, SourceInfo
-from novadiag.redaction import sanitize_secret
-from novadiag.workloads import Workload, iter_workloads
+from novadiag.model import SNAPSHOT_KINDS, WORKLOAD_KINDS, Finding, Gap, ObjectRef, RawObject, SourceInfo
+from novadiag.redaction import LAST_APPLIED, redact, sanitize_secret
+from novadiag.workloads import Workload, iter_workloads, pod_template
 
 SNAPSHOT_SCHEMA = "novadiag.snapshot/v1"
 
@@ -127,13 +128,57 @@ def build_snapshot(
             continue
         if kind not in CLUSTER_SCOPED and not meta.get("namespace"):
             obj = {**obj, "metadata": {**meta, "namespace": "default"}}
-        if kind == "Secret":
-            obj = sanitize_secret(obj)
-        grouped[kind].append(obj)
+        grouped[kind].append(scrub(kind, obj))
     for kind, n in sorted(skipped_kinds.items()):
         notes.append(Finding("info", "kind-not-read", f"{n} object(s) of kind {kind} not read"))
     objects = {kind: tuple(grouped[kind]) for kind in SNAPSHOT_KINDS if kind in grouped}
     return Snapshot(source, objects, tuple(gaps), tuple(notes))
+
+
+def scrub(kind: str, obj: RawObject) -> RawObject:
+    """The object without credentials: Secrets sanitized, inline DSN passwords masked.
+
+    Workload env values and ConfigMap values may carry a password inline
+    (``postgres://app:pw@db``); ``redact`` masks it and keeps the host, so the
+    reference still works. ``last-applied-configuration`` repeats the whole
+    object, credentials included, and is dropped. Objects are copied only when
+    something changes: most have nothing to hide, and a big cluster has many.
+    """
+    if kind == "Secret":
+        return sanitize_secret(obj)
+    meta = obj.get("metadata") or {}
+    if LAST_APPLIED in (meta.get("annotations") or {}):
+        annotations = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
+        obj = {**obj, "metadata": {**meta, "annotations": annotations}}
+    if kind == "ConfigMap":
+        data = obj.get("data") or {}
+        masked = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
+        return obj if masked == data else {**obj, "data": masked}
+    template = pod_template(obj) if kind in WORKLOAD_KINDS else None
+    if template is not None and _has_inline_credentials(template.get("spec") or {}):
+        obj = copy.deepcopy(obj)
+        _mask_env((pod_template(obj) or {}).get("spec") or {})
+    return obj
+
+
+def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for key in ("initContainers", "containers") for c in spec.get(key) or () if isinstance(c, Mapping)]
+
+
+def _has_inline_credentials(spec: Mapping[str, Any]) -> bool:
+    for container in _containers(spec):
+        for env in container.get("env") or ():
+            value = env.get("value") if isinstance(env, Mapping) else None
+            if isinstance(value, str) and redact(value) != value:
+                return True
+    return False
+
+
+def _mask_env(spec: Mapping[str, Any]) -> None:
+    for container in _containers(spec):
+        for env in container.get("env") or ():
+            if isinstance(env, dict) and isinstance(env.get("value"), str):
+                env["value"] = redact(env["value"])
 
 
 def load_snapshot_file(path: str | Path) -> Snapshot:

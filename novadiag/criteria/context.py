@@ -60,7 +60,7 @@ class CheckContext:
 
     def report(self) -> Report:
         if self._report is None:
-            from novadiag.audit import audit
+            from novadiag.pipeline import audit
 
             if self.settings.manifests:
                 self._report = audit(manifests=list(self.settings.manifests))
@@ -153,7 +153,7 @@ def load_baseline_edges(path: str) -> list[dict[str, Any]]:
     if isinstance(doc, dict) and doc.get("schema") == "novadiag.audit/v1":
         return list(doc.get("edges") or [])
     if isinstance(doc, dict) and doc.get("schema") == "novadiag.snapshot/v1":
-        from novadiag.audit import audit
+        from novadiag.pipeline import audit
 
         return [e.to_dict() for e in audit(snapshot=p).edges]
     raise ConfigError(f"baseline {path}: neither a novadiag audit JSON nor a snapshot file")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import novadiag
-from novadiag.audit import audit
+from novadiag.pipeline import audit
 
 NOVA = str(Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests")
 

@@ -1,0 +1,93 @@
+"""Snapshots: building, saving and loading, and what they never hold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from novadiag.errors import ConfigError
+from novadiag.model import SourceInfo
+from novadiag.snapshot import build_snapshot, load_snapshot_file
+
+PASSWORD = "Sup3rS3cretPw"
+
+
+def deployment(env):
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "api",
+            "namespace": "a",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": json.dumps({"env": env})},
+        },
+        "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "api", "env": env}]}}},
+    }
+
+
+def test_inline_dsn_password_is_masked_but_host_kept():
+    env = [{"name": "DATABASE_URL", "value": f"postgres://app:{PASSWORD}@db:5432/x"}]
+    snap = build_snapshot([deployment(env)], SourceInfo("manifests"))
+    text = json.dumps(snap.to_dict())
+    assert PASSWORD not in text
+    assert "@db:5432" in text
+
+
+def test_inputs_are_not_mutated():
+    env = [{"name": "DATABASE_URL", "value": f"postgres://app:{PASSWORD}@db:5432/x"}]
+    obj = deployment(env)
+    build_snapshot([obj], SourceInfo("manifests"))
+    assert PASSWORD in obj["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+
+
+def test_configmap_value_password_is_masked():
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "a"},
+        "data": {"REDIS_URL": f"redis://:{PASSWORD}@redis:6379/0"},
+    }
+    snap = build_snapshot([cm], SourceInfo("manifests"))
+    assert PASSWORD not in json.dumps(snap.to_dict())
+
+
+def test_secret_values_never_kept():
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "a"},
+        "stringData": {"password": PASSWORD, "url": f"mysql://root:{PASSWORD}@mysql:3306/db"},
+    }
+    snap = build_snapshot([secret], SourceInfo("manifests"))
+    text = json.dumps(snap.to_dict())
+    assert PASSWORD not in text
+    assert "mysql:3306" in text
+
+
+def test_objects_without_name_or_kind_are_skipped_with_findings():
+    snap = build_snapshot([{"kind": "Service", "metadata": {}}, {"metadata": {"name": "x"}}], SourceInfo("manifests"))
+    assert not snap.objects
+    assert [f.code for f in snap.findings] == ["invalid-object", "invalid-object"]
+
+
+def test_unknown_kinds_are_counted_not_read():
+    snap = build_snapshot([{"kind": "Ingress", "metadata": {"name": "i"}}], SourceInfo("manifests"))
+    assert snap.findings[0].code == "kind-not-read" and "Ingress" in snap.findings[0].message
+
+
+def test_save_and_load_round_trip(tmp_path):
+    env = [{"name": "DB_HOST", "value": "db"}]
+    snap = build_snapshot([deployment(env)], SourceInfo("cluster", context="prod", cluster_domain="corp.internal"))
+    path = tmp_path / "snap.json"
+    snap.save(path)
+    loaded = load_snapshot_file(path)
+    assert loaded.source.kind == "snapshot" and loaded.source.cluster_domain == "corp.internal"
+    assert loaded.of("Deployment")[0]["metadata"]["name"] == "api"
+
+
+def test_loading_a_non_snapshot_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"kind": "List"}')
+    with pytest.raises(ConfigError, match=r"x.json: not a novadiag snapshot file"):
+        load_snapshot_file(path)
