@@ -18,13 +18,12 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from novadiag.errors import LabError
 from novadiag.lab import control
-from novadiag.lab.scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario
+from novadiag.lab.scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario, scenario_path
 
 __all__ = ["Lab", "Scenario", "ScenarioInfo", "list_scenarios", "load_scenario"]
 
@@ -37,6 +36,7 @@ class Lab:
         state_dir: where the lab keeps its files (default ``~/.cache/novadiag/lab/default``).
         cluster_domain: the cluster DNS zone.
         block: the address block N of ``127.N.0.0/16`` (default: the first free one).
+        degraded: run in degraded mode even as root (no mount namespaces, DNS on a high port).
         start_timeout: seconds to wait for the daemon before giving up.
     """
 
@@ -47,12 +47,14 @@ class Lab:
         state_dir: str | os.PathLike[str] | None = None,
         cluster_domain: str = "cluster.local",
         block: int | None = None,
+        degraded: bool = False,
         start_timeout: float = control.START_TIMEOUT,
     ) -> None:
         self.scenario = str(scenario)
         self.state_dir = control.resolve_state_dir(state_dir)
         self.cluster_domain = cluster_domain
         self.block_requested = block
+        self.degraded = degraded
         self.start_timeout = start_timeout
         self.notes: list[str] = []
         self._info: control.LabInfo | None = None
@@ -63,13 +65,15 @@ class Lab:
         """Start the daemon; LabError (one clear line) when it cannot."""
         if self._info is not None:
             return self
+        scenario_arg = str(scenario_path(self.scenario))  # an unknown name fails here, fast
         self._clear_stale()
-        control.prepare_state_dir(self.state_dir)
-        scenario_arg = self.scenario
-        if "/" in scenario_arg or scenario_arg.startswith("."):
-            scenario_arg = str(Path(scenario_arg).expanduser().absolute())
+        control.prepare_state_dir(self.state_dir, fresh=True)
         self._proc = control.spawn_daemon(
-            self.state_dir, scenario=scenario_arg, cluster_domain=self.cluster_domain, block=self.block_requested
+            self.state_dir,
+            scenario=scenario_arg,
+            cluster_domain=self.cluster_domain,
+            block=self.block_requested,
+            degraded=self.degraded,
         )
         try:
             self._info = control.wait_ready(self._proc, self.state_dir, self.start_timeout)

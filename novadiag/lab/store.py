@@ -15,6 +15,7 @@ flag or queue work).
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 import uuid
@@ -135,7 +136,7 @@ class Store:
         items.sort(key=lambda pair: (pair[0][1] or "", pair[0][2]))
         return [o for _, o in items], rv
 
-    def kinds(self) -> list[str]:
+    def kinds(self) -> builtins.list[str]:
         with self._lock:
             return sorted(self._by_kind)
 
@@ -230,7 +231,7 @@ class Store:
             self.create(obj)
 
     # -- watch ---------------------------------------------------------------
-    def events_since(self, resource_version: int) -> list[Event]:
+    def events_since(self, resource_version: int) -> builtins.list[Event]:
         """Events after ``resource_version``; Gone when the log no longer reaches back."""
         with self._lock:
             if self._events and resource_version < self._events[0].resource_version - 1:
