@@ -81,32 +81,39 @@ def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
 
 
 def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding]:
+    """One finding per workload with crash-looping pods, naming the broken edges it needs at start-up."""
     broken_by_workload: dict[tuple[str | None, str], list[Edge]] = defaultdict(list)
     for edge in edges:
         if edge.broken:
             broken_by_workload[(edge.source.namespace, edge.source.name)].append(edge)
-    out = []
+    looping: dict[tuple[str | None, str], list[tuple[str, int]]] = defaultdict(list)
     for pod in snapshot.of("Pod"):
         meta = pod.get("metadata") or {}
         for status in (pod.get("status") or {}).get("containerStatuses") or ():
             waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") != "CrashLoopBackOff":
-                continue
-            ns = meta.get("namespace")
-            owner = _workload_name(meta)
-            causes = broken_by_workload.get((ns, owner), [])
-            cause = ""
-            if causes:
-                cause = "; likely cause: " + ", ".join(f"{e.reference.env} ({e.status})" for e in causes[:3])
-            out.append(
-                Finding(
-                    "error",
-                    "crashloop",
-                    f"Pod {ns}/{meta.get('name')} container {status.get('name')} is in CrashLoopBackOff "
-                    f"(restarts: {status.get('restartCount', 0)}){cause}",
-                    ObjectRef("Pod", ns, str(meta.get("name"))),
-                )
+            if waiting.get("reason") == "CrashLoopBackOff":
+                key = (meta.get("namespace"), _workload_name(meta))
+                looping[key].append((str(meta.get("name")), int(status.get("restartCount") or 0)))
+    out = []
+    for (ns, owner), pods in sorted(looping.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+        causes = sorted(broken_by_workload.get((ns, owner), []), key=lambda e: (not e.reference.startup, e.id))
+        cause = ""
+        if causes:
+            named = ", ".join(
+                f"{e.reference.env} ({e.status}{', needed at start-up' if e.reference.startup else ''})"
+                for e in causes[:3]
             )
+            cause = f"; likely cause: {named}"
+        restarts = max(r for _, r in pods)
+        out.append(
+            Finding(
+                "error",
+                "crashloop",
+                f"{len(pods)} pod(s) of {ns}/{owner} in CrashLoopBackOff (up to {restarts} restarts: "
+                f"{', '.join(sorted(name for name, _ in pods)[:4])}){cause}",
+                ObjectRef("Pod", ns, pods[0][0]),
+            )
+        )
     return out
 
 

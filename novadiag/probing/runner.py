@@ -118,7 +118,7 @@ def run_probes(
             _drive(client, run, settings, created, watch, progress)
         finally:
             run.leftovers = _delete_all(client, created)
-    run.pods_created = sum(1 for kind, _, _ in created if kind == "Pod")
+    run.pods_created = sum(1 for o in run.outcomes if o.started is not None)
     run.wall_seconds = time.monotonic() - started
     return run
 

@@ -69,8 +69,11 @@ def print_report(report: Report, console: Console) -> None:
 
 
 def _table(title: str, edges: list[Edge]) -> Table:
+    probed = any(e.probe is not None for e in edges)
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
     table.add_column("status", no_wrap=True)
+    if probed:
+        table.add_column("probe", no_wrap=True)
     table.add_column("source", no_wrap=True)
     table.add_column("env", no_wrap=True)
     table.add_column("host", overflow="fold", max_width=56)
@@ -88,8 +91,11 @@ def _table(title: str, edges: list[Edge]) -> Table:
         )
         if ref.container != ref.workload.name:
             source += f" [{ref.container}]"
+        cells: list[Text | str] = [Text(edge.status, style=STATUS_STYLE[edge.status])]
+        if probed:
+            cells.append(_probe_cell(edge))
         table.add_row(
-            Text(edge.status, style=STATUS_STYLE[edge.status]),
+            *cells,
             source,
             ref.env,
             ref.host if ref.port is None else f"{ref.host}:{ref.port}",
@@ -97,6 +103,20 @@ def _table(title: str, edges: list[Edge]) -> Table:
             note,
         )
     return table
+
+
+def _probe_cell(edge: Edge) -> Text:
+    """What the probe pod saw: DNS answer and connect, ✓ when it matches the prediction."""
+    probe = edge.probe
+    if probe is None:
+        return Text("-", style="dim")
+    if probe.dns == "error":
+        return Text("error", style="yellow")
+    seen = probe.dns if probe.dns != "ok" else f"connect {probe.connect}"
+    if probe.health != "skipped":
+        seen += f", health {probe.health}"
+    mark, style = ("✓", "green") if probe.agrees else ("✗ disagrees", "bold yellow")
+    return Text(f"{seen} {mark}", style=style)
 
 
 def _note(edge: Edge) -> str:
@@ -117,4 +137,21 @@ def summary_line(report: Report) -> str:
         f"({s['workloads']} workloads, {s['services']} services): {statuses or 'none'}; "
         f"{s['broken']} broken, {s['cross_namespace']} cross-namespace"
         + (f"; {len(report.gaps)} gap(s)" if report.gaps else "")
+        + _probe_summary(report)
     )
+
+
+def _probe_summary(report: Report) -> str:
+    probes = report.probes
+    if not probes:
+        return ""
+    observed = [e for e in report.edges if e.probe is not None and e.probe.dns != "error"]
+    disagree = sum(1 for e in observed if e.probe is not None and not e.probe.agrees)
+    text = (
+        f"; probed {len(observed)} edges with {probes.get('pods_created', 0)} pod(s) in {probes.get('wall_seconds')}s"
+    )
+    if disagree:
+        text += f", {disagree} disagree with the prediction"
+    if probes.get("failed"):
+        text += f", {len(probes['failed'])} probe pod(s) failed"
+    return text
