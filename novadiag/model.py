@@ -199,6 +199,11 @@ class Edge:
         meant = self.target or self.resolves_to
         return meant is not None and meant.namespace != self.reference.namespace
 
+    def _repr_html_(self) -> str:
+        from novadiag.report.html import edge_repr_html
+
+        return edge_repr_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         ref = self.reference
         return {

@@ -14,6 +14,9 @@ from novadiag.graph import namespace_graph
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, SourceInfo
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from novadiag.report.svg import Figure
     from novadiag.snapshot import Snapshot
 
 AUDIT_SCHEMA = "novadiag.audit/v1"
@@ -103,6 +106,29 @@ class Report:
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per edge with typed columns (see :mod:`novadiag.report.frame`); needs pandas."""
+        from novadiag.report.frame import to_frame
+
+        return to_frame(self)
+
+    def namespace_matrix(self, *, status: str | None = None) -> pd.DataFrame:
+        """Edge counts by (source, target) namespace and status; ``status=...`` gives the square form."""
+        from novadiag.report.frame import namespace_matrix
+
+        return namespace_matrix(self, status=status)
+
+    def draw(self) -> Figure:
+        """The dependency graph as an SVG figure: namespaces as boxes, broken edges red."""
+        from novadiag.report.svg import Figure, render_svg
+
+        return Figure(render_svg(self))
+
+    def _repr_html_(self) -> str:
+        from novadiag.report.html import report_repr_html
+
+        return report_repr_html(self)
 
     def render(self, fmt: str = "table", **options: Any) -> str:
         """The report in one of the formats of :data:`novadiag.report.render.FORMATS`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,8 +12,20 @@ from novadiag.errors import ConfigError
 if TYPE_CHECKING:
     from novadiag.report.core import Report
 
-FORMATS = ("table", "json")
-EXTENSIONS = {".json": "json", ".txt": "table"}
+FORMATS = ("table", "json", "markdown", "html", "junit", "dot", "mermaid", "svg")
+EXTENSIONS = {
+    ".json": "json",
+    ".txt": "table",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "junit",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".mmd": "mermaid",
+    ".svg": "svg",
+}
 
 
 def format_for_path(path: str | Path) -> str | None:
@@ -21,16 +34,27 @@ def format_for_path(path: str | Path) -> str | None:
 
 
 def render(report: Report, fmt: str, **options: Any) -> str:
-    renderer = _renderers().get(fmt)
-    if renderer is None:
+    target = _RENDERERS.get(fmt)
+    if target is None:
         raise ConfigError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    module, name = target.split(":")
+    renderer: Callable[..., str] = getattr(importlib.import_module(module), name)
     return renderer(report, **options)
 
 
-def _renderers() -> dict[str, Callable[..., str]]:
-    from novadiag.report.table import render_table
+def render_json(report: Report, **_: Any) -> str:
+    return report.to_json() + "\n"
 
-    def render_json(report: Report, **_: Any) -> str:
-        return report.to_json() + "\n"
 
-    return {"table": render_table, "json": render_json}
+# Imported on use: a JSON run in CI should not pay for the HTML template or the SVG layout.
+_RENDERERS = {
+    "table": "novadiag.report.table:render_table",
+    "json": "novadiag.report.render:render_json",
+    "markdown": "novadiag.report.markdown:render_markdown",
+    "html": "novadiag.report.html:render_html",
+    "junit": "novadiag.report.junit:render_junit",
+    "dot": "novadiag.report.graphviz:render_dot",
+    "mermaid": "novadiag.report.graphviz:render_mermaid",
+    "svg": "novadiag.report.svg:render_svg",
+}
+assert set(_RENDERERS) == set(FORMATS)

@@ -1,0 +1,188 @@
+"""Views of a Report that several renderers share: the namespace matrix and the drawing graph.
+
+Markdown, HTML, pandas, SVG, DOT and Mermaid must never disagree about which
+namespace an edge lands in or which box a Service is drawn in, so those
+decisions live here, once, as plain data (no pandas, no markup).
+
+Two choices worth knowing:
+
+* An edge whose host reaches no Service still needs a column in the matrix and
+  a box in the drawing: external hosts go to ``(external)``, in-cluster-looking
+  names that match nothing go to ``(unknown)``.
+* The drawing shows *components*, not Kubernetes objects: a Service that
+  selects exactly one workload of its namespace is drawn as that workload
+  (``user-service`` once, not a Service box plus a Deployment box), which is
+  how people think about their system. A Service that selects none (the
+  ``no-endpoints`` case) or several stays a box of its own. Edge tooltips keep
+  the host as written, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from novadiag.graph import host_node, service_node, workload_node, worst
+from novadiag.model import STATUSES, Edge, Status
+from novadiag.report.core import Report
+
+EXTERNAL = "(external)"
+UNKNOWN = "(unknown)"
+PSEUDO_NAMESPACES = (EXTERNAL, UNKNOWN)
+
+DISPLAY_ORDER: dict[Status, int] = {
+    "dns-unresolvable": 0,
+    "unknown-target": 1,
+    "port-mismatch": 2,
+    "no-endpoints": 3,
+    "blocked": 4,
+    "ok": 5,
+    "external": 6,
+}
+"""Broken first (in the order a reader fixes them), then working, then external."""
+assert set(DISPLAY_ORDER) == set(STATUSES)
+
+
+def target_namespace(edge: Edge) -> str:
+    """The namespace of the Service the edge means, or a pseudo namespace when there is none."""
+    meant = edge.target or edge.resolves_to
+    if meant is not None:
+        return meant.namespace or "default"
+    return EXTERNAL if edge.status == "external" else UNKNOWN
+
+
+def target_label(edge: Edge) -> str:
+    """``namespace/name`` of the Service meant, or ``-``."""
+    meant = edge.target or edge.resolves_to
+    return f"{meant.namespace}/{meant.name}" if meant is not None else "-"
+
+
+def host_port(edge: Edge) -> str:
+    ref = edge.reference
+    return ref.host if ref.port is None else f"{ref.host}:{ref.port}"
+
+
+def sorted_edges(edges: Iterable[Edge]) -> list[Edge]:
+    """Broken first, then by source namespace and id: the order every listing uses."""
+    return sorted(edges, key=lambda e: (DISPLAY_ORDER[e.status], e.reference.namespace, e.id))
+
+
+def namespace_counts(edges: Iterable[Edge]) -> dict[tuple[str, str], Counter[Status]]:
+    """(source namespace, target namespace) → edge count by status."""
+    counts: dict[tuple[str, str], Counter[Status]] = {}
+    for edge in edges:
+        key = (edge.reference.namespace, target_namespace(edge))
+        counts.setdefault(key, Counter())[edge.status] += 1
+    return counts
+
+
+def matrix_namespaces(counts: dict[tuple[str, str], Counter[Status]]) -> list[str]:
+    """Every namespace of the matrix, real ones sorted, pseudo ones last."""
+    names = {ns for pair in counts for ns in pair}
+    real = sorted(n for n in names if n not in PSEUDO_NAMESPACES)
+    return real + [p for p in PSEUDO_NAMESPACES if p in names]
+
+
+# --- the drawing graph -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One box in the drawing: a workload, an unmerged Service, or a host."""
+
+    id: str
+    label: str
+    group: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """All report edges between two drawn nodes; drawn once, in the colour of the worst."""
+
+    source: str
+    target: str
+    edges: tuple[Edge, ...]
+
+    @property
+    def status(self) -> Status:
+        return worst(e.status for e in self.edges)
+
+    @property
+    def broken(self) -> bool:
+        return any(e.broken for e in self.edges)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    groups: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+
+    def nodes_in(self, group: str) -> list[Node]:
+        return [n for n in self.nodes if n.group == group]
+
+
+def build_drawing(report: Report) -> Drawing:
+    """The component graph of a report: what the SVG, DOT and Mermaid outputs draw."""
+    alias = _service_aliases(report)
+    nodes: dict[str, Node] = {}
+    grouped: dict[tuple[str, str], list[Edge]] = {}
+    for edge in report.edges:
+        source = _add_node(nodes, report, workload_node(edge.source))
+        meant = edge.target or edge.resolves_to
+        if meant is not None:
+            target_id = service_node(meant)
+            target = _add_node(nodes, report, alias.get(target_id, target_id))
+        else:
+            target = _add_host(nodes, edge)
+        grouped.setdefault((source.id, target.id), []).append(edge)
+    links = tuple(Link(s, t, tuple(sorted(es, key=lambda e: e.id))) for (s, t), es in sorted(grouped.items()))
+    ordered = tuple(sorted(nodes.values(), key=lambda n: (n.group, n.label, n.id)))
+    groups = matrix_namespaces({(n.group, n.group): Counter() for n in ordered})
+    return Drawing(groups=tuple(groups), nodes=ordered, links=links)
+
+
+def _service_aliases(report: Report) -> dict[str, str]:
+    """Service node → the one workload of its namespace it selects."""
+    graph = report.graph
+    alias: dict[str, str] = {}
+    for node, data in graph.nodes(data=True):
+        if data.get("type") != "service":
+            continue
+        selected = [
+            v
+            for v in graph.successors(node)
+            if graph.edges[node, v].get("kind") == "selects" and graph.nodes[v].get("namespace") == data["namespace"]
+        ]
+        if len(selected) == 1:
+            alias[node] = selected[0]
+    return alias
+
+
+def _add_node(nodes: dict[str, Node], report: Report, node_id: str) -> Node:
+    if node_id in nodes:
+        return nodes[node_id]
+    data = report.graph.nodes[node_id] if node_id in report.graph else _parse_node_id(node_id)
+    kind = str(data.get("kind", ""))
+    nodes[node_id] = Node(id=node_id, label=str(data["name"]), group=str(data.get("namespace") or "default"), kind=kind)
+    return nodes[node_id]
+
+
+def _parse_node_id(node_id: str) -> dict[str, str]:
+    """Node data from the id alone, for reports built without a graph."""
+    prefix, _, rest = node_id.partition(":")
+    if prefix == "workload":
+        namespace, kind, name = rest.split("/", 2)
+        return {"namespace": namespace, "kind": kind, "name": name}
+    namespace, name = rest.split("/", 1)
+    return {"namespace": namespace, "kind": "Service", "name": name}
+
+
+def _add_host(nodes: dict[str, Node], edge: Edge) -> Node:
+    group = target_namespace(edge)
+    node_id = f"{host_node(edge.reference.host)}@{group}"
+    if node_id not in nodes:
+        nodes[node_id] = Node(id=node_id, label=edge.reference.host, group=group, kind="Host")
+    return nodes[node_id]

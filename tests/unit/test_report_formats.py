@@ -1,0 +1,342 @@
+"""Every report format, rendered from the Nova scenario and from hostile cluster content.
+
+A report is read by a person, pasted into a pull request and parsed by CI, so
+each format is checked the way its reader would use it: Markdown is parsed as
+GFM, JUnit validated against the schema CI readers expect, SVG parsed as XML,
+and none of them may carry a secret value or let cluster content become markup.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+from markdown_it import MarkdownIt
+
+import novadiag
+from novadiag.cli import main
+from novadiag.model import Edge, Finding, Gap, ObjectRef, Reference, SourceInfo
+from novadiag.report import Report
+from novadiag.report.graphviz import dot_quote, mermaid_text
+from novadiag.report.html import content_security_policy, edge_repr_html, plan_repr_html
+from novadiag.report.html_template import SCRIPT
+from novadiag.report.markdown import cell, code
+from novadiag.report.render import FORMATS, format_for_path
+from novadiag.report.svg import Figure
+
+NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+JUNIT_XSD = Path(__file__).parent / "data" / "junit.xsd"
+SECRET = "NOVA-SECRET-"
+SVG_NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+@pytest.fixture(scope="module")
+def nova() -> Report:
+    return novadiag.audit(manifests=[NOVA])
+
+
+def hostile_report() -> Report:
+    """Cluster content written to break out of every format."""
+    evil = ObjectRef("Deployment", "evil", "web")
+    ref = Reference(
+        workload=evil,
+        container="web",
+        env="EVIL|ENV",
+        origin="value",
+        reference='x|y\nz <script>alert(1)</script> `tick` "q" \\ \x1b[31m',
+        host="<script>alert(1)</script>",
+        port=80,
+    )
+    broken = Edge(
+        reference=ref,
+        status="unknown-target",
+        detail="no Service | named\nthat <b>here</b>",
+        fix="fixed|value",
+    )
+    ok_ref = Reference(evil, "web", "OK_URL", "value", "http://api:80", "api", 80)
+    ok = Edge(ok_ref, "ok", "api resolves", target=ObjectRef("Service", "evil", "api"))
+    return Report(
+        source=SourceInfo(kind="manifests"),
+        edges=(broken, ok),
+        findings=(Finding("warning", "odd", "a | finding\nwith <i>markup</i>"),),
+        gaps=(Gap("Secret", "evil", "forbidden \x07 by RBAC"),),
+    )
+
+
+# --- secrets and dispatch ----------------------------------------------------------------------
+
+
+def test_the_scenario_manifests_do_hold_secret_values() -> None:
+    assert any(SECRET in p.read_text() for p in NOVA.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_format_carries_a_secret_value(nova: Report, fmt: str) -> None:
+    text = nova.render(fmt)
+    assert text.strip()
+    assert SECRET not in text
+
+
+def test_notebook_views_and_dataframes_carry_no_secret_value(nova: Report) -> None:
+    shown = [nova._repr_html_(), nova.draw()._repr_svg_(), nova.to_frame().to_csv(), nova.namespace_matrix().to_csv()]
+    shown += [edge_repr_html(e) for e in nova.edges]
+    assert not [text for text in shown if SECRET in text]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("r.md", "markdown"), ("r.html", "html"), ("r.xml", "junit"), ("r.dot", "dot"), ("r.mmd", "mermaid")],
+)
+def test_output_file_extension_picks_the_format(name: str, fmt: str) -> None:
+    assert format_for_path(name) == fmt
+
+
+def test_cli_writes_an_html_report_when_the_output_ends_in_html(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    code_ = main(["audit", "--manifests", str(NOVA), "-o", str(out)])
+    assert code_ == 1  # broken edges
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_unknown_format_names_the_choices(nova: Report) -> None:
+    with pytest.raises(novadiag.ConfigError, match="markdown, html, junit"):
+        nova.render("pdf")
+
+
+# --- Markdown ----------------------------------------------------------------------------------
+
+
+def _gfm_tables(text: str) -> list[list[list[str]]]:
+    """Each table of the rendered Markdown as rows of cell texts (header row first)."""
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    tables = []
+    for table in re.findall(r"<table>.*?</table>", html, flags=re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+        tables.append([re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S) for row in rows])
+    return tables
+
+
+def test_markdown_lists_each_broken_edge_with_its_fix(nova: Report) -> None:
+    broken = _gfm_tables(nova.render("markdown"))[1]
+    assert broken[0] == ["status", "source", "env", "host", "fix", "why"]
+    fixes = sorted(row[4] for row in broken[1:])
+    assert fixes == [
+        "<code>auth-service.nova-auth:9083</code>",
+        "<code>content-service.nova-content:9081</code>",
+        "<code>feed-service.nova-feed:8089</code>",
+        "<code>media-service.nova-media:9082</code>",
+    ]
+
+
+def test_markdown_matrix_marks_the_broken_namespace_pairs(nova: Report) -> None:
+    matrix = _gfm_tables(nova.render("markdown"))[2]
+    header = matrix[0]
+    backend = next(row for row in matrix if row[0] == "<strong>nova-backend</strong>")
+    assert backend[header.index("nova-content")] == "1 (<strong>1 broken</strong>)"
+    assert backend[header.index("kafka")] == "4"
+
+
+def test_markdown_cells_keep_pipes_and_newlines_inside_the_cell() -> None:
+    tables = _gfm_tables(hostile_report().render("markdown"))
+    for table in tables:
+        assert {len(row) for row in table} == {len(table[0])}
+    broken_row = tables[1][1]
+    assert broken_row[2] == "<code>EVIL|ENV</code>"
+    assert broken_row[5] == "no Service | named<br>that &lt;b&gt;here&lt;/b&gt;"
+
+
+def test_markdown_never_passes_html_through() -> None:
+    rendered = MarkdownIt("commonmark").enable("table").render(hostile_report().render("markdown"))
+    assert "<script>" not in rendered and "<b>here" not in rendered and "<i>markup" not in rendered
+
+
+def test_markdown_code_span_survives_backticks() -> None:
+    assert code("a`b") == "``a`b``"
+    assert code("`x`") == "`` `x` ``"
+    assert cell("a|b\nc") == "a\\|b<br>c"
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def test_html_renders_hostile_values_as_text() -> None:
+    page = hostile_report().render("html")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>here</b>" not in page and "<i>markup</i>" not in page
+    assert page.count("<script") == 1
+
+
+def test_html_loads_nothing_and_allows_only_its_own_script(nova: Report) -> None:
+    page = nova.render("html")
+    assert not re.search(r"""\b(src|href)\s*=|url\((?!#)|@import""", page)
+    assert f'content="{content_security_policy()}"' in page
+    assert "default-src 'none'" in content_security_policy()
+    assert f"<script>{SCRIPT}</script>" in page
+
+
+def test_html_lists_every_edge_once_broken_first(nova: Report) -> None:
+    statuses = re.findall(r'<tr(?: class="broken")? data-status="([a-z-]+)"', nova.render("html"))
+    assert len(statuses) == len(nova.edges) == 24
+    assert statuses[:4] == ["dns-unresolvable"] * 4
+
+
+def test_html_fix_first_section_names_every_fix(nova: Report) -> None:
+    page = nova.render("html")
+    section = page[page.index('id="fix"') : page.index('id="graph"')]
+    for edge in nova.broken:
+        assert f"<code>{edge.fix}</code>" in section
+
+
+# --- JUnit -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def junit_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(JUNIT_XSD))
+
+
+def test_junit_validates_against_the_schema_ci_readers_use(nova: Report, junit_schema: xmlschema.XMLSchema) -> None:
+    junit_schema.validate(nova.render("junit"))
+
+
+def test_junit_has_one_testcase_per_edge_and_a_failure_per_broken_edge(nova: Report) -> None:
+    root = ET.fromstring(nova.render("junit"))
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("24", "4", "0")
+    assert len(root.findall("testsuite/testcase")) == 24
+    assert len(root.findall("testsuite/testcase/failure")) == 4
+    backend = root.find("testsuite[@name='nova-backend']")
+    assert backend is not None and (backend.get("tests"), backend.get("failures")) == ("15", "4")
+    assert sum(int(s.get("tests", "0")) for s in root) == 24
+
+
+def test_junit_failure_says_the_status_the_fix_and_why(nova: Report) -> None:
+    root = ET.fromstring(nova.render("junit"))
+    case = root.find("testsuite/testcase[@name='CONTENT_SERVICE_URL -> content-service:9081']")
+    assert case is not None and case.get("classname") == "nova-backend.user-service"
+    failure = case.find("failure")
+    assert failure is not None and failure.get("type") == "dns-unresolvable"
+    assert failure.get("message", "").startswith("dns-unresolvable (fix: content-service.nova-content:9081): ")
+    assert "does not resolve from nova-backend" in (failure.text or "")
+
+
+def test_junit_skips_external_hosts(nova: Report) -> None:
+    root = ET.fromstring(nova.render("junit"))
+    skipped = root.findall("testsuite/testcase/skipped")
+    assert [s.get("message") for s in skipped] == [
+        "external host api.staging.nova.example.com: outside the cluster, not checked"
+    ]
+
+
+def test_junit_stays_valid_xml_with_control_characters_and_markup(junit_schema: xmlschema.XMLSchema) -> None:
+    text = hostile_report().render("junit")
+    junit_schema.validate(text)
+    root = ET.fromstring(text)
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None and "<script>alert(1)</script>" in (failure.text or "")
+    gap = root.find("testsuite[@name='novadiag']/testcase/skipped")
+    assert gap is not None and gap.get("message") == "Secret in evil not read: forbidden \ufffd by RBAC"
+
+
+# --- SVG, DOT, Mermaid -------------------------------------------------------------------------
+
+
+def _svg(report: Report) -> ET.Element:
+    return ET.fromstring(report.render("svg"))
+
+
+def test_svg_draws_a_box_per_namespace_and_the_broken_links_red(nova: Report) -> None:
+    svg = _svg(nova)
+    boxes = [g.get("data-ns") for g in svg.iter("{http://www.w3.org/2000/svg}g") if "nd-ns" in g.get("class", "")]
+    assert len(boxes) == 10 and "(external)" in boxes
+    links = svg.find("s:g[@class='nd-links']", SVG_NS)
+    assert links is not None
+    assert sum("nd-broken" in p.get("class", "") for p in links) == 4
+
+
+def test_svg_places_callers_left_of_what_they_call(nova: Report) -> None:
+    svg = _svg(nova)
+    x = {
+        g.get("data-ns"): float(g.find("s:rect", SVG_NS).get("x"))  # type: ignore[union-attr,arg-type]
+        for g in svg.iter("{http://www.w3.org/2000/svg}g")
+        if g.get("data-ns")
+    }
+    assert x["nova-gateway"] < x["nova-backend"] < x["nova-feed"] < x["nova-content"]
+
+
+def test_svg_keeps_hostile_names_as_text() -> None:
+    svg = _svg(hostile_report())
+    labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "<script>alert(1)</script>" in labels
+    assert not list(svg.iter("script")) and not list(svg.iter("{http://www.w3.org/2000/svg}script"))
+
+
+def test_svg_of_an_empty_report_says_so() -> None:
+    assert "no edges to draw" in Report(source=SourceInfo(kind="manifests"), edges=()).render("svg")
+
+
+def test_dot_has_a_cluster_per_namespace_and_red_labelled_broken_edges(nova: Report) -> None:
+    dot = nova.render("dot")
+    assert dot.count("subgraph cluster_") == 10
+    broken = [line for line in dot.splitlines() if "->" in line and 'color="#cf222e"' in line]
+    assert len(broken) == 4 and any('label="CONTENT_SERVICE_URL"' in line for line in broken)
+
+
+def test_dot_quoting_keeps_quotes_backslashes_and_newlines_inside_the_string() -> None:
+    assert dot_quote('a"b\\c\nd') == '"a\\"b\\\\c\\nd"'
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' not installed")
+@pytest.mark.parametrize("which", ["nova", "hostile"])
+def test_graphviz_accepts_the_dot_output(nova: Report, which: str) -> None:
+    report = nova if which == "nova" else hostile_report()
+    done = subprocess.run(["dot", "-Tsvg"], input=report.render("dot"), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_mermaid_labels_broken_edges_with_their_env_var(nova: Report) -> None:
+    mermaid = nova.render("mermaid")
+    assert mermaid.startswith("flowchart LR\n")
+    assert re.search(r'n\d+ -->\|"CONTENT_SERVICE_URL"\| n\d+', mermaid)
+    assert mermaid.count("subgraph ") == 10
+
+
+def test_mermaid_labels_cannot_end_the_label_or_carry_markup() -> None:
+    assert mermaid_text('a"b<i>c</i>|d\ne#35;`') == "a'b‹i›c‹/i›|d e＃35;ˋ"
+
+
+# --- notebook views ----------------------------------------------------------------------------
+
+
+def test_report_repr_html_shows_the_verdict_and_each_fix(nova: Report) -> None:
+    shown = nova._repr_html_()
+    assert "4 of 24 edges broken" in shown
+    for edge in nova.broken:
+        assert f"<code>{edge.fix}</code>" in shown
+
+
+def test_edge_repr_html_escapes_cluster_content() -> None:
+    shown = edge_repr_html(hostile_report().edges[0])
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "<code>fixed|value</code>" in shown
+
+
+def test_draw_returns_an_svg_figure_that_saves(nova: Report, tmp_path: Path) -> None:
+    figure = nova.draw()
+    assert isinstance(figure, Figure)
+    assert figure._repr_svg_().startswith("<svg ")
+    figure.save(tmp_path / "graph.svg")
+    ET.parse(tmp_path / "graph.svg")
+
+
+def test_plan_repr_html_lists_the_steps_and_the_verification(nova: Report) -> None:
+    from novadiag.plan import plan
+
+    shown = plan_repr_html(plan(nova, "rewrite"))
+    assert "novadiag plan: rewrite" in shown
+    assert "broken edges 4 -&gt; 0" in shown
