@@ -2,10 +2,10 @@
 
 ``novadiag.audit(...)`` is the notebook one-liner and what the CLI and the
 pytest plugin call. (The module is not named ``audit``: a submodule of that name
-would replace the ``novadiag.audit`` function on the package once imported.) Exactly one source is read: manifests, a saved snapshot, a
-lab scenario (started and stopped around the audit), or the cluster of a
-kubeconfig (the default, like kubectl). Live sources are probed by default;
-files cannot be.
+would replace the ``novadiag.audit`` function on the package once imported.)
+Exactly one source is read: manifests, a saved snapshot, a lab scenario
+(started and stopped around the audit), or the cluster of a kubeconfig (the
+default, like kubectl). Live sources are probed by default; files cannot be.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
 from novadiag.model import SourceKind
+from novadiag.policies import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
 from novadiag.probing.runner import ProbeProgress
 from novadiag.references import discover_references
@@ -145,7 +146,8 @@ def audit_snapshot(
         wanted = set(namespaces)
         references = [r for r in references if r.namespace in wanted]
     workloads = {w.ref: w for w in snapshot.workloads}
-    edges = judge_all(references, workloads, VerdictContext(index))
+    policies = build_policy_index(snapshot, index) if snapshot.of("NetworkPolicy") else None
+    edges = judge_all(references, workloads, VerdictContext(index, policies=policies))
     findings = (
         *snapshot.findings,
         *reference_findings,

@@ -2,7 +2,9 @@
 
 Layers, in the order a connection meets them (DESIGN.md, "Statuses"):
 target exists → the source's DNS resolves it → the port is exposed → ready
-endpoints exist → no NetworkPolicy denies it. Stopping at the first failure
+endpoints exist → no NetworkPolicy denies it (one policy check comes first: a
+source whose egress cannot reach the cluster DNS resolves nothing, so every edge
+from it is ``blocked``). Stopping at the first failure
 keeps the verdict actionable: fixing a port is pointless while the name does
 not resolve.
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo
 from novadiag.model import Edge, ObjectRef, Reference, Status
+from novadiag.policies import Decision, PolicyIndex, evaluate_dns, evaluate_external, is_ip, service_denial
 from novadiag.targets import Intent, intended_target
 from novadiag.workloads import Workload
 
@@ -31,6 +34,7 @@ class VerdictContext:
     index: ClusterIndex
     node_search: tuple[str, ...] = ()
     cluster_dns_ips: tuple[str, ...] = ()
+    policies: PolicyIndex | None = None  # NetworkPolicies; None: not judged (no policy in the snapshot)
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
     _has_endpoints: dict[tuple[str, str], bool] = field(default_factory=dict)
 
@@ -75,9 +79,12 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
     index = ctx.index
     source_ns = ref.namespace
     intent = intended_target(ref.host, source_ns, index)
-    if not intent.in_cluster:
-        return Edge(ref, "external", f"{ref.host} is outside the cluster; not checked statically")
     config = ctx.resolver_for(workload)
+    dns_denied = _policy_denies_dns(ref, workload, config, intent, ctx)
+    if dns_denied is not None:
+        return dns_denied
+    if not intent.in_cluster:
+        return _external(ref, workload, ctx)
     answer = resolve(ref.host, config, index)
     if intent.service is None:
         return _unknown_target(ref, intent, answer)
@@ -99,6 +106,9 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
         if reached.headless:
             detail += " (a headless Service without ready endpoints answers NXDOMAIN)"
         return _edge(ref, "no-endpoints", detail + musl, target, reached, None)
+    blocked = _policy_blocks(ref, workload, reached, intent.hostname, target, ctx)
+    if blocked is not None:
+        return blocked
     detail = f"{ref.host} resolves to {_label(reached)}{via}"
     if answer.fqdn:
         detail += f" as {answer.fqdn.rstrip('.')}"
@@ -121,6 +131,50 @@ def _edge(
         resolves_to=None if reached is None else reached.ref,
         fix=fix,
     )
+
+
+# -- NetworkPolicy layer (novadiag.policies): DNS egress first, then the connection itself --
+
+
+def _policy_denies_dns(
+    ref: Reference, workload: Workload, config: ResolverConfig, intent: Intent, ctx: VerdictContext
+) -> Edge | None:
+    """A source whose egress cannot reach the cluster DNS resolves no name: every edge from it is blocked."""
+    if ctx.policies is None or not config.uses_cluster_dns or is_ip(ref.host):
+        return None
+    decision = evaluate_dns(ctx.policies, ctx.policies.endpoint(workload))
+    if decision.allowed:
+        return None
+    return _edge(ref, "blocked", decision.detail, intent.service, None, decision.fix)
+
+
+def _external(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
+    if ctx.policies is not None:
+        decision = evaluate_external(ctx.policies, ctx.policies.endpoint(workload), ref.host, port=ref.port)
+        if not decision.allowed:
+            return Edge(ref, "blocked", decision.detail, fix=decision.fix)
+    return Edge(ref, "external", f"{ref.host} is outside the cluster; not checked statically")
+
+
+def _policy_blocks(
+    ref: Reference,
+    workload: Workload,
+    reached: ServiceInfo,
+    hostname: str | None,
+    target: ServiceInfo,
+    ctx: VerdictContext,
+) -> Edge | None:
+    if ctx.policies is None:
+        return None
+    source = ctx.policies.endpoint(workload)
+    if reached.type == "ExternalName":
+        external = reached.external_name or reached.name
+        decision: Decision | None = evaluate_external(ctx.policies, source, external, port=ref.port)
+    else:
+        decision = service_denial(ctx.policies, source, reached, port=ref.port, hostname=hostname)
+    if decision is None or decision.allowed:
+        return None
+    return _edge(ref, "blocked", decision.detail, target, reached, decision.fix)
 
 
 def _unknown_target(ref: Reference, intent: Intent, answer: Answer) -> Edge:
