@@ -30,6 +30,7 @@ from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, Object
 
 if TYPE_CHECKING:
     from novadiag.pipeline import audit, audit_snapshot
+    from novadiag.planning import Plan, plan
     from novadiag.report import Report
     from novadiag.snapshot import Snapshot, load_snapshot_file
 
@@ -41,6 +42,8 @@ _LAZY = {
     "Report": "novadiag.report",
     "Snapshot": "novadiag.snapshot",
     "load_snapshot_file": "novadiag.snapshot",
+    "plan": "novadiag.planning",
+    "Plan": "novadiag.planning",
 }
 
 
@@ -67,6 +70,7 @@ __all__ = [
     "NovadiagError",
     "ObjectRef",
     "PermissionDenied",
+    "Plan",
     "PlanError",
     "ProbeError",
     "ProbeTimeout",
@@ -80,4 +84,5 @@ __all__ = [
     "audit",
     "audit_snapshot",
     "load_snapshot_file",
+    "plan",
 ]

@@ -7,14 +7,18 @@ codes, each with one line for the user:
 - 0: nothing broken (or ``--fail-on never``)
 - 1: broken edges found
 - 2: usage, configuration or cluster-access error
-- 130: interrupted
+- 130: interrupted (Ctrl-C or SIGTERM, at any stage; probe pods are deleted first)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
 from novadiag.errors import ConfigError, NovadiagError
+from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
 
 if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
+    from novadiag.report.core import Report
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -34,13 +40,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        with _sigterm_interrupts():
+            return int(args.handler(args))
     except NovadiagError as exc:
-        print(f"novadiag: error: {exc}", file=sys.stderr)
+        print(f"novadiag: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("novadiag: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``kill``, a CI job cancelled) unwinds like Ctrl-C: same cleanup, same exit code."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit(commands)
     _add_snapshot(commands)
     _add_check(commands)
+    _add_policies(commands)
+    add_plan_command(commands)
     _add_cleanup(commands)
     _add_lab(commands)
     return parser
@@ -167,6 +193,44 @@ def _run_check(args: argparse.Namespace) -> int:
     return int(pytest.main(argv))
 
 
+def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "policies", help="NetworkPolicies per namespace: what they select, which edges they allow or deny"
+    )
+    _add_source_options(p)
+    out = p.add_argument_group("output")
+    out.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the view to FILE")
+    p.set_defaults(handler=_run_policies)
+
+
+def _run_policies(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from novadiag.pipeline import audit
+    from novadiag.policy_report import policy_view, print_policies, render_policies
+
+    report = audit(
+        manifests=args.manifests,
+        snapshot=args.snapshot,
+        lab=args.lab,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        in_cluster=args.in_cluster,
+        cluster_domain=args.cluster_domain,
+        probe=False,
+    )  # every namespace's edges: -n picks the policies shown, their callers may live anywhere
+    view = policy_view(report, namespaces=args.namespaces)
+    if args.output:
+        Path(args.output).write_text(visible(render_policies(view, args.format)), encoding="utf-8")
+    elif args.format == "table":
+        console = Console(highlight=False, markup=False)
+        print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
+    else:
+        sys.stdout.write(visible(render_policies(view, args.format)))
+    return EXIT_OK
+
+
 def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("cleanup", help="delete probe pods and ConfigMaps a killed run left behind")
     p.add_argument("--kubeconfig", metavar="FILE")
@@ -229,18 +293,18 @@ def _run_audit(args: argparse.Namespace) -> int:
             probe_progress=probing,
         )
     if args.output:
-        Path(args.output).write_text(report.render(fmt), encoding="utf-8")
+        Path(args.output).write_text(_rendered(report, fmt), encoding="utf-8")
         from novadiag.report.table import summary_line
 
         print(summary_line(report), file=sys.stderr)
     elif fmt == "table":
         _print_table(report)
     else:
-        sys.stdout.write(report.render(fmt))
+        sys.stdout.write(_rendered(report, fmt))
     if report.probes and report.probes.get("groups") and not report.probes.get("ran"):
         print(
             "novadiag: error: no probe pod could run: "
-            + (report.probes["failed"][0]["error"] if report.probes["failed"] else "unknown reason"),
+            + visible(report.probes["failed"][0]["error"] if report.probes["failed"] else "unknown reason"),
             file=sys.stderr,
         )
         return EXIT_ERROR
@@ -332,20 +396,73 @@ def _duration(text: str) -> float:
         raise ConfigError(f"--older-than {text!r}: expected a duration like 90s, 10m, 2h") from exc
 
 
-def _print_table(report: object) -> None:
+def _rendered(report: Report, fmt: str) -> str:
+    if fmt != "table":
+        return visible(report.render(fmt))
+    import io
+
     from rich.console import Console
 
     from novadiag.report.table import print_report
 
-    console = Console(highlight=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, no_color=True, width=160, highlight=False, soft_wrap=False, markup=False)
+    print_report(_visible_report(report), console)
+    return buffer.getvalue()
+
+
+def _print_table(report: Report) -> None:
+    from rich.console import Console
+
+    from novadiag.report.table import print_report
+
+    # markup=False: names, env values and messages come from the cluster; "[/]" or "[link=...]" in
+    # one must print as text, not crash rich or style the terminal.
+    console = Console(highlight=False, markup=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)  # pipes and CI logs: no wrapping
-    print_report(report, console)  # type: ignore[arg-type]
+        console = Console(highlight=False, markup=False, width=200)  # pipes and CI logs: no wrapping
+    print_report(_visible_report(report), console)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text from the cluster made safe for a terminal, a CI log or an XML parser.
+
+    Names, env values and server messages are data: an escape sequence in one
+    must not retitle the terminal, recolour it or move the cursor, a carriage
+    return must not overwrite the line, a bidi override must not reorder it, and
+    JUnit XML must stay parseable. Each such character is written as ``\\uXXXX``,
+    which JSON reads back as the same character.
+    """
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+def _visible_report(report: Report) -> Report:
+    """The report with every string the table shows passed through :func:`visible`."""
+    return dataclasses.replace(
+        report,
+        edges=tuple(_visible_fields(e) for e in report.edges),
+        findings=tuple(_visible_fields(f) for f in report.findings),
+        gaps=tuple(_visible_fields(g) for g in report.gaps),
+    )
+
+
+def _visible_fields(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, tuple):
+        return tuple(_visible_fields(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _visible_fields(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _run_snapshot_save(args: argparse.Namespace) -> int:
-    from novadiag.pipeline import load_snapshot
     from novadiag.kube import KubeSettings
+    from novadiag.pipeline import load_snapshot
 
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
     if args.lab:

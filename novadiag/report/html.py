@@ -43,7 +43,7 @@ from novadiag.report.views import (
 )
 
 if TYPE_CHECKING:
-    from novadiag.plan.model import Plan
+    from novadiag.planning.model import Plan
 
 REPR_BROKEN_LIMIT = 10
 

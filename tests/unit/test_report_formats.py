@@ -335,7 +335,7 @@ def test_draw_returns_an_svg_figure_that_saves(nova: Report, tmp_path: Path) -> 
 
 
 def test_plan_repr_html_lists_the_steps_and_the_verification(nova: Report) -> None:
-    from novadiag.plan import plan
+    from novadiag.planning import plan
 
     shown = plan_repr_html(plan(nova, "rewrite"))
     assert "novadiag plan: rewrite" in shown

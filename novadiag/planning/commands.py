@@ -1,0 +1,166 @@
+"""Operations as ``kubectl`` command lines, for the runbook and the JSON document.
+
+Every value is quoted with :func:`shlex.quote`, and every object name is
+checked against DNS-1123 before it is printed (:func:`check_name`): a name is
+data taken from a cluster or a manifest, and a command line is code. A
+``create`` reads its manifest from the plan's manifests directory
+(``--format manifests``); the bash script (``script.py``) embeds the manifests
+instead and has its own helpers for Secrets, whose values are read from the
+cluster at run time and never written into a plan file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from novadiag.errors import PlanError
+from novadiag.model import ObjectRef
+from novadiag.planning.model import Operation, Step
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DATA_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+RESOURCE = {
+    "Namespace": "namespace",
+    "Service": "service",
+    "Endpoints": "endpoints",
+    "Deployment": "deployment",
+    "StatefulSet": "statefulset",
+    "DaemonSet": "daemonset",
+    "ReplicaSet": "replicaset",
+    "Job": "job",
+    "CronJob": "cronjob",
+    "Pod": "pod",
+    "ConfigMap": "configmap",
+    "Secret": "secret",
+    "NetworkPolicy": "networkpolicy",
+    "ServiceAccount": "serviceaccount",
+    "PersistentVolumeClaim": "persistentvolumeclaim",
+    "Role": "role",
+    "RoleBinding": "rolebinding",
+}
+ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+
+def check_name(name: str | None, *, what: str = "name", label: bool = False) -> str:
+    """``name`` when it is a valid DNS-1123 subdomain (label: one label, as namespaces); PlanError otherwise."""
+    pattern = _DNS1123_LABEL if label else _DNS1123_SUBDOMAIN
+    if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > 253:
+        raise PlanError(f"refusing {what} {name!r}: not a valid DNS-1123 name")
+    return name
+
+
+def check_ref(ref: ObjectRef) -> ObjectRef:
+    if ref.kind not in RESOURCE:
+        raise PlanError(f"refusing kind {ref.kind!r}: not a kind novadiag plans for")
+    check_name(ref.name, what=f"{ref.kind} name")
+    if ref.namespace is not None:
+        check_name(ref.namespace, what="namespace", label=True)
+    return ref
+
+
+def check_key(key: str) -> str:
+    if not _DATA_KEY.fullmatch(key):
+        raise PlanError(f"refusing data key {key!r}: not a valid ConfigMap/Secret key")
+    return key
+
+
+def manifest_filename(step_id: str, ref: ObjectRef, *, prefix: str = "") -> str:
+    """``s012-deployment-nova-prod-user-service.yaml``: sortable in apply order, one object per file."""
+    check_ref(ref)
+    ns = f"{ref.namespace}-" if ref.namespace else ""
+    return f"{prefix}{step_id}-{RESOURCE[ref.kind]}-{ns}{ref.name}.yaml"
+
+
+def target(ref: ObjectRef) -> list[str]:
+    """``<resource>/<name> [-n ns]`` argv fragment."""
+    check_ref(ref)
+    args = [f"{RESOURCE[ref.kind]}/{ref.name}"]
+    if ref.namespace is not None:
+        args += ["-n", ref.namespace]
+    return args
+
+
+def argv_for(op: Operation, *, manifest_file: str | None = None, timeout: int = 300) -> list[list[str]]:
+    """The kubectl argv lists of one operation (empty for manual and grace steps)."""
+    ref = op.ref
+    if op.action in ("create", "create-namespace"):
+        check_ref(ref)
+        return [["kubectl", "create", "-f", manifest_file or "-"]]
+    if op.action == "patch":
+        kind = "strategic" if op.strategic else "merge"
+        return [["kubectl", "patch", *target(ref), "--type", kind, "-p", compact(op.patch or {})]]
+    if op.action == "restart":
+        return [["kubectl", "rollout", "restart", *target(ref)]]
+    if op.action == "scale":
+        return [["kubectl", "scale", *target(ref), f"--replicas={int(op.replicas or 0)}"]]
+    if op.action == "wait-ready":
+        return [wait_argv(ref, timeout)]
+    if op.action == "delete":
+        return [["kubectl", "delete", *target(ref), "--ignore-not-found", "--wait=true", f"--timeout={timeout}s"]]
+    if op.action == "verify":
+        args = ["novadiag", "audit", "--probe", "--fail-on", "broken"]
+        for ns in op.namespaces:
+            args += ["--namespace", check_name(ns, what="namespace", label=True)]
+        return [args]
+    return []
+
+
+def wait_argv(ref: ObjectRef, timeout: int = 300) -> list[str]:
+    if ref.kind in ROLLOUT_KINDS:
+        return ["kubectl", "rollout", "status", *target(ref), f"--timeout={timeout}s"]
+    if ref.kind == "Job":
+        return ["kubectl", "wait", "--for=condition=complete", *target(ref), f"--timeout={timeout}s"]
+    return ["kubectl", "wait", "--for=condition=Ready", *target(ref), f"--timeout={timeout}s"]
+
+
+def kubectl_commands(op: Operation, *, manifest_file: str | None = None) -> list[str]:
+    """Shell-quoted command lines of one operation, for reading (runbook, JSON)."""
+    if op.action in ("copy-secret", "rewrite-secret"):
+        from novadiag.planning.script import operation_lines
+
+        return [
+            line + "   # script helper: values read and written at run time, never stored"
+            for line in operation_lines(op, "")
+        ]
+    if op.action in ("manual", "grace"):
+        return list(op.commands) or [f"# {op.note}"]
+    if op.action in ("create", "create-namespace") and manifest_file is None:
+        return [shlex.join(argv_for(op, manifest_file="-")[0]) + "   # manifest: --format manifests"]
+    return [shlex.join(argv) for argv in argv_for(op, manifest_file=manifest_file)]
+
+
+def step_commands(step: Step) -> tuple[list[str], list[str]]:
+    """(commands, rollback commands) of a step; manifests by their file in ``--format manifests``."""
+    forward = kubectl_commands(step.operation, manifest_file=_manifest_path(step.id, step.operation))
+    backward = [
+        c
+        for i, op in enumerate(step.rollback)
+        for c in kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+    ]
+    return forward, backward
+
+
+def _manifest_path(step_id: str, op: Operation, *, prefix: str = "") -> str | None:
+    if op.action not in ("create", "create-namespace"):
+        return None
+    return manifest_filename(step_id, op.ref, prefix=prefix)
+
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9.])?(:\d{1,5})?|\d{1,5}")
+
+
+def check_host(text: str) -> str:
+    """A host, ``host:port`` or port as replaced in values: refused when it could be anything else."""
+    if not _HOST_PORT.fullmatch(text):
+        raise PlanError(f"refusing replacement {text!r}: not a host name or port")
+    return text
+
+
+def compact(value: Mapping[str, Any] | list[Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

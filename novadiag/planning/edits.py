@@ -1,0 +1,234 @@
+"""Host replacements, grouped by the place they are written.
+
+A fix or a move decides "this reference must say ``postgres`` instead of
+``postgres.nova``"; :class:`Edits` finds where that text lives (a literal env
+value, a ConfigMap key, a Secret key, or the variable a ``$(VAR)`` expansion
+pulls it from), checks that it is really there, and groups replacements per
+place so that one ConfigMap key holding two hosts is rewritten once, in one
+pass. The result is consumed two ways: applied to the copies a consolidation
+creates, or turned into in-place patches (``in_place_changes``) with exact
+rollbacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from novadiag.model import ObjectRef, Reference
+from novadiag.planning.model import Operation, Replacement
+from novadiag.planning.rename import (
+    DataKeys,
+    Location,
+    contains_host,
+    env_patch,
+    env_value,
+    locate_env,
+    replace_hosts,
+    set_env_value,
+)
+from novadiag.snapshot import Snapshot
+
+_EXPANSION = re.compile(r"\$\(([^)]*)\)")
+
+ValueKey = tuple[ObjectRef, str, str]
+DataKey = tuple[str, str, str]
+
+
+@dataclass
+class Change:
+    """One in-place change: the operation, its exact inverse, and who must restart to see it."""
+
+    operation: Operation
+    rollback: Operation
+    edges: tuple[str, ...]
+    restart: tuple[ObjectRef, ...] = ()
+    where: str = ""
+
+
+@dataclass
+class Edits:
+    """Replacements by place; ``add_fix`` records one, or says why it cannot."""
+
+    snapshot: Snapshot
+    values: dict[ValueKey, tuple[Location, dict[str, str]]] = field(default_factory=dict)
+    data: dict[DataKey, dict[str, dict[str, str]]] = field(default_factory=dict)
+    edges: dict[tuple[str, ...], list[str]] = field(default_factory=lambda: defaultdict(list))
+    consumers: dict[DataKey, set[ObjectRef]] = field(default_factory=lambda: defaultdict(set))
+    _keys: dict[str, DataKeys] = field(default_factory=dict)
+
+    # -- recording ---------------------------------------------------------------------------
+    def add_fix(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
+        """Record the rewrite of one reference; returns (reason it is impossible or None, where)."""
+        host = ref.host
+        if new_port is None or new_port == ref.port:
+            return self._add(edge_id, ref, ref.env, host, new_host)
+        pair = f"{host}:{ref.port}"
+        problem, where = self._add(edge_id, ref, ref.env, pair, f"{new_host}:{new_port}", quiet=True)
+        if problem is None:
+            return None, where
+        if ref.port_env:
+            problem, where = self._add(edge_id, ref, ref.env, host, new_host)
+            if problem is None:
+                problem, _ = self._add(edge_id, ref, ref.port_env, str(ref.port), str(new_port))
+            return problem, where
+        return self._add(edge_id, ref, ref.env, host, f"{new_host}:{new_port}")
+
+    def _add(
+        self, edge_id: str, ref: Reference, env: str, old: str, new: str, *, quiet: bool = False
+    ) -> tuple[str | None, str]:
+        workload = self.snapshot.get(ref.workload.kind, ref.workload.namespace, ref.workload.name)
+        if workload is None:
+            return f"{ref.workload} is not in the snapshot", ""
+        ns = ref.namespace
+        loc = self._find(workload, ref.container, env, old, ns)
+        if loc is None:
+            why = f"{old} is not written literally in {env} (nor in a variable it expands)"
+            return (why if not quiet else why), ""
+        mapping = self._mapping(ref.workload, ns, loc)
+        if mapping.get(old, new) != new:
+            return f"{loc.describe(ns)} must already change {old} to {mapping[old]}", loc.describe(ns)
+        mapping[old] = new
+        self.edges[self._place(ref.workload, ns, loc)].append(edge_id)
+        if loc.kind != "value":
+            self.consumers[(loc.kind, ns, str(loc.name))].add(ref.workload)
+        return None, loc.describe(ns)
+
+    def _find(self, workload: Mapping[str, Any], container: str, env: str, old: str, ns: str) -> Location | None:
+        keys = self._data_keys(ns)
+        loc = locate_env(workload, container, env, keys)
+        if loc is None:
+            return None
+        if self._holds(workload, loc, old, ns):
+            return loc
+        if loc.kind == "value":
+            for name in _EXPANSION.findall(env_value(workload, loc) or ""):
+                inner = locate_env(workload, container, name, keys)
+                if inner is not None and self._holds(workload, inner, old, ns):
+                    return inner
+        return None
+
+    def _holds(self, workload: Mapping[str, Any], loc: Location, old: str, ns: str) -> bool:
+        if loc.kind == "value":
+            text = env_value(workload, loc)
+        else:
+            obj = self.snapshot.get(loc.kind, ns, str(loc.name)) or {}
+            text = (obj.get("data") or {}).get(str(loc.key))
+        return isinstance(text, str) and contains_host(text, old)
+
+    def _data_keys(self, ns: str) -> DataKeys:
+        if ns not in self._keys:
+            objects = {
+                (kind, str((o.get("metadata") or {}).get("name"))): o
+                for kind in ("ConfigMap", "Secret")
+                for o in self.snapshot.of(kind)
+                if (o.get("metadata") or {}).get("namespace") == ns
+            }
+            self._keys[ns] = DataKeys(objects)
+        return self._keys[ns]
+
+    def _mapping(self, workload: ObjectRef, ns: str, loc: Location) -> dict[str, str]:
+        if loc.kind == "value":
+            key = (workload, loc.container, loc.env)
+            if key not in self.values:
+                self.values[key] = (loc, {})
+            return self.values[key][1]
+        per_key = self.data.setdefault((loc.kind, ns, str(loc.name)), {})
+        return per_key.setdefault(str(loc.key), {})
+
+    @staticmethod
+    def _place(workload: ObjectRef, ns: str, loc: Location) -> tuple[str, ...]:
+        if loc.kind == "value":
+            return ("value", str(workload), loc.container, loc.env)
+        return (loc.kind, ns, str(loc.name), str(loc.key))
+
+    # -- reading -----------------------------------------------------------------------------
+    def edges_for_object(self, kind: str, namespace: str, name: str) -> list[str]:
+        """Edge ids whose rewrite lands in this object (a workload's env, or a ConfigMap/Secret)."""
+        out: list[str] = []
+        for place, ids in self.edges.items():
+            if place[0] == "value" and kind not in ("ConfigMap", "Secret"):
+                if place[1] == str(ObjectRef(kind, namespace, name)):
+                    out.extend(ids)
+            elif place[:3] == (kind, namespace, name):
+                out.extend(ids)
+        return out
+
+    def apply_to_workload(self, ref: ObjectRef, obj: dict[str, Any]) -> None:
+        """Rewrite the literal env values of a workload copy (the copy is edited in place)."""
+        for (workload, _container, _env), (loc, mapping) in self.values.items():
+            if workload == ref:
+                current = env_value(obj, loc) or ""
+                set_env_value(obj, loc, replace_hosts(current, mapping))
+
+    def apply_to_config_map(self, namespace: str, name: str, obj: dict[str, Any]) -> None:
+        for key, mapping in self.data.get(("ConfigMap", namespace, name), {}).items():
+            data = obj.setdefault("data", {})
+            if isinstance(data.get(key), str):
+                data[key] = replace_hosts(data[key], mapping)
+
+    def secret_replacements(self, namespace: str, name: str) -> tuple[Replacement, ...]:
+        per_key = self.data.get(("Secret", namespace, name), {})
+        return tuple(
+            Replacement(key, old, new) for key, mapping in sorted(per_key.items()) for old, new in mapping.items()
+        )
+
+    def in_place_changes(self) -> list[Change]:
+        """Patches for every recorded place, with inverses: data first, then one env patch per workload.
+
+        ConfigMap/Secret changes list the workloads that must restart to see them;
+        an env patch rolls its workload out by itself, after the data changed.
+        """
+        changes = [self._data_change(kind, ns, name, keys) for (kind, ns, name), keys in sorted(self.data.items())]
+        by_workload: dict[ObjectRef, list[tuple[Location, dict[str, str]]]] = defaultdict(list)
+        for (workload, _c, _e), (loc, mapping) in self.values.items():
+            by_workload[workload].append((loc, mapping))
+        for workload, entries in sorted(by_workload.items()):
+            changes.append(self._env_change(workload, entries))
+        return changes
+
+    def _env_change(self, workload: ObjectRef, entries: list[tuple[Location, dict[str, str]]]) -> Change:
+        obj = self.snapshot.get(workload.kind, workload.namespace, workload.name) or {}
+        ns = workload.namespace or "default"
+        forward: dict[Location, str] = {}
+        backward: dict[Location, str] = {}
+        edges: list[str] = []
+        for loc, mapping in entries:
+            old = env_value(obj, loc) or ""
+            forward[loc], backward[loc] = replace_hosts(old, mapping), old
+            edges.extend(self.edges[self._place(workload, ns, loc)])
+        names = ", ".join(sorted({loc.env for loc in forward}))
+        return Change(
+            operation=Operation("patch", workload, patch=env_patch(workload.kind, forward), strategic=True),
+            rollback=Operation("patch", workload, patch=env_patch(workload.kind, backward), strategic=True),
+            edges=tuple(edges),
+            where=f"env {names} of {workload}",
+        )
+
+    def _data_change(self, kind: str, ns: str, name: str, per_key: Mapping[str, Mapping[str, str]]) -> Change:
+        ref = ObjectRef(kind, ns, name)
+        edges = tuple(e for key in per_key for e in self.edges[(kind, ns, name, key)])
+        restart = tuple(sorted(self.consumers[(kind, ns, name)]))
+        if kind == "Secret":
+            forward = tuple(Replacement(k, o, n) for k, m in sorted(per_key.items()) for o, n in m.items())
+            backward = tuple(Replacement(r.key, r.new, r.old) for r in forward)
+            return Change(
+                Operation("rewrite-secret", ref, replacements=forward),
+                Operation("rewrite-secret", ref, replacements=backward),
+                edges,
+                restart,
+                f"Secret {ns}/{name}",
+            )
+        data = (self.snapshot.get(kind, ns, name) or {}).get("data") or {}
+        new = {k: replace_hosts(str(data.get(k, "")), m) for k, m in per_key.items()}
+        old = {k: str(data.get(k, "")) for k in per_key}
+        return Change(
+            Operation("patch", ref, patch={"data": new}),
+            Operation("patch", ref, patch={"data": old}),
+            edges,
+            restart,
+            f"ConfigMap {ns}/{name}",
+        )

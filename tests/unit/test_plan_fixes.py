@@ -1,0 +1,140 @@
+"""The quick-fix strategies: rewrite, alias, auto — one fix or one reason per broken edge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_plan_support import NOVA, audit_objects, config_map, secret, service, workload
+
+import novadiag
+from novadiag.errors import ConfigError, PlanError
+from novadiag.planning.model import Plan
+
+
+@pytest.fixture(scope="module")
+def nova() -> novadiag.Report:
+    return novadiag.audit(manifests=[NOVA])
+
+
+@pytest.mark.parametrize("strategy", ["rewrite", "alias", "auto"])
+def test_every_strategy_fixes_the_four_nova_edges(nova: novadiag.Report, strategy: str) -> None:
+    plan = novadiag.plan(nova, strategy)
+    assert plan.verification is not None
+    assert (plan.verification.broken_before, plan.verification.broken_after) == (4, 0)
+    assert plan.verification.ok
+
+
+def test_rewrite_changes_each_value_where_it_is_written(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "rewrite")
+    patched = {(s.object.kind, s.object.name) for s in plan.steps if s.action == "patch"}
+    assert patched == {
+        ("ConfigMap", "user-service-config"),
+        ("ConfigMap", "user-service-endpoints"),
+        ("Deployment", "user-service"),
+    }
+    env_patch = next(s for s in plan.steps if s.object.kind == "Deployment" and s.action == "patch")
+    assert "content-service.nova-content:9081" in json.dumps(env_patch.operation.patch)
+
+
+def test_rewrite_steps_carry_the_exact_inverse(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "rewrite")
+    step = next(s for s in plan.steps if s.object.name == "user-service-endpoints")
+    assert step.rollback[0].patch == {"data": {"feed-service-url": "http://feed-service:8089"}}
+
+
+def test_auto_prefers_an_alias_for_plain_short_names_and_says_why(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "auto")
+    assert {f.action for f in plan.fixes} == {"alias"}
+    assert all("short name" in f.detail for f in plan.fixes)
+    created = sorted(s.object.name for s in plan.steps if s.action == "create")
+    assert created == ["auth-service", "content-service", "feed-service", "media-service"]
+
+
+def test_alias_is_an_external_name_to_the_target_fqdn(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "alias")
+    step = next(s for s in plan.steps if s.action == "create" and s.object.name == "content-service")
+    assert step.operation.manifest is not None
+    assert step.operation.manifest["spec"]["externalName"] == "content-service.nova-content.svc.cluster.local"
+    assert step.object.namespace == "nova-backend"
+
+
+def test_auto_rewrites_a_wrong_port_because_an_alias_cannot_fix_it() -> None:
+    report = audit_objects(
+        workload("a", "client", {"API_URL": "http://api.b:8080"}),
+        workload("b", "api"),
+        service("b", "api", 80),
+    )
+    plan = novadiag.plan(report, "auto")
+    (fix,) = plan.fixes
+    assert fix.action == "rewrite" and "port" in fix.detail
+    assert plan.verification is not None and plan.verification.ok
+
+
+def test_alias_strategy_gives_a_reason_when_no_alias_can_help() -> None:
+    report = audit_objects(
+        workload("a", "client", {"API_URL": "http://api.b:8080"}), workload("b", "api"), service("b", "api", 80)
+    )
+    (fix,) = novadiag.plan(report, "alias").fixes
+    assert fix.action is None and "port" in fix.detail
+
+
+def test_unknown_target_gets_an_explicit_reason() -> None:
+    report = audit_objects(workload("a", "client", {"API_HOST": "ghost"}))
+    (fix,) = novadiag.plan(report, "auto").fixes
+    assert fix.action is None and "no Service anywhere matches ghost" in fix.detail
+
+
+def test_a_secret_reference_is_rewritten_at_run_time_without_its_value() -> None:
+    report = audit_objects(
+        secret("a", "db", {"url": "postgres://app:s3cr3t-VALUE@pg:5432/app"}),
+        workload(
+            "a", "client", [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+        ),
+        workload("b", "pg"),
+        service("b", "pg", 5432),
+    )
+    plan = novadiag.plan(report, "rewrite")
+    step = next(s for s in plan.steps if s.action == "rewrite-secret")
+    assert [(r.key, r.old, r.new) for r in step.operation.replacements] == [("url", "pg", "pg.b")]
+    assert "s3cr3t-VALUE" not in plan.to_json() and "s3cr3t-VALUE" not in plan.render("script")
+    assert any(s.action == "restart" for s in plan.steps)
+
+
+def test_host_behind_a_variable_expansion_is_rewritten_where_it_is_written() -> None:
+    env = [{"name": "API_HOST", "value": "api"}, {"name": "API_URL", "value": "http://$(API_HOST):80"}]
+    report = audit_objects(workload("a", "client", env), workload("b", "api"), service("b", "api", 80))
+    plan = novadiag.plan(report, "rewrite")
+    assert plan.verification is not None and plan.verification.ok
+
+
+def test_shared_config_map_warns_about_its_other_readers() -> None:
+    cm = config_map("a", "shared", {"API_URL": "http://api:80"})
+    mounted = [{"name": "cfg", "configMap": {"name": "shared"}}]
+    report = audit_objects(
+        cm,
+        workload("a", "one", env_from=[{"configMapRef": {"name": "shared"}}]),
+        workload("a", "two", volumes=mounted),
+        workload("b", "api"),
+        service("b", "api", 80),
+    )
+    plan = novadiag.plan(report, "rewrite")
+    assert plan.warnings == (
+        "ConfigMap a/shared is also read by Deployment a/two: they see the new value at their next restart",
+    )
+
+
+def test_consolidation_options_need_the_consolidate_strategy(nova: novadiag.Report) -> None:
+    with pytest.raises(ConfigError):
+        novadiag.plan(nova, "rewrite", into="nova-prod")
+
+
+def test_a_report_without_snapshot_cannot_be_planned(nova: novadiag.Report) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(PlanError):
+        novadiag.plan(replace(nova, snapshot=None), "auto")
+
+
+def test_plan_stays_a_function_next_to_the_planning_package() -> None:
+    assert callable(novadiag.plan) and novadiag.Plan is Plan
