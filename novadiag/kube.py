@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +39,7 @@ from novadiag.errors import (
     PermissionDenied,
     Unauthorized,
 )
+from novadiag.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ class KubeClient:
         configuration.retries = 0  # our own loop retries, visibly and with backoff
         self._api = k8s_client.ApiClient(configuration)
         self.requests_made = 0
-        self.host = configuration.host
+        self.host = redact(str(configuration.host))  # shown in messages and reports: no userinfo
+        if not configuration.verify_ssl:
+            _warn_insecure(self.host)
 
     def close(self) -> None:
         self._api.close()
@@ -158,6 +164,8 @@ class KubeClient:
             attempt += 1
             try:
                 status, headers, data = self._send(method, path, query, body, content_type, accept, timeout)
+            except _TlsFailure:
+                raise  # a certificate does not get better by asking again
             except ClusterUnreachable:
                 if attempt > self.settings.max_retries or method not in ("GET", "DELETE"):
                     raise
@@ -179,12 +187,14 @@ class KubeClient:
         """Every object of a kind, page by page (``limit``/``continue``), as raw dicts.
 
         An expired continue token restarts the list once from the beginning:
-        the alternative, a silently partial list, would hide workloads.
+        the alternative, a silently partial list, would hide workloads. The
+        objects already yielded are not yielded twice.
         """
         info = KINDS[kind]
         path = info.path(namespace)
         restarted = False
         token: str | None = None
+        seen: set[tuple[str, str]] = set()
         while True:
             query: dict[str, Any] = {"limit": self.settings.page_size}
             if token:
@@ -199,6 +209,10 @@ class KubeClient:
                 restarted, token = True, None
                 continue
             for item in page.get("items") or ():
+                key = _identity(item)
+                if key in seen:
+                    continue
+                seen.add(key)
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", info.api_prefix.split("/", 2)[-1])
                 yield item
@@ -304,6 +318,8 @@ class KubeClient:
             response = self._api.call_api(*request, _request_timeout=timeout or self.settings.request_timeout)
             data = response.read() or b""
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if isinstance(getattr(exc, "reason", exc), urllib3.exceptions.SSLError):
+                raise _TlsFailure(f"TLS with the API server at {self.host} failed: {_reason(exc)}") from exc
             raise ClusterUnreachable(f"cannot reach the API server at {self.host}: {_reason(exc)}") from exc
         return response.status, response.headers, data
 
@@ -334,10 +350,10 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         name = settings.context or (active or {}).get("name")
     except ConfigException as exc:
         where = settings.kubeconfig or "the default kubeconfig"
-        raise ConfigError(f"kubeconfig {where}: {_one_line(str(exc))}") from exc
+        raise ConfigError(f"kubeconfig {where}: {redact(_one_line(str(exc)))}") from exc
     except (OSError, ValueError, TypeError, KeyError) as exc:
         where = settings.kubeconfig or "the default kubeconfig"
-        raise ConfigError(f"kubeconfig {where}: cannot be loaded: {_one_line(str(exc))}") from exc
+        raise ConfigError(f"kubeconfig {where}: cannot be loaded: {redact(_one_line(str(exc)))}") from exc
     return name, configuration
 
 
@@ -350,7 +366,7 @@ def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:
             reason = str(doc.get("reason") or "")
     except ValueError:
         pass
-    text = f"{method} {path}: {_one_line(message)}"
+    text = f"{method} {path}: {redact(_one_line(message))}"
     if status == 401:
         return _Unauthorized(f"the API server rejected the credentials (401): {text}", status=401)
     if status == 403:
@@ -370,20 +386,35 @@ class _Forbidden(ApiError, PermissionDenied):
     pass
 
 
+class _TlsFailure(ClusterUnreachable):
+    """The server's certificate (or the handshake) failed verification: not retried."""
+
+
 def _json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    """Watch events, one JSON object per line; a stream cut mid-event is a broken stream."""
     buffer = b""
     for chunk in chunks:
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
             if line.strip():
-                event = json.loads(line)
-                if isinstance(event, dict):
-                    yield event
+                yield from _event(line)
     if buffer.strip():
-        event = json.loads(buffer)
-        if isinstance(event, dict):
-            yield event
+        yield from _event(buffer)
+
+
+def _event(line: bytes) -> Iterator[dict[str, Any]]:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise ClusterUnreachable("the watch stream ended in the middle of an event") from exc
+    if isinstance(event, dict):
+        yield event
+
+
+def _identity(item: Mapping[str, Any]) -> tuple[str, str]:
+    meta = item.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("uid") or meta.get("name") or id(item))
 
 
 def _decode(data: bytes, path: str) -> dict[str, Any]:
@@ -398,7 +429,28 @@ def _decode(data: bytes, path: str) -> dict[str, Any]:
 
 def _reason(exc: BaseException) -> str:
     inner = getattr(exc, "reason", None) or exc
-    return _one_line(str(inner))[:200]
+    return redact(_one_line(str(inner)))[:200]
+
+
+_insecure_warned: set[str] = set()
+_insecure_lock = threading.Lock()
+
+
+def _warn_insecure(host: str) -> None:
+    """``insecure-skip-tls-verify`` comes only from the kubeconfig: honour it, say so once per server.
+
+    urllib3's own warning, repeated per request, is silenced in its place.
+    """
+    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+    with _insecure_lock:
+        if host in _insecure_warned:
+            return
+        _insecure_warned.add(host)
+    print(
+        f"novadiag: warning: TLS certificate verification is off for {host} "
+        "(insecure-skip-tls-verify in the kubeconfig): anyone on the path can read the token",
+        file=sys.stderr,
+    )
 
 
 def _one_line(text: str) -> str:

@@ -6,7 +6,12 @@ output (multi-document YAML with ``# Source:`` comments and empty documents).
 
 Loading is safe by construction: only PyYAML's safe loader (C accelerated when
 available) is used, so a manifest cannot instantiate Python objects, and
-limits bound what one file may cost. A file that cannot be parsed stops the
+limits bound what one file may cost: its size, how deeply a document nests
+(deeper than any Kubernetes object; later stages copy and serialize documents
+recursively), and how far YAML aliases expand — aliases are shared, not
+copied, when loaded, but serializing a snapshot expands them, so a "billion
+laughs" document or an alias that contains itself would otherwise hang or
+crash ``snapshot save``. A file that cannot be parsed stops the
 run with one line naming the file and the line: silently auditing half a
 directory would report a clean bill of health for objects never read.
 """
@@ -27,6 +32,9 @@ from novadiag.snapshot import Snapshot, build_snapshot
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_NESTING = 200
+MAX_EXPANSION = 1_000_000
+"""Values a document may expand to through aliases beyond ten times what it holds."""
 
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -49,13 +57,25 @@ def read_manifest_file(path: Path) -> list[Any]:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ManifestError(str(path), f"file is {size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit")
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # bounded even where stat() says 0: /dev/zero, a pipe, /proc
+            data = stream.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ManifestError(str(path), f"file is over the {MAX_FILE_BYTES >> 20} MiB limit")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(str(path), "not UTF-8 text") from exc
     except OSError as exc:
         raise ManifestError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     if path.suffix == ".json":
-        return _load_json(path, text)
+        docs = _load_json(path, text)
+    else:
+        docs = _load_yaml(path, text)
+    for doc in docs:
+        _check_shape(doc, path)
+    return docs
+
+
+def _load_yaml(path: Path, text: str) -> list[Any]:
     try:
         docs = [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
     except yaml.MarkedYAMLError as exc:
@@ -76,6 +96,37 @@ def _load_json(path: Path, text: str) -> list[Any]:
         raise ManifestError(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno) from exc
     except RecursionError as exc:
         raise ManifestError(str(path), "document nested too deeply") from exc
+
+
+def _check_shape(doc: Any, path: Path) -> None:
+    """Bound nesting and alias expansion (iteratively: the point is not to recurse on hostile input)."""
+    expanded: dict[int, int] = {}  # id of a list/dict -> values it expands to
+    unique = 0
+    stack: list[tuple[Any, int, bool]] = [(doc, 1, False)]
+    open_ids: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if done:
+            open_ids.discard(key)
+            expanded[key] = 1 + sum(expanded.get(id(c), 1) for c in children)
+            continue
+        if key in open_ids:
+            raise ManifestError(str(path), "a YAML alias contains itself")
+        if key in expanded:
+            continue
+        if depth > MAX_NESTING:
+            raise ManifestError(str(path), f"document nested deeper than {MAX_NESTING} levels")
+        unique += 1 + len(children)
+        open_ids.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children)
+    total = expanded.get(id(doc), 1)
+    if total > MAX_EXPANSION and total > 10 * unique:
+        raise ManifestError(str(path), f"YAML aliases expand to {total:,} values (over {MAX_EXPANSION:,})")
 
 
 def _manifest_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -15,6 +15,11 @@ that keeps this safe is simple: a credential never outlives the load.
   ``;a=b``, libpq ``a=b``, ADO.NET ``A=b;``), ``Bearer``/``Basic``
   authorization values, and secret-named JSON keys.
 
+A value longer than :data:`MAX_REDACT_CHARS` is withheld whole: no connection
+string is that long, and the patterns' cost grows with the length (Python's
+regex engine keeps backtracking state per character: a 10 MB value of
+``http://a:b@`` repeated took over 1 GB to mask).
+
 When the shape is ambiguous the patterns mask more rather than less: the
 userinfo of a URL reaches the *last* ``@`` of its authority-looking run, so a
 password holding ``@``, ``/``, ``?`` or ``#`` is masked whole even if a host
@@ -39,6 +44,8 @@ SANITIZED_KEY = "novadiagSanitized"
 """Top-level marker on a Secret whose data :func:`sanitize_secret` has rewritten."""
 
 MASK = "***"
+
+MAX_REDACT_CHARS = 64 * 1024
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -82,7 +89,7 @@ def redact(value: str) -> str:
     >>> redact("host=db port=5432 password='a b'")
     'host=db port=5432 password=***'
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_REDACT_CHARS:
         return REDACTED
     text = value
     if "@" in text:

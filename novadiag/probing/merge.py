@@ -76,7 +76,7 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
     addresses = tuple(system.get("addresses") or ())
     agrees = status == edge.status and _same_target(edge, addresses, index)
     observation = ProbeObservation(
-        dns=_DNS.get(str(system.get("status")), "error"),
+        dns=_dns_answer(system, candidates),
         addresses=addresses,
         answered_by=answered_by,
         connect=cast(ProbeConnect, result.get("connect") or "skipped"),
@@ -92,6 +92,15 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
         else f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
     )
     return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
+
+
+def _dns_answer(system: Mapping[str, Any], candidates: Iterable[Mapping[str, Any]]) -> ProbeDNS:
+    """The resolver's answer; glibc's EAI_AGAIN covers SERVFAIL *and* silence, the candidates tell which."""
+    answer = _DNS.get(str(system.get("status")), "error")
+    tried = [str(c.get("result")) for c in candidates]
+    if answer == "servfail" and tried and all(t == "timeout" for t in tried):
+        return "timeout"
+    return answer
 
 
 def _same_target(edge: Edge, addresses: tuple[str, ...], index: ClusterIndex) -> bool:
@@ -133,10 +142,10 @@ def disagreement(before: Edge, after: Edge) -> Finding:
             "though no Service explains it: a CoreDNS rewrite, a stub domain, a search domain of the node, "
             "or a record outside Kubernetes"
         )
-    elif predicted == "ok" and probe.dns != "ok":
+    elif predicted not in ("dns-unresolvable", "unknown-target") and probe.dns != "ok":
         cause = (
-            "the cluster DNS did not answer for a Service that exists: "
-            "CoreDNS config, a stale cache, or another cluster domain"
+            f"the cluster DNS did not answer for a Service that exists (DNS {probe.dns}): "
+            "CoreDNS down or misconfigured, a stale cache, or another cluster domain"
         )
     elif observed == "no-endpoints":
         cause = "the connection was refused: no ready pod behind the Service, or a wrong targetPort"

@@ -7,10 +7,16 @@ watch that breaks). A pod's log is read as soon as it ends and the pod and its
 ConfigMap are deleted right away, so a large run never holds more than
 ``concurrency`` pods.
 
-Nothing survives a run: every object created is recorded before the next
-request, and a ``finally`` deletes them all — on success, error, timeout,
-Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in progress).
-``novadiag cleanup`` sweeps what a killed (SIGKILL) run could not.
+Nothing survives a run: every object is recorded *before* the request that
+creates it (a create whose answer never arrives — a dropped connection, Ctrl-C
+mid-request — may still have happened; deleting what was never made is a
+harmless 404), and a ``finally`` deletes them all — on success, error,
+timeout, Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in
+progress). A second signal during that final cleanup is held until it ends,
+so an impatient double Ctrl-C does not strand pods. Revoked credentials (401)
+end the run at once: nothing more can be created, observed or deleted, and
+the error names what is left for ``novadiag cleanup``, which also sweeps what a
+killed (SIGKILL) run could not.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from novadiag.errors import ClusterAccessError, NovadiagError
+from novadiag.errors import ClusterAccessError, NovadiagError, Unauthorized
 from novadiag.kube import ApiError, KubeClient
 from novadiag.probing.groups import (
     CREATED,
@@ -45,6 +51,10 @@ STUCK_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
 )
 PROBE_SCHEMA = "novadiag.probe/v1"
+IN_FLIGHT_SETTLE = 3.0
+"""Seconds cleanup keeps looking for objects whose create was sent but never answered."""
+REFUSED = frozenset({400, 401, 403, 404, 422})
+"""Answers to a create that prove nothing was made (a 409 means it exists; a 5xx may come after the write)."""
 
 ProbeProgress = Callable[[dict[str, int]], None]
 """Called with counters ``created``, ``running``, ``done``, ``failed``, ``total``."""
@@ -112,12 +122,17 @@ def run_probes(
     run = ProbeRun(run_id=secrets.token_hex(4), outcomes=[])
     run.outcomes = [GroupOutcome(g, i, f"novadiag-probe-{run.run_id}-{i}") for i, g in enumerate(groups)]
     created: list[tuple[str, str, str]] = []
+    unanswered: set[tuple[str, str, str]] = set()
     started = time.monotonic()
     with _sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
         try:
-            _drive(client, run, settings, created, watch, progress)
-        finally:
-            run.leftovers = _delete_all(client, created)
+            try:
+                _drive(client, run, settings, (created, unanswered), watch, progress)
+            finally:
+                with _signals_held():
+                    run.leftovers = _delete_all(client, created) + _settle(client, unanswered)
+        except Unauthorized as exc:
+            raise _unauthorized(exc, run.leftovers) from exc
     run.pods_created = sum(1 for o in run.outcomes if o.started is not None)
     run.wall_seconds = time.monotonic() - started
     return run
@@ -127,10 +142,11 @@ def _drive(
     client: KubeClient,
     run: ProbeRun,
     settings: ProbeSettings,
-    created: list[tuple[str, str, str]],
+    ledger: tuple[list[tuple[str, str, str]], set[tuple[str, str, str]]],
     watch: _PodWatch,
     progress: ProbeProgress | None,
 ) -> None:
+    created, unanswered = ledger
     pending = deque(run.outcomes)
     active: dict[str, GroupOutcome] = {}
     deadline = time.monotonic() + settings.timeout
@@ -140,7 +156,7 @@ def _drive(
     while (pending or active) and time.monotonic() < deadline:
         while pending and len(active) < max(1, settings.concurrency):
             outcome = pending.popleft()
-            if _launch(client, outcome, run.run_id, settings, stamp, created):
+            if _launch(client, outcome, run.run_id, settings, stamp, ledger):
                 active[outcome.pod] = outcome
                 counters["created"] += 1
             else:
@@ -173,17 +189,31 @@ def _launch(
     run_id: str,
     settings: ProbeSettings,
     stamp: str,
-    created: list[tuple[str, str, str]],
+    ledger: tuple[list[tuple[str, str, str]], set[tuple[str, str, str]]],
 ) -> bool:
+    created, unanswered = ledger
     ns = outcome.group.namespace
-    try:
-        client.create("ConfigMap", ns, configmap_spec(outcome.group, run_id, outcome.index, settings, stamp))
-        created.append(("ConfigMap", ns, outcome.pod))
-        client.create("Pod", ns, pod_spec(outcome.group, run_id, outcome.index, settings, stamp))
-        created.append(("Pod", ns, outcome.pod))
-    except ClusterAccessError as exc:
-        outcome.error = f"cannot create probe pod in {ns}: {exc}"
-        return False
+    for kind, spec in (
+        ("ConfigMap", configmap_spec(outcome.group, run_id, outcome.index, settings, stamp)),
+        ("Pod", pod_spec(outcome.group, run_id, outcome.index, settings, stamp)),
+    ):
+        key = (kind, ns, outcome.pod)
+        created.append(key)  # before the request: its answer may never arrive
+        unanswered.add(key)
+        try:
+            client.create(kind, ns, spec)
+            unanswered.discard(key)
+        except ApiError as exc:
+            if exc.status in REFUSED:  # a definite refusal: nothing was made
+                created.remove(key)
+                unanswered.discard(key)
+            if isinstance(exc, Unauthorized):
+                raise
+            outcome.error = f"cannot create probe pod in {ns}: {exc}"
+            return False
+        except ClusterAccessError as exc:
+            outcome.error = f"cannot create probe pod in {ns}: {exc}"
+            return False
     outcome.started = time.monotonic()
     return True
 
@@ -219,6 +249,8 @@ def _collect(client: KubeClient, outcome: GroupOutcome, status: dict[str, Any]) 
     ns = outcome.group.namespace
     try:
         log = client.read_log(ns, outcome.pod)
+    except Unauthorized:
+        raise
     except ClusterAccessError as exc:
         outcome.error = f"cannot read the log of probe pod {ns}/{outcome.pod}: {exc}"
         return
@@ -271,6 +303,8 @@ def _terminated_reason(status: dict[str, Any]) -> str | None:
 def _get_pod(client: KubeClient, outcome: GroupOutcome) -> dict[str, Any] | None:
     try:
         return client.get("Pod", outcome.group.namespace, outcome.pod)
+    except Unauthorized:
+        raise
     except ClusterAccessError:
         return {"status": {"phase": outcome.phase}}
 
@@ -292,6 +326,37 @@ def _delete_all(
         if forget_from is not None and (kind, ns, name) in forget_from:
             forget_from.remove((kind, ns, name))
     return failed
+
+
+def _settle(client: KubeClient, unanswered: set[tuple[str, str, str]]) -> list[str]:
+    """Delete creates that land after cleanup: a request cut off mid-flight may still be processed.
+
+    Costs up to :data:`IN_FLIGHT_SETTLE` seconds, and only when a create went unanswered.
+    """
+    waiting = set(unanswered)
+    stuck: dict[tuple[str, str, str], list[str]] = {}
+    deadline = time.monotonic() + IN_FLIGHT_SETTLE
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.2)
+        for key in sorted(waiting):
+            try:
+                landed = client.get(*key) is not None
+            except ClusterAccessError:
+                continue
+            if landed:
+                stuck[key] = _delete_all(client, [key])
+                if not stuck[key]:
+                    waiting.discard(key)
+    return [line for lines in stuck.values() for line in lines]
+
+
+def _unauthorized(exc: Unauthorized, leftovers: Sequence[str]) -> Unauthorized:
+    """The 401, with what it stranded: cleanup needs credentials that work."""
+    if not leftovers:
+        return exc
+    return Unauthorized(
+        f"{exc}; {len(leftovers)} probe object(s) could not be deleted (run 'novadiag cleanup' with valid credentials)"
+    )
 
 
 def cleanup(client: KubeClient, *, older_than: float | None = None) -> list[str]:
@@ -369,6 +434,27 @@ class _PodWatch:
 
     def _stream(self, version: str | None) -> Iterator[dict[str, Any]]:
         return self._client.watch_raw("Pod", label_selector=self._selector, resource_version=version, timeout_seconds=5)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT/SIGTERM wait until the block ends (then interrupt), so cleanup is not cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt(f"signal {received[0]}")
 
 
 @contextmanager

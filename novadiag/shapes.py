@@ -1,0 +1,164 @@
+"""Structural types of the raw objects novadiag reads, checked once on the way into a Snapshot.
+
+An API server refuses an object whose ``spec`` is a string or whose ports are a
+mapping, but manifest files and saved snapshot files have no such guard, and
+every later stage (workloads, index, references, policies, verdicts) reads raw
+dicts with ``.get``. Checking the shapes of the structural fields here, once,
+lets :func:`~novadiag.snapshot.build_snapshot` skip a malformed object with an
+``invalid-object`` finding that names the field — as it skips an object
+without a name — instead of the audit crashing far from the cause.
+
+Only containers (mapping, list) and the scalars used as keys or names are
+checked; anything else is left to the stages that read it, which already
+treat odd values as data. Found by property-based fuzzing
+(``tests/reliability/test_fuzz_manifests.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_POD = (
+    "{P}(dict)",
+    "{P}.containers(list) {P}.containers[](dict) {P}.containers[].name(str) {P}.containers[].ports(list)",
+    "{P}.containers[].ports[](dict) {P}.initContainers(list) {P}.initContainers[](dict)",
+    "{P}.initContainers[].name(str) {P}.dnsPolicy(str) {P}.dnsConfig(dict) {P}.dnsConfig.searches(list)",
+    "{P}.dnsConfig.nameservers(list) {P}.dnsConfig.options(list) {P}.dnsConfig.options[](dict)",
+    "{P}.volumes(list) {P}.volumes[](dict) {P}.serviceAccountName(str) {P}.hostname(str) {P}.subdomain(str)",
+)
+_SELECTOR = (
+    "{S}(dict) {S}.matchLabels(dict) {S}.matchLabels{}(str) {S}.matchExpressions(list) {S}.matchExpressions[](dict)"
+)
+_TEMPLATE = (
+    _SELECTOR.replace("{S}", "spec.selector"),
+    "{T}(dict) {T}.metadata(dict) {T}.metadata.labels(dict) {T}.metadata.labels{}(str) {T}.metadata.annotations(dict)",
+    *_POD,
+)
+_PEERS = (
+    "spec.{D}(list) spec.{D}[](dict) spec.{D}[].{F}(list) spec.{D}[].{F}[](dict) spec.{D}[].ports(list)",
+    "spec.{D}[].ports[](dict) spec.{D}[].{F}[].ipBlock(dict) spec.{D}[].{F}[].ipBlock.except(list)",
+    _SELECTOR.replace("{S}", "spec.{D}[].{F}[].podSelector"),
+    _SELECTOR.replace("{S}", "spec.{D}[].{F}[].namespaceSelector"),
+)
+Path = tuple[tuple[str, str], ...]
+"""Steps of a path: (field, "" | "[]" for each list item | "{}" for each mapping value)."""
+
+
+def _paths(*groups: str, **fill: str) -> tuple[tuple[Path, str], ...]:
+    out = []
+    for group in groups:
+        for item in group.replace("{P}", fill.get("P", "{P}")).replace("{T}", fill.get("T", "{T}")).split():
+            text, _, expected = item.partition("(")
+            text = text.replace("{D}", fill.get("D", "{D}")).replace("{F}", fill.get("F", "{F}"))
+            steps = tuple((s.rstrip("[]{}"), s[len(s.rstrip("[]{}")) :]) for s in text.split("."))
+            out.append((steps, expected.rstrip(")")))
+    return tuple(out)
+
+
+def _workload(**fill: str) -> tuple[tuple[Path, str], ...]:
+    return _paths(*_TEMPLATE, **fill)
+
+
+_COMMON = _paths(
+    "metadata(dict) metadata.name(str) metadata.namespace(str) metadata.labels(dict) metadata.labels{}(str)",
+    "metadata.annotations(dict) metadata.ownerReferences(list) metadata.ownerReferences[](dict) spec(dict)",
+)
+_TEMPLATED = {"T": "spec.template", "P": "spec.template.spec"}
+SHAPES: dict[str, tuple[tuple[Path, str], ...]] = {
+    "Pod": _paths(*_POD, P="spec"),
+    "Deployment": _workload(**_TEMPLATED),
+    "StatefulSet": _paths("spec.serviceName(str)") + _workload(**_TEMPLATED),
+    "DaemonSet": _workload(**_TEMPLATED),
+    "ReplicaSet": _workload(**_TEMPLATED),
+    "Job": _workload(**_TEMPLATED),
+    "CronJob": _paths("spec.jobTemplate(dict) spec.jobTemplate.spec(dict)")
+    + _workload(T="spec.jobTemplate.spec.template", P="spec.jobTemplate.spec.template.spec"),
+    "Service": _paths(
+        "spec.selector(dict) spec.selector{}(str) spec.ports(list) spec.ports[](dict) spec.ports[].name(str)",
+        "spec.ports[].port(int) spec.ports[].protocol(str) spec.clusterIP(str) spec.clusterIPs(list)",
+        "spec.type(str) spec.externalName(str)",
+    ),
+    "Endpoints": _paths(
+        "subsets(list) subsets[](dict) subsets[].addresses(list) subsets[].addresses[](dict)",
+        "subsets[].notReadyAddresses(list) subsets[].notReadyAddresses[](dict) subsets[].ports(list)",
+        "subsets[].ports[](dict)",
+    ),
+    "EndpointSlice": _paths(
+        "endpoints(list) endpoints[](dict) endpoints[].addresses(list) endpoints[].conditions(dict)",
+        "endpoints[].targetRef(dict) ports(list) ports[](dict)",
+    ),
+    "ConfigMap": _paths("data(dict) binaryData(dict)"),
+    "Secret": _paths("data(dict) stringData(dict)"),
+    "NetworkPolicy": _paths(_SELECTOR.replace("{S}", "spec.podSelector"), "spec.policyTypes(list)")
+    + _paths(*_PEERS, D="ingress", F="from")
+    + _paths(*_PEERS, D="egress", F="to"),
+    "Role": _paths("rules(list) rules[](dict)"),
+    "RoleBinding": _paths("subjects(list) subjects[](dict) roleRef(dict)"),
+}
+_TYPES: dict[str, type] = {"dict": dict, "list": list, "str": str, "int": int}
+_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+
+
+class _Node:
+    """One step of the paths of a kind, merged into a tree so an object is walked once."""
+
+    __slots__ = ("children", "expected")
+
+    def __init__(self) -> None:
+        self.expected: type | None = None
+        self.children: dict[tuple[str, str], _Node] = {}
+
+
+def _tree(paths: tuple[tuple[Path, str], ...]) -> _Node:
+    root = _Node()
+    for steps, expected in paths:
+        node = root
+        for step in steps:
+            node = node.children.setdefault(step, _Node())
+        node.expected = _TYPES[expected]
+    return root
+
+
+_TREES = {kind: _tree(_COMMON + paths) for kind, paths in SHAPES.items()}
+_COMMON_TREE = _tree(_COMMON)
+Trail = tuple[tuple[str, object], ...]
+
+
+def shape_problem(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """The first structural field of the wrong type, e.g. ``spec.ports[0] is a string, not a mapping``."""
+    return _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
+
+
+def _walk(tree: _Node, obj: Mapping[str, Any], trail: Trail) -> str | None:
+    for (name, each), node in tree.children.items():
+        value = obj.get(name)
+        if value is None:
+            continue
+        members: list[tuple[tuple[str, object], Any]]
+        if not each:
+            members = [((name, None), value)]
+        elif each == "[]" and type(value) is list:
+            members = [((name, i), item) for i, item in enumerate(value)]
+        elif each == "{}" and type(value) is dict:
+            members = [((name, repr(k)), v if type(k) is str else _BadKey()) for k, v in value.items()]
+        else:
+            continue
+        for label, member in members:
+            if isinstance(member, _BadKey):
+                return f"{_where(trail)}.{name} has a key that is not a string: {label[1]}"
+            if node.expected is not None and member is not None and not isinstance(member, node.expected):
+                return f"{_where((*trail, label))} is {_NAMES.get(type(member), 'other')}, not {_NAMES[node.expected]}"
+            if node.children and type(member) is dict:
+                problem = _walk(node, member, (*trail, label))
+                if problem is not None:
+                    return problem
+    return None
+
+
+def _where(trail: Trail) -> str:
+    return ".".join(name if index is None else f"{name}[{index}]" for name, index in trail)
+
+
+class _BadKey:
+    """Stands for the value of a mapping entry whose key is not a string (YAML allows ``1: a``)."""

@@ -1,0 +1,205 @@
+"""Probe pods that cannot do their job: what the report says, and that nothing is left behind.
+
+Image pulls that fail, pods deleted by someone else and watch streams that
+keep breaking happen for real in the lab. What the lab's kubelet cannot do —
+it schedules every pod and enforces no memory limit — is what the scheduler
+or the kernel would report instead: those tests read the cluster through a
+client that rewrites the probe pods' status (and log) the way a real cluster
+would show them, while the pods themselves are really created and deleted.
+
+In every case the static verdicts stand, the probe error names the cause, and
+the cluster holds no novadiag object afterwards.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import edge_summary, leftovers, variant
+
+import novadiag
+from novadiag.cli import main
+from novadiag.kube import KubeClient, KubeSettings
+from novadiag.lab import Lab
+from novadiag.listing import load_cluster_snapshot
+from novadiag.pipeline import audit_snapshot, probe_report
+from novadiag.probing import ProbeSettings
+from novadiag.probing.groups import MANAGED_BY
+
+pytestmark = pytest.mark.lab
+
+UNPULLABLE = "registry.invalid/novadiag-probe:1"
+Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def pull_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Nova, with images of registry.invalid unpullable."""
+    scenario = variant(tmp_path_factory.mktemp("probe-pods"), images={"unpullable": ["registry.invalid/*"]})
+    with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-probe-pods-")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def clean_lab(pull_lab: Lab) -> Iterator[Lab]:
+    pull_lab.clear_faults()
+    yield pull_lab
+    pull_lab.clear_faults()
+    assert leftovers(pull_lab.kubeconfig) == []
+
+
+@pytest.fixture(scope="module")
+def static(pull_lab: Lab) -> novadiag.Report:
+    return novadiag.audit(kubeconfig=pull_lab.kubeconfig, probe=False)
+
+
+class SeenAs(KubeClient):
+    """A client that shows probe pods with a status (and log) a real cluster would give."""
+
+    def __init__(self, kubeconfig: str, rewrite: Rewrite, *, log: str | None = None) -> None:
+        super().__init__(KubeSettings(kubeconfig=kubeconfig))
+        self._rewrite = rewrite
+        self._log = log
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        obj = super().get(kind, namespace, name)
+        return self._rewrite(obj) if kind == "Pod" and obj is not None else obj
+
+    def watch_raw(self, kind: str, **options: Any) -> Iterator[dict[str, Any]]:
+        for event in super().watch_raw(kind, **options):
+            if event.get("type") in ("ADDED", "MODIFIED"):
+                event = {**event, "object": self._rewrite(event["object"])}
+            yield event
+
+    def read_log(self, namespace: str, pod: str, *, container: str | None = None) -> str:
+        return self._log if self._log is not None else super().read_log(namespace, pod, container=container)
+
+
+def probe_with(client: KubeClient, report: novadiag.Report, **settings: Any) -> novadiag.Report:
+    return probe_report(client, report, ProbeSettings(**settings))
+
+
+def static_report(lab: Lab) -> novadiag.Report:
+    with KubeClient(KubeSettings(kubeconfig=lab.kubeconfig)) as client:
+        return audit_snapshot(load_cluster_snapshot(client))
+
+
+def with_status(status: dict[str, Any]) -> Rewrite:
+    return lambda pod: {**pod, "status": status}
+
+
+def assert_static_verdicts_stand(report: novadiag.Report, static: novadiag.Report, cause: str) -> None:
+    assert report.probes["ran"] == 0
+    assert edge_summary(report) == edge_summary(static)
+    probed = [e for e in report.edges if e.probe is not None]
+    assert probed, "every probed edge carries the probe's error"
+    for edge in probed:
+        assert edge.verdict_from == "static"
+        assert cause in edge.probe.error, edge.probe.error
+
+
+def test_image_pull_backoff(clean_lab, static):
+    report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, probe_settings=ProbeSettings(image=UNPULLABLE, timeout=20))
+    assert_static_verdicts_stand(report, static, "cannot start: ImagePullBackOff")
+    assert report.probes["wall_seconds"] < 10, "a stuck pull is seen at once, not at the deadline"
+
+
+def test_image_pull_backoff_on_the_command_line_is_exit_2_with_the_cause(clean_lab, tmp_path: Path, capsys):
+    code = main(
+        ["audit", "--kubeconfig", clean_lab.kubeconfig, "--probe-image", UNPULLABLE, "-o", str(tmp_path / "r.json")]
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert err[-1].startswith("novadiag: error: no probe pod could run: probe pod ")
+    assert "ImagePullBackOff" in err[-1]
+    assert (tmp_path / "r.json").stat().st_size > 0, "the static report is still written"
+
+
+def test_pending_unschedulable(clean_lab, static):
+    unschedulable = with_status(
+        {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+                }
+            ],
+        }
+    )
+    with SeenAs(clean_lab.kubeconfig, unschedulable) as client:
+        report = probe_with(client, static_report(clean_lab), timeout=20)
+    assert_static_verdicts_stand(report, static, "Unschedulable: 0/3 nodes are available")
+
+
+def test_pending_forever_ends_at_the_probe_deadline(clean_lab, static):
+    creating = with_status(
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "probe", "ready": False, "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ],
+        }
+    )
+    with SeenAs(clean_lab.kubeconfig, creating) as client:
+        report = probe_with(client, static_report(clean_lab), timeout=4)
+    assert_static_verdicts_stand(report, static, "did not finish within 4s (phase: Pending)")
+    assert report.probes["wall_seconds"] < 8
+
+
+def test_oom_killed(clean_lab, static):
+    oom = with_status(
+        {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "probe",
+                    "ready": False,
+                    "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+                }
+            ],
+        }
+    )
+    with SeenAs(clean_lab.kubeconfig, oom, log="resolving 3 names\n") as client:
+        report = probe_with(client, static_report(clean_lab), timeout=20)
+    assert_static_verdicts_stand(report, static, "ended OOMKilled (exit code 137) without a result")
+
+
+def test_probe_pods_deleted_by_someone_else(clean_lab, static):
+    stop = threading.Event()
+    deleted: list[str] = []
+
+    def delete_probe_pods() -> None:
+        with KubeClient(KubeSettings(kubeconfig=clean_lab.kubeconfig)) as admin:
+            while not stop.is_set():
+                for pod in admin.list_raw("Pod", label_selector=f"{MANAGED_BY}=novadiag"):
+                    meta = pod["metadata"]
+                    if admin.delete("Pod", meta["namespace"], meta["name"]):
+                        deleted.append(meta["name"])
+                stop.wait(0.05)
+
+    deleter = threading.Thread(target=delete_probe_pods)
+    deleter.start()
+    try:
+        report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, probe_settings=ProbeSettings(timeout=20))
+    finally:
+        stop.set()
+        deleter.join()
+    assert deleted
+    errors = [o["error"] for o in report.probes["failed"]]
+    assert errors and all("was deleted before it finished" in e for e in errors)
+    assert edge_summary(report) == edge_summary(static)  # what no pod saw keeps its static verdict
+
+
+def test_watch_streams_that_keep_breaking_fall_back_to_polling(clean_lab):
+    clean_lab.inject_fault(verb="watch", resource="pods", drop_connection=True)
+    report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, probe_settings=ProbeSettings(timeout=30))
+    assert report.probes["ran"] == report.probes["groups"] == 8
+    assert report.probes["failed"] == []

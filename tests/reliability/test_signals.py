@@ -1,0 +1,104 @@
+"""Ctrl-C and SIGTERM at every stage of ``novadiag audit``: exit 130, one line, nothing left.
+
+Each test runs the real command in a child process against the shared lab,
+holds it at one stage with an injected delay, sends the signal once the lab
+has seen the request of that stage, and then lists what novadiag left in the
+cluster: nothing, ever — including a probe pod whose create request was cut
+off mid-flight and a second signal sent while cleanup runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from reliability_support import REPO, cli_env, leftovers, metrics, reset_metrics
+
+from novadiag.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+Ready = Callable[[Lab], bool]
+
+
+def seen(request: str) -> Ready:
+    return lambda lab: metrics(lab).get(request, 0) > 0
+
+
+def probe_pods_exist(lab: Lab) -> bool:
+    return any(item.startswith("Pod ") for item in leftovers(lab.kubeconfig))
+
+
+def interrupt(lab: Lab, ready: Ready, signum: int, *, again_when: Ready | None = None) -> tuple[int, str, str]:
+    """Run an audit, send ``signum`` once ``ready``, (again once ``again_when``), and wait for it."""
+    reset_metrics(lab)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "novadiag", "audit", "--kubeconfig", lab.kubeconfig, "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO,
+    )
+    try:
+        for condition in (ready, again_when):
+            if condition is None:
+                continue
+            deadline = time.monotonic() + 30
+            while not condition(lab):
+                assert child.poll() is None, f"the audit ended before the stage: {child.communicate()}"
+                assert time.monotonic() < deadline, "the stage was never reached"
+                time.sleep(0.05)
+            child.send_signal(signum)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return child.returncode, out, err
+
+
+def assert_interrupted(lab: Lab, result: tuple[int, str, str], *, late_writes: float = 0.0) -> None:
+    """Exit 130 with one line, no report, and nothing left — also after writes still in flight land."""
+    code, out, err = result
+    time.sleep(late_writes)
+    assert code == 130, err
+    assert err.splitlines()[-1] == "novadiag: interrupted"
+    assert "Traceback" not in err
+    assert out == "", "no partial report that could pass for a complete one"
+    assert leftovers(lab.kubeconfig) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_while_listing_the_cluster(lab, signum):
+    lab.inject_fault(verb="list", resource="configmaps", latency_ms=5000, times=1)
+    assert_interrupted(lab, interrupt(lab, seen("list configmaps"), signum))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_while_a_probe_pod_create_is_in_flight(lab, signum):
+    # The server writes the pod 1.5 s after the client gave up on the request.
+    lab.inject_fault(verb="create", resource="pods", latency_ms=1500, times=1)
+    assert_interrupted(lab, interrupt(lab, seen("create pods"), signum), late_writes=2.0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_while_waiting_for_probe_pods(lab, signum):
+    lab.set_dns_faults(delay_ms=800)  # probe pods take seconds to answer
+    assert_interrupted(lab, interrupt(lab, probe_pods_exist, signum))
+
+
+def test_while_reading_a_probe_log(lab):
+    lab.inject_fault(verb="get", resource="pods/log", latency_ms=5000, times=1)
+    assert_interrupted(lab, interrupt(lab, seen("get pods/log"), signal.SIGINT))
+
+
+def test_a_second_signal_during_cleanup_does_not_strand_pods(lab):
+    lab.set_dns_faults(delay_ms=800)
+    lab.inject_fault(verb="delete", resource="pods", latency_ms=700)
+    result = interrupt(lab, probe_pods_exist, signal.SIGINT, again_when=seen("delete pods"))
+    assert_interrupted(lab, result)
