@@ -256,7 +256,9 @@ def render_policies(view: PolicyView, fmt: str = "table", *, width: int = 160) -
     if fmt != "table":
         raise ConfigError(f"unknown policies format {fmt!r}; choose one of {', '.join(POLICY_FORMATS)}")
     buffer = io.StringIO()
-    print_policies(view, Console(file=buffer, no_color=True, width=width, highlight=False, soft_wrap=False))
+    print_policies(
+        view, Console(file=buffer, no_color=True, width=width, highlight=False, soft_wrap=False, markup=False)
+    )
     return buffer.getvalue()
 
 

@@ -138,14 +138,22 @@ class _Runner:
             except (StepFailed, NovadiagError) as exc:
                 result.failed, result.stopped_at, result.reason = True, step.id, str(exc)
                 result.rollback = self._rollback(step, [s for s in steps if s.id in result.done])
-                self.say(f"FAILED at {step.id}: {exc}")
-                self.say("rollback, newest first:")
-                for line in result.rollback:
-                    self.say(f"    {line}")
+                self._report_stop(f"FAILED at {step.id}: {exc}", result.rollback)
                 return result
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM mid-step: say where it stopped and how to undo, then keep unwinding.
+                rollback = self._rollback(step, [s for s in steps if s.id in result.done])
+                self._report_stop(f"interrupted during {step.id}; it may be half done", rollback)
+                raise
             result.done.append(step.id)
         self.say("done.")
         return result
+
+    def _report_stop(self, headline: str, rollback: list[str]) -> None:
+        self.say(headline)
+        self.say("rollback, newest first:")
+        for line in rollback:
+            self.say(f"    {line}")
 
     def _gate(self, step: Step, *, allow_delete: bool, skip_grace: bool, ack_manual: bool) -> str | None:
         if step.requires_allow_delete and not allow_delete:

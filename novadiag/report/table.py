@@ -41,7 +41,13 @@ _ORDER = {
 def render_table(report: Report, *, color: bool = False, width: int = 160, **_: Any) -> str:
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=False
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        width=width,
+        highlight=False,
+        markup=False,
+        soft_wrap=False,
     )
     print_report(report, console)
     return buffer.getvalue()

@@ -116,6 +116,7 @@ def test_while_patching(lab, signum):
     code, err = interrupt_apply(lab, seen("patch configmaps"), signum)
     assert_interrupted(lab, code, err)
     assert "==> s001 [fix] rewrite ConfigMap" in err  # the user sees where it stopped
+    assert "interrupted during s001; it may be half done" in err and "rollback, newest first:" in err
 
 
 def test_while_waiting_for_the_rollout(lab):

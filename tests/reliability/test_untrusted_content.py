@@ -142,7 +142,6 @@ def test_unknown_and_python_tags_are_one_line_errors(tmp_path: Path, document: s
     assert len(err) == 1 and err[0].startswith("novadiag: error: ") and "invalid YAML" in err[0]
 
 
-@pytest.mark.xfail(strict=True, reason="report/table.py: render_table's Console needs markup=False, as the CLI's has")
 def test_the_library_table_renderer_prints_markup_as_text(hostile: Path):
     assert "web[bold red]x[/] [/]" in novadiag.audit(manifests=[hostile]).render("table")
 
