@@ -130,3 +130,13 @@ def test_invalid_scenarios_name_the_file_and_the_problem(
 def test_a_path_that_is_not_a_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="scenario directory not found"):
         load_scenario(str(tmp_path / "nope"))
+
+
+def test_the_bundled_generated_scenario_builds_a_larger_cluster() -> None:
+    from novadiag.lab.scenario import list_scenarios as bundled
+    from novadiag.lab.scenario import load_scenario as load
+
+    assert {"nova", "generated"} <= {info.name for info in bundled()}
+    objects = load("generated").objects
+    assert sum(o["kind"] == "Namespace" for o in objects) == 20
+    assert sum(o["kind"] in ("Deployment", "StatefulSet") for o in objects) == 100
