@@ -357,9 +357,11 @@ def test_cli_functions_up_status_down(tmp_path: Path, small_scenario: Path, caps
     assert commands.lab_down(state) == 0  # nothing left: still fine
 
 
-def test_lab_scenarios_lists_nova(capsys: Any) -> None:
+def test_lab_scenarios_lists_every_bundled_scenario(capsys: Any) -> None:
     assert commands.lab_scenarios() == 0
-    assert capsys.readouterr().out.startswith("nova ")
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == sorted(names)
+    assert {"nova", "generated"} <= set(names)
 
 
 @pytest.mark.skipif(not HAVE_KUBELET, reason="the nova timing needs the real kubelet")
