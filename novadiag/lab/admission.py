@@ -20,12 +20,15 @@ from __future__ import annotations
 import base64
 import copy
 import re
+import threading
+import weakref
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from novadiag.lab.network import SERVICE_RANGE, LabNetwork
 from novadiag.lab.selectors import SelectorError, selector_from_match_labels
-from novadiag.lab.store import Invalid, Store
+from novadiag.lab.store import Event, Invalid, Store
 
 Obj = dict[str, Any]
 
@@ -232,9 +235,58 @@ def _allocate_service_ip(network: LabNetwork, store: Store) -> str:
             return ip
 
 
-def _used_cluster_ips(store: Store) -> set[str]:
-    services, _ = store.list("Service")
-    return {str((s.get("spec") or {}).get("clusterIP")) for s in services}
+class _ClusterIps:
+    """The ClusterIPs of a store's Services, kept current from its change events.
+
+    Listing every Service for each new one made loading a scenario quadratic
+    (20,000 Services took hours); a subscription to the store keeps this count.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: Counter[str] = Counter()
+
+    def seed(self, services: Iterable[Obj]) -> None:
+        """Count the Services that existed before the subscription (an event may have counted one already)."""
+        with self._lock:
+            for service in services:
+                ip = _cluster_ip(service)
+                self._count[ip] = self._count[ip] or 1
+
+    def on_event(self, event: Event) -> None:
+        if event.kind != "Service":
+            return
+        ip = _cluster_ip(event.object)
+        with self._lock:
+            if event.type == "DELETED":
+                self._count[ip] -= 1
+                if self._count[ip] <= 0:
+                    del self._count[ip]
+            elif event.type == "ADDED" or ip not in self._count:
+                self._count[ip] += 1
+
+    def __contains__(self, ip: object) -> bool:
+        with self._lock:
+            return ip in self._count
+
+
+_CLUSTER_IPS: weakref.WeakKeyDictionary[Store, _ClusterIps] = weakref.WeakKeyDictionary()
+_CLUSTER_IPS_LOCK = threading.Lock()
+
+
+def _cluster_ip(service: Obj) -> str:
+    return str((service.get("spec") or {}).get("clusterIP"))
+
+
+def _used_cluster_ips(store: Store) -> _ClusterIps:
+    """The store's ClusterIPs in use (a live view: ``ip in _used_cluster_ips(store)``)."""
+    with _CLUSTER_IPS_LOCK:
+        tracked = _CLUSTER_IPS.get(store)
+        if tracked is None:
+            tracked = _CLUSTER_IPS[store] = _ClusterIps()
+            store.subscribe(tracked.on_event)  # before listing, so no Service created meanwhile is missed
+            tracked.seed(store.list("Service")[0])
+        return tracked
 
 
 def _check_requested_ip(obj: Obj, network: LabNetwork, store: Store) -> None:

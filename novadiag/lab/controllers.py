@@ -147,9 +147,27 @@ class WorkloadControllers:
         self.store = store
         self.admit = admit or default_pod
         self._pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
+        self._rs_by_owner: dict[str, list[Obj]] = defaultdict(list)
+        self._hashes: dict[str, tuple[Any, str]] = {}
+
+    def _template_hash(self, obj: Obj) -> str:
+        """``template_hash`` of the object's template, kept while the stored template is the same dict.
+
+        Every pass (each 2 s) hashes every workload's template; the store hands out the
+        same dict until the object is written, so a settled cluster hashes nothing.
+        """
+        template = (obj.get("spec") or {}).get("template")
+        uid = str(obj["metadata"].get("uid"))
+        known = self._hashes.get(uid)
+        if known is not None and known[0] is template:
+            return known[1]
+        value = template_hash(template)
+        self._hashes[uid] = (template, value)
+        return value
 
     def sync(self) -> None:
         self._index_pods()
+        self._index_replicasets()
         for kind, handler in (("Deployment", self._deployment), ("ReplicaSet", self._replicaset),
                               ("StatefulSet", self._statefulset), ("DaemonSet", self._daemonset),
                               ("Job", self._job)):
@@ -172,6 +190,15 @@ class WorkloadControllers:
             ref = controller_of(pod)
             if ref:
                 self._pods_by_owner[str(ref.get("uid"))].append(pod)
+
+    def _index_replicasets(self) -> None:
+        """ReplicaSets by controlling owner, once per pass (not a namespace scan per Deployment)."""
+        self._rs_by_owner = defaultdict(list)
+        replicasets, _ = self.store.list("ReplicaSet")
+        for rs in replicasets:
+            ref = controller_of(rs)
+            if ref:
+                self._rs_by_owner[str(ref.get("uid"))].append(rs)
 
     def _owned_pods(self, owner: Obj) -> list[Obj]:
         return self._pods_by_owner.get(str(owner["metadata"].get("uid")), [])
@@ -207,9 +234,9 @@ class WorkloadControllers:
     def _deployment(self, deploy: Obj) -> None:
         spec, meta = deploy.get("spec") or {}, deploy["metadata"]
         desired = int(spec.get("replicas", 1))
-        phash = template_hash(spec.get("template"))
-        rs_list, _ = self.store.list("ReplicaSet", meta["namespace"])
-        owned = [rs for rs in rs_list if (controller_of(rs) or {}).get("uid") == meta.get("uid")]
+        phash = self._template_hash(deploy)
+        owned = [rs for rs in self._rs_by_owner.get(str(meta.get("uid")), ())
+                 if rs["metadata"]["namespace"] == meta["namespace"]]
         current = next((rs for rs in owned if rs["metadata"]["labels"].get("pod-template-hash")
                         == phash), None)
         if current is None:
@@ -306,7 +333,7 @@ class WorkloadControllers:
     def _statefulset(self, sts: Obj) -> None:
         spec, meta = sts.get("spec") or {}, sts["metadata"]
         desired = int(spec.get("replicas", 1))
-        revision = f"{meta['name']}-{template_hash(spec.get('template'))}"
+        revision = f"{meta['name']}-{self._template_hash(sts)}"
         by_name = {p["metadata"]["name"]: p for p in self._owned_pods(sts) if is_active(p)}
         parallel = spec.get("podManagementPolicy") == "Parallel"
         for index in range(desired):
@@ -354,7 +381,7 @@ class WorkloadControllers:
     # -- DaemonSet --------------------------------------------------------------------
     def _daemonset(self, ds: Obj) -> None:
         meta = ds["metadata"]
-        phash = template_hash((ds.get("spec") or {}).get("template"))
+        phash = self._template_hash(ds)
         pods = [p for p in self._owned_pods(ds) if is_active(p)]
         current = [p for p in pods if p["metadata"]["labels"].get("controller-revision-hash")
                    == phash][:1]

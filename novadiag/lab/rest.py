@@ -57,7 +57,7 @@ from novadiag.lab.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from novadiag.lab.store import Gone, Obj, Store, StoreError, now_rfc3339
+from novadiag.lab.store import Obj, Store, StoreError, now_rfc3339
 
 Query = Mapping[str, str]
 LogProvider = Callable[[str, str, str], "str | None"]
@@ -214,10 +214,8 @@ class RestStorage:
         """The list a continue token resumes: its snapshot if still cached, else today's."""
         if expire:
             raise expired_continue()
-        try:
-            self.store.events_since(rv)
-        except Gone as exc:
-            raise expired_continue() from exc
+        if self.store.expired(rv):
+            raise expired_continue()
         key = (route.resource.kind, route.namespace, rv)
         with self._snapshot_lock:
             snapshot = self._snapshots.get(key)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,15 +259,29 @@ def _manifest_files(directory: Path, entries: Iterable[str]) -> Iterator[Path]:
 
 def _manifest_objects(directory: Path, entries: Iterable[str]) -> Iterator[dict[str, Any]]:
     for path in _manifest_files(directory, entries):
-        try:
-            with path.open(encoding="utf-8") as fh:
-                documents = list(yaml.load_all(fh, Loader=_LOADER))
-        except OSError as exc:
-            raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"{path}: invalid YAML{_yaml_line(exc)}") from exc
-        for number, doc in enumerate(documents, start=1):
+        for number, doc in enumerate(_documents(path), start=1):
             yield from _objects_of(doc, f"{path} (document {number})")
+
+
+def _documents(path: Path) -> list[Any]:
+    """The documents of one manifest file.
+
+    A ``.json`` file is read with the json module first: the YAML loader accepts
+    JSON too, but is some twenty times slower on a 200,000-object scenario. A
+    ``.json`` file that is not plain JSON falls back to the YAML loader.
+    """
+    try:
+        if path.suffix == ".json":
+            try:
+                return [json.loads(path.read_text(encoding="utf-8"))]
+            except ValueError:
+                pass
+        with path.open(encoding="utf-8") as fh:
+            return list(yaml.load_all(fh, Loader=_LOADER))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: invalid YAML{_yaml_line(exc)}") from exc
 
 
 def _objects_of(doc: Any, where: str) -> Iterator[dict[str, Any]]:

@@ -107,6 +107,8 @@ class Store:
         self._changed = threading.Condition(self._lock)
         self._objects: dict[Key, Obj] = {}
         self._by_kind: dict[str, dict[Key, Obj]] = {}
+        self._by_namespace: dict[tuple[str, str | None], dict[Key, Obj]] = {}
+        self._sorted: dict[tuple[str, str | None], builtins.list[Obj]] = {}
         self._rv = 0
         self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
         self._subscribers: list[Callable[[Event], None]] = []
@@ -126,15 +128,23 @@ class Store:
         return obj
 
     def list(self, kind: str, namespace: str | None = None) -> tuple[list[Obj], int]:
-        """Objects of one kind (in one namespace, or all), sorted by namespace/name."""
+        """Objects of one kind (in one namespace, or all), sorted by namespace/name.
+
+        A namespace's objects come from their own bucket: controllers list per
+        namespace for every workload, and filtering the whole kind each time made
+        that quadratic (50,000 Deployments never settled). The sorted order is
+        kept until the kind (or namespace) changes: most lists repeat unchanged.
+        """
         with self._lock:
-            bucket = self._by_kind.get(kind, {})
-            items = [
-                (k, o) for k, o in bucket.items() if namespace is None or k[1] == namespace
-            ]
-            rv = self._rv
-        items.sort(key=lambda pair: (pair[0][1] or "", pair[0][2]))
-        return [o for _, o in items], rv
+            ordered = self._sorted.get((kind, namespace))
+            if ordered is None:
+                if namespace is None:
+                    bucket = self._by_kind.get(kind, {})
+                else:
+                    bucket = self._by_namespace.get((kind, namespace), {})
+                # keys of one kind are all (kind, None, name) or all (kind, str, name): plain tuple order
+                ordered = self._sorted[(kind, namespace)] = [bucket[k] for k in sorted(bucket)]
+            return list(ordered), self._rv
 
     def kinds(self) -> builtins.list[str]:
         with self._lock:
@@ -205,6 +215,8 @@ class Store:
             if obj is None:
                 raise NotFound(f'{kind} "{name}" not found')
             self._by_kind.get(kind, {}).pop(key, None)
+            self._by_namespace.get((kind, ns), {}).pop(key, None)
+            self._forget_order(key)
             self._rv += 1
             gone = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
             event = Event(self._rv, "DELETED", gone)
@@ -234,9 +246,14 @@ class Store:
     def events_since(self, resource_version: int) -> builtins.list[Event]:
         """Events after ``resource_version``; Gone when the log no longer reaches back."""
         with self._lock:
-            if self._events and resource_version < self._events[0].resource_version - 1:
+            if self.expired(resource_version):
                 raise Gone(f"too old resource version: {resource_version} ({self._rv})")
             return [e for e in self._events if e.resource_version > resource_version]
+
+    def expired(self, resource_version: int) -> bool:
+        """True when the event log no longer reaches back to ``resource_version`` (no copy made)."""
+        with self._lock:
+            return bool(self._events) and resource_version < self._events[0].resource_version - 1
 
     def wait_for_change(self, resource_version: int, timeout: float) -> bool:
         """Block until something newer than ``resource_version`` exists, or timeout."""
@@ -262,10 +279,18 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self._rv)
         self._objects[key] = obj
         self._by_kind.setdefault(key[0], {})[key] = obj
+        self._by_namespace.setdefault((key[0], key[1]), {})[key] = obj
+        self._forget_order(key)
         event = Event(self._rv, event_type, obj)
         self._events.append(event)
         self._changed.notify_all()
         return event
+
+    def _forget_order(self, key: Key) -> None:
+        """Drop the sorted lists a write to ``key`` changes (under the lock)."""
+        self._sorted.pop((key[0], None), None)
+        if key[1] is not None:
+            self._sorted.pop((key[0], key[1]), None)
 
     def _notify(self, event: Event) -> None:
         subscribers = list(self._subscribers)
