@@ -27,12 +27,12 @@ touches the network, so it is the same for manifests, snapshots and live runs.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from novadiag.index import ClusterIndex, ServiceInfo
+from novadiag.addresses import is_ip_literal
+from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import ObjectRef
 
 CLUSTER_DNS = "cluster-dns"
@@ -149,7 +149,22 @@ def candidate_names(name: str, config: ResolverConfig, *, libc: Libc = "glibc") 
 
 
 def resolve(name: str, config: ResolverConfig, index: ClusterIndex, *, libc: Libc = "glibc") -> Answer:
-    """Walk the candidates as the C library would; the first that answers wins."""
+    """Walk the candidates as the C library would; the first that answers wins.
+
+    Answers are memoized on the index: an audit asks for each name twice (glibc
+    and musl, which only differ for names with ndots or more dots) and the
+    workloads of a namespace name the same Services over and over.
+    """
+    if libc == "musl" and (name.endswith(".") or name.count(".") < config.ndots):
+        libc = "glibc"  # the same candidates as glibc (see candidate_names), so the same answer
+    key = ("resolve", name, config.nameservers, config.search, config.ndots, libc)
+    found: Answer | None = index.memo.get(key)
+    if found is None:
+        found = remember(index.memo, key, _resolve(name, config, index, libc))
+    return found
+
+
+def _resolve(name: str, config: ResolverConfig, index: ClusterIndex, libc: Libc) -> Answer:
     tried: list[str] = []
     for fqdn in candidate_names(name, config, libc=libc):
         tried.append(fqdn)
@@ -167,7 +182,7 @@ def answer_for(fqdn: str, config: ResolverConfig, index: ClusterIndex) -> Answer
         if not config.uses_cluster_dns:
             return None
         return _cluster_answer(bare[: -len(zone)].rstrip("."), index)
-    if _is_ip(bare):
+    if is_ip_literal(bare):
         return Answer("external", fqdn)
     # Outside the cluster zone the upstream decides. A single label, a name built
     # from a search domain, or one whose last label is a namespace or "svc" is not
@@ -213,13 +228,5 @@ def _service_answer(name: str, namespace: str, index: ClusterIndex, depth: int =
     return Answer("service", None, svc)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _is_dashed_ip(label: str) -> bool:
-    return _is_ip(label.replace("-", ".")) or _is_ip(label.replace("-", ":"))
+    return is_ip_literal(label.replace("-", ".")) or is_ip_literal(label.replace("-", ":"))

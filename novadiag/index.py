@@ -5,18 +5,38 @@ of edges; anything that scans Services or namespaces per edge is quadratic and
 slow. Every question the DNS model and the verdicts ask — "which Services are
 named X", "what answers for this FQDN", "which pods does this selector pick" —
 is answered from the maps built here in one pass over the snapshot.
+
+The same questions come back edge after edge (every workload of a namespace
+names the same few Services; the musl lookup of a name repeats the glibc one),
+so the index also keeps small memos for the DNS model, the target inference and
+selector matches. They assume what ``build_index`` returns is not changed
+afterwards, and are bounded (:data:`MEMO_LIMIT` entries, then cleared) so a
+huge cluster does not pay for them in memory.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from novadiag.model import ObjectRef
 from novadiag.snapshot import Snapshot
 from novadiag.workloads import Workload
+
+MEMO_LIMIT = 1 << 15
+"""Entries a memo keeps before it starts over; references of one namespace come together."""
+
+V = TypeVar("V")
+
+
+def remember(memo: dict[Hashable, V], key: Hashable, value: V) -> V:
+    """Store ``value`` under ``key`` in a bounded memo and return it."""
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,11 @@ class ClusterIndex:
     static_hostnames: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], EndpointInfo] = field(default_factory=dict)
     live: bool = False
+    memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Answers of :mod:`novadiag.dns` and :mod:`novadiag.targets` (see the module docstring)."""
+    _selected: dict[tuple[str, str], tuple[Workload, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def service(self, namespace: str, name: str) -> ServiceInfo | None:
         return self.services.get((namespace, name))
@@ -89,10 +114,19 @@ class ClusterIndex:
         """Workloads in the Service's namespace whose pod template its selector matches."""
         if not svc.selector:
             return []
-        selector = svc.selector.items()
-        return [
-            w for w in self.workloads_by_ns.get(svc.namespace, ()) if all(w.pod_labels.get(k) == v for k, v in selector)
-        ]
+        key = (svc.namespace, svc.name)
+        indexed = self.services.get(key) is svc  # a ServiceInfo built elsewhere may select differently
+        found = self._selected.get(key) if indexed else None
+        if found is None:
+            selector = svc.selector.items()
+            found = tuple(
+                w
+                for w in self.workloads_by_ns.get(svc.namespace, ())
+                if all(w.pod_labels.get(k) == v for k, v in selector)
+            )
+            if indexed:
+                self._selected[key] = found
+        return list(found)
 
 
 def build_index(snapshot: Snapshot, *, cluster_domain: str | None = None) -> ClusterIndex:

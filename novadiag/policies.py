@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 import yaml
 
+from novadiag.addresses import is_ip_literal
 from novadiag.index import ClusterIndex, ServiceInfo
 from novadiag.model import ObjectRef
 from novadiag.snapshot import Snapshot
@@ -681,7 +682,7 @@ def _peer_admits(
         if other is not None:
             return _Admission.IPBLOCK_POD
         assert host is not None
-        if not is_ip(host):
+        if not is_ip_literal(host):
             return _Admission.MAYBE
         return _Admission.YES if peer.ip_block.contains(host.strip("[]")) else _Admission.NO
     if other is None or other.host_network:
@@ -692,17 +693,6 @@ def _peer_admits(
         in_namespace = index.namespace_matches(peer.namespaces, other.namespace)
     pods_match = peer.pods is None or peer.pods.matches(other.labels)
     return _Admission.YES if in_namespace and pods_match else _Admission.NO
-
-
-def is_ip(text: str) -> bool:
-    """True for an IP literal (which needs no DNS lookup)."""
-    if ":" not in text and not text.replace(".", "").isdigit():
-        return False  # the common case, decided without the ipaddress module
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 # -- fixes --------------------------------------------------------------------------------------
@@ -746,7 +736,7 @@ def _peer_for(policy_ns: str, pod: Endpoint) -> dict[str, Any]:
 
 
 def _ip_peer(host: str) -> dict[str, Any]:
-    if is_ip(host):
+    if is_ip_literal(host):
         ip = ipaddress.ip_address(host.strip("[]"))
         return {"ipBlock": {"cidr": f"{ip}/{ip.max_prefixlen}"}}
     return {"ipBlock": {"cidr": "0.0.0.0/0"}}

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from novadiag.addresses import is_ip_literal
 from novadiag.dns import resolver_config
 from novadiag.errors import ConfigError
 from novadiag.index import ClusterIndex, build_index
@@ -45,7 +46,6 @@ from novadiag.policies import (
     evaluate_dns,
     evaluate_external,
     evaluate_service,
-    is_ip,
 )
 from novadiag.report.core import Report
 from novadiag.targets import intended_target
@@ -164,7 +164,7 @@ def _uses_cluster_dns(workload: Workload, index: ClusterIndex) -> bool:
 def _decision(edge: Edge, workload: Workload, index: ClusterIndex, policies: PolicyIndex) -> Decision | None:
     source = policies.endpoint(workload)
     ref = edge.reference
-    if not is_ip(ref.host) and _uses_cluster_dns(workload, index):
+    if not is_ip_literal(ref.host) and _uses_cluster_dns(workload, index):
         dns = evaluate_dns(policies, source)
         if not dns.allowed:
             return dns

@@ -11,10 +11,10 @@ else with dots is outside the cluster.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
-from novadiag.index import ClusterIndex, ServiceInfo
+from novadiag.addresses import is_ip_literal
+from novadiag.index import ClusterIndex, ServiceInfo, remember
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,21 @@ EXTERNAL = Intent(in_cluster=False)
 
 
 def intended_target(host: str, source_namespace: str, index: ClusterIndex) -> Intent:
-    """Infer the meant Service from the name's shape; never raises."""
+    """Infer the meant Service from the name's shape; never raises (memoized on the index)."""
+    key = ("intent", host, source_namespace)
+    found: Intent | None = index.memo.get(key)
+    if found is None:
+        found = remember(index.memo, key, _intended_target(host, source_namespace, index))
+    return found
+
+
+def _intended_target(host: str, source_namespace: str, index: ClusterIndex) -> Intent:
     name = host.rstrip(".").lower()
     forced = False
     zone = index.cluster_domain
     if name.endswith("." + zone):
         name, forced = name[: -len(zone) - 1], True
-    if _is_ip(name):
+    if is_ip_literal(name):
         svc = index.services_by_ip.get(name.strip("[]"))
         return Intent(True, svc) if svc else EXTERNAL
     labels = name.split(".")
@@ -100,9 +108,3 @@ def _pod_hostname(host: str, service: str, namespace: str, index: ClusterIndex) 
     return Intent(True, svc, hostname=host)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from novadiag.addresses import is_ip_literal
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo
 from novadiag.model import Edge, ObjectRef, Reference, Status
-from novadiag.policies import Decision, PolicyIndex, evaluate_dns, evaluate_external, is_ip, service_denial
+from novadiag.policies import Decision, PolicyIndex, evaluate_dns, evaluate_external, service_denial
 from novadiag.targets import Intent, intended_target
 from novadiag.workloads import Workload
 
@@ -140,7 +141,7 @@ def _policy_denies_dns(
     ref: Reference, workload: Workload, config: ResolverConfig, intent: Intent, ctx: VerdictContext
 ) -> Edge | None:
     """A source whose egress cannot reach the cluster DNS resolves no name: every edge from it is blocked."""
-    if ctx.policies is None or not config.uses_cluster_dns or is_ip(ref.host):
+    if ctx.policies is None or not config.uses_cluster_dns or is_ip_literal(ref.host):
         return None
     decision = evaluate_dns(ctx.policies, ctx.policies.endpoint(workload))
     if decision.allowed:
