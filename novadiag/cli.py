@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +26,7 @@ from novadiag import __version__
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
+from novadiag.signals import sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
@@ -40,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _sigterm_interrupts():
+        with sigterm_as_interrupt():
             return int(args.handler(args))
     except NovadiagError as exc:
         print(f"novadiag: error: {visible(str(exc))}", file=sys.stderr)
@@ -48,23 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("novadiag: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (``kill``, a CI job cancelled) unwinds like Ctrl-C: same cleanup, same exit code."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +121,7 @@ def _add_probe_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="the whole probe run's deadline (default 60)",
+        help="each probe pod's deadline, counted from its creation (default 60)",
     )
     probe.add_argument(
         "--probe-concurrency", type=int, default=8, metavar="N", help="probe pods alive at once (default 8)"

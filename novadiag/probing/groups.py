@@ -36,6 +36,7 @@ class ProbeSettings:
     image: str = DEFAULT_IMAGE
     image_pull_secret: str | None = None
     timeout: float = 60.0
+    """Seconds one probe pod may take from its creation (also its ``activeDeadlineSeconds``)."""
     check_timeout: float = 3.0
     concurrency: int = 8
     node_selector: Mapping[str, str] = field(default_factory=dict)

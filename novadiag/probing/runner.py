@@ -24,15 +24,12 @@ from __future__ import annotations
 import json
 import queue
 import secrets
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 from novadiag.errors import ClusterAccessError, NovadiagError, Unauthorized
@@ -46,6 +43,7 @@ from novadiag.probing.groups import (
     configmap_spec,
     pod_spec,
 )
+from novadiag.signals import signals_held, sigterm_as_interrupt
 
 STUCK_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
@@ -124,12 +122,12 @@ def run_probes(
     created: list[tuple[str, str, str]] = []
     unanswered: set[tuple[str, str, str]] = set()
     started = time.monotonic()
-    with _sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
+    with sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
         try:
             try:
                 _drive(client, run, settings, (created, unanswered), watch, progress)
             finally:
-                with _signals_held():
+                with signals_held():
                     run.leftovers = _delete_all(client, created) + _settle(client, unanswered)
         except Unauthorized as exc:
             raise _unauthorized(exc, run.leftovers) from exc
@@ -149,11 +147,10 @@ def _drive(
     created, unanswered = ledger
     pending = deque(run.outcomes)
     active: dict[str, GroupOutcome] = {}
-    deadline = time.monotonic() + settings.timeout
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     last_poll = time.monotonic()
     counters = {"created": 0, "running": 0, "done": 0, "failed": 0, "total": len(run.outcomes)}
-    while (pending or active) and time.monotonic() < deadline:
+    while pending or active:
         while pending and len(active) < max(1, settings.concurrency):
             outcome = pending.popleft()
             if _launch(client, outcome, run.run_id, settings, stamp, ledger):
@@ -170,17 +167,34 @@ def _drive(
             watched = active.get(pod["metadata"]["name"])
             if watched is not None:
                 _observe(client, pod, watched, active, created, counters)
+        _expire(client, settings, active, created, counters)
         if progress is not None:
             counters["running"] = len(active)
             progress(dict(counters))
-    for outcome in active.values():
-        outcome.error = (
-            f"probe pod {outcome.group.namespace}/{outcome.pod} did not finish within "
-            f"{settings.timeout:g}s (phase: {outcome.phase or 'unknown'})"
-        )
-        outcome.finished = time.monotonic()
-    for outcome in pending:
-        outcome.error = f"probe timeout ({settings.timeout:g}s) reached before the pod could start"
+
+
+def _expire(
+    client: KubeClient,
+    settings: ProbeSettings,
+    active: dict[str, GroupOutcome],
+    created: list[tuple[str, str, str]],
+    counters: dict[str, int],
+) -> None:
+    """End the pods that outlived ``settings.timeout`` since their own launch.
+
+    The deadline is per pod, like the pod's ``activeDeadlineSeconds``: a run of
+    many groups takes ⌈groups / concurrency⌉ waves, and a deadline for the
+    whole run would fail the last waves before they even started. The pod is
+    deleted at once, so its slot goes to the next group.
+    """
+    now = time.monotonic()
+    for outcome in list(active.values()):
+        if outcome.started is not None and now - outcome.started > settings.timeout:
+            outcome.error = (
+                f"probe pod {outcome.group.namespace}/{outcome.pod} did not finish within "
+                f"{settings.timeout:g}s (phase: {outcome.phase or 'unknown'})"
+            )
+            _finish(client, outcome, active, created, counters)
 
 
 def _launch(
@@ -239,9 +253,21 @@ def _observe(
             outcome.error = f"probe pod {ns}/{outcome.pod} cannot start: {stuck}"
         else:
             return
+    _finish(client, outcome, active, created, counters)
+
+
+def _finish(
+    client: KubeClient,
+    outcome: GroupOutcome,
+    active: dict[str, GroupOutcome],
+    created: list[tuple[str, str, str]],
+    counters: dict[str, int],
+) -> None:
+    """Count the pod as done or failed and delete its objects now, freeing its slot."""
     outcome.finished = time.monotonic()
     active.pop(outcome.pod, None)
     counters["failed" if outcome.error else "done"] += 1
+    ns = outcome.group.namespace
     _delete_all(client, [c for c in created if c[1] == ns and c[2] == outcome.pod], forget_from=created)
 
 
@@ -434,41 +460,3 @@ class _PodWatch:
 
     def _stream(self, version: str | None) -> Iterator[dict[str, Any]]:
         return self._client.watch_raw("Pod", label_selector=self._selector, resource_version=version, timeout_seconds=5)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT/SIGTERM wait until the block ends (then interrupt), so cleanup is not cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt(f"signal {received[0]}")
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While probes run, SIGTERM unwinds like Ctrl-C so ``finally`` deletes the pods."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,34 @@ def test_pending_forever_ends_at_the_probe_deadline(clean_lab, static):
         report = probe_with(client, static_report(clean_lab), timeout=4)
     assert_static_verdicts_stand(report, static, "did not finish within 4s (phase: Pending)")
     assert report.probes["wall_seconds"] < 8
+
+
+class SlowToStart(SeenAs):
+    """Shows each probe pod as ContainerCreating for its first ``hold`` seconds, then as it really is."""
+
+    def __init__(self, kubeconfig: str, hold: float) -> None:
+        self._first_seen: dict[str, float] = {}
+        self._hold = hold
+        super().__init__(kubeconfig, self._held)
+
+    def _held(self, pod: dict[str, Any]) -> dict[str, Any]:
+        first = self._first_seen.setdefault(pod["metadata"]["name"], time.monotonic())
+        if time.monotonic() - first >= self._hold:
+            return pod
+        waiting = {"name": "probe", "ready": False, "state": {"waiting": {"reason": "ContainerCreating"}}}
+        return {**pod, "status": {"phase": "Pending", "containerStatuses": [waiting]}}
+
+
+def test_the_probe_deadline_is_per_pod_so_later_waves_still_run(clean_lab, static):
+    """Eight groups, two at a time, each pod 3 s to start: the run outlasts one pod's deadline and all succeed."""
+    with SlowToStart(clean_lab.kubeconfig, hold=3.0) as client:
+        report = probe_with(client, static_report(clean_lab), timeout=8, concurrency=2)
+    assert report.probes["groups"] == 8
+    assert report.probes["failed"] == []
+    assert report.probes["ran"] == 8
+    assert report.probes["wall_seconds"] > 8, "four waves of pods that take at least 3 s each"
+    probed = [e for e in report.edges if e.probe is not None]
+    assert probed and all(e.verdict_from == "probe" for e in probed), "every probed edge was observed"
 
 
 def test_oom_killed(clean_lab, static):
