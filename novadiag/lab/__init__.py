@@ -38,6 +38,9 @@ class Lab:
         block: the address block N of ``127.N.0.0/16`` (default: the first free one).
         degraded: run in degraded mode even as root (no mount namespaces, DNS on a high port).
         start_timeout: seconds to wait for the daemon before giving up.
+        outlive_owner: keep the lab running after this process exits (``novadiag lab up``);
+            by default the lab stops with the process that started it, even one killed
+            before it could call :meth:`stop`.
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class Lab:
         block: int | None = None,
         degraded: bool = False,
         start_timeout: float = control.START_TIMEOUT,
+        outlive_owner: bool = False,
     ) -> None:
         self.scenario = str(scenario)
         self.state_dir = control.resolve_state_dir(state_dir)
@@ -56,6 +60,7 @@ class Lab:
         self.block_requested = block
         self.degraded = degraded
         self.start_timeout = start_timeout
+        self.outlive_owner = outlive_owner
         self.notes: list[str] = []
         self._info: control.LabInfo | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -74,6 +79,7 @@ class Lab:
             cluster_domain=self.cluster_domain,
             block=self.block_requested,
             degraded=self.degraded,
+            owner=None if self.outlive_owner else os.getpid(),
         )
         try:
             self._info = control.wait_ready(self._proc, self.state_dir, self.start_timeout)

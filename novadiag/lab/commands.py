@@ -25,7 +25,7 @@ DEGRADED_NOTE = (
 def lab_up(scenario: str = "nova", state_dir: str | os.PathLike[str] | None = None) -> int:
     """Start a lab in the background and print how to reach it."""
     began = time.monotonic()
-    lab = Lab(scenario, state_dir=state_dir).start()
+    lab = Lab(scenario, state_dir=state_dir, outlive_owner=True).start()
     elapsed = time.monotonic() - began
     for note in lab.notes:
         print(f"note: {note}")

@@ -146,6 +146,14 @@ def pid_alive(pid: int) -> bool:
     return fields is not None and fields[0] not in ("Z", "X")
 
 
+def process_start(pid: int) -> float | None:
+    """When a live process started (None when it is gone): with the pid, an identity pid reuse cannot fake."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    return _start_time(fields)
+
+
 def group_members(pgid: int) -> list[int]:
     """Live processes whose process group is ``pgid``."""
     members = []
@@ -274,11 +282,24 @@ def prepare_state_dir(state_dir: Path, *, fresh: bool = False) -> None:
 
 
 def spawn_daemon(
-    state_dir: Path, *, scenario: str, cluster_domain: str, block: int | None, degraded: bool = False
+    state_dir: Path,
+    *,
+    scenario: str,
+    cluster_domain: str,
+    block: int | None,
+    degraded: bool = False,
+    owner: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the daemon in its own session, its output appended to ``daemon.log``."""
+    """Start the daemon in its own session, its output appended to ``daemon.log``.
+
+    With ``owner`` (a pid), the daemon stops and removes its state dir once that
+    process is gone, however it ended: a SIGKILLed test run or notebook kernel
+    leaves no lab behind. ``lab up`` passes none: its lab outlives the command.
+    """
     argv = [sys.executable, "-m", "novadiag.lab.daemon", "--state-dir", str(state_dir)]
     argv += ["--scenario", scenario, "--cluster-domain", cluster_domain]
+    if owner is not None:
+        argv += ["--owner-pid", str(owner)]
     if block is not None:
         argv += ["--block", str(block)]
     if degraded:

@@ -441,6 +441,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="auto",
         help="auto: root mode when possible; degraded: never use namespaces or port 53",
     )
+    parser.add_argument(
+        "--owner-pid",
+        type=int,
+        default=None,
+        help="stop, and remove the state dir, once this process is gone",
+    )
     args = parser.parse_args(argv)
     if args.block is not None and not 1 <= args.block <= 254:
         parser.error("--block must be between 1 and 254")
@@ -479,13 +485,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{control.FATAL_PREFIX}{exc}", file=sys.stderr, flush=True)
         daemon.shutdown()
         return 2
+    owner = _Owner(args.owner_pid) if args.owner_pid else None
     while not daemon.stopping.wait(1.0):
         if control.read_daemon_pid(state_dir) != os.getpid():
             # the state dir was removed or taken over: nobody could find or stop us any more
             log.warning("%s no longer names this daemon: stopping", state_dir / control.DAEMON_PID)
             break
+        if owner is not None and owner.gone():
+            log.warning("owner process %d is gone: stopping and removing %s", owner.pid, state_dir)
+            daemon.shutdown()
+            shutil.rmtree(state_dir, ignore_errors=True)
+            return 0
     daemon.shutdown()
     return 0
+
+
+class _Owner:
+    """The process a lab belongs to, known by pid and start time (a reused pid is not it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._started = control.process_start(pid)
+
+    def gone(self) -> bool:
+        started = control.process_start(self.pid)
+        return started is None or started != self._started
 
 
 if __name__ == "__main__":

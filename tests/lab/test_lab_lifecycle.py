@@ -381,3 +381,39 @@ def test_nova_lab_up_prints_the_kubeconfig(tmp_path: Path) -> None:
         commands.lab_down(str(tmp_path / "nova"))
     print(f"novadiag lab up --scenario nova: {took:.2f} s\n{done.stdout}")
     assert "export KUBECONFIG=" in done.stdout
+
+
+@pytest.mark.skipif(not HAVE_KUBELET, reason="the owner watch is the real daemon's")
+def test_a_lab_stops_when_the_process_that_started_it_is_killed(tmp_path: Path, small_scenario: Path) -> None:
+    """A test run or notebook kernel killed with SIGKILL never reaches ``Lab.stop``; its lab must not linger."""
+    state = tmp_path / "owned"
+    program = textwrap.dedent(
+        f"""
+        import os
+        from novadiag.lab import Lab
+        lab = Lab({str(small_scenario)!r}, state_dir={str(state)!r}).start()
+        print(lab.info.pid, flush=True)
+        os.kill(os.getpid(), 9)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    daemon = int(done.stdout.strip())
+    deadline = time.monotonic() + 15
+    while (control.group_members(daemon) or state.exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert control.group_members(daemon) == [], "the daemon and its pods stopped"
+    assert not state.exists(), "the state dir was removed"
+
+
+@pytest.mark.skipif(not HAVE_KUBELET, reason="the owner watch is the real daemon's")
+def test_lab_up_outlives_the_command(tmp_path: Path, small_scenario: Path) -> None:
+    state = tmp_path / "up"
+    program = f"from novadiag.lab.commands import lab_up; raise SystemExit(lab_up({str(small_scenario)!r}, {str(state)!r}))"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    try:
+        assert done.returncode == 0, done.stderr
+        time.sleep(2.5)  # more than the daemon's 1 s owner check, twice
+        assert commands.lab_status(str(state)) == 0
+    finally:
+        assert commands.lab_down(str(state)) == 0
