@@ -1,0 +1,5 @@
+"""Performance benchmarks of novadiag at cluster scale (issue 9).
+
+``python -m benchmarks.run --size S|M|L`` prints one line per measurement;
+:mod:`benchmarks.generate` builds the synthetic clusters it measures.
+"""

@@ -1,0 +1,72 @@
+"""The benchmark's quick mode, as the README tells people to run it.
+
+``python -m benchmarks.run --size S --only static`` must print one line per
+measurement with every field and ratio; timings are not asserted (the machine
+is shared), only that the numbers are there and judged against their targets.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.generate import SIZES, count_kinds, generate_objects
+from novadiag.lab.generate import EXPECTED_BROKEN_ANNOTATION
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    workdir = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, "-m", "benchmarks.run", "--size", "S", "--only", "static", "--repeat", "1"]
+    proc = subprocess.run(
+        [*cmd, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _line(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if line.split()[0] == name)
+
+
+def test_quick_mode_prints_the_floors_and_the_audit(smoke_output: str) -> None:
+    names = {line.split()[0] for line in smoke_output.splitlines() if line.strip()}
+    assert {"machine", "floor", "floor-nogc", "static"} <= names
+
+
+def test_audit_line_has_time_memory_requests_and_probe_pods(smoke_output: str) -> None:
+    fields = dict(item.split("=", 1) for item in _line(smoke_output, "static").split() if "=" in item)
+    assert float(fields["wall_s"]) > 0 and float(fields["peak_rss_mb"]) > 0
+    assert (fields["api_requests"], fields["probe_pods"]) == ("0", "0")
+
+
+def test_audit_line_judges_each_ratio_against_its_target(smoke_output: str) -> None:
+    line = _line(smoke_output, "static")
+    assert re.search(r"wall_vs_floor=\d+\.\d+ \(<=2\.5 (ok|MISS)\)", line)
+    assert re.search(r"rss_vs_floor=\d+\.\d+ \(<=2 (ok|MISS)\)", line)
+
+
+def test_audit_finds_exactly_the_generated_broken_references(smoke_output: str) -> None:
+    objects = generate_objects(SIZES["S"])
+    expected = sum(
+        len(obj["metadata"].get("annotations", {}).get(EXPECTED_BROKEN_ANNOTATION, "").split(",") or ())
+        for obj in objects
+        if EXPECTED_BROKEN_ANNOTATION in obj["metadata"].get("annotations", {})
+    )
+    assert f"broken={expected} " in _line(smoke_output, "static") + " "
+
+
+def test_size_s_has_the_namespaces_services_and_workloads_it_promises() -> None:
+    counts = count_kinds(generate_objects(SIZES["S"]))
+    assert (counts["Namespace"], counts["Service"], counts["Deployment"] + counts["StatefulSet"]) == (50, 400, 1000)
+
+
+def test_lab_variant_asks_for_no_pods() -> None:
+    objects = generate_objects(SIZES["S"], replicas=0)
+    assert {o["spec"]["replicas"] for o in objects if o["kind"] in ("Deployment", "StatefulSet")} == {0}
