@@ -74,6 +74,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     src.add_argument("--context", metavar="NAME", help="kubeconfig context")
     src.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
+    _add_request_timeout(src)
     src.add_argument(
         "-n",
         "--namespace",
@@ -83,6 +84,26 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         help="only edges from this namespace (repeatable)",
     )
     src.add_argument("--cluster-domain", metavar="DOMAIN", help="cluster DNS domain (default cluster.local)")
+
+
+def _add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    group.add_argument(
+        "--request-timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait this long for each API answer before retrying it (default 30)",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
 
 
 def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -199,6 +220,7 @@ def _run_policies(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         context=args.context,
         in_cluster=args.in_cluster,
+        request_timeout=args.request_timeout,
         cluster_domain=args.cluster_domain,
         probe=False,
     )  # every namespace's edges: -n picks the policies shown, their callers may live anywhere
@@ -217,6 +239,7 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = commands.add_parser("cleanup", help="delete probe pods and ConfigMaps a killed run left behind")
     p.add_argument("--kubeconfig", metavar="FILE")
     p.add_argument("--context", metavar="NAME")
+    _add_request_timeout(p)
     p.add_argument("--older-than", metavar="DURATION", help="only objects older than this (e.g. 10m, 1h)")
     p.set_defaults(handler=_run_cleanup)
 
@@ -267,6 +290,7 @@ def _run_audit(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig,
             context=args.context,
             in_cluster=args.in_cluster,
+            request_timeout=args.request_timeout,
             namespaces=args.namespaces,
             cluster_domain=args.cluster_domain,
             probe=args.probe if live else (args.probe or None),
@@ -360,7 +384,8 @@ def _run_cleanup(args: argparse.Namespace) -> int:
     from novadiag.probing import cleanup
 
     older = _duration(args.older_than) if args.older_than else None
-    with KubeClient(KubeSettings(kubeconfig=args.kubeconfig, context=args.context)) as client:
+    settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, request_timeout=args.request_timeout)
+    with KubeClient(settings) as client:
         gone = cleanup(client, older_than=older)
     for line in gone:
         print(f"deleted {line}")
@@ -451,9 +476,15 @@ def _run_snapshot_save(args: argparse.Namespace) -> int:
         from novadiag.lab import Lab
 
         with Lab(scenario=args.lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
-            snap = load_snapshot(settings=KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab", **options)
+            lab_settings = KubeSettings(kubeconfig=running.kubeconfig, request_timeout=args.request_timeout)
+            snap = load_snapshot(settings=lab_settings, source_kind="lab", **options)
     else:
-        settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster)
+        settings = KubeSettings(
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            in_cluster=args.in_cluster,
+            request_timeout=args.request_timeout,
+        )
         snap = load_snapshot(manifests=args.manifests, snapshot=args.snapshot, settings=settings, **options)
     snap.save(args.file)
     counts = snap.count()

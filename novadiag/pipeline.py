@@ -40,6 +40,7 @@ def audit(
     kubeconfig: str | None = None,
     context: str | None = None,
     in_cluster: bool = False,
+    request_timeout: float | None = None,
     lab: str | None = None,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
@@ -54,6 +55,7 @@ def audit(
         manifests: files or directories of YAML/JSON manifests.
         snapshot: a saved snapshot file (``novadiag snapshot save``) or a Snapshot.
         kubeconfig, context, in_cluster: how to reach a live cluster (default source).
+        request_timeout: seconds to wait for each API answer before retrying it (default 30).
         lab: name of a bundled lab scenario: start it, audit it, stop it.
         namespaces: only edges whose source is in these namespaces.
         cluster_domain: the cluster DNS domain (default ``cluster.local``; probes detect it).
@@ -79,11 +81,17 @@ def audit(
 
         # A private state dir: a lab the user keeps running with `lab up` is left alone.
         with Lab(scenario=lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
-            return live(KubeSettings(kubeconfig=running.kubeconfig), source_kind="lab")
+            return live(_with_timeout(KubeSettings(kubeconfig=running.kubeconfig), request_timeout), source_kind="lab")
     if manifests or snapshot:
         snap = load_snapshot(manifests=manifests, snapshot=snapshot, cluster_domain=cluster_domain)
         return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
-    return live(KubeSettings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster))
+    cluster = KubeSettings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
+    return live(_with_timeout(cluster, request_timeout))
+
+
+def _with_timeout(settings: KubeSettings, request_timeout: float | None) -> KubeSettings:
+    """The settings with the caller's request timeout, or KubeSettings' default when none was given."""
+    return settings if request_timeout is None else replace(settings, request_timeout=request_timeout)
 
 
 def load_snapshot(

@@ -130,7 +130,9 @@ def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -
 
     if args.manifests or args.snapshot:
         return audit(manifests=args.manifests, snapshot=args.snapshot, cluster_domain=args.cluster_domain)
-    settings = KubeSettings(kubeconfig=kubeconfig, context=args.context, in_cluster=args.in_cluster)
+    settings = KubeSettings(
+        kubeconfig=kubeconfig, context=args.context, in_cluster=args.in_cluster, request_timeout=args.request_timeout
+    )
     return audit_cluster(
         settings,
         cluster_domain=args.cluster_domain,

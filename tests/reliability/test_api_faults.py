@@ -110,6 +110,25 @@ def test_a_server_slower_than_the_timeout_fails_in_bounded_time(lab):
     assert time.monotonic() - started < 5  # three tries of 0.5 s, not three of 3 s
 
 
+def test_request_timeout_on_the_command_line_bounds_each_answer(lab, capsys):
+    """A Services list that takes 1.5 s: fine with the default 30 s, a timeout with --request-timeout 0.5."""
+    lab.inject_fault(verb="list", resource="services", latency_ms=1500)
+    assert main(["audit", "--kubeconfig", lab.kubeconfig, "--no-probe", "--format", "json"]) == 1  # Nova's broken edges
+    capsys.readouterr()
+    code = main(["audit", "--kubeconfig", lab.kubeconfig, "--no-probe", "--request-timeout", "0.5"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("novadiag: error: ") and "timed out" in err[0], err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_bad_request_timeout_is_refused_by_name(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "--no-probe", "--request-timeout", value])
+    assert exited.value.code == 2
+    assert "--request-timeout" in capsys.readouterr().err
+
+
 def test_an_expired_continue_token_restarts_the_list(lab, baseline):
     lab.inject_fault(expire_continue_tokens=True, verb="list", resource="pods", times=1)
     reset_metrics(lab)
