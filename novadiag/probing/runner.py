@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import queue
 import secrets
+import statistics
 import threading
 import time
 from collections import deque
@@ -101,6 +102,7 @@ class ProbeRun:
             "pods_created": self.pods_created,
             "wall_seconds": round(self.wall_seconds, 3),
             "slowest_pod_seconds": round(max(lifetimes), 3) if lifetimes else None,
+            "median_pod_seconds": round(statistics.median(lifetimes), 3) if lifetimes else None,
             "failed": [
                 {"namespace": o.group.namespace, "pod": o.pod, "error": o.error} for o in self.outcomes if o.error
             ],

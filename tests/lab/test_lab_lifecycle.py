@@ -409,7 +409,8 @@ def test_a_lab_stops_when_the_process_that_started_it_is_killed(tmp_path: Path, 
 @pytest.mark.skipif(not HAVE_KUBELET, reason="the owner watch is the real daemon's")
 def test_lab_up_outlives_the_command(tmp_path: Path, small_scenario: Path) -> None:
     state = tmp_path / "up"
-    program = f"from novadiag.lab.commands import lab_up; raise SystemExit(lab_up({str(small_scenario)!r}, {str(state)!r}))"
+    up = f"lab_up({str(small_scenario)!r}, {str(state)!r})"
+    program = f"from novadiag.lab.commands import lab_up; raise SystemExit({up})"
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
     try:
         assert done.returncode == 0, done.stderr
