@@ -39,8 +39,11 @@ def load_cluster_snapshot(
 ) -> Snapshot:
     """List every kind novadiag reads; forbidden parts become gaps, not errors.
 
-    ``namespaces`` limits namespaced kinds to those namespaces (one list per
-    namespace and kind); by default the lists are cluster-wide.
+    Lists are cluster-wide even when ``namespaces`` (the namespaces whose edges
+    are audited) is given: an edge's target may live in any namespace, and
+    judging it against a partial cluster would call a Service elsewhere
+    missing. ``namespaces`` says where to fall back to, one list per namespace
+    and kind, when a cluster-wide list is forbidden (a namespace-scoped role).
     """
     with paused_gc():
         return _load_cluster_snapshot(client, namespaces, kinds, cluster_domain, source_kind, progress)
@@ -59,12 +62,10 @@ def _load_cluster_snapshot(
     known_namespaces: list[str] | None = list(namespaces) if namespaces else None
     for kind in kinds:
         if kind == "Namespace":
-            items = _list_namespaces(client, gaps, namespaces)
+            items = _list_namespaces(client, gaps)
             if known_namespaces is None and items is not None:
                 known_namespaces = [i["metadata"]["name"] for i in items]
             objects.extend(items or ())
-        elif namespaces:
-            objects.extend(_list_per_namespace(client, kind, namespaces, gaps))
         else:
             objects.extend(_list_kind(client, kind, known_namespaces, gaps))
         if progress is not None:
@@ -75,16 +76,12 @@ def _load_cluster_snapshot(
     return build_snapshot(cast(list[RawObject], objects), source, gaps=gaps)
 
 
-def _list_namespaces(client: KubeClient, gaps: list[Gap], wanted: Sequence[str] | None) -> list[dict[str, Any]] | None:
+def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]] | None:
     try:
-        items = list(client.list_raw("Namespace"))
+        return list(client.list_raw("Namespace"))
     except PermissionDenied as exc:
         gaps.append(Gap("Namespace", None, _reason(exc)))
         return None
-    if wanted:
-        keep = set(wanted)
-        items = [i for i in items if i.get("metadata", {}).get("name") in keep]
-    return items
 
 
 def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]) -> list[dict[str, Any]]:

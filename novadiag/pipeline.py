@@ -23,7 +23,7 @@ from novadiag.index import build_index
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
-from novadiag.model import SourceKind
+from novadiag.model import Edge, Finding, SourceKind
 from novadiag.policies import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
 from novadiag.probing.runner import ProbeProgress
@@ -177,6 +177,8 @@ def _audit_snapshot(
         *reference_findings,
         *derive_findings(snapshot, index, edges),
     )
+    if namespaces:
+        findings = _findings_about(findings, set(namespaces), edges)
     return Report(
         source=replace(snapshot.source, cluster_domain=index.cluster_domain),
         edges=tuple(edges),
@@ -184,6 +186,24 @@ def _audit_snapshot(
         gaps=snapshot.gaps,
         graph=build_graph(edges, index),
         snapshot=snapshot,
+    )
+
+
+def _findings_about(findings: Sequence[Finding], namespaces: set[str], edges: Sequence[Edge]) -> tuple[Finding, ...]:
+    """The findings an audit of some namespaces should show.
+
+    The whole cluster was read (an edge's target may live anywhere), so findings
+    cover every namespace; keep those about the audited namespaces, about the
+    objects their edges lead to, and about nothing in particular.
+    """
+    reached = {(ref.namespace, ref.name) for e in edges for ref in (e.target, e.resolves_to) if ref is not None}
+    return tuple(
+        f
+        for f in findings
+        if f.object is None
+        or f.object.namespace is None
+        or f.object.namespace in namespaces
+        or (f.object.namespace, f.object.name) in reached
     )
 
 

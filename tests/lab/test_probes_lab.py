@@ -66,6 +66,21 @@ def test_cross_namespace_short_names_are_nxdomain_from_the_source_pod(probed):
         assert edge.probe.tried[0] == (f"{edge.reference.host}.nova-backend.svc.cluster.local", "nxdomain")
 
 
+def test_auditing_one_namespace_judges_it_against_the_whole_cluster(nova_lab, probed):
+    """``-n nova-backend``: its edges lead to other namespaces, which must be read to judge them."""
+    one = novadiag.audit(kubeconfig=nova_lab.kubeconfig, namespaces=["nova-backend"], probe=True)
+    expected = {e.id: (e.status, e.target, e.fix) for e in probed.edges if e.reference.namespace == "nova-backend"}
+    assert {e.id: (e.status, e.target, e.fix) for e in one.edges} == expected
+    content = next(e for e in one.edges if e.reference.env == "CONTENT_SERVICE_URL")
+    assert content.status == "dns-unresolvable" and content.target.namespace == "nova-content"
+    assert one.probes["ran"] == one.probes["groups"] >= 1
+    assert all(e.probe is not None and e.probe.agrees for e in one.edges if e.status != "external")
+    about = {(f.object.namespace, f.object.name) for f in one.findings if f.object is not None and f.object.namespace}
+    reached = {(r.namespace, r.name) for e in one.edges for r in (e.target, e.resolves_to) if r is not None}
+    assert all(ns == "nova-backend" or (ns, name) in reached for ns, name in about), about
+    assert leftovers(nova_lab.kubeconfig) == []
+
+
 def test_working_names_resolve_and_connect(probed):
     for edge in probed.edges:
         if edge.status == "ok":
