@@ -65,6 +65,8 @@ def observed_status(edge: Edge, result: Mapping[str, Any]) -> Status:
         return "port-mismatch" if edge.status == "port-mismatch" else "no-endpoints"
     if connect == "timeout":
         return "blocked"
+    if connect in (None, "skipped") and edge.status in ("port-mismatch", "no-endpoints", "blocked"):
+        return edge.status  # no port, no connection: DNS was all the probe could see, the later layers stand
     return "ok"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import novadiag
 from novadiag.index import build_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations
 from novadiag.probing.groups import configmap_spec, pod_spec, probe_program
+from novadiag.probing.merge import observed_status
 from novadiag.probing.runner import GroupOutcome
 
 NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
@@ -156,3 +158,21 @@ def test_failed_probe_pod_keeps_static_status_with_error(nova):
         if edge.id in group.edge_ids:
             assert edge.probe.error.endswith("ImagePullBackOff")
             assert edge.verdict_from == "static"
+
+
+@pytest.mark.parametrize(
+    ("predicted", "connect", "observed"),
+    [
+        ("no-endpoints", "skipped", "no-endpoints"),  # no port to connect to: DNS alone cannot refute it
+        ("blocked", "skipped", "blocked"),
+        ("ok", "skipped", "ok"),
+        ("no-endpoints", "ok", "ok"),  # a real connection proves a ready pod
+        ("ok", "refused", "no-endpoints"),
+        ("ok", "timeout", "blocked"),
+    ],
+)
+def test_what_a_probe_without_a_connection_can_contradict(nova, predicted, connect, observed):
+    report, _, _ = nova
+    edge = dataclasses.replace(next(e for e in report.edges if e.status == "ok"), status=predicted)
+    result = {"system": {"status": "ok", "addresses": ["127.1.128.5"]}, "connect": connect}
+    assert observed_status(edge, result) == observed
