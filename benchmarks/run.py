@@ -224,6 +224,8 @@ def _child_probes(kubeconfig: str, concurrency: int, page_size: int, timeout: fl
         "slowest_pod_s": probes.get("slowest_pod_seconds") or 0.0,
         "median_pod_s": probes.get("median_pod_seconds") or 0.0,
         "failed_pods": len(probes.get("failed") or ()),
+        "probed_edges": sum(1 for e in report.edges if e.probe is not None),
+        "disagreeing_edges": sum(1 for e in report.edges if e.probe is not None and e.probe.agrees is False),
         "concurrency": concurrency,
     }
 
@@ -422,6 +424,8 @@ class Bench:
             "median_pod_s": median_pod,
             "failed_pods": int(line.median("failed_pods")),
             "edges": int(line.median("edges")),
+            "probed_edges": int(line.median("probed_edges")),
+            "disagreeing_edges": int(line.median("disagreeing_edges")),
         }
         line.ratios = {
             "pods_vs_groups": line.median("probe_pods") / groups if groups else 0.0,
