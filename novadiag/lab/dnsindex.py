@@ -148,6 +148,8 @@ class ZoneIndex:
         self._versions: dict[tuple[str, str | None, str], int] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self.serial = int(time.time())
+        self.generation = 0
+        """Counts the changes applied: an answer computed at one generation is current while it lasts."""
 
     def attach(self) -> None:
         """Subscribe, then read what already exists (events that race the read are merged)."""
@@ -180,6 +182,7 @@ class ZoneIndex:
             return
         self._versions[key] = version
         self.serial = int(time.time())
+        self.generation += 1
         if kind == "Namespace":
             self._set_namespace(name, event_type != "DELETED")
         elif event_type == "DELETED":

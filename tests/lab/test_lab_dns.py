@@ -376,6 +376,28 @@ def test_queries_are_counted(server: LabDns) -> None:
     assert counts["NOERROR"] == 1 and counts["NXDOMAIN"] == 1
 
 
+def test_a_repeated_question_is_answered_again_with_its_own_id_and_counted(server: LabDns) -> None:
+    name = f"content-service.nova-content.svc.{ZONE}"
+    first = dns.message.make_query(name, "A")
+    again = dns.message.make_query(name, "A")
+    again.id = (first.id + 1) % 65536
+    replies = [dns.message.from_wire(server.handle(q.to_wire()) or b"") for q in (first, again)]
+    assert [r.id for r in replies] == [first.id, again.id]
+    assert [addresses(r) for r in replies] == [["127.200.128.1"], ["127.200.128.1"]]
+    assert server.metrics()["NOERROR"] == 2
+
+
+def test_a_remembered_answer_follows_a_changed_cluster_ip(store: Store, server: LabDns) -> None:
+    name = f"content-service.nova-content.svc.{ZONE}"
+    assert addresses(ask(server, name)) == ["127.200.128.1"]
+
+    def move(obj: dict[str, Any]) -> None:
+        obj["spec"]["clusterIP"] = obj["spec"]["clusterIPs"][0] = "127.200.128.99"
+
+    store.mutate("Service", "nova-content", "content-service", move)
+    assert _eventually(lambda: addresses(ask(server, name)) == ["127.200.128.99"])
+
+
 def test_stop_closes_the_sockets(store: Store) -> None:
     srv = LabDns(store, address=("127.0.0.1", 0))
     srv.start()
