@@ -52,6 +52,8 @@ EDNS_LIMIT = 1232
 TCP_IDLE_SECONDS = 10.0
 MAX_TCP_CONNECTIONS = 64
 ANSWER_CACHE_SIZE = 50_000
+UDP_RECEIVE_BUFFER = 16 << 20
+"""Bytes of queries the UDP socket may queue (the kernel doubles it for bookkeeping)."""
 """Replies kept before the cache starts over (a few hundred bytes each)."""
 
 
@@ -413,6 +415,24 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
     return data
 
 
+def _enlarge_receive_buffer(udp: socket.socket) -> None:
+    """Room for bursts: hundreds of probe resolvers ask at once while the server thread waits for the GIL.
+
+    With the kernel's default (~200 KB) the queue overflowed and queries were
+    dropped, so glibc timed out on names that exist. As root the limit
+    ``net.core.rmem_max`` does not apply (SO_RCVBUFFORCE); otherwise up to it.
+    """
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    for option in (force, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            udp.setsockopt(socket.SOL_SOCKET, option, UDP_RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
+
+
 def _bind_pair(address: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
     """UDP and TCP sockets on one (ip, port); with port 0, one free port for both."""
     attempts = 20 if address[1] == 0 else 1
@@ -434,6 +454,7 @@ def _bind_pair(address: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
             continue
         udp.setblocking(False)
         tcp.setblocking(False)
+        _enlarge_receive_buffer(udp)
         return udp, tcp
     assert last is not None
     raise last

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -475,3 +476,11 @@ def test_glibc_walks_the_search_list_against_the_lab_dns(port53_server: LabDns, 
     full = getent_in_pod(resolv, f"content-service.nova-content.svc.{ZONE}")
     assert full.stdout.split()[0] == "127.200.128.1"
     assert port53_server.metrics()["NXDOMAIN"] >= 4  # every search-list candidate was asked
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="without root the buffer is capped by net.core.rmem_max")
+def test_the_udp_socket_queues_bursts_of_queries(server: LabDns) -> None:
+    """Hundreds of probe resolvers ask at once; the kernel's ~200 KB default dropped their queries."""
+    udp = server._udp
+    assert udp is not None
+    assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 4 << 20
