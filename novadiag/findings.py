@@ -105,11 +105,12 @@ def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding
             )
             cause = f"; likely cause: {named}"
         restarts = max(r for _, r in pods)
+        counted = f"up to {restarts} restart(s): " if restarts else ""  # waiting out its first back-off
         out.append(
             Finding(
                 "error",
                 "crashloop",
-                f"{len(pods)} pod(s) of {ns}/{owner} in CrashLoopBackOff (up to {restarts} restarts: "
+                f"{len(pods)} pod(s) of {ns}/{owner} in CrashLoopBackOff ({counted}"
                 f"{', '.join(sorted(name for name, _ in pods)[:4])}){cause}",
                 ObjectRef("Pod", ns, pods[0][0]),
             )
