@@ -182,13 +182,13 @@ class ZoneIndex:
             return
         self._versions[key] = version
         self.serial = int(time.time())
-        self.generation += 1
         if kind == "Namespace":
             self._set_namespace(name, event_type != "DELETED")
         elif event_type == "DELETED":
             self._remove(kind, str(ns), name)
         else:
             self._put(kind, str(ns), name, obj)
+        self.generation += 1  # last: whoever reads the new generation finds the tables already changed
 
     def _set_namespace(self, name: str, present: bool) -> None:
         if present:
