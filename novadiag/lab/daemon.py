@@ -486,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon.shutdown()
         return 2
     owner = _Owner(args.owner_pid) if args.owner_pid else None
+    orphaned = False
     while not daemon.stopping.wait(1.0):
         if control.read_daemon_pid(state_dir) != os.getpid():
             # the state dir was removed or taken over: nobody could find or stop us any more
@@ -493,10 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
         if owner is not None and owner.gone():
             log.warning("owner process %d is gone: stopping and removing %s", owner.pid, state_dir)
-            daemon.shutdown()
-            shutil.rmtree(state_dir, ignore_errors=True)
-            return 0
+            orphaned = True
+            break
     daemon.shutdown()
+    if orphaned:
+        shutil.rmtree(state_dir, ignore_errors=True)
     return 0
 
 
