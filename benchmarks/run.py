@@ -62,6 +62,8 @@ TARGETS: Mapping[str, tuple[str, float]] = {
 RESULT_PREFIX = "BENCH-RESULT "
 PROFILE_LINES = 45
 MEASUREMENTS = ("static", "listing", "probes")
+PROBE_TIMEOUT = 600.0
+"""Each probe pod's deadline in the benchmark: at high concurrency on 2 cores a pod takes minutes."""
 
 
 # -- children: one measurement each, in a fresh interpreter ------------------------------
@@ -231,7 +233,7 @@ def _child_probes(kubeconfig: str, concurrency: int, page_size: int, timeout: fl
 
 
 def _run_child(
-    mode: str, target: str | Path, *, concurrency: int = 8, page_size: int = 500, timeout: float = 600.0
+    mode: str, target: str | Path, *, concurrency: int = 8, page_size: int = 500, timeout: float = PROBE_TIMEOUT
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.run", "--child", mode, "--target", str(target)]
     cmd += ["--probe-concurrency", str(concurrency), "--page-size", str(page_size), "--probe-timeout", str(timeout)]
@@ -291,7 +293,7 @@ class Bench:
     """One benchmark session: where data lives, what to print, the lines kept for growth."""
 
     def __init__(self, *, workdir: Path, repeat: int, seed: int, concurrency: int, page_size: int,
-                 profile: bool = False, probe_timeout: float = 600.0,
+                 profile: bool = False, probe_timeout: float = PROBE_TIMEOUT,
                  out: Callable[[str], None] = print) -> None:  # fmt: skip
         self.workdir = workdir
         self.probe_timeout = probe_timeout
@@ -521,7 +523,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe-concurrency", type=int, default=8)
     parser.add_argument(
-        "--probe-timeout", type=float, default=600.0, help="each probe pod's deadline (novadiag's default: 60 s)"
+        "--probe-timeout",
+        type=float,
+        default=PROBE_TIMEOUT,
+        help="each probe pod's deadline (novadiag's default: 60 s)",
     )
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="profile the static audit (needs pyinstrument)")
