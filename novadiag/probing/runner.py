@@ -138,6 +138,24 @@ def run_probes(
     return run
 
 
+@dataclass
+class _Slots:
+    """The probe pods holding one of the ``concurrency`` slots, and how one is given back."""
+
+    client: KubeClient
+    created: list[tuple[str, str, str]]
+    counters: dict[str, int]
+    active: dict[str, GroupOutcome] = field(default_factory=dict)
+
+    def finish(self, outcome: GroupOutcome) -> None:
+        """Count the pod as done or failed and delete its objects now, freeing its slot."""
+        outcome.finished = time.monotonic()
+        self.active.pop(outcome.pod, None)
+        self.counters["failed" if outcome.error else "done"] += 1
+        ns, created = outcome.group.namespace, self.created
+        _delete_all(self.client, [c for c in created if c[1] == ns and c[2] == outcome.pod], forget_from=created)
+
+
 def _drive(
     client: KubeClient,
     run: ProbeRun,
@@ -146,12 +164,12 @@ def _drive(
     watch: _PodWatch,
     progress: ProbeProgress | None,
 ) -> None:
-    created, unanswered = ledger
     pending = deque(run.outcomes)
-    active: dict[str, GroupOutcome] = {}
+    counters = {"created": 0, "running": 0, "done": 0, "failed": 0, "total": len(run.outcomes)}
+    slots = _Slots(client, ledger[0], counters)
+    active = slots.active
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     last_poll = time.monotonic()
-    counters = {"created": 0, "running": 0, "done": 0, "failed": 0, "total": len(run.outcomes)}
     while pending or active:
         while pending and len(active) < max(1, settings.concurrency):
             outcome = pending.popleft()
@@ -164,25 +182,19 @@ def _drive(
         if pod is None and time.monotonic() - last_poll > 2.0:
             last_poll = time.monotonic()
             for outcome in list(active.values()):
-                _observe(client, _get_pod(client, outcome), outcome, active, created, counters)
+                _observe(slots, _get_pod(client, outcome), outcome)
         elif pod is not None:
             watched = active.get(pod["metadata"]["name"])
             if watched is not None:
-                _observe(client, pod, watched, active, created, counters)
-        _expire(client, settings, active, created, counters)
+                _observe(slots, pod, watched)
+        _expire(slots, settings.timeout)
         if progress is not None:
             counters["running"] = len(active)
             progress(dict(counters))
 
 
-def _expire(
-    client: KubeClient,
-    settings: ProbeSettings,
-    active: dict[str, GroupOutcome],
-    created: list[tuple[str, str, str]],
-    counters: dict[str, int],
-) -> None:
-    """End the pods that outlived ``settings.timeout`` since their own launch.
+def _expire(slots: _Slots, timeout: float) -> None:
+    """End the pods that outlived ``timeout`` since their own launch.
 
     The deadline is per pod, like the pod's ``activeDeadlineSeconds``: a run of
     many groups takes ⌈groups / concurrency⌉ waves, and a deadline for the
@@ -190,13 +202,13 @@ def _expire(
     deleted at once, so its slot goes to the next group.
     """
     now = time.monotonic()
-    for outcome in list(active.values()):
-        if outcome.started is not None and now - outcome.started > settings.timeout:
+    for outcome in list(slots.active.values()):
+        if outcome.started is not None and now - outcome.started > timeout:
             outcome.error = (
                 f"probe pod {outcome.group.namespace}/{outcome.pod} did not finish within "
-                f"{settings.timeout:g}s (phase: {outcome.phase or 'unknown'})"
+                f"{timeout:g}s (phase: {outcome.phase or 'unknown'})"
             )
-            _finish(client, outcome, active, created, counters)
+            slots.finish(outcome)
 
 
 def _launch(
@@ -234,14 +246,7 @@ def _launch(
     return True
 
 
-def _observe(
-    client: KubeClient,
-    pod: dict[str, Any] | None,
-    outcome: GroupOutcome,
-    active: dict[str, GroupOutcome],
-    created: list[tuple[str, str, str]],
-    counters: dict[str, int],
-) -> None:
+def _observe(slots: _Slots, pod: dict[str, Any] | None, outcome: GroupOutcome) -> None:
     ns = outcome.group.namespace
     if pod is None or pod.get("_deleted"):
         outcome.error = f"probe pod {ns}/{outcome.pod} was deleted before it finished"
@@ -250,27 +255,12 @@ def _observe(
         outcome.phase = status.get("phase")
         stuck = _stuck_reason(status)
         if outcome.phase in ("Succeeded", "Failed"):
-            _collect(client, outcome, status)
+            _collect(slots.client, outcome, status)
         elif stuck:
             outcome.error = f"probe pod {ns}/{outcome.pod} cannot start: {stuck}"
         else:
             return
-    _finish(client, outcome, active, created, counters)
-
-
-def _finish(
-    client: KubeClient,
-    outcome: GroupOutcome,
-    active: dict[str, GroupOutcome],
-    created: list[tuple[str, str, str]],
-    counters: dict[str, int],
-) -> None:
-    """Count the pod as done or failed and delete its objects now, freeing its slot."""
-    outcome.finished = time.monotonic()
-    active.pop(outcome.pod, None)
-    counters["failed" if outcome.error else "done"] += 1
-    ns = outcome.group.namespace
-    _delete_all(client, [c for c in created if c[1] == ns and c[2] == outcome.pod], forget_from=created)
+    slots.finish(outcome)
 
 
 def _collect(client: KubeClient, outcome: GroupOutcome, status: dict[str, Any]) -> None:
