@@ -166,8 +166,8 @@ class WorkloadControllers:
         return value
 
     def sync(self) -> None:
-        self._index_pods()
-        self._index_replicasets()
+        self._pods_by_owner = self._by_controller("Pod")
+        self._rs_by_owner = self._by_controller("ReplicaSet")
         for kind, handler in (("Deployment", self._deployment), ("ReplicaSet", self._replicaset),
                               ("StatefulSet", self._statefulset), ("DaemonSet", self._daemonset),
                               ("Job", self._job)):
@@ -179,26 +179,18 @@ class WorkloadControllers:
                     log.warning("%s %s/%s: %s", kind, obj["metadata"].get("namespace"),
                                 obj["metadata"].get("name"), exc)
             if kind in ("Deployment", "ReplicaSet"):
-                self._index_pods()
+                self._pods_by_owner = self._by_controller("Pod")
         self._collect_garbage()
 
     # -- indexes and writes -----------------------------------------------------------
-    def _index_pods(self) -> None:
-        self._pods_by_owner = defaultdict(list)
-        pods, _ = self.store.list("Pod")
-        for pod in pods:
-            ref = controller_of(pod)
+    def _by_controller(self, kind: str) -> dict[str, list[Obj]]:
+        """Objects of ``kind`` by their controlling owner's uid, from one list (not a scan per owner)."""
+        owned: dict[str, list[Obj]] = defaultdict(list)
+        for obj in self.store.list(kind)[0]:
+            ref = controller_of(obj)
             if ref:
-                self._pods_by_owner[str(ref.get("uid"))].append(pod)
-
-    def _index_replicasets(self) -> None:
-        """ReplicaSets by controlling owner, once per pass (not a namespace scan per Deployment)."""
-        self._rs_by_owner = defaultdict(list)
-        replicasets, _ = self.store.list("ReplicaSet")
-        for rs in replicasets:
-            ref = controller_of(rs)
-            if ref:
-                self._rs_by_owner[str(ref.get("uid"))].append(rs)
+                owned[str(ref.get("uid"))].append(obj)
+        return owned
 
     def _owned_pods(self, owner: Obj) -> list[Obj]:
         return self._pods_by_owner.get(str(owner["metadata"].get("uid")), [])
