@@ -329,6 +329,9 @@ class PolicyIndex:
         self._endpoints: dict[ObjectRef, Endpoint] = {}
         self._targets: dict[tuple[str, str, str | None], tuple[Endpoint, ...]] = {}
         self._dns: dict[tuple[object, ...], Decision] = {}
+        self._label_keys = _selected_label_keys(self.by_namespace.values())
+        self._dns_allowed: dict[tuple[object, ...], bool] = {}
+        self._passed: set[tuple[object, ...]] = set()
 
     def __len__(self) -> int:
         return sum(len(ps) for ps in self.by_namespace.values())
@@ -358,6 +361,24 @@ class PolicyIndex:
             )
             self._selecting[key] = found
         return found
+
+    def pod_class(self, pod: Endpoint) -> tuple[object, ...]:
+        """All that any policy here can tell about a pod: its namespace, hostNetwork, the labels selectors name.
+
+        Two pods of one class are selected by the same policies and admitted by
+        the same peers, so a yes/no decision about one holds for the other. Most
+        pods differ only in labels no selector looks at (``app: <name>``), which
+        is what lets the audit judge policies once per class instead of per edge.
+        """
+        return (pod.namespace, pod.host_network, tuple(pod.labels.get(k) for k in self._label_keys))
+
+    def dns_allowed(self, pod: Endpoint) -> bool:
+        """Whether the pod's egress (and the DNS pods' ingress) admit its queries; once per pod class."""
+        key = self.pod_class(pod)
+        known = self._dns_allowed.get(key)
+        if known is None:
+            known = self._dns_allowed[key] = evaluate_dns(self, pod).allowed
+        return known
 
     def endpoint(self, workload: Workload) -> Endpoint:
         found = self._endpoints.get(workload.ref)
@@ -584,10 +605,15 @@ def service_denial(
     """The decision when policies deny the Service traffic, else None.
 
     The audit asks this for every edge and nearly all pass: a plain yes/no per
-    pod comes first, and the full :class:`Decision` is only built for a denial.
+    pod comes first, remembered per source pod class (:meth:`PolicyIndex.pod_class`),
+    and the full :class:`Decision` is only built for a denial.
     """
+    key = (index.pod_class(source), svc.namespace, svc.name, port, hostname)
+    if key in index._passed:
+        return None
     pods = index.service_pods(svc, hostname)
     if all(_passes(index, source, pod, Traffic(**_translate(svc, port, pod, hostname))) for pod in pods):
+        index._passed.add(key)
         return None
     return evaluate_service(index, source, svc, port=port, hostname=hostname)
 
@@ -603,6 +629,19 @@ def _passes(index: PolicyIndex, source: Endpoint, target: Endpoint, traffic: Tra
         if selecting and _Admission.YES not in admits:
             return False
     return True
+
+
+def _selected_label_keys(policies: Iterable[Iterable[Policy]]) -> tuple[str, ...]:
+    """Every label key a pod selector of these policies looks at (their own podSelector and their peers')."""
+    keys: set[str] = set()
+    for group in policies:
+        for policy in group:
+            selectors = [policy.pod_selector]
+            selectors += [peer.pods for rule in (*policy.ingress, *policy.egress) for peer in rule.peers if peer.pods]
+            for selector in selectors:
+                keys.update(k for k, _ in selector.labels)
+                keys.update(k for k, _, _ in selector.expressions)
+    return tuple(sorted(keys))
 
 
 def _translate(svc: ServiceInfo, port: int | None, pod: Endpoint, hostname: str | None) -> dict[str, Any]:

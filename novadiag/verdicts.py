@@ -16,21 +16,40 @@ FQDN only where the pod has no cluster search list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from novadiag.addresses import is_ip_literal
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
-from novadiag.index import ClusterIndex, ServiceInfo
+from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
 from novadiag.policies import Decision, PolicyIndex, evaluate_dns, evaluate_external, service_denial
 from novadiag.targets import Intent, intended_target
 from novadiag.workloads import Workload
 
 
+@dataclass(frozen=True, slots=True)
+class NameVerdict:
+    """An edge's verdict before NetworkPolicies: everything a (name, port, resolver) decides.
+
+    Every workload of a namespace with the same DNS settings resolves a name
+    the same way, so this part is judged once per distinct (host, port,
+    resolver) and shared by all the references that name it. Only the policy
+    layer depends on the source pod itself.
+    """
+
+    status: Status
+    detail: str
+    target: ServiceInfo | None = None
+    reached: ServiceInfo | None = None
+    fix: str | None = None
+    meant: ServiceInfo | None = None  # the Service the name means, for a DNS-egress denial
+    hostname: str | None = None  # a pod hostname named in front of the Service, for policy ports
+
+
 @dataclass
 class VerdictContext:
-    """Caches shared by all edges of one audit (resolver configs, endpoint checks)."""
+    """Caches shared by all edges of one audit (resolver configs, endpoint checks, name verdicts)."""
 
     index: ClusterIndex
     node_search: tuple[str, ...] = ()
@@ -38,6 +57,7 @@ class VerdictContext:
     policies: PolicyIndex | None = None  # NetworkPolicies; None: not judged (no policy in the snapshot)
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
     _has_endpoints: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _names: dict[Hashable, NameVerdict] = field(default_factory=dict)
 
     def resolver_for(self, workload: Workload) -> ResolverConfig:
         spec = workload.pod_spec
@@ -67,6 +87,18 @@ class VerdictContext:
             self._has_endpoints[key] = known
         return known
 
+    def name_verdict(self, host: str, port: int | None, namespace: str, config: ResolverConfig) -> NameVerdict:
+        """The policy-free verdict of ``host:port`` from ``namespace``, judged once per distinct question.
+
+        Keyed on the config's identity: :meth:`resolver_for` hands out one
+        ResolverConfig per (namespace, DNS settings), and this context keeps it alive.
+        """
+        key = (host, port, id(config))
+        found = self._names.get(key)
+        if found is None:
+            found = remember(self._names, key, judge_name(host, port, namespace, config, self))
+        return found
+
 
 def judge_all(
     references: Iterable[Reference], workloads: Mapping[ObjectRef, Workload], ctx: VerdictContext
@@ -76,44 +108,83 @@ def judge_all(
 
 
 def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
-    """The verdict of one edge."""
-    index = ctx.index
-    source_ns = ref.namespace
-    intent = intended_target(ref.host, source_ns, index)
+    """The verdict of one edge: its name's verdict, then the source pod's NetworkPolicies."""
     config = ctx.resolver_for(workload)
-    dns_denied = _policy_denies_dns(ref, workload, config, intent, ctx)
-    if dns_denied is not None:
-        return dns_denied
+    named = ctx.name_verdict(ref.host, ref.port, ref.namespace, config)
+    if ctx.policies is not None:
+        blocked = _policy_verdict(ref, workload, config, named, ctx.policies)
+        if blocked is not None:
+            return blocked
+    return Edge(ref, named.status, named.detail, _ref(named.target), _ref(named.reached), named.fix)
+
+
+def judge_name(host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext) -> NameVerdict:
+    """Every layer but NetworkPolicies, for one name as one resolver sees it."""
+    index = ctx.index
+    intent = intended_target(host, namespace, index)
     if not intent.in_cluster:
-        return _external(ref, workload, ctx)
-    answer = resolve(ref.host, config, index)
+        return NameVerdict("external", f"{host} is outside the cluster; not checked statically", meant=intent.service)
+    answer = resolve(host, config, index)
     if intent.service is None:
-        return _unknown_target(ref, intent, answer)
+        return _unknown_target(host, intent, answer)
     target = intent.service
     if not answer.resolved or answer.service is None:
-        return _unresolvable(ref, intent, answer, config, ctx)
+        return _unresolvable(host, port, namespace, intent, answer, config, ctx)
     reached = answer.service
     if answer.via_alias is not None:
         target = reached  # the alias is a bridge; the Service meant is the one behind it
     via = f" via ExternalName {answer.via_alias.ref.namespace}/{answer.via_alias.name}" if answer.via_alias else ""
-    musl = _musl_note(ref.host, config, index, answer)
-    port_problem = _port_problem(ref.port, reached, intent, index)
+    musl = _musl_note(host, config, index, answer)
+    port_problem = _port_problem(port, reached, intent, index)
     if port_problem is not None:
         detail, fix_port = port_problem
         fix = _fix(intent, reached, fix_port, config, ctx)
-        return _edge(ref, "port-mismatch", detail + via + musl, target, reached, fix)
+        return NameVerdict("port-mismatch", detail + via + musl, target, reached, fix, intent.service)
     if reached.type != "ExternalName" and not ctx.has_endpoints(reached):
         detail = f"{_label(reached)} selects no ready pod{via}"
         if reached.headless:
             detail += " (a headless Service without ready endpoints answers NXDOMAIN)"
-        return _edge(ref, "no-endpoints", detail + musl, target, reached, None)
-    blocked = _policy_blocks(ref, workload, reached, intent.hostname, target, ctx)
-    if blocked is not None:
-        return blocked
-    detail = f"{ref.host} resolves to {_label(reached)}{via}"
+        return NameVerdict("no-endpoints", detail + musl, target, reached, None, intent.service)
+    detail = f"{host} resolves to {_label(reached)}{via}"
     if answer.fqdn:
         detail += f" as {answer.fqdn.rstrip('.')}"
-    return _edge(ref, "ok", detail + musl, target, reached, None)
+    return NameVerdict("ok", detail + musl, target, reached, None, intent.service, intent.hostname)
+
+
+def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
+    return None if svc is None else svc.ref
+
+
+# -- NetworkPolicy layer (novadiag.policies): DNS egress first, then the connection itself --
+
+
+def _policy_verdict(
+    ref: Reference, workload: Workload, config: ResolverConfig, named: NameVerdict, policies: PolicyIndex
+) -> Edge | None:
+    """The ``blocked`` edge when the source's policies (or the target's) stop it; None when they let it through.
+
+    A source whose egress cannot reach the cluster DNS resolves no name, so that
+    check comes first and blocks every edge of the source; then an external host,
+    then the Service the name reached (only when every other layer is fine).
+    """
+    source = policies.endpoint(workload)
+    if config.uses_cluster_dns and not is_ip_literal(ref.host) and not policies.dns_allowed(source):
+        decision = evaluate_dns(policies, source)
+        return _edge(ref, "blocked", decision.detail, named.meant, None, decision.fix)
+    if named.status == "external":
+        decision = evaluate_external(policies, source, ref.host, port=ref.port)
+        return None if decision.allowed else Edge(ref, "blocked", decision.detail, fix=decision.fix)
+    if named.status != "ok" or named.reached is None or named.target is None:
+        return None
+    reached = named.reached
+    if reached.type == "ExternalName":
+        external = reached.external_name or reached.name
+        found: Decision | None = evaluate_external(policies, source, external, port=ref.port)
+    else:
+        found = service_denial(policies, source, reached, port=ref.port, hostname=named.hostname)
+    if found is None or found.allowed:
+        return None
+    return _edge(ref, "blocked", found.detail, named.target, reached, found.fix)
 
 
 def _edge(
@@ -124,70 +195,27 @@ def _edge(
     reached: ServiceInfo | None,
     fix: str | None,
 ) -> Edge:
-    return Edge(
-        reference=ref,
-        status=status,
-        detail=detail,
-        target=None if target is None else target.ref,
-        resolves_to=None if reached is None else reached.ref,
-        fix=fix,
-    )
+    return Edge(ref, status, detail, _ref(target), _ref(reached), fix)
 
 
-# -- NetworkPolicy layer (novadiag.policies): DNS egress first, then the connection itself --
-
-
-def _policy_denies_dns(
-    ref: Reference, workload: Workload, config: ResolverConfig, intent: Intent, ctx: VerdictContext
-) -> Edge | None:
-    """A source whose egress cannot reach the cluster DNS resolves no name: every edge from it is blocked."""
-    if ctx.policies is None or not config.uses_cluster_dns or is_ip_literal(ref.host):
-        return None
-    decision = evaluate_dns(ctx.policies, ctx.policies.endpoint(workload))
-    if decision.allowed:
-        return None
-    return _edge(ref, "blocked", decision.detail, intent.service, None, decision.fix)
-
-
-def _external(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
-    if ctx.policies is not None:
-        decision = evaluate_external(ctx.policies, ctx.policies.endpoint(workload), ref.host, port=ref.port)
-        if not decision.allowed:
-            return Edge(ref, "blocked", decision.detail, fix=decision.fix)
-    return Edge(ref, "external", f"{ref.host} is outside the cluster; not checked statically")
-
-
-def _policy_blocks(
-    ref: Reference,
-    workload: Workload,
-    reached: ServiceInfo,
-    hostname: str | None,
-    target: ServiceInfo,
-    ctx: VerdictContext,
-) -> Edge | None:
-    if ctx.policies is None:
-        return None
-    source = ctx.policies.endpoint(workload)
-    if reached.type == "ExternalName":
-        external = reached.external_name or reached.name
-        decision: Decision | None = evaluate_external(ctx.policies, source, external, port=ref.port)
-    else:
-        decision = service_denial(ctx.policies, source, reached, port=ref.port, hostname=hostname)
-    if decision is None or decision.allowed:
-        return None
-    return _edge(ref, "blocked", decision.detail, target, reached, decision.fix)
-
-
-def _unknown_target(ref: Reference, intent: Intent, answer: Answer) -> Edge:
+def _unknown_target(host: str, intent: Intent, answer: Answer) -> NameVerdict:
     if intent.missing_namespace:
-        detail = f"{ref.host} names namespace {intent.missing_namespace}, which does not exist"
+        detail = f"{host} names namespace {intent.missing_namespace}, which does not exist"
     else:
-        detail = f"no Service anywhere matches {ref.host}"
+        detail = f"no Service anywhere matches {host}"
     reached = answer.service if answer.resolved else None
-    return _edge(ref, "unknown-target", detail, None, reached, None)
+    return NameVerdict("unknown-target", detail, None, reached)
 
 
-def _unresolvable(ref: Reference, intent: Intent, answer: Answer, config: ResolverConfig, ctx: VerdictContext) -> Edge:
+def _unresolvable(
+    host: str,
+    port: int | None,
+    namespace: str,
+    intent: Intent,
+    answer: Answer,
+    config: ResolverConfig,
+    ctx: VerdictContext,
+) -> NameVerdict:
     target = intent.service
     assert target is not None
     tried = ", ".join(name.rstrip(".") for name in answer.tried[:4])
@@ -195,22 +223,22 @@ def _unresolvable(ref: Reference, intent: Intent, answer: Answer, config: Resolv
     where = f"{_label(target)} lives in {target.namespace}"
     if not config.uses_cluster_dns:
         detail = (
-            f"{ref.host} cannot resolve: the pod's resolver (dnsPolicy {config.policy}) "
+            f"{host} cannot resolve: the pod's resolver (dnsPolicy {config.policy}) "
             f"does not query the cluster DNS; {where}"
         )
-    elif "." not in ref.host.rstrip("."):
+    elif "." not in host.rstrip("."):
         detail = (
-            f"{ref.host} does not resolve from {ref.namespace}: a short name only finds Services "
+            f"{host} does not resolve from {namespace}: a short name only finds Services "
             f"of the pod's own namespace; {where}"
         )
     else:
-        detail = f"{ref.host} does not resolve from {ref.namespace} (tried {tried}{more}); {where}"
+        detail = f"{host} does not resolve from {namespace} (tried {tried}{more}); {where}"
     if config.notes:
         detail += "; " + "; ".join(config.notes)
-    fix = _fix(intent, target, ref.port, config, ctx)
+    fix = _fix(intent, target, port, config, ctx)
     if fix is None and not config.uses_cluster_dns:
         detail += "; set dnsPolicy ClusterFirstWithHostNet (hostNetwork) or ClusterFirst"
-    return _edge(ref, "dns-unresolvable", detail, target, None, fix)
+    return NameVerdict("dns-unresolvable", detail, target, None, fix, target)
 
 
 def _port_problem(
