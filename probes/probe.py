@@ -157,31 +157,36 @@ def _recv_exact(sock, size):
     return data
 
 
-def query_candidate(name, conf, timeout):
+def load_dnspython():
+    """dnspython's modules when installed, else None; called once, before any thread starts.
+
+    Importing ``dns.query`` from sixteen threads at once can hand one of them the
+    half-initialized ``dns`` package ("module 'dns' has no attribute 'query'"),
+    so the import happens here, in the main thread, and the checks only use it.
+    """
     try:
+        import dns.exception
         import dns.message
         import dns.query
         import dns.rcode
         import dns.rdatatype
     except ImportError:
-        dns = None
+        return None
+    return dns
+
+
+def query_candidate(name, conf, timeout, dnspython=None):
     for server in conf["nameservers"] or ["127.0.0.1"]:
-        if dns is None:
+        if dnspython is None:
             result, addresses = stub_query(name, server, timeout)
         else:
-            result, addresses = _dnspython_query(name, server, timeout)
+            result, addresses = _dnspython_query(dnspython, name, server, timeout)
         if result != "timeout":
             return result, addresses
     return "timeout", []
 
 
-def _dnspython_query(name, server, timeout):
-    import dns.exception
-    import dns.message
-    import dns.query
-    import dns.rcode
-    import dns.rdatatype
-
+def _dnspython_query(dns, name, server, timeout):
     query = dns.message.make_query(name, dns.rdatatype.A)
     try:
         response, _ = dns.query.udp_with_fallback(query, server, timeout=timeout)
@@ -264,14 +269,14 @@ def grpc_check(address, port, check, timeout):
     return ("ok" if status == "SERVING" else "failed"), f"grpc health: {status}"
 
 
-def run_check(check, conf, timeout):
+def run_check(check, conf, timeout, dnspython=None):
     started = time.monotonic()
     host, port = check["host"], check.get("port")
     result = {"id": check["id"], "host": host, "port": port}
     result["candidates"] = []
     if not check.get("skip_candidates"):
         for name in candidates(host, conf):
-            answer, addresses = query_candidate(name, conf, timeout)
+            answer, addresses = query_candidate(name, conf, timeout, dnspython)
             result["candidates"].append({"name": name, "result": answer, "addresses": addresses})
             if answer == "ok":
                 break
@@ -299,8 +304,9 @@ def main(argv):
     conf = read_resolv_conf(spec.get("resolv_conf") or RESOLV_CONF)
     checks = spec.get("checks") or []
     workers = max(1, min(int(spec.get("concurrency", 16)), len(checks) or 1))
+    dnspython = load_dnspython()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda c: run_check(c, conf, timeout), checks))
+        results = list(pool.map(lambda c: run_check(c, conf, timeout, dnspython), checks))
     doc = {
         "schema": SCHEMA,
         "run_id": spec.get("run_id"),
@@ -309,20 +315,12 @@ def main(argv):
         "pid": os.getpid(),
         "resolv_conf": conf,
         "cluster_domain": cluster_domain(conf),
-        "resolver": "dnspython" if _has_dnspython() else "stub",
+        "resolver": "stub" if dnspython is None else "dnspython",
         "results": results,
     }
     json.dump(doc, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
     return 0
-
-
-def _has_dnspython():
-    try:
-        import dns.query  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":
