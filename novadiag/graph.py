@@ -52,50 +52,40 @@ def worst(statuses: Iterable[Status]) -> Status:
 
 
 def build_graph(edges: Iterable[Edge], index: ClusterIndex) -> nx.DiGraph:
-    """Workload → Service reference edges plus Service → workload ``selects`` edges.
-
-    References are grouped per node pair in plain dicts first and handed to
-    networkx in bulk (``add_nodes_from``/``add_edges_from``): one networkx call
-    per reference was a tenth of a large audit.
-    """
+    """Workload → Service reference edges plus Service → workload ``selects`` edges."""
     graph = nx.DiGraph()
-    graph.add_nodes_from(
-        (workload_node(w.ref), {"type": "workload", "kind": w.ref.kind, "namespace": w.namespace, "name": w.ref.name})
-        for workloads in index.workloads_by_ns.values()
-        for w in workloads
-    )
+    for workloads in index.workloads_by_ns.values():
+        for w in workloads:
+            graph.add_node(
+                workload_node(w.ref), type="workload", kind=w.ref.kind, namespace=w.namespace, name=w.ref.name
+            )
     for svc in index.services.values():
         node = service_node(svc.ref)
         graph.add_node(node, type="service", kind="Service", namespace=svc.namespace, name=svc.name)
-        graph.add_edges_from((node, workload_node(w.ref), {"kind": "selects"}) for w in index.selected_workloads(svc))
-    hosts: dict[str, dict[str, object]] = {}
-    pairs: dict[tuple[str, str], list[Edge]] = {}
+        for w in index.selected_workloads(svc):
+            graph.add_edge(node, workload_node(w.ref), kind="selects")
     for edge in edges:
-        meant = edge.target or edge.resolves_to
-        if meant is not None:
-            target = service_node(meant)
-        else:
-            target = host_node(edge.reference.host)
-            hosts[target] = {"type": "host", "kind": "Host", "namespace": None, "name": edge.reference.host}
-        pair = (workload_node(edge.source), target)
-        grouped = pairs.get(pair)
-        if grouped is None:
-            pairs[pair] = [edge]
-        else:
-            grouped.append(edge)
-    graph.add_nodes_from(hosts.items())
-    graph.add_edges_from((source, target, _reference_data(grouped)) for (source, target), grouped in pairs.items())
+        _add_reference(graph, edge)
     return graph
 
 
-def _reference_data(edges: list[Edge]) -> dict[str, object]:
-    """The attributes of one workload → target edge: its verdicts, the worst status, whether any crosses."""
-    return {
-        "kind": "references",
-        "edges": edges,
-        "status": edges[0].status if len(edges) == 1 else worst(e.status for e in edges),
-        "cross_namespace": any(e.cross_namespace for e in edges),
-    }
+def _add_reference(graph: nx.DiGraph, edge: Edge) -> None:
+    source = workload_node(edge.source)
+    meant = edge.target or edge.resolves_to
+    if meant is not None:
+        target = service_node(meant)
+    else:
+        target = host_node(edge.reference.host)
+        graph.add_node(target, type="host", kind="Host", namespace=None, name=edge.reference.host)
+    data = graph.get_edge_data(source, target)
+    if data is None:
+        graph.add_edge(
+            source, target, kind="references", edges=[edge], status=edge.status, cross_namespace=edge.cross_namespace
+        )
+    else:
+        data["edges"].append(edge)
+        data["status"] = worst(e.status for e in data["edges"])
+        data["cross_namespace"] = data["cross_namespace"] or edge.cross_namespace
 
 
 def namespace_graph(graph: nx.DiGraph) -> nx.DiGraph:
