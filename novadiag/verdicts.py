@@ -23,7 +23,7 @@ from novadiag.addresses import is_ip_literal
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
-from novadiag.policies import Decision, PolicyIndex, evaluate_dns, evaluate_external, service_denial
+from novadiag.policies import Decision, Endpoint, PolicyIndex, evaluate_dns, evaluate_external, service_denial
 from novadiag.targets import Intent, intended_target
 from novadiag.workloads import Workload
 
@@ -47,6 +47,15 @@ class NameVerdict:
     hostname: str | None = None  # a pod hostname named in front of the Service, for policy ports
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What the verdicts need of a source workload, worked out once for all its references."""
+
+    config: ResolverConfig
+    endpoint: Endpoint | None = None  # as NetworkPolicies see the pod; None when no policy is judged
+    dns_blocked: bool = False  # it queries the cluster DNS and its policies deny that
+
+
 @dataclass
 class VerdictContext:
     """Caches shared by all edges of one audit (resolver configs, endpoint checks, name verdicts)."""
@@ -58,6 +67,7 @@ class VerdictContext:
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
     _has_endpoints: dict[tuple[str, str], bool] = field(default_factory=dict)
     _names: dict[Hashable, NameVerdict] = field(default_factory=dict)
+    _sources: dict[ObjectRef, Source] = field(default_factory=dict)
 
     def resolver_for(self, workload: Workload) -> ResolverConfig:
         spec = workload.pod_spec
@@ -78,6 +88,19 @@ class VerdictContext:
             )
             self._resolvers[key] = config
         return config
+
+    def source_for(self, workload: Workload) -> Source:
+        found = self._sources.get(workload.ref)
+        if found is None:
+            config = self.resolver_for(workload)
+            if self.policies is None:
+                found = Source(config)
+            else:
+                endpoint = self.policies.endpoint(workload)
+                blocked = config.uses_cluster_dns and not self.policies.dns_allowed(endpoint)
+                found = Source(config, endpoint, blocked)
+            self._sources[workload.ref] = found
+        return found
 
     def has_endpoints(self, svc: ServiceInfo) -> bool:
         key = (svc.namespace, svc.name)
@@ -109,10 +132,10 @@ def judge_all(
 
 def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
     """The verdict of one edge: its name's verdict, then the source pod's NetworkPolicies."""
-    config = ctx.resolver_for(workload)
-    named = ctx.name_verdict(ref.host, ref.port, ref.namespace, config)
-    if ctx.policies is not None:
-        blocked = _policy_verdict(ref, workload, config, named, ctx.policies)
+    source = ctx.source_for(workload)
+    named = ctx.name_verdict(ref.host, ref.port, ref.namespace, source.config)
+    if source.endpoint is not None and ctx.policies is not None:
+        blocked = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
         if blocked is not None:
             return blocked
     return Edge(ref, named.status, named.detail, _ref(named.target), _ref(named.reached), named.fix)
@@ -159,7 +182,7 @@ def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
 
 
 def _policy_verdict(
-    ref: Reference, workload: Workload, config: ResolverConfig, named: NameVerdict, policies: PolicyIndex
+    ref: Reference, source: Endpoint, dns_blocked: bool, named: NameVerdict, policies: PolicyIndex
 ) -> Edge | None:
     """The ``blocked`` edge when the source's policies (or the target's) stop it; None when they let it through.
 
@@ -167,8 +190,7 @@ def _policy_verdict(
     check comes first and blocks every edge of the source; then an external host,
     then the Service the name reached (only when every other layer is fine).
     """
-    source = policies.endpoint(workload)
-    if config.uses_cluster_dns and not is_ip_literal(ref.host) and not policies.dns_allowed(source):
+    if dns_blocked and not is_ip_literal(ref.host):
         decision = evaluate_dns(policies, source)
         return _edge(ref, "blocked", decision.detail, named.meant, None, decision.fix)
     if named.status == "external":
