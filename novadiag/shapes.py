@@ -103,11 +103,13 @@ _NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
 class _Node:
     """One step of the paths of a kind, merged into a tree so an object is walked once."""
 
-    __slots__ = ("children", "expected")
+    __slots__ = ("children", "expected", "steps")
 
     def __init__(self) -> None:
         self.expected: type | None = None
         self.children: dict[tuple[str, str], _Node] = {}
+        self.steps: tuple[tuple[str, str, type | None, _Node], ...] = ()
+        """``children`` flattened as (field, each, expected type, node) once built, for the lean pass."""
 
 
 def _tree(paths: tuple[tuple[Path, str], ...]) -> _Node:
@@ -117,7 +119,14 @@ def _tree(paths: tuple[tuple[Path, str], ...]) -> _Node:
         for step in steps:
             node = node.children.setdefault(step, _Node())
         node.expected = _TYPES[expected]
+    _flatten(root)
     return root
+
+
+def _flatten(node: _Node) -> None:
+    node.steps = tuple((name, each, child.expected, child) for (name, each), child in node.children.items())
+    for child in node.children.values():
+        _flatten(child)
 
 
 _TREES = {kind: _tree(_COMMON + paths) for kind, paths in SHAPES.items()}
@@ -126,8 +135,40 @@ Trail = tuple[tuple[str, object], ...]
 
 
 def shape_problem(kind: str, obj: Mapping[str, Any]) -> str | None:
-    """The first structural field of the wrong type, e.g. ``spec.ports[0] is a string, not a mapping``."""
-    return _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
+    """The first structural field of the wrong type, e.g. ``spec.ports[0] is a string, not a mapping``.
+
+    Nearly every object is well formed, so a lean pass that only says yes or no
+    comes first; the walk that names the field runs only for the rare bad one.
+    """
+    tree = _TREES.get(kind, _COMMON_TREE)
+    return None if _well_formed(tree, obj) else _walk(tree, obj, ())
+
+
+def _well_formed(tree: _Node, obj: Mapping[str, Any]) -> bool:
+    """Whether :func:`_walk` would find nothing, without building its trail of field names."""
+    for name, each, expected, node in tree.steps:
+        value = obj.get(name)
+        if value is None:
+            continue
+        members: Any
+        if not each:
+            members = (value,)
+        elif each == "[]":
+            if type(value) is not list:
+                continue
+            members = value
+        else:
+            if type(value) is not dict:
+                continue
+            if any(type(k) is not str for k in value):
+                return False
+            members = value.values()
+        for member in members:
+            if expected is not None and member is not None and not isinstance(member, expected):
+                return False
+            if node.children and type(member) is dict and not _well_formed(node, member):
+                return False
+    return True
 
 
 def _walk(tree: _Node, obj: Mapping[str, Any], trail: Trail) -> str | None:
