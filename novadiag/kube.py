@@ -132,6 +132,7 @@ class KubeClient:
         self.context_name, configuration = _load_configuration(self.settings)
         configuration.retries = 0  # our own loop retries, visibly and with backoff
         self._api = k8s_client.ApiClient(configuration)
+        self._count_lock = threading.Lock()  # kinds are listed from several threads
         self.requests_made = 0
         self.host = redact(str(configuration.host))  # shown in messages and reports: no userinfo
         if not configuration.verify_ssl:
@@ -279,7 +280,8 @@ class KubeClient:
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        self.requests_made += 1
+        with self._count_lock:
+            self.requests_made += 1
         try:
             response = self._api.call_api(
                 *request, _request_timeout=(self.settings.request_timeout, timeout_seconds + 10)
@@ -313,7 +315,8 @@ class KubeClient:
             body=body,
             auth_settings=["BearerToken"],
         )
-        self.requests_made += 1
+        with self._count_lock:
+            self.requests_made += 1
         try:
             response = self._api.call_api(*request, _request_timeout=timeout or self.settings.request_timeout)
             data = response.read() or b""

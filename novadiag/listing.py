@@ -16,16 +16,26 @@ and its full collections over the growing heap cost more than the decoding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
 from novadiag.kube import KubeClient, NotFoundError
 from novadiag.model import SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
-from novadiag.snapshot import Snapshot, build_snapshot, paused_gc
+from novadiag.snapshot import Admission, Snapshot, assemble, paused_gc
 
 Progress = Callable[[str, int], None]
 """Called as ``progress(kind, objects_so_far)`` while listing."""
+
+
+LIST_WORKERS = 4
+"""Kinds listed at once. Pages of one kind follow each other (each needs the previous
+one's continue token), but kinds are independent: while the API server encodes one
+kind's page, this process decodes and admits another's. Four keeps a real API server
+far from its max-in-flight limits."""
 
 
 def load_cluster_snapshot(
@@ -36,6 +46,7 @@ def load_cluster_snapshot(
     cluster_domain: str = "cluster.local",
     source_kind: SourceKind = "cluster",
     progress: Progress | None = None,
+    workers: int = LIST_WORKERS,
 ) -> Snapshot:
     """List every kind novadiag reads; forbidden parts become gaps, not errors.
 
@@ -44,36 +55,86 @@ def load_cluster_snapshot(
     judging it against a partial cluster would call a Service elsewhere
     missing. ``namespaces`` says where to fall back to, one list per namespace
     and kind, when a cluster-wide list is forbidden (a namespace-scoped role).
+    Namespaces are listed first (the fallback needs their names), then the
+    other kinds, ``workers`` at a time; the result does not depend on the order
+    in which they finish.
     """
     with paused_gc():
-        return _load_cluster_snapshot(client, namespaces, kinds, cluster_domain, source_kind, progress)
+        return _load_cluster_snapshot(client, namespaces, list(kinds), cluster_domain, source_kind, progress, workers)
+
+
+@dataclass
+class _Listed:
+    """One kind as listed and admitted: its objects, what it could not see, what it skipped."""
+
+    objects: list[RawObject] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    admission: Admission = field(default_factory=Admission)
+    namespaces: list[str] | None = None  # names, when this kind is Namespace and it was readable
 
 
 def _load_cluster_snapshot(
     client: KubeClient,
     namespaces: Sequence[str] | None,
-    kinds: Iterable[str],
+    kinds: list[str],
     cluster_domain: str,
     source_kind: SourceKind,
     progress: Progress | None,
+    workers: int,
 ) -> Snapshot:
-    objects: list[dict[str, Any]] = []
-    gaps: list[Gap] = []
+    listed: dict[str, _Listed] = {}
     known_namespaces: list[str] | None = list(namespaces) if namespaces else None
+    total = 0
+    if "Namespace" in kinds:
+        listed["Namespace"] = _list_and_admit(client, "Namespace", None, threading.Event())
+        known_namespaces = known_namespaces or listed["Namespace"].namespaces
+        total += _report(progress, "Namespace", listed["Namespace"], total)
+    rest = [kind for kind in kinds if kind != "Namespace"]
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="novadiag-list")
+    try:
+        futures = {kind: pool.submit(_list_and_admit, client, kind, known_namespaces, stop) for kind in rest}
+        for kind in rest:  # in kind order, so progress and the snapshot read the same every time
+            listed[kind] = futures[kind].result()
+            total += _report(progress, kind, listed[kind], total)
+    finally:
+        stop.set()  # on an error or Ctrl-C, the other lists end at their next page
+        pool.shutdown(wait=True, cancel_futures=True)
+    admission = Admission()
     for kind in kinds:
-        if kind == "Namespace":
-            items = _list_namespaces(client, gaps)
-            if known_namespaces is None and items is not None:
-                known_namespaces = [i["metadata"]["name"] for i in items]
-            objects.extend(items or ())
-        else:
-            objects.extend(_list_kind(client, kind, known_namespaces, gaps))
-        if progress is not None:
-            progress(kind, len(objects))
+        admission.merge(listed[kind].admission)
     source = SourceInfo(
         source_kind, context=client.context_name, cluster_domain=cluster_domain, locations=(client.host,)
     )
-    return build_snapshot(cast(list[RawObject], objects), source, gaps=gaps)
+    gaps = [gap for kind in kinds for gap in listed[kind].gaps]
+    grouped = {kind: listed[kind].objects for kind in kinds}
+    return assemble(grouped, source, gaps=gaps, findings=admission.findings())
+
+
+def _report(progress: Progress | None, kind: str, listed: _Listed, before: int) -> int:
+    if progress is not None:
+        progress(kind, before + len(listed.objects))
+    return len(listed.objects)
+
+
+def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None, stop: threading.Event) -> _Listed:
+    """List one kind (a worker thread's job) and admit its objects as they arrive."""
+    listed = _Listed()
+    if kind == "Namespace":
+        items = _list_namespaces(client, listed.gaps)
+        if items is not None:
+            listed.namespaces = [i["metadata"]["name"] for i in items]
+    else:
+        items = _list_kind(client, kind, namespaces, listed.gaps, stop)
+    for item in items or ():
+        kept = listed.admission.admit(item)
+        if kept is not None:
+            listed.objects.append(kept)
+    return listed
+
+
+class _Stopped(Exception):
+    """Another kind failed or the user interrupted: this list ends early, its result unused."""
 
 
 def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]] | None:
@@ -84,9 +145,11 @@ def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]
         return None
 
 
-def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]) -> list[dict[str, Any]]:
+def _list_kind(
+    client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap], stop: threading.Event
+) -> list[dict[str, Any]]:
     try:
-        return list(client.list_raw(kind))
+        return _collect(client.list_raw(kind), stop)
     except NotFoundError:
         gaps.append(Gap(kind, None, "the API server does not serve this kind"))
         return []
@@ -96,7 +159,7 @@ def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps
             return []
         denied = exc
     namespace_gaps: list[Gap] = []
-    found = _list_per_namespace(client, kind, namespaces, namespace_gaps)
+    found = _list_per_namespace(client, kind, namespaces, namespace_gaps, stop)
     if not found and len(namespace_gaps) == len(namespaces):
         gaps.append(Gap(kind, None, _reason(denied)))  # forbidden everywhere: one gap, not one per namespace
         return found
@@ -105,12 +168,12 @@ def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps
 
 
 def _list_per_namespace(
-    client: KubeClient, kind: str, namespaces: Iterable[str], gaps: list[Gap]
+    client: KubeClient, kind: str, namespaces: Iterable[str], gaps: list[Gap], stop: threading.Event
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for ns in namespaces:
         try:
-            found.extend(client.list_raw(kind, namespace=ns))
+            found.extend(_collect(client.list_raw(kind, namespace=ns), stop))
         except NotFoundError as exc:
             if "namespaces" in str(exc):
                 continue
@@ -118,6 +181,16 @@ def _list_per_namespace(
             return found
         except PermissionDenied as exc:
             gaps.append(Gap(kind, ns, _reason(exc)))
+    return found
+
+
+def _collect(items: Iterator[dict[str, Any]], stop: threading.Event) -> list[dict[str, Any]]:
+    """The items of one list, unless told to stop (checked once an item, so at the latest after a page)."""
+    found = []
+    for item in items:
+        if stop.is_set():
+            raise _Stopped
+        found.append(item)
     return found
 
 

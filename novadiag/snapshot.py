@@ -111,35 +111,74 @@ def build_snapshot(
     errors: a manifest directory holds Ingresses, CRDs and more. They are counted
     in findings so the user knows they were seen.
     """
+    admission = Admission()
     grouped: dict[str, list[RawObject]] = defaultdict(list)
-    notes = list(findings)
-    skipped_kinds: dict[str, int] = defaultdict(int)
     for obj in items:
+        kept = admission.admit(obj)
+        if kept is not None:
+            grouped[kept["kind"]].append(kept)
+    return assemble(grouped, source, gaps=gaps, findings=[*findings, *admission.findings()])
+
+
+def assemble(
+    grouped: Mapping[str, Iterable[RawObject]],
+    source: SourceInfo,
+    *,
+    gaps: Iterable[Gap] = (),
+    findings: Iterable[Finding] = (),
+) -> Snapshot:
+    """A Snapshot of objects already admitted (:class:`Admission`), kinds in their usual order."""
+    objects = {kind: tuple(grouped[kind]) for kind in SNAPSHOT_KINDS if grouped.get(kind)}
+    return Snapshot(source, objects, tuple(gaps), tuple(findings))
+
+
+class Admission:
+    """Which raw objects a Snapshot takes, one at a time, and what it says about the rest.
+
+    A separate step so a live listing can admit each kind as its pages arrive,
+    in the thread that listed it, while other kinds are still on the wire.
+    """
+
+    def __init__(self) -> None:
+        self.notes: list[Finding] = []
+        self.skipped_kinds: dict[str, int] = defaultdict(int)
+
+    def admit(self, obj: Any) -> RawObject | None:
+        """The object as a Snapshot keeps it (namespace defaulted, credentials scrubbed), or None."""
         if not isinstance(obj, Mapping):
-            notes.append(Finding("warning", "invalid-object", "skipped an entry that is not an object"))
-            continue
+            self.notes.append(Finding("warning", "invalid-object", "skipped an entry that is not an object"))
+            return None
         kind = obj.get("kind")
         meta = obj.get("metadata")
         if not isinstance(kind, str) or not kind:
-            notes.append(Finding("warning", "invalid-object", "skipped an object without a kind"))
-            continue
+            self.notes.append(Finding("warning", "invalid-object", "skipped an object without a kind"))
+            return None
         if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str) or not meta["name"]:
-            notes.append(Finding("warning", "invalid-object", f"skipped a {kind} without metadata.name"))
-            continue
+            self.notes.append(Finding("warning", "invalid-object", f"skipped a {kind} without metadata.name"))
+            return None
         if kind not in SNAPSHOT_KINDS:
-            skipped_kinds[kind] += 1
-            continue
+            self.skipped_kinds[kind] += 1
+            return None
         problem = shape_problem(kind, obj)
         if problem is not None:  # what an API server would have refused: skipped, said, never a crash
-            notes.append(Finding("warning", "invalid-object", f"skipped {kind} {meta['name']!r}: {problem}"))
-            continue
+            self.notes.append(Finding("warning", "invalid-object", f"skipped {kind} {meta['name']!r}: {problem}"))
+            return None
         if kind not in CLUSTER_SCOPED and not meta.get("namespace"):
             obj = {**obj, "metadata": {**meta, "namespace": "default"}}
-        grouped[kind].append(scrub(kind, obj))
-    for kind, n in sorted(skipped_kinds.items()):
-        notes.append(Finding("info", "kind-not-read", f"{n} object(s) of kind {kind} not read"))
-    objects = {kind: tuple(grouped[kind]) for kind in SNAPSHOT_KINDS if kind in grouped}
-    return Snapshot(source, objects, tuple(gaps), tuple(notes))
+        return scrub(kind, obj)
+
+    def findings(self) -> list[Finding]:
+        """The notes about skipped objects, then one ``kind-not-read`` per kind novadiag does not read."""
+        skipped = [
+            Finding("info", "kind-not-read", f"{n} object(s) of kind {kind} not read")
+            for kind, n in sorted(self.skipped_kinds.items())
+        ]
+        return [*self.notes, *skipped]
+
+    def merge(self, other: Admission) -> None:
+        self.notes.extend(other.notes)
+        for kind, n in other.skipped_kinds.items():
+            self.skipped_kinds[kind] += n
 
 
 def scrub(kind: str, obj: RawObject) -> RawObject:
