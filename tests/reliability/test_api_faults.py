@@ -8,6 +8,7 @@ never a traceback, never a probe object left in the cluster.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from reliability_support import FULL_ACCESS, edge_summary, leftovers, metrics, m
 from novadiag.cli import main
 from novadiag.errors import ClusterUnreachable
 from novadiag.kube import ApiError, ExpiredError, KubeClient, KubeSettings
+from novadiag.listing import load_cluster_snapshot
+from novadiag.model import SNAPSHOT_KINDS
 from novadiag.pipeline import audit_cluster
+from novadiag.snapshot import Snapshot
 
 pytestmark = pytest.mark.lab
 
@@ -77,6 +81,31 @@ def test_persistent_500_is_one_line_and_exit_2(lab, capsys):
         "novadiag: error: GET /api/v1/services: etcdserver: leader changed",
     ]
     assert time.monotonic() - started < 20, "retries are bounded in time too"
+
+
+def test_kinds_listed_in_parallel_make_the_same_snapshot_as_one_at_a_time(lab):
+    progress: dict[int, list[str]] = {1: [], 4: []}
+    with KubeClient(settings(lab.kubeconfig)) as client:
+        one = load_cluster_snapshot(client, workers=1, progress=lambda kind, _n: progress[1].append(kind))
+        four = load_cluster_snapshot(client, workers=4, progress=lambda kind, _n: progress[4].append(kind))
+    assert _names(one) == _names(four)  # names, not whole objects: crash-looping pods change status between lists
+    assert progress[1] == progress[4] == list(SNAPSHOT_KINDS), "progress follows kind order, not finishing order"
+    assert one.count()["Deployment"] > 0
+
+
+def _names(snapshot: Snapshot) -> dict[str, list[str]]:
+    return {
+        kind: [f"{o['metadata'].get('namespace')}/{o['metadata']['name']}" for o in snapshot.of(kind)]
+        for kind in SNAPSHOT_KINDS
+    }
+
+
+def test_a_kind_that_keeps_failing_ends_the_parallel_listing_and_no_list_thread_survives(lab):
+    lab.inject_fault(verb="list", resource="configmaps", status=500, message="etcdserver: request timed out")
+    with KubeClient(settings(lab.kubeconfig, max_retries=2)) as client, pytest.raises(ApiError) as caught:
+        load_cluster_snapshot(client, workers=4)
+    assert caught.value.status == 500 and "configmaps" in str(caught.value)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("novadiag-list")]
 
 
 def test_dropped_connections_are_retried(lab, baseline):
