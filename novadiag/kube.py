@@ -195,7 +195,9 @@ class KubeClient:
         path = info.path(namespace)
         restarted = False
         token: str | None = None
+        yielded: list[dict[str, Any]] = []  # until a restart, when their identities become ``seen``
         seen: set[tuple[str, str]] = set()
+        api_version = info.api_prefix.split("/", 2)[-1]
         while True:
             query: dict[str, Any] = {"limit": self.settings.page_size}
             if token:
@@ -208,14 +210,17 @@ class KubeClient:
                 if restarted or not token:
                     raise
                 restarted, token = True, None
+                seen = {_identity(item) for item in yielded}
                 continue
-            for item in page.get("items") or ():
-                key = _identity(item)
-                if key in seen:
-                    continue
-                seen.add(key)
+            items = page.get("items") or ()
+            if restarted:  # only a restarted list can repeat what was already yielded
+                items = [item for item in items if _identity(item) not in seen]
+                seen.update(_identity(item) for item in items)
+            else:
+                yielded.extend(items)
+            for item in items:
                 item.setdefault("kind", kind)
-                item.setdefault("apiVersion", info.api_prefix.split("/", 2)[-1])
+                item.setdefault("apiVersion", api_version)
                 yield item
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:

@@ -139,9 +139,9 @@ def sanitize_secret_value(key: str, value: str) -> str:
     # Imported here: references imports this module for redact().
     from novadiag.references import parse_value
 
-    if not isinstance(value, str) or not parse_value(key, value, remember=False):
-        return REDACTED
-    if _STRUCTURED_RE.search(value) is None and value != value.lower():
+    if not isinstance(value, str) or (_STRUCTURED_RE.search(value) is None and value != value.lower()):
+        return REDACTED  # checked before parsing: most Secret values are passwords and tokens
+    if not parse_value(key, value, remember=False):
         return REDACTED
     return redact(value)
 
