@@ -474,6 +474,16 @@ def test_probe_pod_runs_its_command_with_configmap_files_at_the_mount_path(nova:
 
 
 @needs_root
+def test_pods_yield_the_cpu_to_the_lab_control_plane(cluster: Cluster) -> None:
+    """SCHED_IDLE: 500 probe pods on 2 cores must not starve the daemon's DNS and API server."""
+    cluster.create(namespace("sched"))
+    cluster.create(bare_pod("sched", "policy", ["python3", "-c", "import os; print(os.sched_getscheduler(0))"]))
+    wait_for(lambda: cluster.phase("sched", "policy") == "Succeeded", what="pod finished")
+    assert (cluster.kubelet.read_log("sched", "policy") or "").strip() == str(os.SCHED_IDLE)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER, "only the pods yield, not the lab"
+
+
+@needs_root
 def test_active_deadline_kills_the_pod(cluster: Cluster) -> None:
     cluster.create(namespace("deadline"))
     cluster.create(bare_pod("deadline", "sleeper", ["sleep", "30"], activeDeadlineSeconds=1,
