@@ -254,8 +254,9 @@ def test_a_bad_scenario_fails_fast_with_the_daemons_reason(make_lab: Callable[..
     (bad / "x.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {}\n")
     began = time.monotonic()
     with pytest.raises(LabError, match=r"exited during start-up \(exit 2\).*Service without metadata.name"):
-        make_lab(scenario=str(bad)).start()
-    assert time.monotonic() - began < 10
+        make_lab(scenario=str(bad), start_timeout=300.0).start()
+    # the daemon's exit ends the wait, not the start-up timeout (a bound that holds on a loaded machine too)
+    assert time.monotonic() - began < 150
 
 
 def test_an_unknown_scenario_fails_before_any_process_starts(tmp_path: Path) -> None:
