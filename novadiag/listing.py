@@ -98,7 +98,7 @@ def _load_cluster_snapshot(
             listed[kind] = futures[kind].result()
             total += _report(progress, kind, listed[kind], total)
     finally:
-        stop.set()  # on an error or Ctrl-C, the other lists end at their next page
+        stop.set()  # on an error or Ctrl-C, the other lists end at their next object
         pool.shutdown(wait=True, cancel_futures=True)
     admission = Admission()
     for kind in kinds:
@@ -118,7 +118,7 @@ def _report(progress: Progress | None, kind: str, listed: _Listed, before: int) 
 
 
 def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None, stop: threading.Event) -> _Listed:
-    """List one kind (a worker thread's job) and admit its objects as they arrive."""
+    """List one kind, then admit its objects: a worker thread's job, so admitting overlaps other kinds' lists."""
     listed = _Listed()
     if kind == "Namespace":
         items = _list_namespaces(client, listed.gaps)

@@ -135,7 +135,7 @@ def assemble(
 class Admission:
     """Which raw objects a Snapshot takes, one at a time, and what it says about the rest.
 
-    A separate step so a live listing can admit each kind as its pages arrive,
+    A separate step so a live listing can admit each kind once it is listed,
     in the thread that listed it, while other kinds are still on the wire.
     """
 
