@@ -92,9 +92,11 @@ def redact(value: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_REDACT_CHARS:
         return REDACTED
     text = value
-    if "@" in text:
-        text = _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
-        text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
+    if "@" in text:  # each pattern runs only where its literal part occurs: both scan every position
+        if "://" in text:
+            text = _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
+        if "jdbc:oracle:" in text.lower():
+            text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
     if "=" in text:
         text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
@@ -107,6 +109,8 @@ def redact(value: str) -> str:
 
 def authority_start(rest: str) -> int:
     """Where the host part begins in the text after ``scheme://`` (past any userinfo)."""
+    if "@" not in rest:  # userinfo ends with "@"; most URLs have none
+        return 0
     match = _USERINFO_RE.match(rest)
     return 0 if match is None else match.end()
 

@@ -243,7 +243,7 @@ def _split_list(piece: str) -> list[str]:
 
 def _parse_token(token: str, name_class: NameClass, strict: bool) -> _Hosts | None:
     """Hosts of one token; None when the token is not host-shaped at all."""
-    simple = _SIMPLE_RE.fullmatch(token)
+    simple = None if "@" in token else _SIMPLE_RE.fullmatch(token)  # the common shapes never hold an "@"
     if simple is not None:
         hosts = _parse_simple(simple, name_class, strict)
         if hosts is not None:
