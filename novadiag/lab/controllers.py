@@ -153,7 +153,7 @@ class WorkloadControllers:
     def _template_hash(self, obj: Obj) -> str:
         """``template_hash`` of the object's template, kept while the stored template is the same dict.
 
-        Every pass (each 2 s) hashes every workload's template; the store hands out the
+        Every pass hashes every workload's template; the store hands out the
         same dict until the object is written, so a settled cluster hashes nothing.
         """
         template = (obj.get("spec") or {}).get("template")
