@@ -172,6 +172,8 @@ def _list_per_namespace(
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for ns in namespaces:
+        if stop.is_set():  # empty and forbidden namespaces yield no object for _collect to check on
+            raise _Stopped
         try:
             found.extend(_collect(client.list_raw(kind, namespace=ns), stop))
         except NotFoundError as exc:
