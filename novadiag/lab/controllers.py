@@ -149,6 +149,8 @@ class WorkloadControllers:
         self._pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
         self._rs_by_owner: dict[str, list[Obj]] = defaultdict(list)
         self._hashes: dict[str, tuple[Any, str]] = {}
+        self.failures = 0
+        """Writes the last pass could not make; the kubelet retries soon when there were any."""
 
     def _template_hash(self, obj: Obj) -> str:
         """``template_hash`` of the object's template, kept while the stored template is the same dict.
@@ -166,6 +168,7 @@ class WorkloadControllers:
         return value
 
     def sync(self) -> None:
+        self.failures = 0
         self._pods_by_owner = self._by_controller("Pod")
         self._rs_by_owner = self._by_controller("ReplicaSet")
         for kind, handler in (("Deployment", self._deployment), ("ReplicaSet", self._replicaset),
@@ -176,6 +179,7 @@ class WorkloadControllers:
                 try:
                     handler(obj)
                 except (StoreError, KeyError, TypeError, ValueError) as exc:
+                    self.failures += 1
                     log.warning("%s %s/%s: %s", kind, obj["metadata"].get("namespace"),
                                 obj["metadata"].get("name"), exc)
             if kind in ("Deployment", "ReplicaSet"):
@@ -199,6 +203,7 @@ class WorkloadControllers:
         try:
             self.store.create(self.admit(pod))
         except StoreError as exc:
+            self.failures += 1
             log.warning("cannot create pod %s: %s", pod["metadata"]["name"], exc)
 
     def _delete(self, kind: str, namespace: str, name: str) -> None:

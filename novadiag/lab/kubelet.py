@@ -67,6 +67,9 @@ RESYNC_SECONDS = 30.0
 (Store events, container exits on their pidfd, readiness pipes, timers). It was 2 s: at
 benchmark size L an idle pass walks 50,000 workloads and every Pod, Service and endpoint,
 holding the daemon's GIL while the lab's API server is trying to answer lists."""
+RETRY_SECONDS = 2.0
+"""The next pass after one that failed (an exception, a pod a controller could not create): no event
+will come to retry it."""
 KILL_WAIT_SECONDS = 2.0
 
 Mode = Literal["root", "degraded"]
@@ -253,6 +256,9 @@ class Kubelet:
                     self._reconcile()
                 except Exception:  # the loop must survive any one bad object
                     log.exception("kubelet pass failed")
+                    self._next_resync = now + RETRY_SECONDS
+                if self.controllers.failures:
+                    self._next_resync = now + RETRY_SECONDS
 
     def _timers(self) -> list[float]:
         timers = []
