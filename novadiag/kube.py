@@ -356,6 +356,7 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         )
         _, active = k8s_config.list_kube_config_contexts(config_file=settings.kubeconfig)
         name = settings.context or (active or {}).get("name")
+        _one_refresh_at_a_time(configuration)
     except ConfigException as exc:
         where = settings.kubeconfig or "the default kubeconfig"
         raise ConfigError(f"kubeconfig {where}: {redact(_one_line(str(exc)))}") from exc
@@ -363,6 +364,30 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         where = settings.kubeconfig or "the default kubeconfig"
         raise ConfigError(f"kubeconfig {where}: cannot be loaded: {redact(_one_line(str(exc)))}") from exc
     return name, configuration
+
+
+def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
+    """Serialize the kubeconfig loader's credential refresh, which runs before every request.
+
+    Kinds are listed from several threads (:mod:`novadiag.listing`); when an exec-plugin
+    or OIDC token expires mid-listing, each thread would otherwise run the plugin at once
+    (four ``kubelogin`` prompts). Behind the lock the first refreshes and the others find
+    a fresh token.
+    """
+    inner = configuration.refresh_api_key_hook
+    if inner is None:
+        return
+    lock = threading.Lock()
+
+    def refresh(config: k8s_client.Configuration) -> None:
+        nonlocal inner
+        with lock:
+            inner(config)
+            if config.refresh_api_key_hook is not refresh:  # the loader installs a new hook as it refreshes
+                inner = config.refresh_api_key_hook
+                config.refresh_api_key_hook = refresh
+
+    configuration.refresh_api_key_hook = refresh
 
 
 def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:
