@@ -23,6 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -163,6 +164,7 @@ class KubeClient:
         attempt = 0
         while True:
             attempt += 1
+            _raise_if_cancelled(method, path)
             try:
                 status, headers, data = self._send(method, path, query, body, content_type, accept, timeout)
             except _TlsFailure:
@@ -339,7 +341,41 @@ class KubeClient:
                 delay = max(delay, min(float(retry_after), 60.0))
             except ValueError:
                 pass
-        time.sleep(delay)
+        cancel = getattr(_cancel, "event", None)
+        if cancel is None:
+            time.sleep(delay)
+        elif cancel.wait(delay):
+            raise RequestCancelled("the request was given up while waiting to retry")
+
+
+class RequestCancelled(ClusterAccessError):
+    """This thread's requests were told to stop (see :func:`cancelled_by`)."""
+
+
+_cancel = threading.local()
+
+
+@contextmanager
+def cancelled_by(event: threading.Event) -> Iterator[None]:
+    """Make this thread's requests give up once ``event`` is set: before each attempt and in a back-off.
+
+    Kinds are listed from worker threads (:mod:`novadiag.listing`); when one kind fails or
+    the user presses Ctrl-C, a worker waiting out a ``Retry-After`` of up to a minute must not
+    hold the whole run. Per thread, so other users of the same client are not affected; a
+    request already on the wire still ends by its own timeout.
+    """
+    previous = getattr(_cancel, "event", None)
+    _cancel.event = event
+    try:
+        yield
+    finally:
+        _cancel.event = previous
+
+
+def _raise_if_cancelled(method: str, path: str) -> None:
+    cancel = getattr(_cancel, "event", None)
+    if cancel is not None and cancel.is_set():
+        raise RequestCancelled(f"{method} {path}: given up, the run is stopping")
 
 
 def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.Configuration]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
-from novadiag.kube import KubeClient, NotFoundError
+from novadiag.kube import KubeClient, NotFoundError, cancelled_by
 from novadiag.model import SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
 from novadiag.snapshot import Admission, Snapshot, assemble, paused_gc
 
@@ -120,12 +120,13 @@ def _report(progress: Progress | None, kind: str, listed: _Listed, before: int) 
 def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None, stop: threading.Event) -> _Listed:
     """List one kind, then admit its objects: a worker thread's job, so admitting overlaps other kinds' lists."""
     listed = _Listed()
-    if kind == "Namespace":
-        items = _list_namespaces(client, listed.gaps)
-        if items is not None:
-            listed.namespaces = [i["metadata"]["name"] for i in items]
-    else:
-        items = _list_kind(client, kind, namespaces, listed.gaps, stop)
+    with cancelled_by(stop):
+        if kind == "Namespace":
+            items = _list_namespaces(client, listed.gaps)
+            if items is not None:
+                listed.namespaces = [i["metadata"]["name"] for i in items]
+        else:
+            items = _list_kind(client, kind, namespaces, listed.gaps, stop)
     for item in items or ():
         kept = listed.admission.admit(item)
         if kept is not None:

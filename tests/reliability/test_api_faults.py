@@ -93,6 +93,19 @@ def test_kinds_listed_in_parallel_make_the_same_snapshot_as_one_at_a_time(lab):
     assert one.count()["Deployment"] > 0
 
 
+def test_a_failing_kind_does_not_wait_for_another_kinds_retry_after(lab):
+    """Secrets are throttled with Retry-After 30 while ConfigMaps fail for good: the run ends on the failure."""
+    lab.inject_fault(verb="list", resource="secrets", status=503, retry_after=30)
+    lab.inject_fault(verb="list", resource="configmaps", status=500, message="etcdserver: request timed out")
+    slow_failure = settings(lab.kubeconfig, max_retries=2, backoff_base=0.5, backoff_cap=0.5)
+    reset_metrics(lab)
+    started = time.monotonic()
+    with KubeClient(slow_failure) as client, pytest.raises(ApiError, match="configmaps"):
+        load_cluster_snapshot(client, workers=4)
+    assert time.monotonic() - started < 20, "the Secret worker slept out its Retry-After"
+    assert metrics(lab).get("list secrets", 0) >= 1, "the Secret list had started (else this proves nothing)"
+
+
 def _names(snapshot: Snapshot) -> dict[str, list[str]]:
     return {
         kind: [f"{o['metadata'].get('namespace')}/{o['metadata']['name']}" for o in snapshot.of(kind)]
