@@ -440,8 +440,8 @@ def visible(text: str) -> str:
     Names, env values and server messages are data: an escape sequence in one
     must not retitle the terminal, recolour it or move the cursor, a carriage
     return must not overwrite the line, a bidi override must not reorder it, and
-    JUnit XML must stay parseable. Each such character is written as ``\\uXXXX``,
-    which JSON reads back as the same character.
+    JUnit XML must stay parseable. Each such character is written as ``\\u`` and four
+    hex digits (ESC becomes ``\\u001b``), which JSON reads back as the same character.
     """
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 

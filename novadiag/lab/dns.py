@@ -52,9 +52,9 @@ EDNS_LIMIT = 1232
 TCP_IDLE_SECONDS = 10.0
 MAX_TCP_CONNECTIONS = 64
 ANSWER_CACHE_SIZE = 50_000
+"""Replies kept before the cache starts over (a few hundred bytes each)."""
 UDP_RECEIVE_BUFFER = 16 << 20
 """Bytes of queries the UDP socket may queue (the kernel doubles it for bookkeeping)."""
-"""Replies kept before the cache starts over (a few hundred bytes each)."""
 
 
 @dataclass(frozen=True)
