@@ -164,7 +164,7 @@ class KubeClient:
         attempt = 0
         while True:
             attempt += 1
-            _raise_if_cancelled(method, path)
+            raise_if_cancelled(method, path)
             try:
                 status, headers, data = self._send(method, path, query, body, content_type, accept, timeout)
             except _TlsFailure:
@@ -372,7 +372,8 @@ def cancelled_by(event: threading.Event) -> Iterator[None]:
         _cancel.event = previous
 
 
-def _raise_if_cancelled(method: str, path: str) -> None:
+def raise_if_cancelled(method: str, path: str) -> None:
+    """What every request does first under :func:`cancelled_by` (a stand-in client should too)."""
     cancel = getattr(_cancel, "event", None)
     if cancel is not None and cancel.is_set():
         raise RequestCancelled(f"{method} {path}: given up, the run is stopping")

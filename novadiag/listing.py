@@ -17,7 +17,7 @@ and its full collections over the growing heap cost more than the decoding.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +98,7 @@ def _load_cluster_snapshot(
             listed[kind] = futures[kind].result()
             total += _report(progress, kind, listed[kind], total)
     finally:
-        stop.set()  # on an error or Ctrl-C, the other lists end at their next object
+        stop.set()  # on an error or Ctrl-C, the other lists give up at their next request or back-off
         pool.shutdown(wait=True, cancel_futures=True)
     admission = Admission()
     for kind in kinds:
@@ -118,7 +118,11 @@ def _report(progress: Progress | None, kind: str, listed: _Listed, before: int) 
 
 
 def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None, stop: threading.Event) -> _Listed:
-    """List one kind, then admit its objects: a worker thread's job, so admitting overlaps other kinds' lists."""
+    """List one kind, then admit its objects: a worker thread's job, so admitting overlaps other kinds' lists.
+
+    Under :func:`~novadiag.kube.cancelled_by`: once ``stop`` is set, this thread's
+    requests and back-offs give up, so every list ends at its next request.
+    """
     listed = _Listed()
     with cancelled_by(stop):
         if kind == "Namespace":
@@ -126,16 +130,12 @@ def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None,
             if items is not None:
                 listed.namespaces = [i["metadata"]["name"] for i in items]
         else:
-            items = _list_kind(client, kind, namespaces, listed.gaps, stop)
+            items = _list_kind(client, kind, namespaces, listed.gaps)
     for item in items or ():
         kept = listed.admission.admit(item)
         if kept is not None:
             listed.objects.append(kept)
     return listed
-
-
-class _Stopped(Exception):
-    """Another kind failed or the user interrupted: this list ends early, its result unused."""
 
 
 def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]] | None:
@@ -146,11 +146,9 @@ def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]
         return None
 
 
-def _list_kind(
-    client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap], stop: threading.Event
-) -> list[dict[str, Any]]:
+def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]) -> list[dict[str, Any]]:
     try:
-        return _collect(client.list_raw(kind), stop)
+        return list(client.list_raw(kind))
     except NotFoundError:
         gaps.append(Gap(kind, None, "the API server does not serve this kind"))
         return []
@@ -160,7 +158,7 @@ def _list_kind(
             return []
         denied = exc
     namespace_gaps: list[Gap] = []
-    found = _list_per_namespace(client, kind, namespaces, namespace_gaps, stop)
+    found = _list_per_namespace(client, kind, namespaces, namespace_gaps)
     if not found and len(namespace_gaps) == len(namespaces):
         gaps.append(Gap(kind, None, _reason(denied)))  # forbidden everywhere: one gap, not one per namespace
         return found
@@ -169,14 +167,12 @@ def _list_kind(
 
 
 def _list_per_namespace(
-    client: KubeClient, kind: str, namespaces: Iterable[str], gaps: list[Gap], stop: threading.Event
+    client: KubeClient, kind: str, namespaces: Iterable[str], gaps: list[Gap]
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for ns in namespaces:
-        if stop.is_set():  # empty and forbidden namespaces yield no object for _collect to check on
-            raise _Stopped
         try:
-            found.extend(_collect(client.list_raw(kind, namespace=ns), stop))
+            found.extend(client.list_raw(kind, namespace=ns))
         except NotFoundError as exc:
             if "namespaces" in str(exc):
                 continue
@@ -184,16 +180,6 @@ def _list_per_namespace(
             return found
         except PermissionDenied as exc:
             gaps.append(Gap(kind, ns, _reason(exc)))
-    return found
-
-
-def _collect(items: Iterator[dict[str, Any]], stop: threading.Event) -> list[dict[str, Any]]:
-    """The items of one list, unless told to stop (checked once an item, so at the latest after a page)."""
-    found = []
-    for item in items:
-        if stop.is_set():
-            raise _Stopped
-        found.append(item)
     return found
 
 

@@ -1,8 +1,9 @@
 """Kinds listed in parallel (novadiag.listing): an error ends every list, even one that yields nothing.
 
 A client stands in for the API server here because what matters is when each
-worker looks at the stop flag, which a lab cannot slow down on purpose; the
-lab-backed tests of the same code are in tests/reliability/test_api_faults.py.
+worker gives up, which a lab cannot slow down on purpose; like KubeClient, it
+checks for cancellation before each request. The lab-backed tests of the same
+code are in tests/reliability/test_api_faults.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from novadiag.errors import PermissionDenied
-from novadiag.kube import ApiError
+from novadiag.kube import ApiError, raise_if_cancelled
 from novadiag.listing import load_cluster_snapshot
 
 NAMESPACES = [f"team-{i:04d}" for i in range(2000)]
@@ -40,6 +41,7 @@ class NamespaceScopedClient:
         elif kind == "Secret" and namespace is None:
             raise PermissionDenied("secrets is forbidden at the cluster scope")
         elif kind == "Secret":
+            raise_if_cancelled("GET", f"/api/v1/namespaces/{namespace}/secrets")  # as KubeClient.request does
             with self.lock:
                 self.secret_lists += 1
             time.sleep(0.001)
