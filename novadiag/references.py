@@ -169,7 +169,7 @@ def parse_value(env_name: str, value: str, *, remember: bool = True) -> tuple[Ho
     return _parse_once(value, name_class)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1 << 17)
 def classify_env_name(env_name: str) -> NameClass:
     """Whether an env var's name says it holds a host ("host"), an image ("image"), or neither."""
     parts = [p for p in re.split(r"[_\-.]", env_name.upper()) if p]

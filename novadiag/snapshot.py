@@ -244,7 +244,23 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            _promote_to_oldest()
             gc.enable()
+
+
+def _promote_to_oldest() -> None:
+    """Move every tracked object to the oldest generation without looking at any of them.
+
+    Objects allocated while the collector was paused all sit in the youngest
+    generation, so the first collection after the pause would walk every one of
+    them (a second on a large cluster), and the next one again when they move up.
+    ``freeze`` and ``unfreeze`` splice the generation lists instead: only a full
+    collection looks at them, as it would at any old object. Skipped when the
+    caller has frozen objects of its own, which ``unfreeze`` would release.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def load_snapshot_file(path: str | Path) -> Snapshot:

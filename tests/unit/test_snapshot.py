@@ -91,3 +91,37 @@ def test_loading_a_non_snapshot_file_is_one_clear_error(tmp_path):
     path.write_text('{"kind": "List"}')
     with pytest.raises(ConfigError, match=r"x.json: not a novadiag snapshot file"):
         load_snapshot_file(path)
+
+
+def test_paused_gc_hands_what_it_built_to_the_oldest_generation():
+    """Objects built while paused skip the young generations' rescans; the collector runs again after."""
+    import gc
+
+    from novadiag.snapshot import paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        built = [[i] for i in range(1000)]
+        with paused_gc():  # nested: only the outermost pause promotes and resumes
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    oldest = gc.get_objects(generation=2)
+    assert any(o is built for o in oldest) and any(o is built[0] for o in oldest)
+
+
+def test_paused_gc_leaves_a_callers_frozen_objects_frozen():
+    import gc
+
+    from novadiag.snapshot import paused_gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with paused_gc():
+            built = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen  # unfreeze() would have released them
+        assert built
+    finally:
+        gc.unfreeze()
