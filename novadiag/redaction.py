@@ -50,6 +50,7 @@ MAX_REDACT_CHARS = 64 * 1024
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _SCHEME = r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}://"
+_MAX_SCHEME = 32  # characters before "://" in _SCHEME: a letter and up to 31 more
 # A comma or semicolon followed by another URL starts the next list entry.
 _NOT_NEXT_URL = r"(?![,;][a-z][a-z0-9+.\-]{0,31}://)"
 # ``host:8080/...@...`` (an ``@`` in a path or query) is an authority, not userinfo.
@@ -72,6 +73,7 @@ _PARAM_RE = re.compile(
     r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;]*)""",
     re.IGNORECASE,
 )
+_SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
 _JSON_PARAM_RE = re.compile(
     rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
 )
@@ -94,10 +96,10 @@ def redact(value: str) -> str:
     text = value
     if "@" in text:  # each pattern runs only where its literal part occurs: both scan every position
         if "://" in text:
-            text = _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
+            text = _mask_url_credentials(text)
         if "jdbc:oracle:" in text.lower():
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
-    if "=" in text:
+    if "=" in text and _names_a_secret_param(text):
         text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
         text = _JSON_PARAM_RE.sub(rf'\g<key>"{MASK}"', text)
@@ -105,6 +107,55 @@ def redact(value: str) -> str:
     if "bearer" in lowered or "basic" in lowered:
         text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
     return text
+
+
+def _mask_url_credentials(text: str) -> str:
+    """``_URL_CREDENTIALS_RE.sub(_mask_userinfo, text)``, tried only where a match can start.
+
+    A match starts at its scheme, at most 32 characters before the first
+    ``://`` that follows (a scheme holds no ``:``), so only those positions are
+    tried; scanning the whole text was 10 µs of a 140-character MongoDB URI.
+    The pattern itself still decides at each position, so the result is the same.
+    """
+    pieces: list[str] = []
+    done = 0
+    found = text.find("://")
+    while found != -1:
+        match = None
+        for start in range(max(done, found - _MAX_SCHEME), found):
+            match = _URL_CREDENTIALS_RE.match(text, start)
+            if match is not None:
+                break
+        if match is None:
+            found = text.find("://", found + 1)
+            continue
+        pieces += (text[done : match.start()], _mask_userinfo(match))
+        done = match.end()
+        found = text.find("://", done)
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _names_a_secret_param(text: str) -> bool:
+    """Whether any ``key=`` in ``text`` has a secret-looking key: the only case ``_PARAM_RE`` masks.
+
+    The pattern tries every position of the text (14 µs for a 140-character
+    MongoDB URI); most values hold only harmless keys (``replicaSet=``,
+    ``sslmode=``). A key is the run of word characters, dots and dashes that
+    ends (before spaces) at an ``=``; ``_PARAM_RE`` can only match that whole
+    run, so testing each run with the same key pattern decides exactly.
+    """
+    end = text.find("=")
+    while end != -1:
+        stop = end
+        while stop > 0 and text[stop - 1].isspace():
+            stop -= 1
+        start = stop
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+            start -= 1
+        if start < stop and _SECRET_KEY_RE.fullmatch(text, start, stop):
+            return True
+        end = text.find("=", end + 1)
+    return False
 
 
 def authority_start(rest: str) -> int:
@@ -145,9 +196,13 @@ def sanitize_secret_value(key: str, value: str) -> str:
 
     if not isinstance(value, str) or (_STRUCTURED_RE.search(value) is None and value != value.lower()):
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
-    if not parse_value(key, value, remember=False):
+    # Masked first, then parsed: the hosts are decided on the very text the
+    # snapshot keeps (and the reference finder parses later), and that text may
+    # be memoized, as a value with its password may not be.
+    masked = redact(value)
+    if not parse_value(key, masked, masked=True):
         return REDACTED
-    return redact(value)
+    return masked
 
 
 def sanitize_secret(obj: Mapping[str, Any]) -> RawObject:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import string
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from novadiag.model import SourceInfo
@@ -139,3 +139,32 @@ def test_password_never_survives_sanitize_secret(case, key):
 def test_a_password_alone_vanishes_entirely(password, key):
     out = sanitize_secret({"kind": "Secret", "metadata": {"name": "db"}, "stringData": {key: password}})
     assert out["data"] == {key: REDACTED}
+
+
+# The shortcuts in redact() must change nothing: each is checked against the pattern it stands in for,
+# on DSNs and on text made of the characters those patterns turn on.
+url_like = st.text(alphabet="ab:/@,;?#=&. Pw1-+", max_size=60)
+params_like = st.lists(
+    st.sampled_from(["password", "api-key", "x.sig", "auth", "mode", "a", "1", *"-._= &;?'"]),
+    max_size=12,
+).map("".join)
+
+
+@PROPERTY
+@given(text=st.one_of(url_like, dsns().map(lambda case: case[0]), st.text()))
+def test_url_credentials_are_masked_as_the_whole_pattern_masks_them(text):
+    from novadiag.redaction import _URL_CREDENTIALS_RE, _mask_url_credentials, _mask_userinfo
+
+    assert _mask_url_credentials(text) == _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
+
+
+@PROPERTY
+@given(text=st.one_of(params_like, url_like, dsns().map(lambda case: case[0]), st.text()))
+@example("db-password-ro=x")
+@example("a.secret.b = x")
+@example("x;client_token\t=x")
+def test_a_value_the_param_check_passes_holds_no_secret_param(text):
+    from novadiag.redaction import _PARAM_RE, _names_a_secret_param
+
+    if not _names_a_secret_param(text):
+        assert _PARAM_RE.search(text) is None
