@@ -197,10 +197,10 @@ def sanitize_secret_value(key: str, value: str) -> str:
     if not isinstance(value, str) or (_STRUCTURED_RE.search(value) is None and value != value.lower()):
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
     # Masked first, then parsed: the hosts are decided on the very text the
-    # snapshot keeps (and the reference finder parses later), and that text may
-    # be memoized, as a value with its password may not be.
+    # snapshot keeps and the reference finder parses later. Not memoized: a
+    # lone lower-case password passes redact() unchanged.
     masked = redact(value)
-    if not parse_value(key, masked, masked=True):
+    if not parse_value(key, masked, remember=False):
         return REDACTED
     return masked
 

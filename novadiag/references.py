@@ -149,14 +149,12 @@ HostKind = Literal["name", "ip", "self"]
 _Hosts = tuple[HostPort, ...]
 
 
-def parse_value(env_name: str, value: str, *, masked: bool = False) -> tuple[HostPort, ...]:
+def parse_value(env_name: str, value: str, *, remember: bool = True) -> tuple[HostPort, ...]:
     """Every host ``value`` names (empty when it names none); never raises.
 
     Results are memoized (clusters repeat the same values many times over),
     except for values that may carry a credential (``@`` or ``=``), so the
-    cache never holds one. ``masked=True`` says the value has been through
-    :func:`~novadiag.redaction.redact` already: it is the text a snapshot keeps
-    and prints, so remembering it exposes nothing new.
+    cache never holds one; ``remember=False`` skips the cache altogether.
 
     >>> parse_value("KAFKA_BROKERS", "kafka-0.kafka:9092,kafka-1.kafka:9092")[1]
     HostPort(host='kafka-1.kafka', port=9092, scheme=None)
@@ -166,7 +164,7 @@ def parse_value(env_name: str, value: str, *, masked: bool = False) -> tuple[Hos
     if not isinstance(value, str) or not value or len(value) > _MAX_VALUE or value[0] in _NEVER_FIRST:
         return ()
     name_class = classify_env_name(env_name) if isinstance(env_name, str) else "plain"
-    if masked or ("@" not in value and "=" not in value):
+    if remember and "@" not in value and "=" not in value:
         return _parse(value, name_class)
     return _parse_once(value, name_class)
 
