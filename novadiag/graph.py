@@ -84,7 +84,8 @@ def _add_reference(graph: nx.DiGraph, edge: Edge) -> None:
         )
     else:
         data["edges"].append(edge)
-        data["status"] = worst(e.status for e in data["edges"])
+        if _SEVERITY[edge.status] < _SEVERITY[data["status"]]:  # the worst so far, without a rescan of the list
+            data["status"] = edge.status
         data["cross_namespace"] = data["cross_namespace"] or edge.cross_namespace
 
 
