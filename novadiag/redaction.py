@@ -141,8 +141,9 @@ def _names_a_secret_param(text: str) -> bool:
     The pattern tries every position of the text (14 µs for a 140-character
     MongoDB URI); most values hold only harmless keys (``replicaSet=``,
     ``sslmode=``). A key is the run of word characters, dots and dashes that
-    ends (before spaces) at an ``=``; ``_PARAM_RE`` can only match that whole
-    run, so testing each run with the same key pattern decides exactly.
+    ends at an ``=`` (spaces may come between); ``_PARAM_RE`` can only match
+    that whole run, so when no run passes the same key pattern nothing can be
+    masked, and the full pattern runs only when one does.
     """
     end = text.find("=")
     while end != -1:
