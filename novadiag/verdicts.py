@@ -138,7 +138,7 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
         blocked = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
         if blocked is not None:
             return blocked
-    return Edge(ref, named.status, named.detail, _ref(named.target), _ref(named.reached), named.fix)
+    return _edge(ref, named.status, named.detail, named.target, named.reached, named.fix)
 
 
 def judge_name(host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext) -> NameVerdict:
