@@ -251,14 +251,14 @@ class Kubelet:
             now = time.monotonic()
             if self._dirty or now >= self._next_resync or self._timer_due(now):
                 self._dirty = False
-                self._next_resync = now + RESYNC_SECONDS
+                failed = False
                 try:
                     self._reconcile()
                 except Exception:  # the loop must survive any one bad object
                     log.exception("kubelet pass failed")
-                    self._next_resync = now + RETRY_SECONDS
-                if self.controllers.failures:
-                    self._next_resync = now + RETRY_SECONDS
+                    failed = True
+                retry = failed or self.controllers.failures > 0
+                self._next_resync = now + (RETRY_SECONDS if retry else RESYNC_SECONDS)
 
     def _timers(self) -> list[float]:
         timers = []
