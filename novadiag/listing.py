@@ -85,12 +85,12 @@ def _load_cluster_snapshot(
     listed: dict[str, _Listed] = {}
     known_namespaces: list[str] | None = list(namespaces) if namespaces else None
     total = 0
+    stop = threading.Event()
     if "Namespace" in kinds:
-        listed["Namespace"] = _list_and_admit(client, "Namespace", None, threading.Event())
+        listed["Namespace"] = _list_and_admit(client, "Namespace", None, stop)
         known_namespaces = known_namespaces or listed["Namespace"].namespaces
         total += _report(progress, "Namespace", listed["Namespace"], total)
     rest = [kind for kind in kinds if kind != "Namespace"]
-    stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="novadiag-list")
     try:
         futures = {kind: pool.submit(_list_and_admit, client, kind, known_namespaces, stop) for kind in rest}
