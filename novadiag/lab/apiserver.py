@@ -313,8 +313,9 @@ class ApiServer:
             expire = bool(exchange.fault and exchange.fault.expire_continue)
             listing = rest.list_objects(route, query, expire_continue=expire)
             if exchange.wants_table():
-                listing = to_table(route.resource, listing)
-            exchange.send_json(200, listing)
+                exchange.send_json(200, to_table(route.resource, listing))
+            else:
+                exchange.send_bytes(200, self._encode_list(listing), JSON)
         elif verb == "get" and route.subresource == "log":
             self._serve_log(exchange, route)
         elif verb == "get":
@@ -335,6 +336,12 @@ class ApiServer:
             exchange.send_json(200, rest.delete_collection(route, query))
         else:
             raise method_not_allowed()
+
+    def _encode_list(self, listing: Obj) -> bytes:
+        """The ``<Kind>List`` document as ``json.dumps`` would write it, items from the store's encodings."""
+        head = json.dumps({k: v for k, v in listing.items() if k != "items"}, separators=(",", ":"))
+        items = b",".join(self.store.encoded(listing["items"]))
+        return b"".join((head[:-1].encode(), b',"items":[', items, b"]}"))
 
     def _stream_watch(self, exchange: Exchange, route: Route) -> None:
         stream = WatchStream(self.store, route, exchange.query, stop=self.stopping)

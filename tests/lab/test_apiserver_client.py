@@ -216,6 +216,25 @@ def test_raw_list_for_big_reads(core: client.CoreV1Api, many_pods: int) -> None:
     assert len(raw["items"]) == many_pods and "continue" not in raw["metadata"]
 
 
+def test_lists_serve_each_object_as_stored_now(lab: RunningLab, core: client.CoreV1Api) -> None:
+    """Items are encoded once per version: a write must show in the very next list."""
+    _namespace(core, "enc")
+    for i in range(3):
+        core.create_namespaced_config_map("enc", {"metadata": {"name": f"cfg-{i}"}, "data": {"v": "1"}})
+    first = core.list_namespaced_config_map("enc", _preload_content=False).data
+    again = core.list_namespaced_config_map("enc", _preload_content=False).data
+    stored, version = lab.store.list("ConfigMap", "enc")
+    expected = {"kind": "ConfigMapList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(version)}, "items": stored}
+    assert first == again == json.dumps(expected, separators=(",", ":")).encode()
+    changed = core.read_namespaced_config_map("cfg-1", "enc")
+    changed.data = {"v": "2"}
+    core.replace_namespaced_config_map("cfg-1", "enc", changed)
+    core.delete_namespaced_config_map("cfg-2", "enc")
+    listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items}
+    assert listed == {"cfg-0": {"v": "1"}, "cfg-1": {"v": "2"}}
+
+
 def test_expired_continue_token_is_410(lab: RunningLab, core: client.CoreV1Api,
                                        many_pods: int) -> None:
     first = core.list_pod_for_all_namespaces(limit=5, label_selector="tier")
