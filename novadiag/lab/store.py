@@ -155,8 +155,10 @@ class Store:
         list: encoding them afresh each time made the lab's API server, not the
         client under test, the slow end of every benchmark listing (83% of the
         server's time at M was ``json.dumps``). A real API server encodes in Go,
-        far faster. Only the stored version of an object is remembered: a write
-        replaces the object, so its old encoding can never be served.
+        far faster. Only the stored version of an object is remembered (a write
+        or delete drops its encoding), and an encoding is used only for that very
+        object: a continued list reads the snapshot its first page was cut from,
+        which may hold versions older than the store's.
         """
         objects = builtins.list(objects)
         keys = [key_of(obj) for obj in objects]

@@ -227,12 +227,21 @@ def test_lists_serve_each_object_as_stored_now(lab: RunningLab, core: client.Cor
     expected = {"kind": "ConfigMapList", "apiVersion": "v1",
                 "metadata": {"resourceVersion": str(version)}, "items": stored}
     assert first == again == json.dumps(expected, separators=(",", ":")).encode()
+    first_page = core.list_namespaced_config_map("enc", limit=1)
     changed = core.read_namespaced_config_map("cfg-1", "enc")
     changed.data = {"v": "2"}
     core.replace_namespaced_config_map("cfg-1", "enc", changed)
     core.delete_namespaced_config_map("cfg-2", "enc")
+    # A write or delete drops the encoding: the cache keeps no old version alive.
+    assert {key[2] for key in lab.store._encoded if key[1] == "enc"} == {"cfg-0"}
     listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items}
     assert listed == {"cfg-0": {"v": "1"}, "cfg-1": {"v": "2"}}
+    # A continued list still reads the snapshot it started from, old versions included,
+    # although the new version of cfg-1 has been encoded since.
+    rest = core.list_namespaced_config_map("enc", limit=5, _continue=first_page.metadata._continue)
+    assert {c.metadata.name: c.data for c in rest.items} == {"cfg-1": {"v": "1"}, "cfg-2": {"v": "1"}}
+    kept = {key[2]: json.loads(data) for key, (_, data) in lab.store._encoded.items() if key[1] == "enc"}
+    assert kept["cfg-1"]["data"] == {"v": "2"} and "cfg-2" not in kept
 
 
 def test_expired_continue_token_is_410(lab: RunningLab, core: client.CoreV1Api,
