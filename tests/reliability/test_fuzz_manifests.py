@@ -291,9 +291,11 @@ def test_any_snapshot_file_loads_or_is_a_config_error(doc: dict[str, Any]):
 @given(st.one_of(workload, service, config, policy))
 @example({"kind": "ConfigMap", "metadata": {"name": "a", "labels": {1: "x"}}})
 @example({"kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": "80"}]}})
+@example({"kind": "Service", "metadata": {"name": "a", "labels": {True: "x"}}})  # YAML keys: bool, null, float
+@example({"kind": "Service", "metadata": {"name": "a", "labels": {"x": None}}, "spec": {"ports": [None]}})
 def test_the_lean_shape_pass_agrees_with_the_walk_that_names_the_field(obj: dict[str, Any]):
     """``shape_problem`` trusts a yes/no pass and walks only on a no: the two must never disagree."""
-    from novadiag.shapes import _COMMON_TREE, _TREES, _walk, _well_formed
+    from novadiag.shapes import _COMMON_TREE, _LEAN, _LEAN_COMMON, _TREES, _walk
 
     tree = _TREES.get(obj["kind"], _COMMON_TREE)
-    assert _well_formed(tree, obj) == (_walk(tree, obj, ()) is None)
+    assert _LEAN.get(obj["kind"], _LEAN_COMMON)(obj) == (_walk(tree, obj, ()) is None)
