@@ -91,6 +91,7 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
     base = _rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {}
+    results: list[Any] = []  # alive until the clock stops, like `data` and `report` below
     if mode in ("floor", "floor-nogc"):
         if mode == "floor-nogc":
             gc.disable()
@@ -102,7 +103,7 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
     elif mode == "profile":
         out["profile"] = _profile(target)
     elif mode.startswith("list-"):
-        out.update(_child_listing(mode, target, page_size))
+        out.update(_child_listing(mode, target, page_size, results))
     elif mode == "probes":
         out.update(_child_probes(target, concurrency, page_size, timeout))
     else:
@@ -127,7 +128,13 @@ def _profile(snapshot: str) -> str:
     return "\n".join(tree[:PROFILE_LINES])
 
 
-def _child_listing(mode: str, kubeconfig: str, page_size: int) -> dict[str, Any]:
+def _child_listing(mode: str, kubeconfig: str, page_size: int, results: list[Any]) -> dict[str, Any]:
+    """One listing; what it returns goes to ``results``, to be freed after the clock stops.
+
+    The static lines keep their result (the parsed file, the report) until
+    they are timed; a listing's snapshot is kept the same way, so freeing it
+    (0.66 s at L) is not counted as listing.
+    """
     from novadiag.kube import KubeClient, KubeSettings
     from novadiag.listing import load_cluster_snapshot
 
@@ -137,6 +144,7 @@ def _child_listing(mode: str, kubeconfig: str, page_size: int) -> dict[str, Any]
     with KubeClient(settings) as client:
         if mode == "list-novadiag":
             snap = load_cluster_snapshot(client, source_kind="lab")
+            results.append(snap)
             return {"objects": sum(snap.count().values()), "client_requests": client.requests_made}
         if mode == "list-bare-par":
             return {"objects": _bare_listing_parallel(client, page_size), "client_requests": client.requests_made}
