@@ -140,28 +140,34 @@ def shape_problem(kind: str, obj: Mapping[str, Any]) -> str | None:
     Nearly every object is well formed, so a lean pass that only says yes or no
     comes first; the walk that names the field runs only for the rare bad one.
     """
-    if _LEAN.get(kind, _LEAN_COMMON)(obj):
-        return None
-    return _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
+    lean = _LEAN.get(kind)
+    if lean is None:  # a plain dict, not a cache decorator: this runs for every object read
+        lean = _LEAN[kind] = _write_lean_pass(_TREES.get(kind, _COMMON_TREE))
+    return None if lean(obj) else _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
 
 
-def _compile_lean_pass(tree: _Node, name: str) -> Callable[[Mapping[str, Any]], bool]:
+_LEAN: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+"""Each kind's written pass, from its first object on (callers only pass the kinds they read)."""
+
+
+def _write_lean_pass(tree: _Node) -> Callable[[Mapping[str, Any]], bool]:
     """Whether :func:`_walk` would find nothing, as straight-line code written from the tree.
 
     Every object listed or loaded goes through this pass, and a loop that
     interprets the tree spends most of its time on fields the object does not
     have: written out, each absent field is one ``get`` and one test. The
     objects a listing of M reads took 200 ms interpreted, 106 ms written out.
+    Written on first use, not at import (all the kinds' passes take 17 ms).
     The rules are :func:`_walk`'s; a property test checks the two agree on
     any Kubernetes-shaped object.
     """
-    lines = [f"def {name}(obj):"]
+    lines = ["def lean_pass(obj):"]
     _emit(tree, "obj", lines, depth=1, counter=[0])
     lines.append("    return True")
     namespace: dict[str, Any] = {}
     # The source is written from SHAPES alone, never from input.
-    exec(compile("\n".join(lines), f"<shapes lean pass {name}>", "exec"), namespace)
-    return cast(Callable[[Mapping[str, Any]], bool], namespace[name])
+    exec(compile("\n".join(lines), "<shapes lean pass>", "exec"), namespace)
+    return cast(Callable[[Mapping[str, Any]], bool], namespace["lean_pass"])
 
 
 def _emit(node: _Node, var: str, lines: list[str], depth: int, counter: list[int]) -> None:
@@ -197,12 +203,6 @@ def _emit_member(node: _Node, expected: type | None, var: str, lines: list[str],
     if node.children:
         lines.append(f"{pad}if type({var}) is dict:")
         _emit(node, var, lines, depth + 1, counter)
-    if expected is None and not node.children:
-        lines.append(f"{pad}pass")
-
-
-_LEAN = {kind: _compile_lean_pass(tree, f"lean_{kind}") for kind, tree in _TREES.items()}
-_LEAN_COMMON = _compile_lean_pass(_COMMON_TREE, "lean_common")
 
 
 def _walk(tree: _Node, obj: Mapping[str, Any], trail: Trail) -> str | None:

@@ -295,7 +295,7 @@ def test_any_snapshot_file_loads_or_is_a_config_error(doc: dict[str, Any]):
 @example({"kind": "Service", "metadata": {"name": "a", "labels": {"x": None}}, "spec": {"ports": [None]}})
 def test_the_lean_shape_pass_agrees_with_the_walk_that_names_the_field(obj: dict[str, Any]):
     """``shape_problem`` trusts a yes/no pass and walks only on a no: the two must never disagree."""
-    from novadiag.shapes import _COMMON_TREE, _LEAN, _LEAN_COMMON, _TREES, _walk
+    from novadiag.shapes import _COMMON_TREE, _TREES, _walk, _write_lean_pass
 
     tree = _TREES.get(obj["kind"], _COMMON_TREE)
-    assert _LEAN.get(obj["kind"], _LEAN_COMMON)(obj) == (_walk(tree, obj, ()) is None)
+    assert _write_lean_pass(tree)(obj) == (_walk(tree, obj, ()) is None)
