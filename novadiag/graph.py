@@ -84,8 +84,7 @@ def _add_reference(graph: nx.DiGraph, edge: Edge) -> None:
         )
     else:
         data["edges"].append(edge)
-        if _SEVERITY[edge.status] < _SEVERITY[data["status"]]:  # the worst so far, without a rescan of the list
-            data["status"] = edge.status
+        data["status"] = worst((data["status"], edge.status))  # the worst so far, without a rescan of the list
         data["cross_namespace"] = data["cross_namespace"] or edge.cross_namespace
 
 
