@@ -62,6 +62,13 @@ _USERINFO = (
 )
 _USERINFO_RE = re.compile(_USERINFO, re.IGNORECASE)
 _URL_CREDENTIALS_RE = re.compile(rf"(?P<scheme>{_SCHEME}){_USERINFO}", re.IGNORECASE)
+# ``scheme://user:password@rest`` with the only ``@`` of the text: the full pattern's match
+# is then known (see :func:`_mask_url_credentials`), so it is taken in one step.
+_ONE_CREDENTIAL_URL_RE = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.\-]{0,31}://)(?P<user>[^\s/?#:@,;]*)(?P<colon>:(?P<password>[^\s/?#:@,;]*))?@"
+    r"(?P<rest>[^@]*)",
+    re.IGNORECASE,
+)
 _ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
 
 _SECRET_KEY = (
@@ -118,6 +125,13 @@ def _mask_url_credentials(text: str) -> str:
     tried; scanning the whole text was 10 µs of a 140-character MongoDB URI.
     The pattern itself still decides at each position, so the result is the same.
     """
+    one = _ONE_CREDENTIAL_URL_RE.fullmatch(text)
+    if one is not None:
+        return _mask_userinfo(one) + one["rest"]
+    return _mask_each_url(text)
+
+
+def _mask_each_url(text: str) -> str:
     pieces: list[str] = []
     done = 0
     found = text.find("://")

@@ -132,6 +132,14 @@ _SIMPLE_RE = re.compile(
     rf"(?:([a-z][a-z0-9+\-]{{0,31}})://)?({_LABEL}(?:\.{_LABEL})*\.?)(?::(\d{{1,5}}))?"
     r"([/?#][^\s,;@]*)?"
 )
+# ``scheme://user:password@host:port,host:port/path``, the shape of most DSNs, once lower-cased:
+# one ``@``, a userinfo of plain characters, an authority of plain ``host[:port]`` entries.
+# Every step of the general path is known for it (see :func:`_parse_credential_url`).
+_CREDENTIAL_URL_RE = re.compile(
+    r"([a-z][a-z0-9+\-]{0,31})://[^\s/?#:@,;]*(?::[^\s/?#:@,;]*)?@"
+    r"([a-z0-9_.\-]+(?::\d{1,5})?(?:,[a-z0-9_.\-]+(?::\d{1,5})?)*)"
+    r"(?:[/?#][^\s@,;]*)?"
+)
 _IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]{0,31}")
 _VERSION_LABEL_RE = re.compile(r"v\d+(?:[a-z]+\d*)?")
@@ -187,6 +195,15 @@ def _parse_once(value: str, name_class: NameClass) -> _Hosts:
     text = value.strip().lower()
     if not text or text[0] in _NEVER_FIRST or "$(" in text or "${" in text or "{{" in text:
         return ()
+    if "@" in text:
+        hosts = _parse_credential_url(text)
+        if hosts is not None:
+            return hosts
+    return _parse_text(text, name_class)
+
+
+def _parse_text(text: str, name_class: NameClass) -> _Hosts:
+    """The general rules, on a stripped, lower-cased value that passed rule 1."""
     if "=" in text and _KV_DSN_RE.search(text):
         return _parse_keyvalue_dsn(text)
     if name_class != "host" and ":" not in text and not _may_name_host(text):
@@ -204,6 +221,29 @@ def _parse_once(value: str, name_class: NameClass) -> _Hosts:
 
 
 _parse = lru_cache(maxsize=1 << 17)(_parse_once)
+
+
+def _parse_credential_url(text: str) -> _Hosts | None:
+    """The hosts of a lower-cased ``scheme://user:password@hosts[/path]``; None when it has another shape.
+
+    A shortcut through the general path, which gives the same answer for this
+    shape: no key=value DSN, one token (no whitespace, no list split: no
+    ``,scheme://`` or ``,jdbc:``), the authority right after the one ``@`` and
+    up to the first ``/``, ``?`` or ``#``. The general path spends most of its
+    time on the userinfo pattern and the list split; most Secret values are
+    this shape (14 µs of a three-host MongoDB URI, against 4 µs here).
+    ``tests/unit/test_references_properties.py`` compares the two.
+    """
+    match = _CREDENTIAL_URL_RE.fullmatch(text)
+    if match is None or ",jdbc:" in text:
+        return None
+    scheme, authority = match.groups()
+    if scheme in _IGNORED_SCHEMES or scheme in _PATH_TARGET_SCHEMES:
+        return None
+    found = _authority_hosts(authority, scheme, _default_port(scheme))
+    if found is None:
+        return ()
+    return found if len(found) < 2 else tuple(dict.fromkeys(found))
 
 
 def _may_name_host(text: str) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from novadiag.redaction import (
     LAST_APPLIED,
@@ -233,3 +235,29 @@ def test_sanitizing_never_memoizes_a_value():
     sanitize_secret_value("DB_HOST", "correcthorsebattery")
     sanitize_secret_value("API_URL", "http://svc-memo-check:80")
     assert references._parse.cache_info().currsize == before
+
+
+# ----------------------------------------------------------------------------- the one-URL shortcut
+
+_pieces = st.text(alphabet="aZ9_-.*:@/,;=?# %", max_size=12)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    scheme=st.sampled_from(["postgres", "MongoDB+srv", "jdbc:mysql", "a.b", "9x", "", "x" * 33]),
+    user=_pieces,
+    rest=st.text(alphabet="ab:/@,;= ?#", max_size=16),
+)
+@example(scheme="mongodb", user="u:pw", rest="a:1,b:2/db?replicaSet=x")
+@example(scheme="http", user="user", rest="host:8080/x@y")
+def test_one_credential_url_shortcut_agrees_with_the_full_pattern(scheme, user, rest):
+    from novadiag.redaction import _URL_CREDENTIALS_RE, _mask_each_url, _mask_url_credentials, _mask_userinfo
+
+    text = f"{scheme}://{user}@{rest}"
+    assert _mask_url_credentials(text) == _mask_each_url(text) == _URL_CREDENTIALS_RE.sub(_mask_userinfo, text)
+
+
+def test_one_credential_url_shortcut_is_taken_for_a_plain_dsn():
+    from novadiag.redaction import _ONE_CREDENTIAL_URL_RE
+
+    assert _ONE_CREDENTIAL_URL_RE.fullmatch("mongodb://u:pw@a:1,b:2/db?replicaSet=x") is not None

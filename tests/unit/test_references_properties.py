@@ -168,3 +168,52 @@ def test_a_value_the_param_check_passes_holds_no_secret_param(text):
 
     if not _names_a_secret_param(text):
         assert _PARAM_RE.search(text) is None
+
+
+# The credential-URL shortcut of the parser against the general rules it skips.
+_near_hosts = st.one_of(
+    hostnames,
+    st.sampled_from(["jdbc", "localhost", "127.0.0.1", "10.0.0.7", "a..b", "-a", "a-", "_srv", "x.1", "", "[::1]"]),
+    st.text(alphabet="abz019._-:[]", max_size=12),
+)
+_near_ports = st.one_of(st.none(), ports.map(str), st.sampled_from(["0", "65536", "99999", "", "08080"]))
+_entries = st.tuples(_near_hosts, _near_ports).map(lambda hp: hp[0] if hp[1] is None else f"{hp[0]}:{hp[1]}")
+_userinfo = st.text(alphabet="ab9_-.*:@/,;=?# %", max_size=10)
+_TAIL_TOKENS = ["/", "?", "#", ";", ",", "=", "&", "@", " ", ":", "//", "host", "server", "jdbc:", "x", "9", ".", "$(",
+                ";host=", " server=", ",jdbc:", ",b://"]
+
+
+@st.composite
+def credential_urls(draw):
+    scheme = draw(st.sampled_from(["mongodb", "postgresql", "mongodb+srv", "redis", "file", "dns", "unix", "jdbc:mysql",
+                                   "a.b", "x"]))
+    authority = ",".join(draw(st.lists(_entries, min_size=1, max_size=4)))
+    tail = "".join(draw(st.lists(st.sampled_from(_TAIL_TOKENS), max_size=8)))
+    return f"{scheme}://{draw(_userinfo)}@{authority}{tail}"
+
+
+@PROPERTY
+@given(text=credential_urls())
+@example(text="mongodb://u:***@a-0:9090,b.ns-1:9090,c:5432/app?replicaset=rs0")
+@example(text="postgresql://u:***@db:5432,jdbc:5432/app")
+@example(text="redis://:***@localhost:6379/0")
+@example(text="mongodb://u:p@a:1,b:99999/x")
+@example(text="mongodb://u:p@h:1/x;host=y")
+def test_credential_url_shortcut_agrees_with_the_general_rules(text):
+    from novadiag.references import _parse_credential_url, _parse_text
+
+    fast = _parse_credential_url(text)
+    if fast is not None:
+        for name_class in ("host", "plain", "image"):
+            assert fast == _parse_text(text, name_class), name_class
+
+
+def test_credential_url_shortcut_takes_the_common_dsns():
+    """Not vacuous: the shapes most Secrets hold go through the shortcut."""
+    from novadiag.references import _parse_credential_url
+
+    assert _parse_credential_url("mongodb://u:***@a-0:9090,b.ns-1:9090/app?replicaset=rs0") == (
+        HostPort("a-0", 9090, "mongodb"),
+        HostPort("b.ns-1", 9090, "mongodb"),
+    )
+    assert _parse_credential_url("postgresql://u:***@db/app") == (HostPort("db", 5432, "postgresql"),)
