@@ -124,6 +124,11 @@ def _mask_url_credentials(text: str) -> str:
     ``://`` that follows (a scheme holds no ``:``), so only those positions are
     tried; scanning the whole text was 10 µs of a 140-character MongoDB URI.
     The pattern itself still decides at each position, so the result is the same.
+
+    First, the shape most DSNs have: one URL at the start and the only ``@`` of
+    the text ending its userinfo, with no character in user or password where
+    the pattern would stop. The pattern's match is then that userinfo, so it
+    is masked at once (that URI: 8.5 -> 1.2 µs).
     """
     one = _ONE_CREDENTIAL_URL_RE.fullmatch(text)
     if one is not None:

@@ -230,8 +230,8 @@ def _parse_credential_url(text: str) -> _Hosts | None:
     shape: no key=value DSN, one token (no whitespace, no list split: no
     ``,scheme://`` or ``,jdbc:``), the authority right after the one ``@`` and
     up to the first ``/``, ``?`` or ``#``. The general path spends most of its
-    time on the userinfo pattern and the list split; most Secret values are
-    this shape (14 µs of a three-host MongoDB URI, against 4 µs here).
+    time on the userinfo pattern and the list split, and most Secret values
+    are this shape (a three-host MongoDB URI: 19.5 µs there, 10 µs here).
     ``tests/unit/test_references_properties.py`` compares the two.
     """
     match = _CREDENTIAL_URL_RE.fullmatch(text)
