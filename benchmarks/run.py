@@ -18,7 +18,12 @@ same run, on the same data, so the ratio says what novadiag adds:
   bare, typed at least 5× slower than novadiag. novadiag lists four kinds at a
   time, so ``list-bare-par`` is the bare listing done the same way: its ratio
   (``wall_vs_bare_par``) says what novadiag's own work costs, apart from the
-  overlap.
+  overlap. The bare listing drops each page once decoded, and a listing that
+  returns the cluster cannot: ``list-bare-kept`` keeps every page, with the
+  garbage collector paused as novadiag pauses it, so ``wall_vs_bare_kept``
+  says what novadiag adds to holding the decoded cluster in memory (no target:
+  it explains growth). Each line also reports the child's system CPU time and
+  minor page faults, the price of fresh memory.
 * **probes** — ``novadiag.audit(kubeconfig=..., probe=True)`` against the lab:
   probe pods created must equal the (namespace, DNS settings) groups, and the
   audit's wall time is compared with the slowest probe pod's lifetime (target:
@@ -89,6 +94,7 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
     import novadiag.pipeline  # noqa: F401  (every child carries the same imports)
 
     base = _rss_mb()
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {}
     results: list[Any] = []  # alive until the clock stops, like `data` and `report` below
@@ -108,7 +114,9 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
         out.update(_child_probes(target, concurrency, page_size, timeout))
     else:
         raise SystemExit(f"unknown child mode {mode}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     out.update(wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu, peak_rss_mb=_rss_mb())
+    out.update(sys_s=usage.ru_stime - usage_before.ru_stime, minor_faults=usage.ru_minflt - usage_before.ru_minflt)
     out["base_rss_mb"] = base
     return out
 
@@ -148,14 +156,20 @@ def _child_listing(mode: str, kubeconfig: str, page_size: int, results: list[Any
             return {"objects": sum(snap.count().values()), "client_requests": client.requests_made}
         if mode == "list-bare-par":
             return {"objects": _bare_listing_parallel(client, page_size), "client_requests": client.requests_made}
+        if mode == "list-bare-kept":
+            from novadiag.snapshot import paused_gc
+
+            with paused_gc():
+                count = _bare_listing(client, page_size, keep=results)
+            return {"objects": count, "client_requests": client.requests_made}
         return {"objects": _bare_listing(client, page_size), "client_requests": client.requests_made}
 
 
-def _bare_listing(client: Any, page_size: int) -> int:
-    """Every kind novadiag reads, page by page, ``json.loads`` of each page and nothing else."""
+def _bare_listing(client: Any, page_size: int, keep: list[Any] | None = None) -> int:
+    """Every kind novadiag reads, page by page, ``json.loads`` of each page and nothing else (pages to ``keep``)."""
     from novadiag.model import SNAPSHOT_KINDS
 
-    return sum(_bare_kind(client, kind, page_size) for kind in SNAPSHOT_KINDS)
+    return sum(_bare_kind(client, kind, page_size, keep) for kind in SNAPSHOT_KINDS)
 
 
 def _bare_listing_parallel(client: Any, page_size: int) -> int:
@@ -171,7 +185,7 @@ def _bare_listing_parallel(client: Any, page_size: int) -> int:
         return count + sum(pool.map(lambda kind: _bare_kind(client, kind, page_size), kinds))
 
 
-def _bare_kind(client: Any, kind: str, page_size: int) -> int:
+def _bare_kind(client: Any, kind: str, page_size: int, keep: list[Any] | None = None) -> int:
     from novadiag.kube import KINDS, NotFoundError
 
     count, path, token = 0, KINDS[kind].path(), None
@@ -182,6 +196,8 @@ def _bare_kind(client: Any, kind: str, page_size: int) -> int:
         except NotFoundError:
             break
         count += len(page.get("items") or ())
+        if keep is not None:
+            keep.append(page)
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             break
@@ -296,6 +312,8 @@ class Line:
         fields = {
             "wall_s": f"{self.median('wall_s'):.3f}",
             "cpu_s": f"{self.median('cpu_s'):.3f}",
+            "sys_s": f"{self.median('sys_s'):.3f}",
+            "minor_faults": f"{self.median('minor_faults'):.0f}",
             "peak_rss_mb": f"{self.median('peak_rss_mb'):.0f}",
             "api_requests": f"{self.median('api_requests'):.0f}",
             "probe_pods": f"{self.median('probe_pods'):.0f}",
@@ -414,7 +432,9 @@ class Bench:
     def listing(self, size: Size, lab: Any) -> None:
         bare, ours = Line("list-bare", size.name), Line("list-novadiag", size.name)
         bare_par, typed = Line("list-bare-par", size.name), Line("list-typed", size.name)
-        lines = {"list-bare": bare, "list-bare-par": bare_par, "list-novadiag": ours, "list-typed": typed}
+        kept = Line("list-bare-kept", size.name)
+        lines = {"list-bare": bare, "list-bare-par": bare_par, "list-bare-kept": kept, "list-novadiag": ours,
+                 "list-typed": typed}  # fmt: skip
         for _ in range(self.repeat):
             for mode, line in lines.items():
                 line.runs.append(self._metered(lab, mode))
@@ -423,10 +443,12 @@ class Bench:
             line.extra = {"objects": int(line.median("objects")), "expected_requests": expected}
         self.emit(bare)
         self.emit(bare_par)
+        self.emit(kept)
         ours.ratios = {
             "requests_vs_expected": ours.median("api_requests") / expected,
             "wall_vs_bare": ours.median("wall_s") / bare.median("wall_s"),
             "wall_vs_bare_par": ours.median("wall_s") / bare_par.median("wall_s"),
+            "wall_vs_bare_kept": ours.median("wall_s") / kept.median("wall_s"),
         }
         self.emit(ours)
         typed.ratios = {"typed_vs_novadiag": typed.median("wall_s") / ours.median("wall_s")}

@@ -70,3 +70,36 @@ def test_size_s_has_the_namespaces_services_and_workloads_it_promises() -> None:
 def test_lab_variant_asks_for_no_pods() -> None:
     objects = generate_objects(SIZES["S"], replicas=0)
     assert {o["spec"]["replicas"] for o in objects if o["kind"] in ("Deployment", "StatefulSet")} == {0}
+
+
+@pytest.fixture(scope="module")
+def listing_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    workdir = tmp_path_factory.mktemp("bench-listing")
+    cmd = [sys.executable, "-m", "benchmarks.run", "--size", "S", "--only", "listing", "--repeat", "1"]
+    proc = subprocess.run(
+        [*cmd, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _fields(line: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in line.split() if "=" in item)
+
+
+def test_listing_lines_read_the_same_objects_with_one_list_per_kind(listing_output: str) -> None:
+    names = ("list-bare", "list-bare-par", "list-bare-kept", "list-novadiag", "list-typed")
+    lines = {name: _fields(_line(listing_output, name)) for name in names}
+    assert len({fields["objects"] for fields in lines.values()}) == 1
+    assert int(lines["list-novadiag"]["objects"]) > 6000  # the lab adds ReplicaSets and EndpointSlices to S
+    for fields in lines.values():
+        assert fields["api_requests"] == fields["expected_requests"]
+        assert int(fields["minor_faults"]) > 0 and float(fields["sys_s"]) >= 0
+
+
+def test_listing_line_judges_novadiag_against_each_floor(listing_output: str) -> None:
+    ours = _line(listing_output, "list-novadiag")
+    assert re.search(r"requests_vs_expected=1\.00 \(<=1 ok\)", ours)
+    assert re.search(r"wall_vs_bare=\d+\.\d+ \(<=1\.5 (ok|MISS)\)", ours)
+    assert re.search(r"wall_vs_bare_kept=\d+\.\d+", ours)
+    assert re.search(r"typed_vs_novadiag=\d+\.\d+ \(>=5 (ok|MISS)\)", _line(listing_output, "list-typed"))
