@@ -20,15 +20,20 @@ from novadiag.lab.generate import EXPECTED_BROKEN_ANNOTATION
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
-    workdir = tmp_path_factory.mktemp("bench")
-    cmd = [sys.executable, "-m", "benchmarks.run", "--size", "S", "--only", "static", "--repeat", "1"]
+def _quick_run(tmp_path_factory: pytest.TempPathFactory, only: str, timeout: float) -> str:
+    """``python -m benchmarks.run --size S --only ONLY --repeat 1`` in a fresh workdir: its output."""
+    workdir = tmp_path_factory.mktemp(f"bench-{only}")
+    cmd = [sys.executable, "-m", "benchmarks.run", "--size", "S", "--only", only, "--repeat", "1"]
     proc = subprocess.run(
-        [*cmd, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [*cmd, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _quick_run(tmp_path_factory, "static", timeout=120)
 
 
 def _line(output: str, name: str) -> str:
@@ -74,13 +79,7 @@ def test_lab_variant_asks_for_no_pods() -> None:
 
 @pytest.fixture(scope="module")
 def listing_output(tmp_path_factory: pytest.TempPathFactory) -> str:
-    workdir = tmp_path_factory.mktemp("bench-listing")
-    cmd = [sys.executable, "-m", "benchmarks.run", "--size", "S", "--only", "listing", "--repeat", "1"]
-    proc = subprocess.run(
-        [*cmd, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return _quick_run(tmp_path_factory, "listing", timeout=300)
 
 
 def _fields(line: str) -> dict[str, str]:
