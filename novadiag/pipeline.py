@@ -18,7 +18,6 @@ from pathlib import Path
 
 from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
-from novadiag.graph import build_graph
 from novadiag.index import build_index
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
@@ -184,8 +183,8 @@ def _audit_snapshot(
         edges=tuple(edges),
         findings=tuple(findings),
         gaps=snapshot.gaps,
-        graph=build_graph(edges, index),
         snapshot=snapshot,
+        index=index,
     )
 
 
@@ -238,6 +237,6 @@ def probe_report(
         report,
         edges=tuple(edges),
         findings=report.findings + tuple(findings),
-        graph=build_graph(edges, index),
+        index=index,
         probes={**run.to_dict(), "detected_cluster_domain": detected},
     )

@@ -55,6 +55,8 @@ def test_audit_line_judges_each_ratio_against_its_target(smoke_output: str) -> N
     line = _line(smoke_output, "static")
     assert re.search(r"wall_vs_floor=\d+\.\d+ \(<=2\.5 (ok|MISS)\)", line)
     assert re.search(r"rss_vs_floor=\d+\.\d+ \(<=2 (ok|MISS)\)", line)
+    assert re.search(r"with_graph_vs_floor=\d+\.\d+", line)
+    assert float(_fields(line)["graph_s"]) > 0 and int(_fields(line)["graph_rss_mb"]) > 0
 
 
 def test_audit_finds_exactly_the_generated_broken_references(smoke_output: str) -> None:
