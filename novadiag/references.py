@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -217,7 +217,7 @@ def _parse_text(text: str, name_class: NameClass) -> _Hosts:
             if hosts is None:
                 return ()
             found.extend(hosts)
-    return tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
+    return _distinct(found)
 
 
 _parse = lru_cache(maxsize=1 << 17)(_parse_once)
@@ -243,7 +243,12 @@ def _parse_credential_url(text: str) -> _Hosts | None:
     found = _authority_hosts(authority, scheme, _default_port(scheme))
     if found is None:
         return ()
-    return found if len(found) < 2 else tuple(dict.fromkeys(found))
+    return _distinct(found)
+
+
+def _distinct(found: Sequence[HostPort]) -> _Hosts:
+    """The hosts in order of first mention, each once (a list may name one twice)."""
+    return tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
 
 
 def _may_name_host(text: str) -> bool:
