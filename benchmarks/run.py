@@ -395,6 +395,7 @@ class Bench:
         audit.extra = {
             "edges": int(audit.median("edges")),
             "broken": int(audit.median("broken")),
+            "graph_edges": int(audit.median("graph_edges")),
             "graph_s": audit.median("graph_s"),
             "graph_rss_mb": round(audit.median("graph_rss_mb")),
         }
