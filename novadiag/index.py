@@ -134,7 +134,7 @@ def build_index(snapshot: Snapshot, *, cluster_domain: str | None = None) -> Clu
     index = ClusterIndex(
         cluster_domain=(cluster_domain or snapshot.source.cluster_domain).strip(".").lower(),
         namespaces=snapshot.namespaces,
-        live=snapshot.source.kind in ("cluster", "lab"),
+        live=snapshot.source.live,
     )
     by_name: dict[str, list[ServiceInfo]] = defaultdict(list)
     for obj in snapshot.of("Service"):

@@ -35,6 +35,7 @@ BROKEN_STATUSES: frozenset[Status] = frozenset(
 Severity = Literal["error", "warning", "info"]
 
 SourceKind = Literal["cluster", "manifests", "snapshot", "lab"]
+LIVE_SOURCE_KINDS: frozenset[SourceKind | None] = frozenset({"cluster", "lab"})
 
 WORKLOAD_KINDS: tuple[str, ...] = (
     "Deployment",
@@ -271,6 +272,17 @@ class SourceInfo:
     context: str | None = None
     cluster_domain: str = "cluster.local"
     locations: tuple[str, ...] = field(default=())
+    saved_from: SourceKind | None = None
+    """For a snapshot file: the source it was saved from (its Endpoints are as live as that source's)."""
+
+    @property
+    def live(self) -> bool:
+        """True when the objects were listed from a running cluster, directly or through a saved snapshot.
+
+        Only then do Endpoints say which pods are ready; manifests carry none, so
+        readiness has to be guessed from replica counts.
+        """
+        return self.kind in LIVE_SOURCE_KINDS or self.saved_from in LIVE_SOURCE_KINDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "context": self.context, "cluster_domain": self.cluster_domain}

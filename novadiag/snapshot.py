@@ -21,10 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from novadiag.errors import ConfigError
-from novadiag.model import SNAPSHOT_KINDS, WORKLOAD_KINDS, Finding, Gap, ObjectRef, RawObject, SourceInfo
+from novadiag.model import (
+    SNAPSHOT_KINDS,
+    WORKLOAD_KINDS,
+    Finding,
+    Gap,
+    ObjectRef,
+    RawObject,
+    SourceInfo,
+    SourceKind,
+)
 from novadiag.redaction import LAST_APPLIED, redact, sanitize_secret
 from novadiag.shapes import shape_problem
 from novadiag.workloads import Workload, iter_workloads, pod_template
@@ -87,7 +96,11 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SNAPSHOT_SCHEMA,
-            "source": {**self.source.to_dict(), "locations": list(self.source.locations)},
+            "source": {
+                **self.source.to_dict(),
+                "kind": self.source.saved_from or self.source.kind,  # a re-saved snapshot keeps its origin
+                "locations": list(self.source.locations),
+            },
             "objects": {kind: list(items) for kind, items in self.objects.items()},
             "gaps": [g.to_dict() for g in self.gaps],
             "findings": [f.to_dict() for f in self.findings],
@@ -282,11 +295,13 @@ def _load_snapshot_file(p: Path) -> Snapshot:
     if problem is not None:
         raise ConfigError(f"{p}: not a novadiag snapshot file ({problem})")
     src = data.get("source") or {}
+    saved_from = src.get("kind")
     source = SourceInfo(
         kind="snapshot",
         context=src.get("context"),
         cluster_domain=src.get("cluster_domain") or "cluster.local",
         locations=(str(p),),
+        saved_from=saved_from if saved_from in get_args(SourceKind) and saved_from != "snapshot" else None,
     )
     objects = data.get("objects") or {}
     gaps = [Gap(g.get("kind", "?"), g.get("namespace"), g.get("reason", "")) for g in data.get("gaps") or []]

@@ -8,6 +8,7 @@ import pytest
 
 from novadiag.errors import ConfigError
 from novadiag.model import SourceInfo
+from novadiag.pipeline import audit_snapshot
 from novadiag.snapshot import build_snapshot, load_snapshot_file
 
 PASSWORD = "Sup3rS3cretPw"
@@ -84,6 +85,48 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = load_snapshot_file(path)
     assert loaded.source.kind == "snapshot" and loaded.source.cluster_domain == "corp.internal"
     assert loaded.of("Deployment")[0]["metadata"]["name"] == "api"
+
+
+def _service_without_ready_pods(source_kind):
+    """A Deployment with replicas whose Service's Endpoints list no ready address (pods crash-looping)."""
+    caller = deployment([{"name": "API_URL", "value": "backend:80"}])
+    backend = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend", "namespace": "a"},
+        "spec": {
+            "replicas": 2,
+            "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {"containers": [{"name": "b"}]}},
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "backend", "namespace": "a"},
+        "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80}]},
+    }
+    endpoints = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "backend", "namespace": "a"},
+        "subsets": [{"notReadyAddresses": [{"ip": "10.0.0.7"}], "ports": [{"port": 80}]}],
+    }
+    return build_snapshot([caller, backend, service, endpoints], SourceInfo(source_kind))
+
+
+@pytest.mark.parametrize(
+    ("saved_from", "status"), [("cluster", "no-endpoints"), ("lab", "no-endpoints"), ("manifests", "ok")]
+)
+def test_a_saved_snapshot_judges_endpoints_as_its_source_did(tmp_path, saved_from, status):
+    """Offline audits of a listed cluster trust its Endpoints; a manifest set's are guessed from replicas."""
+    path = tmp_path / "snap.json"
+    _service_without_ready_pods(saved_from).save(path)
+    loaded = load_snapshot_file(path)
+    assert loaded.source.saved_from == saved_from
+    assert [edge.status for edge in audit_snapshot(loaded).edges] == [status]
+    resaved = tmp_path / "again.json"
+    loaded.save(resaved)
+    assert json.loads(resaved.read_text())["source"]["kind"] == saved_from
 
 
 def test_loading_a_non_snapshot_file_is_one_clear_error(tmp_path):
