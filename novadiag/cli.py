@@ -8,22 +8,24 @@ codes, each with one line for the user:
 - 1: broken edges found
 - 2: usage, configuration or cluster-access error
 - 130: interrupted (Ctrl-C or SIGTERM, at any stage; probe pods are deleted first)
+- 141: the reader of standard output went away (``| head``), silently, as other Unix tools
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
 from novadiag.errors import ConfigError, NovadiagError
+from novadiag.outputs import check_output_file, write_output
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
 from novadiag.signals import sigterm_as_interrupt
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
     from novadiag.report.core import Report
 
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("novadiag: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        if exc.filename is None:
+            raise  # not about a file the user named: a bug worth its traceback
+        print(f"novadiag: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +224,8 @@ def _run_policies(args: argparse.Namespace) -> int:
     from novadiag.pipeline import audit
     from novadiag.policy_report import policy_view, print_policies, render_policies
 
+    if args.output:
+        check_output_file(args.output)
     report = audit(
         manifests=args.manifests,
         snapshot=args.snapshot,
@@ -226,7 +239,7 @@ def _run_policies(args: argparse.Namespace) -> int:
     )  # every namespace's edges: -n picks the policies shown, their callers may live anywhere
     view = policy_view(report, namespaces=args.namespaces)
     if args.output:
-        Path(args.output).write_text(visible(render_policies(view, args.format)), encoding="utf-8")
+        write_output(args.output, visible(render_policies(view, args.format)))
     elif args.format == "table":
         console = Console(highlight=False, markup=False)
         print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
@@ -282,6 +295,8 @@ def _run_audit(args: argparse.Namespace) -> int:
 
     fmt = args.format or (format_for_path(args.output) if args.output else None) or "table"
     live = not (args.manifests or args.snapshot)
+    if args.output:
+        check_output_file(args.output)
     with _progress(enabled=fmt == "table" and not args.output) as (listing, probing):
         report = audit(
             manifests=args.manifests,
@@ -299,7 +314,7 @@ def _run_audit(args: argparse.Namespace) -> int:
             probe_progress=probing,
         )
     if args.output:
-        Path(args.output).write_text(_rendered(report, fmt), encoding="utf-8")
+        write_output(args.output, _rendered(report, fmt))
         from novadiag.report.table import summary_line
 
         print(summary_line(report), file=sys.stderr)
@@ -472,6 +487,7 @@ def _run_snapshot_save(args: argparse.Namespace) -> int:
     from novadiag.pipeline import load_snapshot
 
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
+    check_output_file(args.file, flag="snapshot save")
     if args.lab:
         from novadiag.lab import Lab
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import ConfigError
+from novadiag.outputs import check_output_directory, check_output_file, write_output
 
 if TYPE_CHECKING:
     from novadiag.planning.model import Plan
@@ -85,6 +86,8 @@ def run_plan(args: argparse.Namespace) -> int:
     fmt = args.format or _format_for(args.output)
     if fmt == "manifests" and not args.output:
         raise ConfigError("--format manifests needs -o DIRECTORY")
+    if args.output:
+        (check_output_directory if fmt == "manifests" else check_output_file)(args.output)
     if args.lab:
         from novadiag.lab import Lab
 
@@ -165,10 +168,7 @@ def _output(plan: Plan, fmt: str, output: str | None, *, quiet: bool) -> None:
         return
     text = plan.render(fmt)
     if output:
-        path = Path(output)
-        path.write_text(text, encoding="utf-8")
-        if fmt == "script":
-            path.chmod(0o755)
+        write_output(output, text, executable=fmt == "script")
         print(f"novadiag plan: wrote {output}", file=sys.stderr)
     elif not quiet:
         sys.stdout.write(text)
