@@ -188,9 +188,18 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    """Criteria files run under pytest, isolated from the pytest config of the repo they sit in.
+
+    That config (``addopts``, ``timeout`` from a plugin the user's CI may not
+    install, ``filterwarnings = error``) belongs to the repo's own tests; the
+    criteria only need novadiag's plugin, so ``-c /dev/null`` skips it.
+    """
     import pytest
 
-    argv = [*args.files, "-p", "no:cacheprovider", "-q"]
+    for path in args.files:
+        if not os.path.isfile(path):
+            raise ConfigError(f"{path}: no such criteria file")
+    argv = [*args.files, "-c", os.devnull, "--rootdir", os.getcwd(), "-p", "no:cacheprovider", "-q"]
     for flag, value in (
         ("--novadiag-kubeconfig", args.kubeconfig),
         ("--novadiag-context", args.context),
@@ -204,7 +213,12 @@ def _run_check(args: argparse.Namespace) -> int:
         argv += ["--novadiag-manifests", path]
     if args.no_probe:
         argv.append("--novadiag-no-probe")
-    return int(pytest.main(argv))
+    code = pytest.main(argv)
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return int(code)
+    return EXIT_ERROR  # pytest's usage/internal errors, or a file holding no criteria: pytest said why above
 
 
 def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

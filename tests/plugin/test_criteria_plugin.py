@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,22 @@ def test_namespace_count_by_environment_label(pytester):
 def test_no_crashloop_passes_on_manifests_without_pod_status(pytester):
     result = run(pytester, {"c.novadiag.yaml": "- check: no-crashloop\n"})
     result.assert_outcomes(passed=1)
+
+
+def test_novadiag_check_ignores_the_pytest_config_of_the_repo_it_runs_in(tmp_path, monkeypatch):
+    """A repo's own pytest.ini (addopts for its tests, plugins CI may lack) must not break ``novadiag check``."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --option-only-the-repo-knows\ntimeout = 5\n")
+    criteria = tmp_path / "ci" / "gate.novadiag.yaml"
+    criteria.parent.mkdir()
+    criteria.write_text("- check: no-broken-edges\n  namespaces: [nova-gateway]\n")
+    command = [sys.executable, "-m", "novadiag", "check", str(criteria), "--manifests", NOVA, "--no-probe"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
+def test_novadiag_check_of_a_missing_file_is_one_line(tmp_path):
+    command = [sys.executable, "-m", "novadiag", "check", str(tmp_path / "nope.novadiag.yaml")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == f"novadiag: error: {tmp_path}/nope.novadiag.yaml: no such criteria file\n"
