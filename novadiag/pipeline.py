@@ -10,6 +10,7 @@ default, like kubectl). Live sources are probed by default; files cannot be.
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +23,7 @@ from novadiag.index import build_index
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
-from novadiag.model import Edge, Finding, SourceKind
+from novadiag.model import Edge, Finding, SourceInfo, SourceKind
 from novadiag.policies import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
 from novadiag.probing.runner import ProbeProgress
@@ -163,6 +164,8 @@ def _audit_snapshot(
     namespaces: Sequence[str] | None,
     cluster_domain: str | None,
 ) -> Report:
+    if namespaces:
+        _check_namespaces_exist(snapshot, namespaces)
     index = build_index(snapshot, cluster_domain=cluster_domain)
     references, reference_findings = discover_references(snapshot)
     if namespaces:
@@ -186,6 +189,30 @@ def _audit_snapshot(
         snapshot=snapshot,
         index=index,
     )
+
+
+def _check_namespaces_exist(snapshot: Snapshot, namespaces: Sequence[str]) -> None:
+    """A misspelt ``-n`` would audit nothing and report OK: a CI gate passing on nothing.
+
+    Skipped when Namespaces could not be listed (RBAC): then an empty namespace
+    and a missing one look the same.
+    """
+    if any(gap.kind == "Namespace" for gap in snapshot.gaps):
+        return
+    known = snapshot.namespaces
+    for name in namespaces:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.8)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; it has {len(known)} namespaces"
+            raise ConfigError(f"namespace {name}: not found in {_describe(snapshot.source)}{hint}")
+
+
+def _describe(source: SourceInfo) -> str:
+    if source.kind == "snapshot" and source.locations:
+        return f"snapshot {source.locations[0]}"
+    if source.kind == "manifests":
+        return "the manifests"
+    return f"context {source.context}" if source.context else f"the {source.kind}"
 
 
 def _findings_about(findings: Sequence[Finding], namespaces: set[str], edges: Sequence[Edge]) -> tuple[Finding, ...]:

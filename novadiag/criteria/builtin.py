@@ -73,6 +73,19 @@ def _in(namespaces: Sequence[str] | None, ns: str | None) -> bool:
     return not namespaces or ns in namespaces
 
 
+def _missing(names: Sequence[str] | None, ctx: CheckContext) -> Outcome | None:
+    """A failed outcome when a named namespace does not exist: checking nothing must not pass.
+
+    A misspelt name, or a namespace a migration has yet to create (``nova-prod``
+    before the consolidation), would otherwise leave zero objects to check.
+    """
+    absent = ctx.missing_namespaces(names or ())
+    if not absent:
+        return None
+    lines = tuple(f"namespace {name} does not exist" for name in absent)
+    return Outcome(False, "; ".join(lines), lines)
+
+
 def _edge_line(edge: Edge) -> str:
     fix = f" — fix: {edge.fix}" if edge.fix else ""
     return f"{edge.id}: {edge.status}: {edge.detail}{fix}"
@@ -81,6 +94,8 @@ def _edge_line(edge: Edge) -> str:
 @criterion("no-crashloop", namespaces=NAMESPACES)
 def no_crashloop(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """No container of any pod is in CrashLoopBackOff."""
+    if (absent := _missing(params.get("namespaces"), ctx)) is not None:
+        return absent
     offenders = []
     for pod in ctx.pods():
         meta = pod.get("metadata") or {}
@@ -99,6 +114,8 @@ def no_crashloop(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 @criterion("max-restarts", max=Param(int, required=True), namespaces=NAMESPACES)
 def max_restarts(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """No container restarted more than ``max`` times."""
+    if (absent := _missing(params.get("namespaces"), ctx)) is not None:
+        return absent
     limit = params["max"]
     offenders = []
     for pod in ctx.pods():
@@ -121,6 +138,8 @@ def max_restarts(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 )
 def no_broken_edges(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """No edge from the given namespaces has a broken status."""
+    if (absent := _missing(params.get("namespaces"), ctx)) is not None:
+        return absent
     statuses = set(params.get("statuses") or BROKEN_STATUSES)
     unknown = statuses - set(STATUSES)
     if unknown:
@@ -134,6 +153,8 @@ def no_broken_edges(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 @criterion("short-names-resolve", live=True, namespaces=NAMESPACES)
 def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """Every same-namespace reference uses a short name that resolves and connects, as observed by probes."""
+    if (absent := _missing(params.get("namespaces"), ctx)) is not None:
+        return absent
     report = ctx.report()
     offenders = []
     checked = 0
@@ -176,6 +197,8 @@ def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome
 )
 def endpoint_responds(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """An HTTP or gRPC request from a probe pod in a namespace gets the expected answer."""
+    if (absent := _missing([params["namespace"]], ctx)) is not None:
+        return absent
     body = params.get("body")
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
@@ -204,6 +227,8 @@ def endpoint_responds(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 )
 def cross_namespace_reduction(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """At least N% fewer cross-namespace edges than the baseline audit."""
+    if (absent := _missing(params.get("namespaces"), ctx)) is not None:
+        return absent
     baseline = ctx.baseline()
     if baseline is None:
         raise ValueError("needs a baseline: pass --novadiag-baseline FILE (an earlier audit JSON or snapshot)")

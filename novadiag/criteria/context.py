@@ -83,6 +83,13 @@ class CheckContext:
         snapshot = self.report().snapshot
         return () if snapshot is None else tuple(w for w in snapshot.workloads if w.replicas > 0)
 
+    def missing_namespaces(self, names: Sequence[str]) -> list[str]:
+        """Those of ``names`` the cluster does not have (none when Namespaces could not be listed)."""
+        snapshot = self.report().snapshot
+        if snapshot is None or any(gap.kind == "Namespace" for gap in snapshot.gaps):
+            return []
+        return [name for name in names if name not in snapshot.namespaces]
+
     def namespace_labels(self) -> dict[str, Mapping[str, str]]:
         snapshot = self.report().snapshot
         if snapshot is None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from novadiag.model import Edge
+from novadiag.model import BROKEN_STATUSES, Edge
 from novadiag.report.core import Report
 
 STATUS_STYLE = {
@@ -135,13 +135,19 @@ def _note(edge: Edge) -> str:
 
 
 def summary_line(report: Report) -> str:
+    """One line: how many edges are broken and why first, then what else was found and what was read."""
     s = report.summary()
-    statuses = ", ".join(f"{n} {status}" for status, n in s["by_status"].items())
-    head = "BROKEN" if report.broken else "OK"
+    broken = [f"{n} {status}" for status, n in s["by_status"].items() if status in BROKEN_STATUSES]
+    fine = [f"{n} {status}" for status, n in s["by_status"].items() if status not in BROKEN_STATUSES]
+    if report.broken:
+        head = f"BROKEN: {s['broken']} of {s['edges']} edges ({', '.join(broken)})"
+    else:
+        head = f"OK: none of {s['edges']} edges broken"
     return (
-        f"{head}: {s['edges']} edges in {s['namespaces']} namespaces "
-        f"({s['workloads']} workloads, {s['services']} services): {statuses or 'none'}; "
-        f"{s['broken']} broken, {s['cross_namespace']} cross-namespace"
+        head
+        + (f"; {', '.join(fine)}" if fine else "")
+        + f"; {s['cross_namespace']} cross-namespace"
+        + f"; read {s['namespaces']} namespaces, {s['workloads']} workloads, {s['services']} services"
         + (f"; {len(report.gaps)} gap(s)" if report.gaps else "")
         + _probe_summary(report)
     )

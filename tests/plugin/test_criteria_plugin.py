@@ -179,3 +179,22 @@ def test_novadiag_check_of_a_missing_file_is_one_line(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr == f"novadiag: error: {tmp_path}/nope.novadiag.yaml: no such criteria file\n"
+
+
+def test_a_criterion_about_a_namespace_that_does_not_exist_fails_instead_of_checking_nothing(pytester):
+    result = run(
+        pytester,
+        {
+            "gate.novadiag.yaml": """
+- name: typo
+  check: no-broken-edges
+  namespaces: [nova-gatway]
+- name: an existing namespace
+  check: no-broken-edges
+  namespaces: [nova-gateway]
+"""
+        },
+        "-q",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*namespace nova-gatway does not exist*"])
