@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 import time
 from typing import Any
 
@@ -81,8 +82,9 @@ def lab_status(state_dir: str | os.PathLike[str] | None = None) -> int:
 
 def lab_scenarios() -> int:
     """List the bundled scenarios, one line each."""
+    wide = not sys.stdout.isatty()  # piped or redirected: whole descriptions, for grep
     for info in list_scenarios():
-        summary = info.description if len(info.description) <= 90 else info.description[:87] + "..."
+        summary = info.description if wide or len(info.description) <= 90 else info.description[:87] + "..."
         print(f"{info.name:<14} {summary}")
     return 0
 
@@ -91,8 +93,12 @@ def _pods_line(status: dict[str, Any]) -> str:
     phases: dict[str, int] = status.get("pods") or {}
     if not phases:
         return ""
-    parts = [f"{n} {phase}" for phase, n in phases.items()]
-    crash = (status.get("waiting") or {}).get("CrashLoopBackOff")
+    # A crash-looping pod stays in phase Running; count it once, under the reason kubectl's STATUS shows.
+    crash = int((status.get("waiting") or {}).get("CrashLoopBackOff") or 0)
+    shown = dict(phases)
+    if crash and shown.get("Running", 0) >= crash:
+        shown["Running"] -= crash
+    parts = [f"{n} {phase}" for phase, n in shown.items() if n]
     if crash:
         parts.append(f"{crash} CrashLoopBackOff")
     return f", {sum(phases.values())} pods: " + ", ".join(parts)
