@@ -17,7 +17,9 @@ token (410) restarts the list from the beginning.
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import sys
 import threading
 import time
@@ -29,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
@@ -395,12 +398,49 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         name = settings.context or (active or {}).get("name")
         _one_refresh_at_a_time(configuration)
     except ConfigException as exc:
-        where = settings.kubeconfig or "the default kubeconfig"
-        raise ConfigError(f"kubeconfig {where}: {redact(_one_line(str(exc)))}") from exc
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        where = settings.kubeconfig or "the default kubeconfig"
+        raise ConfigError(_kubeconfig_problem(settings, str(exc))) from exc
+    except TypeError as exc:  # the loader indexes into whatever YAML it got: a string, a list
+        where = _kubeconfig_path(settings)
+        problem = "not a kubeconfig (expected a mapping with clusters and contexts)"
+        raise ConfigError(f"kubeconfig {where}: {problem}") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        where = _kubeconfig_path(settings)
         raise ConfigError(f"kubeconfig {where}: cannot be loaded: {redact(_one_line(str(exc)))}") from exc
     return name, configuration
+
+
+def _kubeconfig_path(settings: KubeSettings) -> str:
+    """The file the client read: --kubeconfig, else $KUBECONFIG, else ~/.kube/config (as kubectl)."""
+    return settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+
+
+def _context_names(paths: str) -> list[str]:
+    """The contexts the kubeconfig file(s) define, read without the client (which stops at the bad one)."""
+    names: set[str] = set()
+    for path in paths.split(os.pathsep):
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        contexts = data.get("contexts") if isinstance(data, dict) else None
+        names.update(str(c["name"]) for c in contexts or () if isinstance(c, dict) and c.get("name"))
+    return sorted(names)
+
+
+def _kubeconfig_problem(settings: KubeSettings, message: str) -> str:
+    """One line for a kubeconfig the client refused; an unknown context names the ones there are."""
+    where = _kubeconfig_path(settings)
+    if "No configuration found" in message:
+        if os.path.exists(os.path.expanduser(where)):
+            return f"kubeconfig {where}: empty (no clusters, users or contexts)"
+        return f"kubeconfig {where}: not found (pass --kubeconfig, set KUBECONFIG, or try --lab nova)"
+    unknown = re.search(r"Expected object with name (.*) in .*/contexts list", message)
+    if unknown:
+        names = ", ".join(_context_names(where)) or "none"
+        which = "--context" if settings.context else "current-context"
+        return f"kubeconfig {where}: no context {unknown.group(1)}, named by {which} (contexts: {names})"
+    return f"kubeconfig {where}: {redact(_one_line(message))}"
 
 
 def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
