@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
+from novadiag.arguments import Parser, positive_count, positive_seconds
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.outputs import check_output_file, write_output
 from novadiag.plan_cli import add_plan_command
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="novadiag",
         description="Audit service-to-service connectivity inside Kubernetes clusters.",
     )
@@ -100,21 +101,11 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 def _add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
     group.add_argument(
         "--request-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=30.0,
         metavar="SECONDS",
         help="wait this long for each API answer before retrying it (default 30)",
     )
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
-    return value
 
 
 def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,13 +141,13 @@ def _add_probe_options(p: argparse.ArgumentParser) -> None:
     probe.add_argument("--image-pull-secret", metavar="NAME", help="imagePullSecret for the probe image")
     probe.add_argument(
         "--probe-timeout",
-        type=float,
+        type=positive_seconds,
         default=60.0,
         metavar="SECONDS",
         help="each probe pod's deadline, counted from its creation (default 60)",
     )
     probe.add_argument(
-        "--probe-concurrency", type=int, default=8, metavar="N", help="probe pods alive at once (default 8)"
+        "--probe-concurrency", type=positive_count, default=8, metavar="N", help="probe pods alive at once (default 8)"
     )
     probe.add_argument(
         "--node-selector",
@@ -355,7 +346,7 @@ def _probe_settings(args: argparse.Namespace) -> ProbeSettings:
         image=args.probe_image,
         image_pull_secret=args.image_pull_secret,
         timeout=args.probe_timeout,
-        concurrency=max(1, args.probe_concurrency),
+        concurrency=args.probe_concurrency,
         node_selector=dict(_key_value(item, "--node-selector") for item in args.node_selector),
         tolerations=tuple(_toleration(item) for item in args.toleration),
     )

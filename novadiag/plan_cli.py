@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from novadiag.arguments import positive_count
 from novadiag.errors import ConfigError
 from novadiag.outputs import check_output_directory, check_output_file, write_output
 
@@ -56,7 +57,9 @@ def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="the workload that takes outside traffic (default: detected)",
     )
     s.add_argument("--grace", default="24h", metavar="DURATION", help="keep the old objects this long (default 24h)")
-    s.add_argument("--wait-timeout", type=int, default=300, metavar="SECONDS", help="readiness wait per workload")
+    s.add_argument(
+        "--wait-timeout", type=positive_count, default=300, metavar="SECONDS", help="readiness wait per workload"
+    )
     o = p.add_argument_group("output")
     o.add_argument("--format", choices=PLAN_FORMATS, default=None, help="default: markdown (manifests needs -o DIR)")
     o.add_argument("-o", "--output", metavar="PATH", help="write to PATH (a directory for --format manifests)")
