@@ -430,10 +430,10 @@ def _rendered(report: Report, fmt: str) -> str:
 
     from rich.console import Console
 
-    from novadiag.report.table import print_report
+    from novadiag.report.table import FILE_WIDTH, print_report
 
     buffer = io.StringIO()
-    console = Console(file=buffer, no_color=True, width=160, highlight=False, soft_wrap=False, markup=False)
+    console = Console(file=buffer, no_color=True, width=FILE_WIDTH, highlight=False, soft_wrap=False, markup=False)
     print_report(_visible_report(report), console)
     return buffer.getvalue()
 
@@ -441,13 +441,13 @@ def _rendered(report: Report, fmt: str) -> str:
 def _print_table(report: Report) -> None:
     from rich.console import Console
 
-    from novadiag.report.table import print_report
+    from novadiag.report.table import FILE_WIDTH, print_report
 
     # markup=False: names, env values and messages come from the cluster; "[/]" or "[link=...]" in
     # one must print as text, not crash rich or style the terminal.
     console = Console(highlight=False, markup=False)
     if not console.is_terminal:
-        console = Console(highlight=False, markup=False, width=200)  # pipes and CI logs: no wrapping
+        console = Console(highlight=False, markup=False, width=FILE_WIDTH)  # pipes and CI logs
     print_report(_visible_report(report), console)
 
 

@@ -18,6 +18,9 @@ from rich.text import Text
 from novadiag.model import BROKEN_STATUSES, Edge
 from novadiag.report.core import Report
 
+FILE_WIDTH = 200
+"""Columns of a table written to a file or a pipe (as wide as the CLI's piped output)."""
+
 STATUS_STYLE = {
     "ok": "green",
     "external": "dim",
@@ -38,7 +41,7 @@ _ORDER = {
 }
 
 
-def render_table(report: Report, *, color: bool = False, width: int = 160, **_: Any) -> str:
+def render_table(report: Report, *, color: bool = False, width: int = FILE_WIDTH, **_: Any) -> str:
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -80,11 +83,13 @@ def _table(title: str, edges: list[Edge]) -> Table:
     table.add_column("status", no_wrap=True)
     if probed:
         table.add_column("probe", no_wrap=True)
-    table.add_column("source", no_wrap=True)
-    table.add_column("env", no_wrap=True)
+    # Only the short status columns may refuse to wrap: when the no-wrap columns alone are wider
+    # than the console, rich crops the row, and the fix (the text to copy) was what got cut.
+    table.add_column("source", overflow="fold")
+    table.add_column("env", overflow="fold")
     table.add_column("host", overflow="fold", max_width=56)
-    table.add_column("target", no_wrap=True)
-    table.add_column("fix / note", overflow="fold", min_width=40)
+    table.add_column("target", overflow="fold")
+    table.add_column("fix / note", overflow="fold")
     for edge in edges:
         ref = edge.reference
         target = edge.target or edge.resolves_to
@@ -128,7 +133,7 @@ def _probe_cell(edge: Edge) -> Text:
 def _note(edge: Edge) -> str:
     """Broken: the fix first, then why. Working: only what is surprising (libc notes)."""
     if edge.broken:
-        return f"→ {edge.fix}: {edge.detail}" if edge.fix else edge.detail
+        return f"→{edge.fix}\n{edge.detail}" if edge.fix else edge.detail  # no space: the arrow stays with the fix
     if edge.status == "external":
         return ""
     return edge.detail[edge.detail.index(" (") + 2 : -1] if " (glibc" in edge.detail else ""
