@@ -82,7 +82,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("source (default: the current kubeconfig context)")
     src.add_argument("--manifests", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
     src.add_argument("--snapshot", metavar="FILE", help="a snapshot saved with 'novadiag snapshot save'")
-    src.add_argument("--lab", metavar="SCENARIO", help="start a bundled lab scenario, audit it, stop it")
+    src.add_argument("--lab", metavar="SCENARIO", help="start a bundled lab scenario for this command, stop it after")
     src.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     src.add_argument("--context", metavar="NAME", help="kubeconfig context")
     src.add_argument("--in-cluster", action="store_true", help="use the pod's service account")

@@ -7,7 +7,7 @@ reads deep into it) until it is converted into these values at the edge of the
 module that understands it.
 
 The JSON shape of each value is the ``novadiag.audit/v1`` contract described in
-``DESIGN.md``; ``to_dict`` methods produce exactly those fields.
+``docs/report-contract.md``; ``to_dict`` methods produce exactly those fields.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Status = Literal[
     "blocked",
     "external",
 ]
-"""Verdict of one edge; the first failing layer wins, in the order listed in DESIGN.md."""
+"""Verdict of one edge; the first failing layer wins, in the order listed in docs/report-contract.md."""
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 

@@ -1,6 +1,6 @@
 """One verdict per edge, naming the first layer that fails.
 
-Layers, in the order a connection meets them (DESIGN.md, "Statuses"):
+Layers, in the order a connection meets them (docs/report-contract.md, "Statuses"):
 target exists → the source's DNS resolves it → the port is exposed → ready
 endpoints exist → no NetworkPolicy denies it (one policy check comes first: a
 source whose egress cannot reach the cluster DNS resolves nothing, so every edge

@@ -110,7 +110,7 @@ class Report:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``novadiag.audit/v1`` document (see DESIGN.md)."""
+        """The ``novadiag.audit/v1`` document (see docs/report-contract.md)."""
         doc: dict[str, Any] = {
             "schema": AUDIT_SCHEMA,
             "source": self.source.to_dict(),
