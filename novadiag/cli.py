@@ -302,7 +302,7 @@ def _run_audit(args: argparse.Namespace) -> int:
     live = not (args.manifests or args.snapshot)
     if args.output:
         check_output_file(args.output)
-    with _progress(enabled=fmt == "table" and not args.output) as (listing, probing):
+    with _progress(enabled=fmt == "table" and not args.output and live) as (listing, probing):
         report = audit(
             manifests=args.manifests,
             snapshot=args.snapshot,
