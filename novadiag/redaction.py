@@ -70,6 +70,17 @@ _ONE_CREDENTIAL_URL_RE = re.compile(
     re.IGNORECASE,
 )
 _ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
+# Userinfo without a scheme, at the start of a word: Go's MySQL DSN ``user:pw@tcp(db:3306)/x``
+# and Oracle's EZConnect ``scott/tiger@db:1521/XE``.
+_BARE_USERINFO_RE = re.compile(r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>[^\s@]+)@")
+# A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
+_SPACED_PASSWORD_RE = re.compile(
+    rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
+)
+# Everything after a URL's authority: the path, query and fragment (see :func:`authority_only`).
+_URL_TAIL_RE = re.compile(
+    rf"(?P<head>{_SCHEME}(?:{_NOT_NEXT_URL}[^/?#\s;])*)(?P<tail>[/?#](?:{_NOT_NEXT_URL}[^\s;])*)", re.IGNORECASE
+)
 
 _SECRET_KEY = (
     r"[\w.\-]*?(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|accountkey"
@@ -77,11 +88,12 @@ _SECRET_KEY = (
     r"|[\w.\-]*(?:key|auth|pass|sig)"
 )
 _PARAM_RE = re.compile(
-    rf"(?<![^?&;\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)"
+    rf"(?<![^?&;#\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)"
     r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;]*)""",
     re.IGNORECASE,
 )
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
+_SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth", re.IGNORECASE)
 _JSON_PARAM_RE = re.compile(
     rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
 )
@@ -105,8 +117,10 @@ def redact(value: str) -> str:
     if "@" in text:  # each pattern runs only where its literal part occurs: both scan every position
         if "://" in text:
             text = _mask_url_credentials(text)
+            text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
         if "jdbc:oracle:" in text.lower():
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
+        text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
     if "=" in text and _names_a_secret_param(text):
         text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
@@ -193,10 +207,45 @@ def _mask_userinfo(match: re.Match[str]) -> str:
     return f"{match.group('scheme')}{match.group('user')}:{MASK}@"
 
 
+def _mask_bare_userinfo(match: re.Match[str]) -> str:
+    if MASK in match.group("password") or "://" in match.group("password"):
+        return match.group(0)  # a URL (or Oracle thin) userinfo the patterns above have masked already
+    return f"{match.group('user')}{match.group('sep')}{MASK}@"
+
+
+def authority_only(text: str) -> str:
+    """Each URL cut after its authority: ``https://hooks.example/services/T0/B0/tok`` → ``https://hooks.example/***``.
+
+    For Secret values only. A token is as often in a URL's path (webhooks,
+    presigned links) or fragment as in its userinfo, and no pattern tells a
+    token from a database name; the audit needs only scheme, hosts and ports.
+    """
+    if "://" not in text:
+        return text
+    return _URL_TAIL_RE.sub(_cut_after_authority, text)
+
+
+def _cut_after_authority(match: re.Match[str]) -> str:
+    head, tail = match["head"], match["tail"]
+    if head.endswith("://") or head.lower().startswith("dns://"):
+        return match[0]  # gRPC's dns:///host:port (and dns://resolver/host): the host is in the path
+    return head + ("/" + MASK if tail.strip("/") else tail)
+
+
 def _mask_param(match: re.Match[str]) -> str:
     if not match.group("value"):
         return match.group(0)
     return f"{match.group('key')}{match.group('eq')}{MASK}"
+
+
+def names_a_secret(name: str) -> bool:
+    """Whether a variable or parameter name says its value is a credential (``DB_PASSWORD``, ``API_KEY``).
+
+    Every name :data:`_SECRET_KEY` matches holds one of the words of
+    :data:`_SECRET_HINT_RE`; the full pattern (4 µs a name) runs only on those,
+    and most env names (``*_URL``, ``*_HOST``) hold none.
+    """
+    return _SECRET_HINT_RE.search(name) is not None and _SECRET_KEY_RE.fullmatch(name) is not None
 
 
 def sanitize_secret_value(key: str, value: str) -> str:
@@ -217,7 +266,7 @@ def sanitize_secret_value(key: str, value: str) -> str:
     # Masked first, then parsed: the hosts are decided on the very text the
     # snapshot keeps and the reference finder parses later. Not memoized: a
     # lone lower-case password passes redact() unchanged.
-    masked = redact(value)
+    masked = authority_only(redact(value))
     if not _host_parser()(key, masked, remember=False):
         return REDACTED
     return masked
@@ -235,14 +284,15 @@ def _host_parser() -> Callable[..., tuple[Any, ...]]:
     return parse_value
 
 
-def sanitize_secret(obj: Mapping[str, Any]) -> RawObject:
+def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> RawObject:
     """A copy of a raw Secret with ``data`` as plain, sanitized strings.
 
     ``data`` (base64) and ``stringData`` (plain, wins for the same key) are
     merged into ``data``; ``stringData`` is removed; the object is marked with
-    ``novadiagSanitized: True`` so a second pass returns it unchanged.
+    ``novadiagSanitized: True`` so a second pass returns it unchanged, unless
+    ``trust_marker`` is False (input from outside: the marker could be forged).
     """
-    if obj.get(SANITIZED_KEY) is True:
+    if trust_marker and obj.get(SANITIZED_KEY) is True:
         return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
     data: dict[str, str] = {}
     for key, raw in _items(obj.get("data")):

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from novadiag.errors import ConfigError
 from novadiag.model import (
@@ -34,7 +34,7 @@ from novadiag.model import (
     SourceInfo,
     SourceKind,
 )
-from novadiag.redaction import LAST_APPLIED, redact, sanitize_secret
+from novadiag.redaction import LAST_APPLIED, names_a_secret, redact, sanitize_secret, sanitize_secret_value
 from novadiag.shapes import shape_problem
 from novadiag.workloads import Workload, iter_workloads, pod_template
 
@@ -117,14 +117,15 @@ def build_snapshot(
     *,
     gaps: Iterable[Gap] = (),
     findings: Iterable[Finding] = (),
+    trust_sanitized: bool = False,
 ) -> Snapshot:
     """Group raw objects by kind, skipping (with a finding) what cannot be used.
 
     Objects without ``metadata.name`` and kinds novadiag does not read are not
     errors: a manifest directory holds Ingresses, CRDs and more. They are counted
-    in findings so the user knows they were seen.
+    in findings so the user knows they were seen. ``trust_sanitized``: see :func:`scrub`.
     """
-    admission = Admission()
+    admission = Admission(trust_sanitized=trust_sanitized)
     grouped: dict[str, list[RawObject]] = defaultdict(list)
     for obj in items:
         kept = admission.admit(obj)
@@ -152,7 +153,8 @@ class Admission:
     in the thread that listed it, while other kinds are still on the wire.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, trust_sanitized: bool = False) -> None:
+        self.trust_sanitized = trust_sanitized  # only for snapshot files novadiag wrote (see scrub)
         self.notes: list[Finding] = []
         self.skipped_kinds: dict[str, int] = defaultdict(int)
 
@@ -178,7 +180,7 @@ class Admission:
             return None
         if kind not in CLUSTER_SCOPED and not meta.get("namespace"):
             obj = {**obj, "metadata": {**meta, "namespace": "default"}}
-        return scrub(kind, obj)
+        return scrub(kind, obj, trust_sanitized=self.trust_sanitized)
 
     def findings(self) -> list[Finding]:
         """The notes about skipped objects, then one ``kind-not-read`` per kind novadiag does not read."""
@@ -194,21 +196,30 @@ class Admission:
             self.skipped_kinds[kind] += n
 
 
-def scrub(kind: str, obj: RawObject) -> RawObject:
-    """The object without credentials: Secrets sanitized, inline DSN passwords masked.
+def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObject:
+    """The object without credentials: Secrets sanitized, inline credentials masked.
 
-    Workload env values and ConfigMap values may carry a password inline
-    (``postgres://app:pw@db``); ``redact`` masks it and keeps the host, so the
-    reference still works. ``last-applied-configuration`` repeats the whole
-    object, credentials included, and is dropped. Objects are copied only when
-    something changes: most have nothing to hide, and a big cluster has many.
+    A snapshot is written to disk and shared, so nothing it keeps may hold a
+    credential:
+
+    * Secrets: :func:`sanitize_secret` (hosts kept, everything else withheld).
+      ``trust_sanitized``: a Secret marked as sanitized is taken as it is; only
+      snapshot files novadiag wrote are trusted so (a manifest could carry the
+      marker and skip the step).
+    * Annotations of every object: ``last-applied-configuration`` (the whole
+      object again, Secret data included) is dropped, other values masked with
+      :func:`redact` (a DSN in a ``note`` annotation).
+    * ConfigMap values, workload env values, container ``args`` and ``command``:
+      masked with :func:`redact`, which keeps hosts, so references still work;
+      an env value whose name says it is a credential (``DB_PASSWORD``) is
+      sanitized as a Secret value is.
+
+    Objects are copied only when something changes: most have nothing to hide,
+    and a big cluster has many.
     """
     if kind == "Secret":
-        return sanitize_secret(obj)
-    meta = obj.get("metadata") or {}
-    if LAST_APPLIED in (meta.get("annotations") or {}):
-        annotations = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
-        obj = {**obj, "metadata": {**meta, "annotations": annotations}}
+        return sanitize_secret(obj, trust_marker=trust_sanitized)
+    obj = _scrub_annotations(obj)
     if kind == "ConfigMap":
         data = obj.get("data") or {}
         masked = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
@@ -216,28 +227,57 @@ def scrub(kind: str, obj: RawObject) -> RawObject:
     template = pod_template(obj) if kind in WORKLOAD_KINDS else None
     if template is not None and _has_inline_credentials(template.get("spec") or {}):
         obj = copy.deepcopy(obj)
-        _mask_env((pod_template(obj) or {}).get("spec") or {})
+        _mask_containers((pod_template(obj) or {}).get("spec") or {})
     return obj
+
+
+def _scrub_annotations(obj: RawObject) -> RawObject:
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, Mapping) or not annotations:
+        return obj
+    kept = {k: redact(v) if isinstance(v, str) else v for k, v in annotations.items() if k != LAST_APPLIED}
+    if kept == annotations:
+        return obj
+    return cast(RawObject, {**obj, "metadata": {**meta, "annotations": kept}})
 
 
 def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for key in ("initContainers", "containers") for c in spec.get(key) or () if isinstance(c, Mapping)]
 
 
+def _masked_env_value(env: Mapping[str, Any]) -> str | None:
+    """The value a snapshot keeps for one env entry (None: no plain value)."""
+    value = env.get("value")
+    if not isinstance(value, str):
+        return None
+    name = env.get("name")
+    if isinstance(name, str) and names_a_secret(name):
+        return sanitize_secret_value(name, value)
+    return redact(value)
+
+
 def _has_inline_credentials(spec: Mapping[str, Any]) -> bool:
     for container in _containers(spec):
         for env in container.get("env") or ():
-            value = env.get("value") if isinstance(env, Mapping) else None
-            if isinstance(value, str) and redact(value) != value:
+            if isinstance(env, Mapping) and env.get("value") != _masked_env_value(env):
                 return True
+        for key in ("args", "command"):
+            for arg in container.get(key) or ():
+                if isinstance(arg, str) and redact(arg) != arg:
+                    return True
     return False
 
 
-def _mask_env(spec: Mapping[str, Any]) -> None:
+def _mask_containers(spec: Mapping[str, Any]) -> None:
     for container in _containers(spec):
         for env in container.get("env") or ():
             if isinstance(env, dict) and isinstance(env.get("value"), str):
-                env["value"] = redact(env["value"])
+                env["value"] = _masked_env_value(env)
+        for key in ("args", "command"):
+            items = container.get(key)
+            if isinstance(items, list) and isinstance(container, dict):
+                container[key] = [redact(a) if isinstance(a, str) else a for a in items]
 
 
 @contextmanager
@@ -306,7 +346,7 @@ def _load_snapshot_file(p: Path) -> Snapshot:
     objects = data.get("objects") or {}
     gaps = [Gap(g.get("kind", "?"), g.get("namespace"), g.get("reason", "")) for g in data.get("gaps") or []]
     items = (obj for kind in SNAPSHOT_KINDS for obj in objects.get(kind, ()))
-    return build_snapshot(items, source, gaps=gaps)
+    return build_snapshot(items, source, gaps=gaps, trust_sanitized=True)
 
 
 def _file_shape_problem(data: Mapping[str, Any]) -> str | None:

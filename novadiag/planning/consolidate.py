@@ -290,7 +290,7 @@ def _final_layout(moves: Moves) -> Snapshot:
     items.extend(moves.copies.values())  # type: ignore[arg-type]
     if moves.into not in moves.snapshot.namespaces:
         items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": moves.into}})
-    return build_snapshot(items, moves.snapshot.source)
+    return build_snapshot(items, moves.snapshot.source, trust_sanitized=True)  # objects of an admitted snapshot
 
 
 # -- references ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ _CONTAINER_LISTS = ("containers", "initContainers")
 def normalize(snapshot: Snapshot) -> Snapshot:
     """The snapshot without what controllers derive (owned pods, endpoints of selector Services)."""
     items = list(_normalized_items(snapshot.objects.values()))
-    return build_snapshot(items, snapshot.source, gaps=snapshot.gaps)
+    return build_snapshot(items, snapshot.source, gaps=snapshot.gaps, trust_sanitized=True)  # already admitted
 
 
 def _normalized_items(groups: Iterable[tuple[RawObject, ...]]) -> Iterable[RawObject]:
@@ -75,7 +75,8 @@ def simulate(snapshot: Snapshot, steps: Iterable[Step]) -> Snapshot:
             apply_operation(store, step.operation)
         except (KeyError, ValueError, TypeError) as exc:
             raise PlanError(f"step {step.id} ({step.title}) cannot be applied to the snapshot: {exc}") from exc
-    return normalize(build_snapshot(list(store.values()), snapshot.source, gaps=snapshot.gaps))  # type: ignore[arg-type]
+    rebuilt = build_snapshot(list(store.values()), snapshot.source, gaps=snapshot.gaps, trust_sanitized=True)  # type: ignore[arg-type]
+    return normalize(rebuilt)
 
 
 def _key(ref: ObjectRef) -> Key:

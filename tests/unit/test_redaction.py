@@ -131,7 +131,7 @@ def test_redact_never_raises(value):
 
 
 def test_secret_value_naming_a_host_keeps_it_redacted():
-    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://u:***@db/app"
+    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://u:***@db/***"
 
 
 def test_secret_value_without_a_host_vanishes():
@@ -261,3 +261,54 @@ def test_one_credential_url_shortcut_is_taken_for_a_plain_dsn():
     from novadiag.redaction import _ONE_CREDENTIAL_URL_RE
 
     assert _ONE_CREDENTIAL_URL_RE.fullmatch("mongodb://u:pw@a:1,b:2/db?replicaSet=x") is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("user:Pw1@tcp(pg.data:5432)/x", "user:***@tcp(pg.data:5432)/x"),  # Go MySQL DSN
+        ("scott/Tiger1@pg.data:1521/XE", "scott/***@pg.data:1521/XE"),  # Oracle EZConnect
+        ("postgres://user:pw1 space@pg.data/x", "postgres://user:***@pg.data/x"),  # a password with a space
+        ("http://pg.data:5432/cb#access_token=FragTok2", "http://pg.data:5432/cb#access_token=***"),
+    ],
+)
+def test_credentials_without_a_url_userinfo_are_masked(value, expected):
+    assert redact(value) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize("value", ["a@b.com", "git@github.com:org/repo.git", "http://host:8080/a@b", "nats://a:4222"])
+def test_at_signs_that_are_not_credentials_stay(value):
+    assert redact(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://hooks.slack.com/services/T0AAAA/B0BBBB/HookTok1", "https://hooks.slack.com/***"),
+        ("http://pg.data:5432/cb#access_token=FragTok2", "http://pg.data:5432/***"),
+        ("https://bucket.s3.example/obj?X-Amz-Signature=abc&X-Amz-Credential=k", "https://bucket.s3.example/***"),
+        ("mongodb://u:P1@h1:27017,h2:27017/db?replicaSet=rs", "mongodb://u:***@h1:27017,h2:27017/***"),
+        ("http://a/x,http://b/y", "http://a/***,http://b/***"),
+        ("redis://cache:6379", "redis://cache:6379"),
+        ("dns:///payments:6379", "dns:///payments:6379"),  # gRPC: the host is the path
+    ],
+)
+def test_a_secret_url_keeps_only_scheme_hosts_and_ports(value, expected):
+    """A token hides in a path or fragment as often as in the userinfo; a Secret's URL keeps its authority only."""
+    assert sanitize_secret_value("URL", value) == expected
+
+
+@given(
+    st.lists(
+        st.sampled_from(["DB", "_", "-", ".", "PASS", "word", "Pwd", "secret", "TOKEN", "api", "KEY", "access", "Auth",
+                         "credential", "SIG", "nature", "URL", "host", "x1"]),
+        max_size=6,
+    ).map("".join)
+)
+@example("DB_PASSWORD")
+@example("AUTH_SERVICE_URL")
+def test_the_quick_check_of_secret_names_agrees_with_the_pattern(name):
+    from novadiag.redaction import _SECRET_KEY_RE, names_a_secret
+
+    assert names_a_secret(name) == (_SECRET_KEY_RE.fullmatch(name) is not None)

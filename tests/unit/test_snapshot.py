@@ -167,3 +167,32 @@ def test_paused_gc_leaves_a_callers_frozen_objects_frozen():
         assert gc.get_freeze_count() == frozen  # unfreeze() would have released them
     finally:
         gc.unfreeze()
+
+
+def test_container_args_env_passwords_and_annotations_keep_no_credential(tmp_path):
+    """What a saved snapshot holds of a workload: hosts yes, credentials nowhere."""
+    obj = deployment([{"name": "DB_PASSWORD", "value": "InlineLonePW"}, {"name": "DB_HOST", "value": "pg.data"}])
+    spec = obj["spec"]["template"]["spec"]
+    spec["containers"][0]["args"] = ["--db", f"postgres://arg:{PASSWORD}@pg.data:5432/x"]
+    obj["metadata"]["annotations"]["note"] = f"redis://:{PASSWORD}@cache:6379"
+    path = tmp_path / "snap.json"
+    build_snapshot([obj], SourceInfo("cluster")).save(path)
+    text = path.read_text()
+    assert PASSWORD not in text and "InlineLonePW" not in text
+    saved = json.loads(text)["objects"]["Deployment"][0]
+    container = saved["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--db", "postgres://arg:***@pg.data:5432/x"]
+    assert [e["value"] for e in container["env"]] == ["<redacted>", "pg.data"]
+    assert saved["metadata"]["annotations"] == {"note": "redis://:***@cache:6379"}
+
+
+def test_a_manifest_cannot_skip_secret_sanitizing_by_claiming_it_was_done():
+    forged = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "a"},
+        "novadiagSanitized": True,
+        "stringData": {"URL": f"https://hooks.example/services/{PASSWORD}"},
+    }
+    snap = build_snapshot([forged], SourceInfo("manifests"))
+    assert PASSWORD not in json.dumps(snap.to_dict())
