@@ -205,11 +205,12 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.no_probe:
         argv.append("--novadiag-no-probe")
     code = pytest.main(argv)
-    if code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return int(code)
-    return EXIT_ERROR  # pytest's usage/internal errors, or a file holding no criteria: pytest said why above
+    # pytest's usage and internal errors, a file holding no criteria, and collection errors (which
+    # pytest reports as INTERRUPTED, like Ctrl-C; a real Ctrl-C reaches main() as KeyboardInterrupt
+    # only outside pytest): pytest has said why above.
+    return EXIT_ERROR
 
 
 def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,6 +38,23 @@ class Param:
     required: bool = False
     default: Any = None
     help: str = ""
+    check: Callable[[Any], str | None] | None = None
+    """Beyond the type: the problem with a value (a short phrase), or None when fine."""
+
+
+def _names(value: list[Any]) -> str | None:
+    bad = [v for v in value if not isinstance(v, str) or not v]
+    return f"must list names, not {bad[0]!r}" if bad else None
+
+
+def _percent(value: float) -> str | None:
+    return None if 0 <= value <= 100 else f"must be a percentage from 0 to 100, not {value!r}"
+
+
+def _two_groups(value: list[Any]) -> str | None:
+    if len(value) != 2 or not all(isinstance(group, list) and group and _names(group) is None for group in value):
+        return "must be two non-empty lists of namespace names"
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ def criterion(
     return register
 
 
-NAMESPACES = Param((list,), help="namespaces to check (default: all)")
+NAMESPACES = Param((list,), help="namespaces to check (default: all)", check=_names)
 
 
 def _in(namespaces: Sequence[str] | None, ns: str | None) -> bool:
@@ -134,7 +151,7 @@ def max_restarts(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 @criterion(
     "no-broken-edges",
     namespaces=NAMESPACES,
-    statuses=Param((list,), help="statuses that count as broken (default: all broken ones)"),
+    statuses=Param((list,), help="statuses that count as broken (default: all broken ones)", check=_names),
 )
 def no_broken_edges(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """No edge from the given namespaces has a broken status."""
@@ -221,9 +238,13 @@ def endpoint_responds(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 
 @criterion(
     "cross-namespace-reduction",
-    at_least_percent=Param((int, float), required=True),
+    at_least_percent=Param((int, float), required=True, check=_percent),
     namespaces=NAMESPACES,
-    ignore=Param((list,), help="namespaces kept apart on purpose (shared infrastructure): edges to them don't count"),
+    ignore=Param(
+        (list,),
+        help="namespaces kept apart on purpose (shared infrastructure): edges to them don't count",
+        check=_names,
+    ),
 )
 def cross_namespace_reduction(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """At least N% fewer cross-namespace edges than the baseline audit."""
@@ -264,7 +285,9 @@ def cross_namespace_reduction(params: Mapping[str, Any], ctx: CheckContext) -> O
 
 @criterion(
     "namespace-count",
-    namespaces=Param((list,), required=True, help="exactly the namespaces the environment's workloads live in"),
+    namespaces=Param(
+        (list,), required=True, help="exactly the namespaces the environment's workloads live in", check=_names
+    ),
     environment=Param(str, help="namespace label environment=<value> selecting the environment"),
     label=Param(str, default="environment", help="the namespace label naming the environment"),
 )
@@ -290,7 +313,9 @@ def namespace_count(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 
 @criterion(
     "separation",
-    between=Param((list,), required=True, help="two lists of namespaces that must not talk to each other"),
+    between=Param(
+        (list,), required=True, help="two lists of namespaces that must not talk to each other", check=_two_groups
+    ),
 )
 def separation(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """No edge between two groups of namespaces (e.g. prod and staging), either way."""
@@ -309,6 +334,17 @@ def separation(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     return Outcome(not offenders, f"{len(offenders)} edge(s) cross between the groups", tuple(offenders))
 
 
+def _types(spec: Param) -> tuple[type, ...]:
+    return (spec.type,) if isinstance(spec.type, type) else spec.type
+
+
+def _type_ok(value: Any, spec: Param) -> bool:
+    """isinstance, except that YAML's true/false is not a number (bool is an int in Python)."""
+    if isinstance(value, bool):
+        return bool in _types(spec)
+    return isinstance(value, spec.type)
+
+
 def validate(name: str, params: Mapping[str, Any]) -> list[str]:
     """Problems with a criterion's parameters, each a short sentence (empty when fine)."""
     definition = REGISTRY.get(name)
@@ -321,9 +357,11 @@ def validate(name: str, params: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{name}: unknown parameter {key!r} (accepts: {', '.join(sorted(definition.params)) or 'none'})"
             )
-        elif value is not None and not isinstance(value, spec.type):
-            expected = spec.type.__name__ if isinstance(spec.type, type) else "/".join(t.__name__ for t in spec.type)
+        elif value is not None and not _type_ok(value, spec):
+            expected = "/".join(t.__name__ for t in _types(spec))
             problems.append(f"{name}: parameter {key!r} must be {expected}, got {type(value).__name__}")
+        elif value is not None and spec.check is not None and (problem := spec.check(value)) is not None:
+            problems.append(f"{name}: parameter {key!r} {problem}")
     for key, spec in definition.params.items():
         if spec.required and key not in params:
             problems.append(f"{name}: missing required parameter {key!r}")

@@ -49,6 +49,8 @@ def load_criteria_file(path: str | Path) -> list[CriterionSpec]:
         root = yaml.compose(text, Loader=_LOADER)
     except OSError as exc:
         raise CriteriaFileError(f"{p}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CriteriaFileError(f"{p}: not a criteria file (not UTF-8 text)") from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise CriteriaFileError(f"{p}:{line}: invalid YAML: {exc.problem}") from exc
@@ -76,7 +78,11 @@ def _entries(root: yaml.Node, path: Path) -> list[yaml.Node]:
 
 def _spec(node: yaml.Node, path: Path) -> CriterionSpec:
     line = node.start_mark.line + 1
-    data = yaml.load(yaml.serialize(node), Loader=_LOADER)  # noqa: S506 - safe loader
+    try:
+        data = yaml.load(yaml.serialize(node), Loader=_LOADER)  # noqa: S506 - safe loader
+    except (yaml.YAMLError, ValueError) as exc:  # an unknown tag; a date like 2024-13-45 (the value is not echoed)
+        problem = getattr(exc, "problem", None) or "a value YAML cannot read"
+        raise CriteriaFileError(f"{path}:{line}: invalid YAML: {problem}") from exc
     if not isinstance(data, dict):
         raise CriteriaFileError(f"{path}:{line}: each criterion must be a mapping with a 'check'")
     check = data.get("check")

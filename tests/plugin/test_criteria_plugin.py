@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,30 @@ def test_a_criterion_about_a_namespace_that_does_not_exist_fails_instead_of_chec
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*namespace nova-gatway does not exist*"])
+
+
+@pytest.mark.parametrize(
+    ("criterion", "problem"),
+    [
+        ("- check: cross-namespace-reduction\n  at_least_percent: .nan\n", "must be a percentage from 0 to 100"),
+        ("- check: cross-namespace-reduction\n  at_least_percent: 500\n", "must be a percentage from 0 to 100"),
+        ("- check: no-broken-edges\n  namespaces: [a, 1]\n", "parameter 'namespaces' must list names, not 1"),
+        ("- check: separation\n  between: [[a], b]\n", "must be two non-empty lists of namespace names"),
+        ("- check: max-restarts\n  max: true\n", "parameter 'max' must be int, got bool"),
+        ("- check: no-crashloop\n  since: 2024-13-45\n", "invalid YAML"),
+        ("- check: no-crashloop\n  name: !foo x\n", "invalid YAML"),
+    ],
+)
+def test_a_bad_value_fails_collection_naming_file_and_line(pytester, criterion, problem):
+    result = run(pytester, {"bad.novadiag.yaml": criterion})
+    result.stdout.fnmatch_lines([f"*bad.novadiag.yaml:1: *{problem}*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_novadiag_check_of_a_broken_criteria_file_exits_2(tmp_path):
+    criteria = tmp_path / "gate.novadiag.yaml"
+    criteria.write_text("- check: no-crashloop\n  name: [x\n")
+    command = [sys.executable, "-m", "novadiag", "check", str(criteria), "--manifests", NOVA, "--no-probe"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.search(r"gate.novadiag.yaml:\d+: invalid YAML", done.stdout)
