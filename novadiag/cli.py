@@ -47,8 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NovadiagError as exc:
         print(f"novadiag: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("novadiag: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        left = getattr(exc, "leftovers", None)  # ProbesInterrupted: the cleanup could not finish
+        tail = f"; {visible(str(exc))}: run 'novadiag cleanup'" if left else ""
+        print(f"novadiag: interrupted{tail}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Point stdout at /dev/null so the interpreter's own flush at exit does not fail again.
@@ -328,6 +330,13 @@ def _run_audit(args: argparse.Namespace) -> int:
         _print_table(report)
     else:
         sys.stdout.write(_rendered(report, fmt))
+    left = (report.probes or {}).get("leftovers") or []
+    if left:
+        print(
+            f"novadiag: warning: {len(left)} probe object(s) could not be deleted ({visible(left[0])}); "
+            "run 'novadiag cleanup'",
+            file=sys.stderr,
+        )
     if report.probes and report.probes.get("groups") and not report.probes.get("ran"):
         print(
             "novadiag: error: no probe pod could run: "

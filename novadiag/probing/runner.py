@@ -13,7 +13,10 @@ mid-request — may still have happened; deleting what was never made is a
 harmless 404), and a ``finally`` deletes them all — on success, error,
 timeout, Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in
 progress). A second signal during that final cleanup is held until it ends,
-so an impatient double Ctrl-C does not strand pods. Revoked credentials (401)
+so an impatient double Ctrl-C does not strand pods; the cleanup deletes in
+parallel and gives up after :func:`cleanup_deadline` seconds, so a slow API
+server cannot hold the terminal for minutes. What it could not delete is
+named, in the report (``probes.leftovers``) and in the interruption. Revoked credentials (401)
 end the run at once: nothing more can be created, observed or deleted, and
 the error names what is left for ``novadiag cleanup``, which also sweeps what a
 killed (SIGKILL) run could not.
@@ -34,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from novadiag.errors import ClusterAccessError, NovadiagError, Unauthorized
-from novadiag.kube import ApiError, KubeClient
+from novadiag.kube import ApiError, KubeClient, cancelled_by
 from novadiag.probing.groups import (
     CREATED,
     MANAGED_BY,
@@ -54,6 +57,9 @@ IN_FLIGHT_SETTLE = 3.0
 """Seconds cleanup keeps looking for objects whose create was sent but never answered."""
 REFUSED = frozenset({400, 401, 403, 404, 422})
 """Answers to a create that prove nothing was made (a 409 means it exists; a 5xx may come after the write)."""
+
+CLEANUP_WORKERS = 16
+"""Deletes in flight at once when a run ends (one slow DELETE must not queue the others)."""
 
 ProbeProgress = Callable[[dict[str, int]], None]
 """Called with counters ``created``, ``running``, ``done``, ``failed``, ``total``."""
@@ -130,9 +136,14 @@ def run_probes(
                 _drive(client, run, settings, (created, unanswered), watch, progress)
             finally:
                 with signals_held():
-                    run.leftovers = _delete_all(client, created) + _settle(client, unanswered)
+                    deadline = time.monotonic() + cleanup_deadline(client)
+                    run.leftovers = _delete_in_parallel(client, created, deadline) + _settle(client, unanswered)
         except Unauthorized as exc:
             raise _unauthorized(exc, run.leftovers) from exc
+        except KeyboardInterrupt as exc:
+            if run.leftovers:
+                raise ProbesInterrupted(run.leftovers) from exc
+            raise
     run.pods_created = sum(1 for o in run.outcomes if o.started is not None)
     run.wall_seconds = time.monotonic() - started
     return run
@@ -344,6 +355,60 @@ def _delete_all(
         if forget_from is not None and (kind, ns, name) in forget_from:
             forget_from.remove((kind, ns, name))
     return failed
+
+
+class ProbesInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, after a cleanup that could not delete everything: it names what is left."""
+
+    def __init__(self, leftovers: Sequence[str]) -> None:
+        super().__init__(f"{len(leftovers)} probe object(s) could not be deleted ({leftovers[0]})")
+        self.leftovers = list(leftovers)
+
+
+def cleanup_deadline(client: KubeClient) -> float:
+    """Seconds the final cleanup may take: two request timeouts, at least 10 and at most 60."""
+    return min(60.0, max(10.0, 2 * client.settings.request_timeout))
+
+
+def _delete_in_parallel(
+    client: KubeClient, objects: Sequence[tuple[str, str, str]], deadline: float
+) -> list[str]:
+    """:func:`_delete_all` for the end of a run: many at once, and given up at ``deadline``.
+
+    The workers are daemon threads whose retries stop when the deadline passes
+    (:func:`~novadiag.kube.cancelled_by`); a request already on the wire ends by
+    its own timeout without holding the process. What did not finish is named.
+    """
+    if not objects:
+        return []
+    todo: queue.Queue[tuple[str, str, str]] = queue.Queue()
+    pods_first = sorted(objects, key=lambda o: o[0] != "Pod")
+    for key in pods_first:
+        todo.put(key)
+    results: dict[tuple[str, str, str], list[str]] = {}
+    stop = threading.Event()
+
+    def work() -> None:
+        with cancelled_by(stop):
+            while not stop.is_set():
+                try:
+                    key = todo.get_nowait()
+                except queue.Empty:
+                    return
+                results[key] = _delete_all(client, [key])
+
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(min(CLEANUP_WORKERS, len(objects)))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    stop.set()
+    seconds = cleanup_deadline(client)
+    return [
+        line
+        for key in pods_first
+        for line in results.get(key, [f"{key[0]} {key[1]}/{key[2]}: not deleted within {seconds:g}s"])
+    ]
 
 
 def _settle(client: KubeClient, unanswered: set[tuple[str, str, str]]) -> list[str]:

@@ -9,6 +9,7 @@ off mid-flight and a second signal sent while cleanup runs.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from reliability_support import REPO, cli_env, leftovers, metrics, reset_metrics
+from reliability_support import REPO, cli_env, leftovers, metrics, reset_metrics, run_cli
 
 from novadiag.lab import Lab
 
@@ -102,3 +103,58 @@ def test_a_second_signal_during_cleanup_does_not_strand_pods(lab):
     lab.inject_fault(verb="delete", resource="pods", latency_ms=700)
     result = interrupt(lab, probe_pods_exist, signal.SIGINT, again_when=seen("delete pods"))
     assert_interrupted(lab, result)
+
+
+def _cleanup_after(lab: Lab) -> None:
+    lab.clear_faults()
+    assert run_cli("cleanup", "--kubeconfig", lab.kubeconfig).code == 0
+    assert leftovers(lab.kubeconfig) == []
+
+
+def test_pods_that_cannot_be_deleted_are_named_with_the_way_out(lab):
+    """A cleanup the API server refuses: the run still ends, and stderr says what is left and what to run."""
+    lab.inject_fault(verb="delete", resource="pods", status=500, message="etcdserver: request timed out")
+    try:
+        done = run_cli("audit", "--kubeconfig", lab.kubeconfig, "--format", "json", "--request-timeout", "2")
+        warning = [line for line in done.err.splitlines() if line.startswith("novadiag: warning: ")]
+        assert len(warning) == 1, done.err
+        assert "probe object(s) could not be deleted (Pod " in warning[0]
+        assert warning[0].endswith("run 'novadiag cleanup'")
+        assert json.loads(done.out)["probes"]["leftovers"]
+        assert any(item.startswith("Pod ") for item in leftovers(lab.kubeconfig))
+    finally:
+        _cleanup_after(lab)
+
+
+def test_an_interrupt_with_a_stalled_api_server_ends_within_the_cleanup_deadline(lab):
+    """Deletes that hang: Ctrl-C still returns in seconds (not minutes) and names what is left."""
+    lab.inject_fault(verb="delete", resource="pods", latency_ms=60_000)
+    reset_metrics(lab)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "novadiag", "audit", "--kubeconfig", lab.kubeconfig, "--request-timeout", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not probe_pods_exist(lab):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = child.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+        _cleanup_after(lab)
+    assert child.returncode == 130, err
+    last = err.splitlines()[-1]
+    assert last.startswith("novadiag: interrupted; ") and last.endswith("run 'novadiag cleanup'"), err
+    assert "not deleted within 10s" in last
+    # 10 s of cleanup plus start-up noise; before the deadline, 8 sequential deletes retried for 12 s each took ~2 min
+    assert took < 35, f"the interrupt took {took:.1f} s: {err}"
