@@ -1,7 +1,5 @@
 """``python -m novadiag``."""
 
-import sys
+from novadiag.cli import run
 
-from novadiag.cli import main
-
-sys.exit(main())
+run()

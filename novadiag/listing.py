@@ -97,9 +97,13 @@ def _load_cluster_snapshot(
         for kind in rest:  # in kind order, so progress and the snapshot read the same every time
             listed[kind] = futures[kind].result()
             total += _report(progress, kind, listed[kind], total)
-    finally:
-        stop.set()  # on an error or Ctrl-C, the other lists give up at their next request or back-off
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # On an error or Ctrl-C the other lists give up at their next request or back-off;
+        # a request already on the wire is not waited for (it ends by its own timeout).
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     admission = Admission()
     for kind in kinds:
         admission.merge(listed[kind].admission)

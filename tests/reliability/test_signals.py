@@ -158,3 +158,12 @@ def test_an_interrupt_with_a_stalled_api_server_ends_within_the_cleanup_deadline
     assert "not deleted within 10s" in last
     # 10 s of cleanup plus start-up noise; before the deadline, 8 sequential deletes retried for 12 s each took ~2 min
     assert took < 35, f"the interrupt took {took:.1f} s: {err}"
+
+
+def test_an_interrupt_does_not_wait_for_a_list_request_still_on_the_wire(lab):
+    """A list the API server answers in 20 s: Ctrl-C returns now, not when the answer comes."""
+    lab.inject_fault(verb="list", resource="pods", latency_ms=20_000)
+    started = time.monotonic()
+    code, out, err = interrupt(lab, seen("list pods"), signal.SIGINT)
+    assert time.monotonic() - started < 15, err
+    assert code == 130 and err.splitlines()[-1] == "novadiag: interrupted" and out == ""
