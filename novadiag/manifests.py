@@ -86,6 +86,8 @@ def _load_yaml(path: Path, text: str) -> list[Any]:
         raise ManifestError(str(path), f"invalid YAML: {exc}") from exc
     except RecursionError as exc:
         raise ManifestError(str(path), "document nested too deeply") from exc
+    except ValueError as exc:  # a tagged value YAML cannot build (2024-13-45, !!float abc, a 5,000-digit int)
+        raise ManifestError(str(path), "invalid YAML: a value of a date, number or tag that cannot be read") from exc
     return docs
 
 
@@ -96,6 +98,8 @@ def _load_json(path: Path, text: str) -> list[Any]:
         raise ManifestError(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno) from exc
     except RecursionError as exc:
         raise ManifestError(str(path), "document nested too deeply") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ManifestError(str(path), "invalid JSON: a number too long to read") from exc
 
 
 def _check_shape(doc: Any, path: Path) -> None:

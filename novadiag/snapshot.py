@@ -327,7 +327,7 @@ def _load_snapshot_file(p: Path) -> Snapshot:
         data = json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read snapshot file: {exc.strerror}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # invalid JSON or UTF-8, a huge integer, absurd nesting
         raise ConfigError(f"{p}: not a novadiag snapshot file (invalid JSON)") from exc
     if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
         raise ConfigError(f"{p}: not a novadiag snapshot file (schema is not {SNAPSHOT_SCHEMA})")
@@ -360,6 +360,10 @@ def _file_shape_problem(data: Mapping[str, Any]) -> str | None:
         return "objects is not a mapping of lists"
     if not isinstance(gaps, list) or not all(isinstance(g, dict) for g in gaps):
         return "gaps is not a list of mappings"
+    for gap in gaps:
+        fields = (gap.get("kind", "?"), gap.get("reason", ""), gap.get("namespace") or "")
+        if not all(isinstance(value, str) for value in fields):
+            return "a gap's kind, namespace or reason is not a string"
     return None
 
 

@@ -155,8 +155,10 @@ def load_baseline_edges(path: str) -> list[dict[str, Any]]:
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"baseline {path}: cannot read JSON: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"baseline {path}: cannot read: {exc.strerror or exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"baseline {path}: not JSON") from exc
     if isinstance(doc, dict) and doc.get("schema") == "novadiag.audit/v1":
         return list(doc.get("edges") or [])
     if isinstance(doc, dict) and doc.get("schema") == "novadiag.snapshot/v1":

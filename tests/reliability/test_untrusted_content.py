@@ -133,6 +133,9 @@ def test_yaml_tags_cannot_build_python_objects(tmp_path: Path):
         "x: !!python/name:os.system ''\n",
         "x: !!python/object/new:subprocess.Popen [['true']]\n",
         "x: !Ref SomeParameter\n",
+        "x: !!float not-a-number\n",
+        "x: 2024-13-45\n",
+        "x: " + "7" * 5000 + "\n",
     ],
 )
 def test_unknown_and_python_tags_are_one_line_errors(tmp_path: Path, document: str, capsys):

@@ -67,3 +67,21 @@ def test_an_empty_file_is_not_called_missing(tmp_path: Path):
     path.write_text("")
     message = _refused(KubeSettings(kubeconfig=str(path)))
     assert message.startswith(f"kubeconfig {path}: ") and "empty" in message and "not found" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not: [valid\n", ":2: invalid YAML"),
+        (KUBECONFIG.replace("user: {token: not-a-real-token}", 'user: "tok"'), ": malformed (a cluster, user or"),
+        (KUBECONFIG.replace("{name: dev, context: {cluster: c, user: u}}", '{name: dev, context: "c"}'), ": malformed"),
+        (KUBECONFIG.replace('{server: "https://127.0.0.1:9"}', "{server: 5}"), ": malformed (a cluster, user or"),
+        (KUBECONFIG.replace('{server: "https://127.0.0.1:9"}', "{}"), ": the cluster of context dev has no server"),
+    ],
+    ids=["yaml", "user-is-a-string", "context-is-a-string", "server-is-a-number", "no-server"],
+)
+def test_a_malformed_kubeconfig_is_one_line_without_a_traceback(tmp_path: Path, text: str, problem: str):
+    path = tmp_path / "config"
+    path.write_text(text)
+    message = _refused(KubeSettings(kubeconfig=str(path)))
+    assert message.startswith(f"kubeconfig {path}") and problem in message

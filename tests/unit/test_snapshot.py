@@ -196,3 +196,19 @@ def test_a_manifest_cannot_skip_secret_sanitizing_by_claiming_it_was_done():
     }
     snap = build_snapshot([forged], SourceInfo("manifests"))
     assert PASSWORD not in json.dumps(snap.to_dict())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"schema": "novadiag.snapshot/v1", "source": {}, "objects": {}, "gaps": [{"kind": 5, "namespace": [1]}]}',
+        '{"schema": "novadiag.snapshot/v1", "n": ' + "1" * 5000 + "}",
+        "[" * 100_000,
+    ],
+    ids=["gap-of-wrong-types", "huge-integer", "deep-nesting"],
+)
+def test_a_hostile_snapshot_file_is_one_clear_error(tmp_path, text):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"x.json: not a novadiag snapshot file \("):
+        load_snapshot_file(path)
