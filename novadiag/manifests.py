@@ -41,6 +41,7 @@ _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 def load_manifests(paths: Iterable[str | Path], *, cluster_domain: str = "cluster.local") -> Snapshot:
     """Build a Snapshot from files and directories (searched recursively)."""
+    paths = list(paths)
     files = list(_manifest_files(paths))
     objects: list[RawObject] = []
     findings: list[Finding] = []
@@ -48,7 +49,10 @@ def load_manifests(paths: Iterable[str | Path], *, cluster_domain: str = "cluste
         for doc in read_manifest_file(file):
             objects.extend(_flatten(doc, findings, file))
     source = SourceInfo("manifests", cluster_domain=cluster_domain, locations=tuple(map(str, files)))
-    return build_snapshot(objects, source, findings=findings)
+    snapshot = build_snapshot(objects, source, findings=findings)
+    if not snapshot.objects:  # auditing nothing would report OK: a wrong path must not pass a CI gate
+        raise ManifestError(", ".join(map(str, paths)), f"no Kubernetes object novadiag reads in {len(files)} file(s)")
+    return snapshot
 
 
 def read_manifest_file(path: Path) -> list[Any]:
@@ -138,9 +142,15 @@ def _manifest_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if not found:
+                raise ManifestError(str(path), "holds no .yaml, .yml or .json file")
             yield from found
-        elif path.exists():
+        elif path.is_file():
             yield path
+        elif path.exists():  # a FIFO or a device: reading it could block forever
+            raise ManifestError(str(path), "not a regular file")
+        elif path.is_symlink():
+            raise ManifestError(str(path), "a symbolic link to nothing (or to itself)")
         else:
             raise ManifestError(str(path), "no such file or directory")
 
