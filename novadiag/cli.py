@@ -18,7 +18,6 @@ import dataclasses
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -523,7 +522,7 @@ def _run_snapshot_save(args: argparse.Namespace) -> int:
     if args.lab:
         from novadiag.lab import Lab
 
-        with Lab(scenario=args.lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
+        with Lab.private(args.lab) as running:
             lab_settings = KubeSettings(kubeconfig=running.kubeconfig, request_timeout=args.request_timeout)
             snap = load_snapshot(settings=lab_settings, source_kind="lab", **options)
     else:

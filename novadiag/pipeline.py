@@ -11,7 +11,6 @@ default, like kubectl). Live sources are probed by default; files cannot be.
 from __future__ import annotations
 
 import difflib
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -79,8 +78,7 @@ def audit(
     if lab:
         from novadiag.lab import Lab
 
-        # A private state dir: a lab the user keeps running with `lab up` is left alone.
-        with Lab(scenario=lab, state_dir=tempfile.mkdtemp(prefix="novadiag-lab-")) as running:
+        with Lab.private(lab) as running:  # a lab the user keeps running with `lab up` is left alone
             return live(_with_timeout(KubeSettings(kubeconfig=running.kubeconfig), request_timeout), source_kind="lab")
     if manifests or snapshot:
         snap = load_snapshot(manifests=manifests, snapshot=snapshot, cluster_domain=cluster_domain)

@@ -94,7 +94,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.lab:
         from novadiag.lab import Lab
 
-        with Lab(scenario=args.lab) as lab:
+        with Lab.private(args.lab) as lab:  # not the default state dir: a `lab up` lab is left alone
             return _plan_and_apply(args, fmt, kubeconfig=lab.kubeconfig, source_kind="lab")
     return _plan_and_apply(args, fmt, kubeconfig=args.kubeconfig, source_kind="cluster")
 

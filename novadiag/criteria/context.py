@@ -9,6 +9,7 @@ audit's JSON or a snapshot file — is loaded once too.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,9 +53,15 @@ class CheckContext:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
         if self.settings.lab and self._lab is None:
             from novadiag.lab import Lab
+            from novadiag.lab.scenario import scenario_path
 
+            scenario_path(self.settings.lab)  # an unknown name fails before a state dir is made
             self._lab = Lab(scenario=self.settings.lab, state_dir=tempfile.mkdtemp(prefix="novadiag-criteria-"))
-            self._lab.start()
+            try:
+                self._lab.start()
+            except BaseException:
+                shutil.rmtree(self._lab.state_dir, ignore_errors=True)
+                raise
             self._kubeconfig = self._lab.kubeconfig
         return self._kubeconfig or self.settings.kubeconfig
 

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -106,6 +110,23 @@ class Lab:
         control.stop_lab(self.state_dir, proc=self._proc)
         self._proc = None
         self._info = None
+
+    @classmethod
+    @contextmanager
+    def private(cls, scenario: str, *, prefix: str = "novadiag-lab-") -> Iterator[Lab]:
+        """A lab of its own for one command: a fresh state dir, removed afterwards whatever happens.
+
+        A user's ``lab up`` lab (the default state dir) is left alone. The
+        scenario is looked up before the directory exists, so a misspelt name
+        leaves nothing behind either.
+        """
+        scenario_path(scenario)  # ScenarioError (one line) for an unknown name, before any mkdtemp
+        state_dir = tempfile.mkdtemp(prefix=prefix)
+        try:
+            with cls(scenario=scenario, state_dir=state_dir) as lab:
+                yield lab
+        finally:
+            shutil.rmtree(state_dir, ignore_errors=True)  # stop() removes it; this covers a failed start
 
     @classmethod
     def attach(cls, state_dir: str | os.PathLike[str] | None = None) -> Lab:
