@@ -7,7 +7,10 @@ pod finished within -1 s; ``--probe-concurrency 0`` was silently taken as 8.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import NoReturn
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def positive_seconds(text: str) -> float:
@@ -28,6 +31,15 @@ def positive_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
+
+
+def cluster_domain(text: str) -> str:
+    """A DNS zone like ``cluster.local``: every verdict is judged against it, so ``..`` must not pass."""
+    domain = text.strip().rstrip(".").lower()
+    labels = domain.split(".")
+    if not domain or len(domain) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise argparse.ArgumentTypeError(f"not a DNS domain like cluster.local: {text!r}")
+    return domain
 
 
 class Parser(argparse.ArgumentParser):

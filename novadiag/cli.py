@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
-from novadiag.arguments import Parser, positive_count, positive_seconds
+from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.outputs import check_output_file, write_output
 from novadiag.plan_cli import add_plan_command
@@ -113,7 +113,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         metavar="NS",
         help="only edges from this namespace (repeatable)",
     )
-    src.add_argument("--cluster-domain", metavar="DOMAIN", help="cluster DNS domain (default cluster.local)")
+    src.add_argument(
+        "--cluster-domain", type=cluster_domain, metavar="DOMAIN", help="cluster DNS domain (default cluster.local)"
+    )
 
 
 def _add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:

@@ -14,6 +14,8 @@ from novadiag.cli import main
         (["audit", "--probe-concurrency", "0"], "novadiag audit: error: argument --probe-concurrency: must be"),
         (["audit", "--request-timeout", "soon"], "novadiag audit: error: argument --request-timeout: not a number"),
         (["plan", "--wait-timeout", "1.5"], "novadiag plan: error: argument --wait-timeout: not a whole number"),
+        (["audit", "--cluster-domain", ".."], "novadiag audit: error: argument --cluster-domain: not a DNS domain"),
+        (["audit", "--cluster-domain", "a b"], "novadiag audit: error: argument --cluster-domain: not a DNS domain"),
         (["audit", "--format", "xml"], "novadiag audit: error: argument --format: invalid choice: 'xml'"),
         ([], "novadiag: error: the following arguments are required: COMMAND"),
     ],
