@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import re
 import sys
@@ -38,6 +39,10 @@ EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The kubernetes client logs some failures on the root logger (an exec credential plugin that
+    # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
