@@ -97,11 +97,12 @@ def _load_cluster_snapshot(
         for kind in rest:  # in kind order, so progress and the snapshot read the same every time
             listed[kind] = futures[kind].result()
             total += _report(progress, kind, listed[kind], total)
-    except BaseException:
-        # On an error or Ctrl-C the other lists give up at their next request or back-off;
-        # a request already on the wire is not waited for (it ends by its own timeout).
+    except BaseException as exc:
+        # On an error or Ctrl-C the other lists give up at their next request or back-off. After an
+        # error they are waited for (no thread outlives the call); after Ctrl-C a request already on
+        # the wire is not (it ends by its own timeout, and the user asked to stop now).
         stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=not isinstance(exc, KeyboardInterrupt), cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     admission = Admission()
