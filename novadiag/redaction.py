@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from novadiag.model import RawObject
@@ -78,6 +78,9 @@ _SPACED_PASSWORD_RE = re.compile(
     rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
 )
 # Everything after a URL's authority: the path, query and fragment (see :func:`authority_only`).
+_NOT_ONE_URL_RE = re.compile(r"[\s;]")
+_SCHEME_BEFORE_RE = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}\Z", re.IGNORECASE)
+_TAIL_START_RE = re.compile(r"[/?#]")
 _URL_TAIL_RE = re.compile(
     rf"(?P<head>{_SCHEME}(?:{_NOT_NEXT_URL}[^/?#\s;])*)(?P<tail>[/?#](?:{_NOT_NEXT_URL}[^\s;])*)", re.IGNORECASE
 )
@@ -114,13 +117,16 @@ def redact(value: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_REDACT_CHARS:
         return REDACTED
     text = value
-    if "@" in text:  # each pattern runs only where its literal part occurs: both scan every position
-        if "://" in text:
+    if "@" in text:  # each pattern runs only where its literal part occurs: they scan every position
+        url = text.find("://")
+        if url != -1:
             text = _mask_url_credentials(text)
-            text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
+            if " " in text or "\t" in text:
+                text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
         if "jdbc:oracle:" in text.lower():
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
-        text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
+        if url == -1 or text.count("@") > 1 or text.find("@") < url:  # else the one @ ends a URL's userinfo
+            text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
     if "=" in text and _names_a_secret_param(text):
         text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
@@ -220,9 +226,21 @@ def authority_only(text: str) -> str:
     presigned links) or fragment as in its userinfo, and no pattern tells a
     token from a database name; the audit needs only scheme, hosts and ports.
     """
-    if "://" not in text:
+    start = text.find("://")
+    if start == -1:
         return text
-    return _URL_TAIL_RE.sub(_cut_after_authority, text)
+    if text.find("://", start + 3) != -1 or _NOT_ONE_URL_RE.search(text):
+        return _URL_TAIL_RE.sub(_cut_after_authority, text)  # lists of URLs, text around them
+    # One URL and nothing but its prefix (most DSNs): where the pattern's one match would start and
+    # cut, found in two C-speed searches (4.6 -> 1 µs; a property test checks they agree).
+    scheme = _SCHEME_BEFORE_RE.search(text, 0, start)
+    cut = _TAIL_START_RE.search(text, start + 3)
+    if scheme is None or cut is None:
+        return text
+    if cut.start() == start + 3 or scheme.group().lower() == "dns":
+        return text
+    tail = text[cut.start() :]
+    return text[: cut.start()] + ("/" + MASK if tail.strip("/") else tail)
 
 
 def _cut_after_authority(match: re.Match[str]) -> str:
@@ -238,12 +256,14 @@ def _mask_param(match: re.Match[str]) -> str:
     return f"{match.group('key')}{match.group('eq')}{MASK}"
 
 
+@lru_cache(maxsize=1 << 14)
 def names_a_secret(name: str) -> bool:
     """Whether a variable or parameter name says its value is a credential (``DB_PASSWORD``, ``API_KEY``).
 
     Every name :data:`_SECRET_KEY` matches holds one of the words of
     :data:`_SECRET_HINT_RE`; the full pattern (4 µs a name) runs only on those,
-    and most env names (``*_URL``, ``*_HOST``) hold none.
+    and most env names (``*_URL``, ``*_HOST``) hold none. Remembered: a cluster's
+    workloads (and their ReplicaSets) repeat the same few thousand names.
     """
     return _SECRET_HINT_RE.search(name) is not None and _SECRET_KEY_RE.fullmatch(name) is not None
 

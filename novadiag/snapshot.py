@@ -260,7 +260,7 @@ def _masked_env_value(env: Mapping[str, Any]) -> str | None:
 def _has_inline_credentials(spec: Mapping[str, Any]) -> bool:
     for container in _containers(spec):
         for env in container.get("env") or ():
-            if isinstance(env, Mapping) and env.get("value") != _masked_env_value(env):
+            if type(env) is dict and env.get("value") != _masked_env_value(env):  # JSON and YAML give dicts
                 return True
         for key in ("args", "command"):
             for arg in container.get(key) or ():

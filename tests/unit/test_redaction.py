@@ -312,3 +312,23 @@ def test_the_quick_check_of_secret_names_agrees_with_the_pattern(name):
     from novadiag.redaction import _SECRET_KEY_RE, names_a_secret
 
     assert names_a_secret(name) == (_SECRET_KEY_RE.fullmatch(name) is not None)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["jdbc:", "postgres", "dns", "DNS", "mongodb+srv", "://", "u", ":", "p", "@", "db", "-1", ":5432"]
+            + [",h2:1", "/", "app", "?", "a=b", "#", "frag", "//", ".", "x", "1"]
+        ),
+        max_size=10,
+    ).map("".join)
+)
+@settings(max_examples=1000)
+@example("jdbc:postgresql://db:5432/app")
+@example("dns:///payments:6379")
+@example("https://hooks.example/services/T0/B0/tok")
+def test_authority_only_shortcut_agrees_with_the_pattern(text):
+    from novadiag.redaction import _URL_TAIL_RE, _cut_after_authority, authority_only
+
+    expected = _URL_TAIL_RE.sub(_cut_after_authority, text) if "://" in text else text
+    assert authority_only(text) == expected
