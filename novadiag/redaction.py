@@ -5,7 +5,8 @@ live, and it prints them back in reports, plans and saved snapshots. The rule
 that keeps this safe is simple: a credential never outlives the load.
 
 * :func:`sanitize_secret` runs once, when a Secret enters a snapshot. A value
-  that names a host keeps its hosts and ports with every credential masked; any
+  that names a host keeps its hosts and ports with every credential masked, and
+  a URL loses what follows its authority (:func:`authority_only`); any
   other value (a password stored alone, a key, a certificate) is replaced
   whole by :data:`REDACTED`, because nothing in it is useful and any fragment
   of it would be a leak. The ``last-applied-configuration`` annotation is
@@ -232,7 +233,7 @@ def authority_only(text: str) -> str:
     if text.find("://", start + 3) != -1 or _NOT_ONE_URL_RE.search(text):
         return _URL_TAIL_RE.sub(_cut_after_authority, text)  # lists of URLs, text around them
     # One URL and nothing but its prefix (most DSNs): where the pattern's one match would start and
-    # cut, found in two C-speed searches (4.6 -> 1 µs; a property test checks they agree).
+    # cut, found in two C-speed searches (4.6 -> 2.4 µs; a property test checks they agree).
     scheme = _SCHEME_BEFORE_RE.search(text, 0, start)
     cut = _TAIL_START_RE.search(text, start + 3)
     if scheme is None or cut is None:

@@ -225,9 +225,18 @@ def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObj
         masked = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
         return obj if masked == data else {**obj, "data": masked}
     template = pod_template(obj) if kind in WORKLOAD_KINDS else None
-    if template is not None and _has_inline_credentials(template.get("spec") or {}):
+    if template is None:
+        return obj
+    if _has_inline_credentials(template.get("spec") or {}):
         obj = copy.deepcopy(obj)
         _mask_containers((pod_template(obj) or {}).get("spec") or {})
+    template = pod_template(obj) or {}
+    scrubbed = _scrub_annotations(cast(RawObject, template))  # the pod template's annotations too
+    if scrubbed is not template:
+        obj = copy.deepcopy(obj)
+        copied = pod_template(obj)
+        if isinstance(copied, dict):
+            copied["metadata"] = scrubbed["metadata"]
     return obj
 
 

@@ -175,6 +175,7 @@ def test_container_args_env_passwords_and_annotations_keep_no_credential(tmp_pat
     spec = obj["spec"]["template"]["spec"]
     spec["containers"][0]["args"] = ["--db", f"postgres://arg:{PASSWORD}@pg.data:5432/x"]
     obj["metadata"]["annotations"]["note"] = f"redis://:{PASSWORD}@cache:6379"
+    obj["spec"]["template"]["metadata"]["annotations"] = {"vault.example/dsn": f"postgres://u:{PASSWORD}@pg:5432/x"}
     path = tmp_path / "snap.json"
     build_snapshot([obj], SourceInfo("cluster")).save(path)
     text = path.read_text()
@@ -184,6 +185,7 @@ def test_container_args_env_passwords_and_annotations_keep_no_credential(tmp_pat
     assert container["args"] == ["--db", "postgres://arg:***@pg.data:5432/x"]
     assert [e["value"] for e in container["env"]] == ["<redacted>", "pg.data"]
     assert saved["metadata"]["annotations"] == {"note": "redis://:***@cache:6379"}
+    assert saved["spec"]["template"]["metadata"]["annotations"] == {"vault.example/dsn": "postgres://u:***@pg:5432/x"}
 
 
 def test_a_manifest_cannot_skip_secret_sanitizing_by_claiming_it_was_done():
