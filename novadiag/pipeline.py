@@ -190,19 +190,12 @@ def _audit_snapshot(
 
 
 def _check_namespaces_exist(snapshot: Snapshot, namespaces: Sequence[str]) -> None:
-    """A misspelt ``-n`` would audit nothing and report OK: a CI gate passing on nothing.
-
-    Skipped when Namespaces could not be listed (RBAC): then an empty namespace
-    and a missing one look the same.
-    """
-    if any(gap.kind == "Namespace" for gap in snapshot.gaps):
-        return
-    known = snapshot.namespaces
-    for name in namespaces:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.8)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; it has {len(known)} namespaces"
-            raise ConfigError(f"namespace {name}: not found in {_describe(snapshot.source)}{hint}")
+    """A misspelt ``-n`` would audit nothing and report OK: a CI gate passing on nothing."""
+    for name in snapshot.missing_namespaces(namespaces)[:1]:
+        known = sorted(snapshot.namespaces)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.8)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; it has {len(known)} namespaces"
+        raise ConfigError(f"namespace {name}: not found in {_describe(snapshot.source)}{hint}")
 
 
 def _describe(source: SourceInfo) -> str:

@@ -90,6 +90,16 @@ class Snapshot:
     def with_extra(self, **extra: Any) -> Snapshot:
         return Snapshot(self.source, self.objects, self.gaps, self.findings, {**self.extra, **extra})
 
+    def missing_namespaces(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` this cluster does not have: an audit or a criterion about them checks nothing.
+
+        None when Namespaces could not be listed (RBAC): then an empty namespace
+        and a missing one look the same.
+        """
+        if any(gap.kind == "Namespace" for gap in self.gaps):
+            return []
+        return [name for name in names if name not in self.namespaces]
+
     def count(self) -> dict[str, int]:
         return {kind: len(items) for kind, items in self.objects.items()}
 

@@ -9,9 +9,8 @@ audit's JSON or a snapshot file — is loaded once too.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ class CheckContext:
     _report: Report | None = None
     _baseline: list[dict[str, Any]] | None = None
     _lab: Any = None
+    _lab_stack: ExitStack = field(default_factory=ExitStack)  # holds Lab.private() open until close()
     _kubeconfig: str | None = None
     _closed: bool = field(default=False)
 
@@ -53,15 +53,8 @@ class CheckContext:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
         if self.settings.lab and self._lab is None:
             from novadiag.lab import Lab
-            from novadiag.lab.scenario import scenario_path
 
-            scenario_path(self.settings.lab)  # an unknown name fails before a state dir is made
-            self._lab = Lab(scenario=self.settings.lab, state_dir=tempfile.mkdtemp(prefix="novadiag-criteria-"))
-            try:
-                self._lab.start()
-            except BaseException:
-                shutil.rmtree(self._lab.state_dir, ignore_errors=True)
-                raise
+            self._lab = self._lab_stack.enter_context(Lab.private(self.settings.lab, prefix="novadiag-criteria-"))
             self._kubeconfig = self._lab.kubeconfig
         return self._kubeconfig or self.settings.kubeconfig
 
@@ -91,11 +84,9 @@ class CheckContext:
         return () if snapshot is None else tuple(w for w in snapshot.workloads if w.replicas > 0)
 
     def missing_namespaces(self, names: Sequence[str]) -> list[str]:
-        """Those of ``names`` the cluster does not have (none when Namespaces could not be listed)."""
+        """Those of ``names`` the cluster does not have (see :meth:`Snapshot.missing_namespaces`)."""
         snapshot = self.report().snapshot
-        if snapshot is None or any(gap.kind == "Namespace" for gap in snapshot.gaps):
-            return []
-        return [name for name in names if name not in snapshot.namespaces]
+        return [] if snapshot is None else snapshot.missing_namespaces(names)
 
     def namespace_labels(self) -> dict[str, Mapping[str, str]]:
         snapshot = self.report().snapshot
@@ -152,8 +143,8 @@ class CheckContext:
         return result
 
     def close(self) -> None:
-        if self._lab is not None and not self._closed:
-            self._lab.stop()
+        if not self._closed:
+            self._lab_stack.close()  # stops the lab (if one was started) and removes its state dir
         self._closed = True
 
 
