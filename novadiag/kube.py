@@ -384,6 +384,7 @@ def raise_if_cancelled(method: str, path: str) -> None:
 
 def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.Configuration]:
     configuration = k8s_client.Configuration()
+    where = _kubeconfig_path(settings)
     try:
         if settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
@@ -397,24 +398,21 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         _, active = k8s_config.list_kube_config_contexts(config_file=settings.kubeconfig)
         name = settings.context or (active or {}).get("name")
         if not str(configuration.host or "").strip():
-            raise ConfigError(f"kubeconfig {_kubeconfig_path(settings)}: the cluster of context {name} has no server")
+            raise ConfigError(f"kubeconfig {where}: the cluster of context {name} has no server")
         _one_refresh_at_a_time(configuration)
     except ConfigException as exc:
         raise ConfigError(_kubeconfig_problem(settings, str(exc))) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = _kubeconfig_path(settings) + (f":{mark.line + 1}" if mark is not None else "")
-        raise ConfigError(f"kubeconfig {where}: invalid YAML") from exc
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"kubeconfig {where}{line}: invalid YAML") from exc
     except AttributeError as exc:  # an entry that is a string where kubectl writes a mapping
-        where = _kubeconfig_path(settings)
         problem = "malformed (a cluster, user or context entry is not a mapping)"
         raise ConfigError(f"kubeconfig {where}: {problem}") from exc
     except TypeError as exc:  # the loader indexes into whatever YAML it got: a string, a list
-        where = _kubeconfig_path(settings)
         problem = "not a kubeconfig (expected a mapping with clusters and contexts)"
         raise ConfigError(f"kubeconfig {where}: {problem}") from exc
     except (OSError, ValueError, KeyError) as exc:
-        where = _kubeconfig_path(settings)
         raise ConfigError(f"kubeconfig {where}: cannot be loaded: {redact(_one_line(str(exc)))}") from exc
     return name, configuration
 

@@ -136,8 +136,7 @@ def run_probes(
                 _drive(client, run, settings, (created, unanswered), watch, progress)
             finally:
                 with signals_held():
-                    deadline = time.monotonic() + cleanup_deadline(client)
-                    run.leftovers = _delete_in_parallel(client, created, deadline) + _settle(client, unanswered)
+                    run.leftovers = _delete_in_parallel(client, created) + _settle(client, unanswered)
         except Unauthorized as exc:
             raise _unauthorized(exc, run.leftovers) from exc
         except KeyboardInterrupt as exc:
@@ -370,10 +369,8 @@ def cleanup_deadline(client: KubeClient) -> float:
     return min(60.0, max(10.0, 2 * client.settings.request_timeout))
 
 
-def _delete_in_parallel(
-    client: KubeClient, objects: Sequence[tuple[str, str, str]], deadline: float
-) -> list[str]:
-    """:func:`_delete_all` for the end of a run: many at once, and given up at ``deadline``.
+def _delete_in_parallel(client: KubeClient, objects: Sequence[tuple[str, str, str]]) -> list[str]:
+    """:func:`_delete_all` for the end of a run: many at once, and given up after :func:`cleanup_deadline`.
 
     The workers are daemon threads whose retries stop when the deadline passes
     (:func:`~novadiag.kube.cancelled_by`); a request already on the wire ends by
@@ -381,6 +378,8 @@ def _delete_in_parallel(
     """
     if not objects:
         return []
+    seconds = cleanup_deadline(client)
+    deadline = time.monotonic() + seconds
     todo: queue.Queue[tuple[str, str, str]] = queue.Queue()
     pods_first = sorted(objects, key=lambda o: o[0] != "Pod")
     for key in pods_first:
@@ -403,7 +402,6 @@ def _delete_in_parallel(
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
     stop.set()
-    seconds = cleanup_deadline(client)
     return [
         line
         for key in pods_first
