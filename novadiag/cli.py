@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag import __version__
 from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
+from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.outputs import check_output_file, write_output
 from novadiag.plan_cli import add_plan_command
@@ -209,12 +210,19 @@ def _run_check(args: argparse.Namespace) -> int:
     That config (``addopts``, ``timeout`` from a plugin the user's CI may not
     install, ``filterwarnings = error``) belongs to the repo's own tests; the
     criteria only need novadiag's plugin, so ``-c /dev/null`` skips it.
+
+    Exit codes: 0 every criterion passed, 1 some failed or could not be checked,
+    2 bad input (a missing criteria file, a bad baseline, a criteria file that
+    does not parse). The baseline is read here first so that a bad one is one
+    line and exit 2, not a criterion that fails.
     """
     import pytest
 
     for path in args.files:
         if not os.path.isfile(path):
             raise ConfigError(f"{path}: no such criteria file")
+    if args.baseline:
+        read_baseline(args.baseline)
     argv = [*args.files, "-c", os.devnull, "--rootdir", os.getcwd(), "-p", "no:cacheprovider", "-q"]
     for flag, value in (
         ("--novadiag-kubeconfig", args.kubeconfig),

@@ -10,6 +10,14 @@ The seed plan's six criteria map onto them: zero CrashLoopBackOff →
 the gateway answers → ``endpoint-responds``; 95% less cross-namespace traffic →
 ``cross-namespace-reduction``; one production namespace → ``namespace-count``;
 staging kept apart → ``separation``.
+
+A criterion that cannot be checked never passes. ``short-names-resolve`` and
+``endpoint-responds`` need what probe pods observe; in a run without probes
+(``--no-probe``, or manifests) :func:`evaluate` refuses them before they run —
+no audit with probes, no probe pod — and the item fails as "could not be
+checked", because a skip would let a CI gate go green on a check never made.
+A criterion that names a namespace the cluster does not have fails too:
+zero objects to check is not a pass.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from novadiag.criteria.context import CheckContext
+from novadiag.errors import ConfigError
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge
+from novadiag.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,8 @@ class CriterionDef:
     name: str
     check: Callable[[Mapping[str, Any], CheckContext], Outcome]
     params: Mapping[str, Param] = field(default_factory=dict)
-    live: bool = False
+    needs_probes: bool = False
+    """Checks what probe pods observe: cannot be checked in a run without probes."""
     doc: str = ""
 
 
@@ -70,17 +81,24 @@ REGISTRY: dict[str, CriterionDef] = {}
 
 
 def criterion(
-    name: str, *, live: bool = False, **params: Param
+    name: str, *, needs_probes: bool = False, **params: Param
 ) -> Callable[
     [Callable[[Mapping[str, Any], CheckContext], Outcome]], Callable[[Mapping[str, Any], CheckContext], Outcome]
 ]:
     def register(
         fn: Callable[[Mapping[str, Any], CheckContext], Outcome],
     ) -> Callable[[Mapping[str, Any], CheckContext], Outcome]:
-        REGISTRY[name] = CriterionDef(name, fn, params, live, (fn.__doc__ or "").strip().splitlines()[0])
+        REGISTRY[name] = CriterionDef(name, fn, params, needs_probes, (fn.__doc__ or "").strip().splitlines()[0])
         return fn
 
     return register
+
+
+def evaluate(definition: CriterionDef, params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
+    """Run one criterion; ConfigError when this run cannot check it (a criterion needing probes, none running)."""
+    if definition.needs_probes and (reason := ctx.why_no_probes()) is not None:
+        raise ConfigError(f"cannot be checked without probes ({reason})")
+    return definition.check(params, ctx)
 
 
 NAMESPACES = Param((list,), help="namespaces to check (default: all)", check=_names)
@@ -167,7 +185,7 @@ def no_broken_edges(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     return Outcome(not edges, f"{len(edges)} broken edge(s)", tuple(_edge_line(e) for e in edges))
 
 
-@criterion("short-names-resolve", live=True, namespaces=NAMESPACES)
+@criterion("short-names-resolve", needs_probes=True, namespaces=NAMESPACES)
 def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     """Every same-namespace reference uses a short name that resolves and connects, as observed by probes."""
     if (absent := _missing(params.get("namespaces"), ctx)) is not None:
@@ -178,12 +196,12 @@ def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome
     for edge in report.edges:
         if not _in(params.get("namespaces"), edge.reference.namespace) or edge.status == "external":
             continue
+        checked += 1  # every reference judged below: N of M never has N > M, nor M = 0 with offenders
         target = edge.target or edge.resolves_to
         if target is None or target.namespace != edge.reference.namespace:
             if edge.broken:
                 offenders.append(_edge_line(edge))
             continue
-        checked += 1
         short = (
             "." not in edge.reference.host.rstrip(".")
             or edge.reference.host.count(".") == 2
@@ -199,12 +217,14 @@ def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome
             offenders.append(
                 f"{edge.id}: probe saw DNS {edge.probe.dns}, connect {edge.probe.connect}: {edge.probe.error}"
             )
-    return Outcome(not offenders, f"{len(offenders)} of {checked} in-namespace reference(s) fail", tuple(offenders))
+    if not checked:
+        return Outcome(True, "no service reference to check in the namespace(s)")
+    return Outcome(not offenders, f"{len(offenders)} of {checked} service reference(s) fail", tuple(offenders))
 
 
 @criterion(
     "endpoint-responds",
-    live=True,
+    needs_probes=True,
     namespace=Param(str, required=True, help="namespace the request is made from (a probe pod there)"),
     url=Param(str, required=True, help="http://host:port/path or grpc://host:port"),
     method=Param(str, default="GET"),
@@ -229,7 +249,7 @@ def endpoint_responds(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     )
     system = result.get("system") or {}
     line = (
-        f"{params['method'] if params.get('method') else 'GET'} {params['url']} from {params['namespace']}: "
+        f"{params.get('method') or 'GET'} {redact(params['url'])} from {params['namespace']}: "
         f"DNS {system.get('status')}, connect {result.get('connect')}, {result.get('detail') or result.get('health')}"
     )
     passed = system.get("status") == "ok" and result.get("connect") == "ok" and result.get("health") == "ok"
@@ -252,7 +272,10 @@ def cross_namespace_reduction(params: Mapping[str, Any], ctx: CheckContext) -> O
         return absent
     baseline = ctx.baseline()
     if baseline is None:
-        raise ValueError("needs a baseline: pass --novadiag-baseline FILE (an earlier audit JSON or snapshot)")
+        raise ValueError(
+            "needs a baseline, an earlier audit JSON or snapshot: "
+            "novadiag check --baseline FILE (under pytest: --novadiag-baseline FILE)"
+        )
     ignored = set(params.get("ignore") or ())
     before = [
         e
@@ -322,6 +345,8 @@ def separation(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
     groups = params["between"]
     if len(groups) != 2 or not all(isinstance(g, list) and g for g in groups):
         raise ValueError("between must be two non-empty lists of namespaces")
+    if (absent := _missing([*groups[0], *groups[1]], ctx)) is not None:
+        return absent
     a, b = set(groups[0]), set(groups[1])
     offenders = []
     for edge in ctx.report().edges:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
-from novadiag.report.core import Report
+from novadiag.report.core import AUDIT_SCHEMA, Report
+from novadiag.snapshot import SNAPSHOT_SCHEMA
 from novadiag.workloads import Workload
 
 
@@ -48,6 +50,14 @@ class CheckContext:
     @property
     def live(self) -> bool:
         return not self.settings.manifests
+
+    def why_no_probes(self) -> str | None:
+        """Why this run has no probe pods (a phrase for messages), or None when it probes."""
+        if not self.live:
+            return "this run audits manifests"
+        if not self.settings.probe:
+            return "probes are turned off"
+        return None
 
     def kubeconfig(self) -> str | None:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
@@ -150,17 +160,31 @@ class CheckContext:
 
 def load_baseline_edges(path: str) -> list[dict[str, Any]]:
     """Edges of an earlier audit: its JSON report, or a snapshot file audited now."""
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"baseline {path}: cannot read: {exc.strerror or exc}") from exc
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(f"baseline {path}: not JSON") from exc
-    if isinstance(doc, dict) and doc.get("schema") == "novadiag.audit/v1":
+    doc = read_baseline(path)
+    if doc["schema"] == AUDIT_SCHEMA:
         return list(doc.get("edges") or [])
-    if isinstance(doc, dict) and doc.get("schema") == "novadiag.snapshot/v1":
-        from novadiag.pipeline import audit
+    from novadiag.pipeline import audit  # deferred: loads the kubernetes client; the plugin loads in every pytest run
 
-        return [e.to_dict() for e in audit(snapshot=p).edges]
-    raise ConfigError(f"baseline {path}: neither a novadiag audit JSON nor a snapshot file")
+    return [e.to_dict() for e in audit(snapshot=Path(path)).edges]
+
+
+def read_baseline(path: str) -> dict[str, Any]:
+    """The baseline file as a JSON document of a schema novadiag reads; one-line ConfigError otherwise.
+
+    Read with the manifest loader's limits (regular files only, at most
+    :data:`~novadiag.boundedio.MAX_INPUT_BYTES`): a baseline of ``/dev/zero``
+    or a FIFO must end the run with a message, not fill memory or hang it.
+    ``novadiag check`` calls this before running the criteria so that a bad
+    baseline is a usage error, not a criterion that fails.
+    """
+    try:
+        data = read_bounded_file(path, limit=MAX_INPUT_BYTES, what="baseline")
+    except ConfigError as exc:
+        raise ConfigError(f"baseline {exc}") from exc
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"baseline {path}: not JSON") from exc
+    if not isinstance(doc, dict) or doc.get("schema") not in (AUDIT_SCHEMA, SNAPSHOT_SCHEMA):
+        raise ConfigError(f"baseline {path}: neither a novadiag audit JSON nor a snapshot file")
+    return doc

@@ -12,6 +12,10 @@ each entry names a built-in ``check`` and its parameters, and may give a
 Problems (YAML errors, unknown checks, unknown or mistyped parameters) are
 reported as ``file:line: message`` at collection time, so a typo cannot make a
 criterion silently disappear from CI.
+
+A criterion's ``name`` becomes its pytest test id, printed on every run and
+written to JUnit XML, so URL credentials in it (userinfo, ``?token=``) are
+masked here, once, before pytest sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import yaml
 
 from novadiag.criteria.builtin import validate
 from novadiag.errors import ConfigError
+from novadiag.redaction import redact
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RESERVED = frozenset({"check", "name", "id"})
@@ -92,4 +97,4 @@ def _spec(node: yaml.Node, path: Path) -> CriterionSpec:
     problems = validate(check, params)
     if problems:
         raise CriteriaFileError(f"{path}:{line}: {'; '.join(problems)}")
-    return CriterionSpec(check, str(data.get("name") or check), params, str(path), line)
+    return CriterionSpec(check, redact(str(data.get("name") or check)), params, str(path), line)

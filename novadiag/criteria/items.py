@@ -3,6 +3,11 @@
 A failing criterion shows its summary and the offending objects or edges, one
 per line — never a traceback — because that list is what the person reading
 CI needs; ``reportinfo`` points at the criterion's line in its file.
+
+Every text pytest prints or writes to JUnit XML from a criterion passes
+through :func:`~novadiag.redaction.redact`: a criteria file may hold a URL
+with a password or a ``?token=``, and that text reaches CI logs, which are
+read by more people than the file.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from novadiag.criteria.builtin import REGISTRY, Outcome
+from novadiag.criteria.builtin import REGISTRY, Outcome, evaluate
 from novadiag.criteria.context import CheckContext
 from novadiag.criteria.files import CriteriaFileError, CriterionSpec, load_criteria_file
 from novadiag.errors import NovadiagError
+from novadiag.redaction import redact
 
 CONTEXT_KEY = pytest.StashKey[CheckContext]()
 MAX_LISTED = 25
@@ -38,7 +44,7 @@ class CriteriaFile(pytest.File):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CriteriaFileError):
-            return str(excinfo.value)
+            return redact(str(excinfo.value))
         return str(super().repr_failure(excinfo))
 
 
@@ -52,13 +58,16 @@ class CriterionItem(pytest.Item):
         context = self.config.stash[CONTEXT_KEY]
         definition = REGISTRY[self.spec.check]
         try:
-            outcome = definition.check(self.spec.params, context)
+            outcome = evaluate(definition, self.spec.params, context)
         except (NovadiagError, ValueError) as exc:
             raise CriterionError(str(exc)) from exc
         if not outcome.passed:
             raise CriterionFailed(outcome)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return "\n".join(redact(line) for line in self._failure_lines(excinfo).splitlines())
+
+    def _failure_lines(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
         where = f"{self.spec.path}:{self.spec.line}"
         if isinstance(excinfo.value, CriterionFailed):
             outcome = excinfo.value.outcome

@@ -90,6 +90,7 @@ def test_before_the_migration_the_criteria_fail_with_readable_reasons(migration)
     assert "zero pods in CrashLoopBackOff" in out and "nova-backend/user-service" in out
     assert "CrashLoopBackOff" in out
     assert "single production namespace" in out and "namespace nova-backend has workloads but is not listed" in out
+    assert "separation failed: namespace nova-prod does not exist" in out  # not a pass on zero edges
     assert "Traceback" not in out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import novadiag
+from novadiag.boundedio import MAX_INPUT_BYTES
 from novadiag.pipeline import audit
 
 NOVA = str(Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests")
@@ -226,3 +228,95 @@ def test_novadiag_check_of_a_broken_criteria_file_exits_2(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert re.search(r"gate.novadiag.yaml:\d+: invalid YAML", done.stdout)
+
+
+def test_separation_from_a_namespace_that_does_not_exist_fails(pytester):
+    result = run(pytester, {"s.novadiag.yaml": "- check: separation\n  between: [[nova-prod], [nova-staging]]\n"})
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*s.novadiag.yaml:1: separation failed: namespace nova-prod does not exist"])
+
+
+@pytest.mark.parametrize("namespaces", ["", "  namespaces: [nova-gateway]\n"])
+def test_short_names_resolve_on_manifests_cannot_be_checked_and_does_not_pass(pytester, namespaces):
+    result = run(pytester, {"n.novadiag.yaml": f"- check: short-names-resolve\n{namespaces}"})
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*n.novadiag.yaml:1: short-names-resolve could not be checked: cannot be checked without probes*"]
+    )
+    assert "not probed" not in result.stdout.str()
+
+
+def test_endpoint_responds_on_manifests_cannot_be_checked(pytester):
+    criterion = "- check: endpoint-responds\n  namespace: nova-gateway\n  url: http://graphql-gateway:4000/\n"
+    result = run(pytester, {"e.novadiag.yaml": criterion})
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*endpoint-responds could not be checked: cannot be checked without probes (this run audits manifests)"]
+    )
+
+
+def test_novadiag_check_names_its_own_baseline_flag(tmp_path):
+    criteria = tmp_path / "r.novadiag.yaml"
+    criteria.write_text("- check: cross-namespace-reduction\n  at_least_percent: 95\n")
+    command = [sys.executable, "-m", "novadiag", "check", str(criteria), "--manifests", NOVA, "--no-probe"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "needs a baseline, an earlier audit JSON or snapshot: novadiag check --baseline FILE" in done.stdout
+
+
+CREDENTIALS = ("s3cret", "t0ken", "acc3ss", "k3y", "p4ss")
+CREDENTIAL_URL = "https://user:s3cret@gw.example/?token=t0ken&access_token=acc3ss&key=k3y&password=p4ss"
+
+
+def test_url_credentials_in_criteria_files_are_masked_in_output_and_junit(pytester):
+    criteria = f"""
+- name: "GET {CREDENTIAL_URL}"
+  check: no-broken-edges
+  namespaces: [nova-backend]
+"""
+    result = run(pytester, {"c.novadiag.yaml": criteria}, "--junitxml", "junit.xml", "-rA")
+    result.assert_outcomes(failed=1)
+    junit = (pytester.path / "junit.xml").read_text()
+    for text in (result.stdout.str(), junit):
+        assert "GET https://user:***@gw.example/?token=***&" in text.replace("&amp;", "&")
+        assert not [secret for secret in CREDENTIALS if secret in text]
+
+
+def test_url_credentials_in_a_bad_criteria_file_are_masked(pytester):
+    result = run(pytester, {"c.novadiag.yaml": f'- check: no-crashloop\n  "{CREDENTIAL_URL}": 1\n'})
+    result.stdout.fnmatch_lines(["*c.novadiag.yaml:1: no-crashloop: unknown parameter*user:***@gw.example*"])
+    assert not [secret for secret in CREDENTIALS if secret in result.stdout.str()]
+
+
+def unreadable_baselines(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """Baselines that would hang or fill memory if read naively: path and the expected problem."""
+    fifo = tmp_path / "before.fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as sparse:
+        sparse.truncate(MAX_INPUT_BYTES + 1)
+    return {
+        "device": ("/dev/zero", "not a regular file"),
+        "fifo": (str(fifo), "not a regular file"),
+        "huge": (str(huge), "baseline is 256 MiB, over the 256 MiB limit"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "huge"])
+def test_novadiag_check_refuses_a_baseline_it_cannot_read_at_a_bounded_cost(tmp_path, kind):
+    path, problem = unreadable_baselines(tmp_path)[kind]
+    criteria = tmp_path / "r.novadiag.yaml"
+    criteria.write_text("- check: cross-namespace-reduction\n  at_least_percent: 95\n")
+    command = [sys.executable, "-m", "novadiag", "check", str(criteria), "--manifests", NOVA, "--baseline", path]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"novadiag: error: baseline {path}: {problem}")
+    assert done.stderr.count("\n") == 1
+
+
+def test_the_plugin_refuses_a_fifo_baseline_without_waiting_for_a_writer(pytester, tmp_path):
+    path, _ = unreadable_baselines(tmp_path)["fifo"]
+    criterion = "- check: cross-namespace-reduction\n  at_least_percent: 95\n"
+    result = run(pytester, {"r.novadiag.yaml": criterion}, "--novadiag-baseline", path, "--timeout", "30")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*could not be checked: baseline {path}: not a regular file*"])
