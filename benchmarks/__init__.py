@@ -1,4 +1,4 @@
-"""Performance benchmarks of novadiag at cluster scale (issue 9).
+"""Performance benchmarks of novadiag at cluster scale (docs/performance.md).
 
 ``python -m benchmarks.run --size S|M|L`` prints one line per measurement;
 :mod:`benchmarks.generate` builds the synthetic clusters it measures.

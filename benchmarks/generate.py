@@ -58,7 +58,7 @@ SIZES: Mapping[str, Size] = {
     "M": Size("M", namespaces=500, services=4_000, workloads=10_000),
     "L": Size("L", namespaces=2_000, services=20_000, workloads=50_000),
 }
-"""S and M as the issue gives them, with L's ratio of 0.4 Service per workload."""
+"""S and M with 0.4 Service per workload, and L five times M."""
 
 
 class _ServiceShareGenerator(base._Generator):

@@ -4,7 +4,7 @@ novadiag uses the official client for what it is best at — kubeconfig parsing
 (exec plugins, client certificates, tokens, contexts, in-cluster config) and
 its connection pool — and bypasses its typed models. Lists come back as raw
 JSON (``json.loads`` of the body): listing through the typed models takes 5-9×
-longer (benchmarks/, README "Performance") and version 37's strict validation turns a missing
+longer (benchmarks/, docs/performance.md) and version 37's strict validation turns a missing
 field into a crash instead of a gap.
 
 Errors of the client, urllib3 and the network are wrapped here into

@@ -5,7 +5,7 @@ the name used in ``*.novadiag.yaml`` files, with the parameters it accepts
 declared next to it so that a typo in a criteria file fails at collection,
 naming the file and line, rather than passing silently at run time.
 
-The seed plan's six criteria map onto them: zero CrashLoopBackOff →
+The Nova scenario's six criteria (docs/lab.md) map onto them: zero CrashLoopBackOff →
 ``no-crashloop``; all services use short names → ``short-names-resolve``;
 the gateway answers → ``endpoint-responds``; 95% less cross-namespace traffic →
 ``cross-namespace-reduction``; one production namespace → ``namespace-count``;

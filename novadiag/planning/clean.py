@@ -1,6 +1,6 @@
 """Cleaning objects before they are created again in another namespace.
 
-The seed plan's ``kubectl get -o yaml | sed 's/namespace: a/namespace: b/' |
+The usual ``kubectl get -o yaml | sed 's/namespace: a/namespace: b/' |
 kubectl apply`` carries along everything the server owns: ``uid`` and
 ``resourceVersion`` (the create is rejected or, worse, treated as an update),
 ``status``, ``managedFields``, the Service's ``clusterIP``/``clusterIPs`` (taken:

@@ -1,6 +1,6 @@
 """Consolidation: move the workloads and Services of several namespaces into one, blue-green.
 
-The order of events is the zero-downtime recipe the seed plan names but its
+The order of events is the zero-downtime recipe that a ``sed``-based move
 script does not follow:
 
 1. **prepare** — create the target namespace, then what the workloads use

@@ -3,7 +3,7 @@
     python -m novadiag.report.samples reports/
 
 The committed ``reports/`` directory shows every format on the scenario from
-the seed plan, so a reader can see what novadiag produces without running it,
+Nova (docs/lab.md), so a reader can see what novadiag produces without running it,
 and a reviewer sees a renderer change as a diff of those files. The outputs
 are deterministic (no timestamps, no absolute paths, stable ordering), and
 ``tests/unit/test_report_samples.py`` regenerates them and fails when the

@@ -1,4 +1,4 @@
-"""The seed plan end to end: its success criteria fail on Nova as it is and pass after the consolidation.
+"""The Nova consolidation end to end: its success criteria fail on Nova as it is and pass after it.
 
 Runs ``novadiag check tests/criteria/nova.novadiag.yaml`` as a user would (a
 child process, real kubeconfig), before and after applying the consolidation
@@ -59,7 +59,7 @@ def crash_looping(kubeconfig: str) -> list[str]:
 def migration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     tmp = tmp_path_factory.mktemp("migration")
     with Lab(scenario="nova", state_dir=tempfile.mkdtemp(prefix="nd-migration-")) as lab:
-        time.sleep(2)  # let user-service crash once, as it does in the plan's cluster
+        time.sleep(2)  # let user-service crash once, as it does in a real cluster
         before = novadiag.audit(kubeconfig=lab.kubeconfig)
         baseline = tmp / "before.json"
         baseline.write_text(before.to_json())

@@ -1,4 +1,4 @@
-"""The benchmark's quick mode, as the README tells people to run it.
+"""The benchmark's quick mode, as docs/performance.md tells people to run it.
 
 ``python -m benchmarks.run --size S --only static`` must print one line per
 measurement with every field and ratio; timings are not asserted (the machine

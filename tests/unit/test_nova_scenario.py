@@ -1,4 +1,4 @@
-"""The headline scenario: the seed plan's Nova backend, audited from its manifests.
+"""The headline scenario: the Nova backend (docs/lab.md), audited from its manifests.
 
 ``expected.yaml`` (next to the manifests) lists every edge with its status and
 target; the audit must match it edge for edge — no missing, no extra.
