@@ -30,6 +30,7 @@ from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.verdicts import VerdictContext, judge_all
+from novadiag.visibility import Visibility
 
 
 def audit(
@@ -171,7 +172,8 @@ def _audit_snapshot(
         references = [r for r in references if r.namespace in wanted]
     workloads = {w.ref: w for w in snapshot.workloads}
     policies = build_policy_index(snapshot, index) if snapshot.of("NetworkPolicy") else None
-    edges = judge_all(references, workloads, VerdictContext(index, policies=policies))
+    context = VerdictContext(index, policies=policies, visibility=Visibility.of(snapshot.gaps))
+    edges = judge_all(references, workloads, context)
     findings = (
         *snapshot.findings,
         *reference_findings,

@@ -67,7 +67,7 @@ def badge(status: str) -> str:
 
 def render_html(report: Report, **_: Any) -> str:
     s = report.summary()
-    verdict = f"{s['broken']} broken edge{'s' if s['broken'] != 1 else ''}" if s["broken"] else "OK"
+    verdict = f"{s['broken']} broken edge{'s' if s['broken'] != 1 else ''}" if s["broken"] else _clean(report)
     body = "\n".join(
         [
             _header(report, verdict),
@@ -90,13 +90,18 @@ def render_html(report: Report, **_: Any) -> str:
     )
 
 
+def _clean(report: Report) -> str:
+    """The verdict of an audit with no broken edge: OK only when it could read what its verdicts need."""
+    return "OK" if report.complete else "INCOMPLETE"
+
+
 def _header(report: Report, verdict: str) -> str:
     source = report.source
     parts = [f"source: {source.kind}"]
     if source.context:
         parts.append(f"context: {source.context}")
     parts.append(f"cluster domain: {source.cluster_domain}")
-    cls = "bad" if report.broken else "good"
+    cls = "bad" if report.broken else ("good" if report.complete else "warn")
     return (
         '<header class="top"><div><h1>novadiag audit</h1>'
         f'<div class="sub">{esc(" · ".join(parts))}</div></div>'
@@ -109,6 +114,7 @@ def _cards(s: dict[str, Any]) -> str:
     cards = [
         ("edges", s["edges"], ""),
         ("broken", s["broken"], "bad" if s["broken"] else "good"),
+        ("unverified", s["unverified"], "warn" if s["unverified"] else ""),
         ("cross-namespace", s["cross_namespace"], ""),
         ("namespaces", s["namespaces"], ""),
         ("workloads", s["workloads"], ""),
@@ -267,7 +273,7 @@ def _host_cell(edge: Edge) -> str:
 
 def _table_note(edge: Edge) -> str:
     """Broken: why. Working: only what is surprising (a C-library caveat); the rest is in the tooltip."""
-    if edge.broken:
+    if edge.broken or edge.status == "unverified":
         return edge.detail
     if edge.status == "external":
         return "outside the cluster: not checked"
@@ -283,8 +289,7 @@ def _wrap_after_slash(text: str) -> str:
 def _notes(report: Report) -> str:
     items = [f"<li><b>{esc(f.severity)}</b> <code>{esc(f.code)}</code>: {esc(f.message)}</li>" for f in report.findings]
     for g in report.gaps:
-        where = f" in {g.namespace}" if g.namespace else ""
-        items.append(f"<li><b>gap</b>: {esc(g.kind)}{esc(where)} not read: {esc(g.reason)}</li>")
+        items.append(f"<li><b>gap</b>: {esc(g.summary())}</li>")
     if not items:
         return ""
     return f'<h2 id="findings">Findings and gaps</h2><ul class="notes">{"".join(items)}</ul>'
@@ -300,7 +305,8 @@ _REPR_CSS = (
     ".nd-r .nd-badge{display:inline-block;padding:0 7px;border-radius:999px;color:#fff;font-size:11.5px;"
     "font-weight:600;white-space:nowrap}"
     ".nd-r .s-ok{background:#1a7f37}.nd-r .s-external{background:#6e7781}.nd-r .s-no-endpoints{background:#9a6700}"
-    ".nd-r .s-blocked{background:#8250df}.nd-r .s-broken,.nd-r .s-dns-unresolvable,.nd-r .s-unknown-target,"
+    ".nd-r .s-blocked{background:#8250df}.nd-r .s-unverified{background:#0969da}"
+    ".nd-r .s-broken,.nd-r .s-dns-unresolvable,.nd-r .s-unknown-target,"
     ".nd-r .s-port-mismatch{background:#cf222e}"
     ".nd-r table{border-collapse:collapse;margin:4px 0;color:inherit;background:transparent;font-size:13px}"
     ".nd-r th,.nd-r td{padding:3px 8px;text-align:left;vertical-align:top;"
