@@ -123,11 +123,13 @@ def _probe_cell(edge: Edge) -> Text:
     probe = edge.probe
     if probe is None:
         return Text("-", style="dim")
-    if probe.dns == "error":
-        return Text("error", style="yellow")
+    if probe.dns in ("error", "not-run"):
+        return Text("not run" if probe.dns == "not-run" else "error", style="yellow")
     seen = probe.dns if probe.dns != "ok" else f"connect {probe.connect}"
     if probe.health != "skipped":
         seen += f", health {probe.health}"
+    if probe.agrees is None:
+        return Text(seen, style="cyan")  # nothing to agree with: the static verdict was unverified
     mark, style = ("✓", "green") if probe.agrees else ("✗ disagrees", "bold yellow")
     return Text(f"{seen} {mark}", style=style)
 
@@ -177,8 +179,8 @@ def _probe_summary(report: Report) -> str:
     probes = report.probes
     if not probes:
         return ""
-    observed = [e for e in report.edges if e.probe is not None and e.probe.dns != "error"]
-    disagree = sum(1 for e in observed if e.probe is not None and not e.probe.agrees)
+    observed = [e for e in report.edges if e.probe is not None and e.probe.dns not in ("error", "not-run")]
+    disagree = sum(1 for e in observed if e.probe is not None and e.probe.agrees is False)
     text = (
         f"; probed {len(observed)} edges with {probes.get('pods_created', 0)} pod(s) in {probes.get('wall_seconds')}s"
     )
@@ -186,4 +188,6 @@ def _probe_summary(report: Report) -> str:
         text += f", {disagree} disagree with the prediction"
     if probes.get("failed"):
         text += f", {len(probes['failed'])} probe pod(s) failed"
+    if probes.get("forbidden"):
+        text += f", {len(probes['forbidden'])} namespace(s) where probe pods are forbidden"
     return text
