@@ -157,7 +157,10 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     index = ctx.index
     intent = intended_target(host, namespace, index)
     if not intent.in_cluster:
-        return NameVerdict("external", f"{host} is outside the cluster; not checked statically", meant=intent.service)
+        external = NameVerdict(
+            "external", f"{host} is outside the cluster; not checked statically", meant=intent.service
+        )
+        return _open(external, ctx.visibility.maybe_namespace(_second_label(host)))
     answer = resolve(host, config, index)
     if intent.service is None:
         return _open(_unknown_target(host, intent, answer), ctx.visibility.unknown_target(intent.missing_namespace))
@@ -218,6 +221,12 @@ def _unless_unread(edge: Edge, missing: list[str]) -> Edge:
         edge.target,
         edge.resolves_to,
     )
+
+
+def _second_label(host: str) -> str | None:
+    """``ns`` of a two-label host ``svc.ns``: a namespace the audit may not have seen, or a domain."""
+    labels = host.rstrip(".").split(".")
+    return labels[1] if len(labels) == 2 and not is_ip_literal(host) else None
 
 
 def _tried_namespaces(answer: Answer, source_namespace: str, zone: str) -> list[str]:

@@ -6,7 +6,8 @@ verdicts that leaves open, so an audit that could not see never calls an edge
 layer, and only the data that layer reads counts:
 
 * an unknown target depends on the Services of every namespace (and on the
-  Namespace list when the host names a namespace that seems not to exist);
+  Namespace list when the host names a namespace that seems not to exist); a
+  two-label host ``svc.ns`` called external depends on the Namespace list too;
 * a name that does not resolve depends on the Services of the namespaces its
   resolver tried (a same-named Service there would answer);
 * ``no-endpoints`` depends on the target namespace's EndpointSlices/Endpoints;
@@ -75,6 +76,13 @@ class Visibility:
         if missing_namespace is None:
             return self.unread_anywhere("Service")
         return self.unread("Namespace", [None]) + self.unread("Service", [missing_namespace])
+
+    def maybe_namespace(self, name: str | None) -> list[str]:
+        """What could hide namespace ``name`` (``svc.name`` looks external only while no such namespace is known)."""
+        if name is None:
+            return []
+        hidden = self.unread("Namespace", [None])
+        return hidden + self.unread("Service", [name]) if hidden else []
 
     def unresolved(self, namespaces: Iterable[str]) -> list[str]:
         """What could hide a Service that a name tried in ``namespaces`` would have found."""

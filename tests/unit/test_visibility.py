@@ -1,0 +1,153 @@
+"""An audit that could not see must not pass: verdicts resting on unread objects are ``unverified``.
+
+Each test takes Nova's manifests, hides what a restricted role could not list
+(the objects go, a gap says why, as :mod:`novadiag.listing` records them) and
+checks which verdicts stay open and which still stand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import novadiag
+from novadiag.manifests import load_manifests
+from novadiag.model import SNAPSHOT_KINDS, Gap
+from novadiag.pipeline import audit_snapshot
+from novadiag.report.core import Report
+from novadiag.report.table import summary_line
+from novadiag.snapshot import Snapshot, load_snapshot_file
+from novadiag.visibility import resource_name
+
+NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+FORBIDDEN = "forbidden: the role does not allow it"
+
+
+@pytest.fixture(scope="module")
+def nova() -> Snapshot:
+    return load_manifests([NOVA])
+
+
+def hidden(snapshot: Snapshot, gaps: list[Gap], keep=lambda kind, obj: True) -> Snapshot:
+    """The snapshot as a role that got ``gaps`` sees it: the objects they cover are gone."""
+    objects = {}
+    for kind, items in snapshot.objects.items():
+        kept = []
+        for obj in items:
+            namespace = None if kind == "Namespace" else obj["metadata"]["namespace"]
+            if keep(kind, obj) and not any(g.covers(kind, namespace) for g in gaps):
+                kept.append(obj)
+        objects[kind] = tuple(kept)
+    return Snapshot(snapshot.source, objects, tuple(gaps))
+
+
+def statuses(report: Report) -> dict[str, str]:
+    return {f"{e.reference.namespace} {e.reference.env} {e.reference.host}": e.status for e in report.edges}
+
+
+def namespace_scoped(namespace: str) -> list[Gap]:
+    """A RoleBinding in one namespace: no Namespace list, every other kind read only there."""
+    kinds = [k for k in SNAPSHOT_KINDS if k != "Namespace"]
+    return [Gap("Namespace", None, FORBIDDEN), *(Gap(k, None, FORBIDDEN, read_in=(namespace,)) for k in kinds)]
+
+
+def test_resource_names_are_the_ones_rbac_uses():
+    assert [resource_name(k) for k in ("NetworkPolicy", "Endpoints", "Service", "Namespace", "EndpointSlice")] == [
+        "networkpolicies",
+        "endpoints",
+        "services",
+        "namespaces",
+        "endpointslices",
+    ]
+
+
+def test_a_namespace_scoped_view_calls_nothing_broken_that_it_could_not_see(nova):
+    report = audit_snapshot(hidden(nova, namespace_scoped("nova-backend")), namespaces=["nova-backend"])
+    seen = statuses(report)
+    assert "unknown-target" not in seen.values() and "dns-unresolvable" not in seen.values()
+    kafka = next(e for e in report.edges if e.reference.host == "kafka.kafka.svc")
+    assert kafka.status == "unverified"
+    assert kafka.detail.startswith("cannot be verified (list namespaces: forbidden; list services in kafka: forbidden)")
+    assert "names namespace kafka, which does not exist" in kafka.detail  # what the read objects alone suggest
+    media = next(e for e in report.edges if e.reference.host == "media-service")
+    assert media.status == "unverified" and "list services outside nova-backend: forbidden" in media.detail
+    assert not [f for f in report.findings if f.code == "missing-namespace"]
+
+
+def test_what_the_scoped_view_did_read_is_still_judged(nova):
+    report = audit_snapshot(hidden(nova, namespace_scoped("nova-backend")), namespaces=["nova-backend"])
+    own = [e for e in report.edges if e.reference.host == "postgres"]
+    assert own and all(e.status == "ok" for e in own), "Service, policies and endpoints of nova-backend were read"
+
+
+def test_an_incomplete_audit_is_not_ok_and_says_incomplete(nova):
+    report = audit_snapshot(hidden(nova, namespace_scoped("nova-backend")), namespaces=["nova-backend"])
+    assert not report.broken and report.unverified
+    assert report.ok is False and report.complete is False
+    summary = report.summary()
+    assert summary["complete"] is False and summary["unverified"] == len(report.unverified)
+    assert summary_line(report).startswith(f"INCOMPLETE: none of {len(report.edges)} edges broken, ")
+    assert f"{len(report.unverified)} unverified" in summary_line(report)
+    report.raise_for_broken()  # unchanged: only broken edges raise
+
+
+def test_unreadable_policies_leave_ok_edges_open_but_not_names_that_cannot_resolve(nova):
+    gaps = [Gap("NetworkPolicy", "nova-backend", FORBIDDEN)]
+    before, after = statuses(audit_snapshot(nova)), statuses(audit_snapshot(hidden(nova, gaps)))
+    changed = {edge: (before[edge], after[edge]) for edge in before if before[edge] != after[edge]}
+    assert changed and set(changed.values()) == {("ok", "unverified")}
+    assert all(edge.startswith("nova-backend ") or "nova-backend" in edge for edge in changed)
+    assert [s for e, s in after.items() if s == "dns-unresolvable"] == ["dns-unresolvable"] * 4
+    edge = next(e for e in audit_snapshot(hidden(nova, gaps)).edges if e.status == "unverified")
+    assert "list networkpolicies in nova-backend: forbidden" in edge.detail
+
+
+def test_a_denial_that_needs_namespace_labels_is_unverified_without_the_namespace_list(nova):
+    """kafka admits namespaces labelled environment=prod: without the labels, every caller looked denied."""
+    gaps = [Gap("Namespace", None, FORBIDDEN)]
+    report = audit_snapshot(hidden(nova, gaps))
+    to_kafka = [
+        e
+        for e in report.edges
+        if e.resolves_to is not None and e.resolves_to.namespace == "kafka" and e.reference.namespace != "kafka"
+    ]
+    assert to_kafka and not [e for e in report.edges if e.status == "blocked"]
+    for edge in to_kafka:
+        assert edge.status == "unverified"
+        assert edge.detail.startswith("cannot be verified (list namespaces: forbidden); from what was read: blocked: ")
+    inside = next(e for e in report.edges if e.reference.namespace == "kafka")
+    assert inside.status == "ok", "a label selector can only deny: an allowed edge stays ok"
+
+
+def test_an_audit_that_read_nothing_says_so(nova):
+    everything = [Gap("Namespace", None, FORBIDDEN), *(Gap(k, None, FORBIDDEN) for k in SNAPSHOT_KINDS[1:])]
+    report = audit_snapshot(hidden(nova, everything))
+    assert report.edges == ()
+    assert report.nothing_read == "no workload could be read (list deployments: forbidden)"
+    assert not report.ok
+    assert summary_line(report).startswith("INCOMPLETE: none of 0 edges broken, no workload could be read")
+
+
+def test_services_alone_unreadable_is_nothing_read_too(nova):
+    report = audit_snapshot(hidden(nova, [Gap("Service", None, FORBIDDEN)]))
+    assert report.nothing_read == "no Service could be read (list services: forbidden)"
+
+
+def test_gaps_that_no_verdict_needs_leave_the_audit_complete(nova):
+    report = audit_snapshot(hidden(nova, [Gap("PersistentVolumeClaim", None, FORBIDDEN)]))
+    assert report.gaps and report.complete and not report.unverified
+
+
+def test_a_broken_and_incomplete_audit_says_both(nova):
+    gaps = [Gap("NetworkPolicy", "nova-feed", FORBIDDEN)]
+    line = summary_line(audit_snapshot(hidden(nova, gaps)))
+    assert line.startswith("BROKEN: 4 of 24 edges (4 dns-unresolvable); INCOMPLETE: 2 unverified")
+
+
+def test_saved_snapshots_keep_where_a_kind_was_read(nova, tmp_path):
+    snapshot = hidden(nova, namespace_scoped("nova-backend"))
+    snapshot.save(tmp_path / "s.json")
+    loaded = load_snapshot_file(tmp_path / "s.json")
+    assert loaded.gaps == snapshot.gaps
+    assert statuses(audit_snapshot(loaded)) == statuses(audit_snapshot(snapshot))
