@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 import novadiag
+from novadiag.criteria.builtin import no_broken_edges
+from novadiag.criteria.context import CheckContext, CriteriaSettings
 from novadiag.manifests import load_manifests
 from novadiag.model import SNAPSHOT_KINDS, Gap
 from novadiag.pipeline import audit_snapshot
@@ -151,3 +153,13 @@ def test_saved_snapshots_keep_where_a_kind_was_read(nova, tmp_path):
     loaded = load_snapshot_file(tmp_path / "s.json")
     assert loaded.gaps == snapshot.gaps
     assert statuses(audit_snapshot(loaded)) == statuses(audit_snapshot(snapshot))
+
+
+def test_the_no_broken_edges_criterion_does_not_pass_on_what_it_could_not_verify(nova):
+    report = audit_snapshot(hidden(nova, [Gap("NetworkPolicy", "nova-gateway", FORBIDDEN)]))
+    context = CheckContext(CriteriaSettings(), _report=report)
+    outcome = no_broken_edges({"namespaces": ["nova-gateway"]}, context)
+    assert not outcome.passed
+    assert outcome.offenders
+    assert all(": unverified: cannot be verified (list networkpolicies in" in x for x in outcome.offenders)
+    assert no_broken_edges({"namespaces": ["nova-gateway"], "statuses": ["dns-unresolvable"]}, context).passed
