@@ -114,12 +114,13 @@ def _cards(s: dict[str, Any]) -> str:
     cards = [
         ("edges", s["edges"], ""),
         ("broken", s["broken"], "bad" if s["broken"] else "good"),
-        ("unverified", s["unverified"], "warn" if s["unverified"] else ""),
         ("cross-namespace", s["cross_namespace"], ""),
         ("namespaces", s["namespaces"], ""),
         ("workloads", s["workloads"], ""),
         ("services", s["services"], ""),
     ]
+    if s["unverified"]:  # only an incomplete audit has this card: it is what keeps the verdict from OK
+        cards.insert(2, ("unverified", s["unverified"], "warn"))
     items = "".join(
         f'<div class="card {cls}"><div class="n">{esc(n)}</div><div class="l">{esc(label)}</div></div>'
         for label, n, cls in cards

@@ -43,6 +43,7 @@ header.top{display:flex;align-items:center;justify-content:space-between;gap:16p
 .card .n{font-size:28px;font-weight:700;line-height:1.1}
 .card .l{color:var(--muted);font-size:12.5px}
 .card.bad{border-color:var(--red);background:var(--red-bg)}.card.bad .n{color:var(--red)}
+.card.warn{border-color:#9a6700}.card.warn .n{color:#9a6700}
 .card.good .n{color:var(--green)}
 .bar{display:flex;height:10px;border-radius:5px;overflow:hidden;margin-top:16px;background:var(--grey-bg)}
 .bar span{display:block;height:100%}

@@ -7,6 +7,8 @@ checks which verdicts stay open and which still stand.
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,54 @@ def test_the_no_broken_edges_criterion_does_not_pass_on_what_it_could_not_verify
     assert outcome.offenders
     assert all(": unverified: cannot be verified (list networkpolicies in" in x for x in outcome.offenders)
     assert no_broken_edges({"namespaces": ["nova-gateway"], "statuses": ["dns-unresolvable"]}, context).passed
+
+
+@pytest.fixture(scope="module")
+def scoped(nova) -> Report:
+    return audit_snapshot(hidden(nova, namespace_scoped("nova-backend")), namespaces=["nova-backend"])
+
+
+def test_the_table_shows_unverified_edges_with_the_missing_permission(scoped):
+    text = scoped.render("table")
+    rows = [line for line in text.splitlines() if line.startswith("│ unverified │")]
+    assert len(rows) == len(scoped.unverified) and all("cannot be verified (list" in row for row in rows)
+    assert text.rstrip().splitlines()[-1].startswith("INCOMPLETE: none of")
+    assert "gap: Service outside nova-backend not read: forbidden" in text
+
+
+def test_json_carries_the_status_the_counts_and_where_a_kind_was_read(scoped):
+    doc = json.loads(scoped.render("json"))
+    assert doc["summary"]["complete"] is False
+    assert doc["summary"]["by_status"]["unverified"] == doc["summary"]["unverified"] > 0
+    gap = next(g for g in doc["gaps"] if g["kind"] == "Service")
+    assert gap == {
+        "kind": "Service",
+        "namespace": None,
+        "reason": FORBIDDEN,
+        "read_in": ["nova-backend"],
+        "verb": "list",
+    }
+
+
+def test_markdown_and_html_say_incomplete(scoped):
+    markdown = scoped.render("markdown")
+    assert markdown.startswith("# novadiag audit: INCOMPLETE\n")
+    assert f"## Unverified edges ({len(scoped.unverified)})" in markdown
+    html = scoped.render("html")
+    assert '<span class="verdict warn" id="nd-verdict">INCOMPLETE</span>' in html
+    assert '<span class="badge s-unverified">unverified</span>' in html
+
+
+def test_junit_skips_unverified_edges_and_marks_the_run_incomplete(scoped):
+    root = ET.fromstring(scoped.render("junit"))
+    skipped = [s.get("message") or "" for s in root.iter("skipped")]
+    assert sum(m.startswith("unverified: cannot be verified (") for m in skipped) == len(scoped.unverified)
+    assert {p.get("value") for p in root.iter("property") if p.get("name") == "complete"} == {"false"}
+    assert not list(root.iter("failure"))
+
+
+def test_the_frame_has_an_unverified_category(scoped):
+    frame = scoped.to_frame()
+    assert "unverified" in frame["status"].cat.categories
+    assert (frame["status"] == "unverified").sum() == len(scoped.unverified)
+    assert not frame.loc[frame["status"] == "unverified", "broken"].any()
