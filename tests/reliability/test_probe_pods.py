@@ -137,7 +137,8 @@ def test_pending_unschedulable(clean_lab, static):
 
 
 def stuck_objects() -> list[tuple[str, dict[str, Any]]]:
-    """A caller of two Services whose pods stay Pending: one fits no node, one's image cannot be pulled."""
+    """A caller of Services whose pods stay Pending: one fits no node (behind a headless Service too), one's
+    image cannot be pulled."""
 
     def deployment(name: str, **pod: Any) -> dict[str, Any]:
         container = {"name": name, "image": pod.pop("image", "stuck/app:1"), **pod.pop("container", {})}
@@ -152,13 +153,14 @@ def stuck_objects() -> list[tuple[str, dict[str, Any]]]:
             },
         }
 
-    def service(name: str) -> dict[str, Any]:
-        spec = {"selector": {"app": name}, "ports": [{"name": "http", "port": 8080}]}
+    def service(name: str, app: str | None = None, **spec: Any) -> dict[str, Any]:
+        spec = {"selector": {"app": app or name}, "ports": [{"name": "http", "port": 8080}], **spec}
         return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "stuck"}, "spec": spec}
 
     env = [
         {"name": "UNPLACED_URL", "value": "http://unplaced:8080"},
         {"name": "UNPULLED_URL", "value": "unpulled:8080"},
+        {"name": "HEADLESS_URL", "value": "unplaced-headless:8080"},
     ]
     return [
         ("Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "stuck"}}),
@@ -167,6 +169,7 @@ def stuck_objects() -> list[tuple[str, dict[str, Any]]]:
         ("Deployment", deployment("caller", container={"env": env})),
         ("Service", service("unplaced")),
         ("Service", service("unpulled")),
+        ("Service", service("unplaced-headless", "unplaced", clusterIP="None")),
     ]
 
 
@@ -180,14 +183,19 @@ def test_services_whose_pods_are_pending_say_why_they_have_no_endpoint(clean_lab
             while time.monotonic() < deadline and len(list(admin.list_raw("Pod", namespace="stuck"))) < 3:
                 time.sleep(0.2)
             time.sleep(1.0)  # the kubelet's next pass writes the waiting reasons
-            report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, namespaces=["stuck"], probe=False)
+            report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, namespaces=["stuck"])
         finally:
             for kind, body in reversed(objects):
                 admin.delete(kind, None if kind == "Namespace" else "stuck", body["metadata"]["name"])
     assert {e.reference.env: e.status for e in report.edges} == {
         "UNPLACED_URL": "no-endpoints",
         "UNPULLED_URL": "no-endpoints",
+        "HEADLESS_URL": "no-endpoints",
     }
+    headless = next(e for e in report.edges if e.reference.env == "HEADLESS_URL")
+    assert headless.probe.dns == "nxdomain" and headless.probe.agrees is True, "NXDOMAIN is what a headless one says"
+    assert all(e.verdict_from == "probe" and e.probe.agrees for e in report.edges)
+    assert not [f for f in report.findings if f.code == "probe-disagrees"]
     idle = {f.object.name: f.message for f in report.findings if f.code == "service-selects-nothing"}
     assert idle["unplaced"].startswith(
         "Service stuck/unplaced has no ready endpoint: its 1 pod(s) are Pending (Unschedulable: 0/1 nodes are available"
