@@ -24,7 +24,7 @@ from typing import Any
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
 from novadiag.kube import KubeClient, NotFoundError, cancelled_by
-from novadiag.model import SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
+from novadiag.model import NOT_SERVED, SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
 from novadiag.snapshot import Admission, Snapshot, assemble, paused_gc
 
 Progress = Callable[[str, int], None]
@@ -172,7 +172,7 @@ def _list_kind(client: KubeClient, kind: str, fallback: _Fallback, gaps: list[Ga
     try:
         return list(client.list_raw(kind))
     except NotFoundError:
-        gaps.append(Gap(kind, None, "the API server does not serve this kind"))
+        gaps.append(Gap(kind, None, NOT_SERVED))
         return []
     except PermissionDenied as exc:
         if not namespaces:
@@ -202,7 +202,7 @@ def _list_per_namespace(
         except NotFoundError as exc:
             if "namespaces" in str(exc):
                 continue
-            gaps.append(Gap(kind, ns, "the API server does not serve this kind"))
+            gaps.append(Gap(kind, ns, NOT_SERVED))
             return found
         except PermissionDenied as exc:
             gaps.append(Gap(kind, ns, _reason(exc)))

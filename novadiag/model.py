@@ -261,6 +261,9 @@ class Finding:
 
 GapVerb = Literal["list", "create"]
 
+NOT_SERVED = "the API server does not serve this kind"
+"""A gap's reason when the kind does not exist on the cluster: nothing of it can be hidden."""
+
 
 @dataclass(frozen=True)
 class Gap:

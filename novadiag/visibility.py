@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from novadiag.model import WORKLOAD_KINDS, Gap
+from novadiag.model import NOT_SERVED, WORKLOAD_KINDS, Gap
 
 ENDPOINT_KINDS = ("EndpointSlice", "Endpoints")
 
@@ -57,7 +57,8 @@ class Visibility:
 
     @classmethod
     def of(cls, gaps: Iterable[Gap]) -> Visibility:
-        return cls(tuple(g for g in gaps if g.verb == "list"))
+        """The gaps that hide objects: list gaps, except kinds the API server does not serve (none exist)."""
+        return cls(tuple(g for g in gaps if g.verb == "list" and g.reason != NOT_SERVED))
 
     def unread(self, kind: str, namespaces: Iterable[str | None]) -> list[str]:
         """Descriptions of the gaps that hid ``kind`` in any of ``namespaces``, each once."""

@@ -17,7 +17,7 @@ import novadiag
 from novadiag.criteria.builtin import no_broken_edges
 from novadiag.criteria.context import CheckContext, CriteriaSettings
 from novadiag.manifests import load_manifests
-from novadiag.model import SNAPSHOT_KINDS, Gap
+from novadiag.model import NOT_SERVED, SNAPSHOT_KINDS, Gap
 from novadiag.pipeline import audit_snapshot
 from novadiag.report.core import Report
 from novadiag.report.table import summary_line
@@ -216,3 +216,9 @@ def test_the_frame_has_an_unverified_category(scoped):
     assert "unverified" in frame["status"].cat.categories
     assert (frame["status"] == "unverified").sum() == len(scoped.unverified)
     assert not frame.loc[frame["status"] == "unverified", "broken"].any()
+
+
+def test_a_kind_the_api_server_does_not_serve_hides_nothing(nova):
+    """Without the NetworkPolicy API there are no policies: ok edges are ok, not unverified."""
+    report = audit_snapshot(hidden(nova, [Gap("NetworkPolicy", None, NOT_SERVED)]))
+    assert report.gaps and not report.unverified and report.complete
