@@ -8,6 +8,10 @@ from it is ``blocked``). Stopping at the first failure
 keeps the verdict actionable: fixing a port is pointless while the name does
 not resolve.
 
+A verdict that rests on objects the audit could not read (RBAC gaps) is
+``unverified`` instead, its detail naming the missing permission; which reads
+each layer needs is decided in :mod:`novadiag.visibility`.
+
 Every broken edge whose target is known gets a ``fix``: the shortest name that
 the *source's own resolver* maps to the target (checked with the DNS model,
 not assumed), so ``svc`` within a namespace, ``svc.ns`` across, and the full
@@ -253,13 +257,14 @@ def _policy_reads(edge: Edge, dns_blocked: bool, ctx: VerdictContext) -> list[st
     if edge.status == "ok":
         meant = edge.resolves_to or edge.target
         return ctx.visibility.policies([edge.reference.namespace, meant.namespace if meant else None])
-    if edge.status == "blocked" and ctx.policies is not None:
+    unlabelled = ctx.visibility.namespace_labels()
+    if edge.status == "blocked" and unlabelled and ctx.policies is not None:
         meant = edge.resolves_to or edge.target
         namespaces: list[str | None] = [edge.reference.namespace, meant.namespace if meant else None]
         if dns_blocked:
             namespaces += [pod.namespace for pod in ctx.policies.dns_pods]
         if _selects_namespaces_by_label(ctx.policies, namespaces):
-            return ctx.visibility.namespace_labels()
+            return unlabelled
     return []
 
 
