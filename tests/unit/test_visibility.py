@@ -222,3 +222,12 @@ def test_a_kind_the_api_server_does_not_serve_hides_nothing(nova):
     """Without the NetworkPolicy API there are no policies: ok edges are ok, not unverified."""
     report = audit_snapshot(hidden(nova, [Gap("NetworkPolicy", None, NOT_SERVED)]))
     assert report.gaps and not report.unverified and report.complete
+
+
+def test_drawings_do_not_paint_unverified_edges_as_ok(scoped):
+    svg = ET.fromstring(scoped.render("svg"))
+    classes = [p.get("class") or "" for p in svg.iter("{http://www.w3.org/2000/svg}path")]
+    assert "nd-link nd-unverified" in classes
+    assert any(t.text == "unverified" for t in svg.iter("{http://www.w3.org/2000/svg}text")), "the legend says so"
+    assert 'color="#0969da"' in scoped.render("dot")
+    assert "stroke:#0969da" in scoped.render("mermaid")
