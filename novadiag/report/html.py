@@ -146,6 +146,11 @@ def _source_text(edge: Edge) -> str:
 
 def _fixes(report: Report) -> str:
     broken = sorted_edges(report.broken)
+    if not broken and report.unverified:
+        unverified = len(report.unverified)
+        return (
+            f'<h2 id="fix">Fix first</h2><p>Nothing it could judge is broken; {unverified} could not be verified.</p>'
+        )
     if not broken:
         return '<h2 id="fix">Fix first</h2><p>Nothing is broken: every in-cluster reference resolves.</p>'
     items = []

@@ -98,6 +98,10 @@ def _source(edge: Edge) -> str:
 
 def _broken(report: Report) -> str:
     broken = sorted_edges(report.broken)
+    if not broken and report.unverified:
+        return (
+            f"## Broken edges\n\nNone among the edges it could judge; {len(report.unverified)} could not be verified."
+        )
     if not broken:
         return "## Broken edges\n\nNone: every in-cluster reference resolves to a Service that can answer."
     rows = [

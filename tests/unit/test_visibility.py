@@ -198,9 +198,11 @@ def test_markdown_and_html_say_incomplete(scoped):
     markdown = scoped.render("markdown")
     assert markdown.startswith("# novadiag audit: INCOMPLETE\n")
     assert f"## Unverified edges ({len(scoped.unverified)})" in markdown
+    assert f"None among the edges it could judge; {len(scoped.unverified)} could not be verified." in markdown
     html = scoped.render("html")
     assert '<span class="verdict warn" id="nd-verdict">INCOMPLETE</span>' in html
     assert '<span class="badge s-unverified">unverified</span>' in html
+    assert f"Nothing it could judge is broken; {len(scoped.unverified)} could not be verified." in html
 
 
 def test_junit_skips_unverified_edges_and_marks_the_run_incomplete(scoped):
