@@ -150,7 +150,7 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument(
         "--fail-on-gaps",
         action="store_true",
-        help="exit 3 when anything could not be read or probed (gaps), even if nothing is broken",
+        help="exit 3 when the report has gaps (objects not read, probe pods refused), even if nothing is broken",
     )
     _add_probe_options(p)
     p.set_defaults(handler=_run_audit)
