@@ -204,7 +204,9 @@ def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
 
 
 def _unverified_detail(status: Status, detail: str, missing: list[str]) -> str:
-    return f"cannot be verified ({'; '.join(missing)}); from what was read: {status}: {detail}"
+    """The missing permissions (the first three: a namespace-scoped role may miss hundreds), then the rest."""
+    named = "; ".join(missing[:3]) + (f"; {len(missing) - 3} more" if len(missing) > 3 else "")
+    return f"cannot be verified ({named}); from what was read: {status}: {detail}"
 
 
 def _open(verdict: NameVerdict, missing: list[str]) -> NameVerdict:

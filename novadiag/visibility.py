@@ -22,8 +22,10 @@ name that cannot resolve is broken whatever the NetworkPolicies say.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from novadiag.model import NOT_SERVED, WORKLOAD_KINDS, Gap
 
@@ -60,17 +62,34 @@ class Visibility:
         """The gaps that hide objects: list gaps, except kinds the API server does not serve (none exist)."""
         return cls(tuple(g for g in gaps if g.verb == "list" and g.reason != NOT_SERVED))
 
+    @cached_property
+    def _by_kind(self) -> dict[str, tuple[Gap, ...]]:
+        """Gaps per kind: every edge asks, and a cluster of forbidden namespaces has thousands of gaps."""
+        grouped: dict[str, list[Gap]] = defaultdict(list)
+        for gap in self.gaps:
+            grouped[gap.kind].append(gap)
+        return {kind: tuple(gaps) for kind, gaps in grouped.items()}
+
+    @cached_property
+    def _by_namespace(self) -> dict[tuple[str, str], Gap]:
+        return {(g.kind, g.namespace): g for g in self.gaps if g.namespace is not None}
+
+    def _covering(self, kind: str, namespace: str | None) -> Gap | None:
+        if namespace is not None and (found := self._by_namespace.get((kind, namespace))) is not None:
+            return found
+        return next((g for g in self._by_kind.get(kind, ()) if g.namespace is None and g.covers(kind, namespace)), None)
+
     def unread(self, kind: str, namespaces: Iterable[str | None]) -> list[str]:
         """Descriptions of the gaps that hid ``kind`` in any of ``namespaces``, each once."""
         found: dict[str, None] = {}
         for namespace in namespaces:
-            for gap in self.gaps:
-                if gap.covers(kind, namespace):
-                    found[describe(gap, namespace)] = None
+            gap = self._covering(kind, namespace)
+            if gap is not None:
+                found[describe(gap, namespace)] = None
         return list(found)
 
     def unread_anywhere(self, kind: str) -> list[str]:
-        return list(dict.fromkeys(describe(g) for g in self.gaps if g.kind == kind))
+        return list(dict.fromkeys(describe(g) for g in self._by_kind.get(kind, ())))
 
     def unknown_target(self, missing_namespace: str | None) -> list[str]:
         """What could hide the Service an unknown-target edge names."""

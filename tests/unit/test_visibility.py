@@ -233,3 +233,11 @@ def test_drawings_do_not_paint_unverified_edges_as_ok(scoped):
     assert any(t.text == "unverified" for t in svg.iter("{http://www.w3.org/2000/svg}text")), "the legend says so"
     assert 'color="#0969da"' in scoped.render("dot")
     assert "stroke:#0969da" in scoped.render("mermaid")
+
+
+def test_an_edge_names_three_missing_permissions_and_counts_the_rest(nova):
+    forbidden = ["nova", "nova-auth", "nova-content", "nova-feed", "nova-media"]
+    report = audit_snapshot(hidden(nova, [Gap("Service", ns, FORBIDDEN) for ns in forbidden]))
+    unknown = [e for e in report.edges if e.detail.startswith("cannot be verified (list services in nova: forbidden; ")]
+    assert unknown
+    assert all("; 2 more); from what was read: unknown-target: " in e.detail for e in unknown)
