@@ -4,9 +4,11 @@ Thin on purpose: every behaviour lives in the library so notebooks, the pytest
 plugin and the CLI agree. This is the only module that maps errors to exit
 codes, each with one line for the user:
 
-- 0: nothing broken (or ``--fail-on never``)
+- 0: nothing broken (or ``--fail-on never``); an incomplete audit says INCOMPLETE but exits 0
 - 1: broken edges found
-- 2: usage, configuration or cluster-access error
+- 2: usage, configuration or cluster-access error; also when no workload or no
+  Service could be read at all (an audit of nothing must not pass)
+- 3: ``--fail-on-gaps`` and the audit has gaps (nothing broken, or ``--fail-on never``)
 - 130: interrupted (Ctrl-C or SIGTERM, at any stage; probe pods are deleted first)
 - 141: the reader of standard output went away (``| head``), silently, as other Unix tools
 """
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
     from novadiag.report.core import Report
 
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +147,11 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("broken", "never"),
         default="broken",
         help="exit 1 when edges are broken (default) or never",
+    )
+    out.add_argument(
+        "--fail-on-gaps",
+        action="store_true",
+        help="exit 3 when the report has gaps (objects not read, probe pods refused), even if nothing is broken",
     )
     _add_probe_options(p)
     p.set_defaults(handler=_run_audit)
@@ -368,15 +375,24 @@ def _run_audit(args: argparse.Namespace) -> int:
             "run 'novadiag cleanup'",
             file=sys.stderr,
         )
-    if report.probes and report.probes.get("groups") and not report.probes.get("ran"):
+    if report.probes and not report.probes.get("ran") and report.probes.get("failed"):
+        # Probe pods that RBAC forbids are gaps (a read-only token audits statically); these could have run.
         print(
-            "novadiag: error: no probe pod could run: "
-            + visible(report.probes["failed"][0]["error"] if report.probes["failed"] else "unknown reason"),
-            file=sys.stderr,
+            f"novadiag: error: no probe pod could run: {visible(report.probes['failed'][0]['error'])}", file=sys.stderr
         )
         return EXIT_ERROR
-    if args.fail_on == "broken" and report.broken:
+    return _audit_exit_code(report, fail_on=args.fail_on, fail_on_gaps=args.fail_on_gaps)
+
+
+def _audit_exit_code(report: Report, *, fail_on: str, fail_on_gaps: bool) -> int:
+    """Broken edges first (1); an audit that read nothing is an access error (2); gaps when asked (3)."""
+    if report.nothing_read:
+        print(f"novadiag: error: {visible(report.nothing_read)}: the audit checked nothing", file=sys.stderr)
+        return EXIT_ERROR
+    if fail_on == "broken" and report.broken:
         return EXIT_BROKEN
+    if fail_on_gaps and report.gaps:
+        return EXIT_GAPS
     return EXIT_OK
 
 

@@ -4,7 +4,8 @@
   short name then means different things from different namespaces (Nova's two
   postgres), and a consolidation must decide which one survives.
 - ``service-selects-nothing``: a Service with a selector that matches no
-  workload (static) or has no ready endpoint (live).
+  workload (static) or has no ready endpoint (live); when its pods are
+  Pending, why (Unschedulable, ImagePullBackOff...), since that is the fix.
 - ``missing-namespace``: an env var names a namespace that does not exist.
 - ``crashloop``: a pod in CrashLoopBackOff, tied to the broken start-up edges
   of its workload when there are any — the symptom next to its cause.
@@ -12,18 +13,19 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from novadiag.index import ClusterIndex
-from novadiag.model import Edge, Finding, ObjectRef, Severity
+from novadiag.model import Edge, Finding, ObjectRef, RawObject, Severity
 from novadiag.snapshot import Snapshot
 
 
 def derive_findings(snapshot: Snapshot, index: ClusterIndex, edges: Sequence[Edge]) -> list[Finding]:
     findings: list[Finding] = []
     findings.extend(duplicate_services(index, edges))
-    findings.extend(idle_services(index))
+    findings.extend(idle_services(index, snapshot))
     findings.extend(missing_namespaces(edges))
     findings.extend(crashlooping_pods(snapshot, edges))
     return findings
@@ -49,15 +51,16 @@ def duplicate_services(index: ClusterIndex, edges: Iterable[Edge]) -> list[Findi
     return out
 
 
-def idle_services(index: ClusterIndex) -> list[Finding]:
+def idle_services(index: ClusterIndex, snapshot: Snapshot) -> list[Finding]:
     out = []
+    pods = _pods_by_namespace(snapshot)
     for svc in index.services.values():
         if svc.type == "ExternalName" or not svc.selector:
             continue
         live = index.endpoints.get((svc.namespace, svc.name))
         if index.live and live is not None:
             empty = not live.ready
-            why = "has no ready endpoint"
+            why = "has no ready endpoint" + _pending_cause(svc.selector, pods.get(svc.namespace, ()))
         else:
             empty = not any(w.replicas > 0 for w in index.selected_workloads(svc))
             why = "selects no workload with replicas"
@@ -66,6 +69,40 @@ def idle_services(index: ClusterIndex) -> list[Finding]:
                 Finding("warning", "service-selects-nothing", f"Service {svc.namespace}/{svc.name} {why}", svc.ref)
             )
     return sorted(out, key=lambda f: f.message)
+
+
+def _pods_by_namespace(snapshot: Snapshot) -> dict[str, list[RawObject]]:
+    grouped: dict[str, list[RawObject]] = defaultdict(list)
+    for pod in snapshot.of("Pod"):
+        grouped[str((pod.get("metadata") or {}).get("namespace"))].append(pod)
+    return grouped
+
+
+def _pending_cause(selector: Mapping[str, str], pods: Iterable[RawObject]) -> str:
+    """``: its 2 pod(s) are Pending (Unschedulable: …)`` for the selected pods stuck Pending; else empty."""
+    causes: Counter[str] = Counter()
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        status = pod.get("status") or {}
+        if status.get("phase") == "Pending" and all(labels.get(k) == v for k, v in selector.items()):
+            causes[pending_reason(status)] += 1
+    if not causes:
+        return ""
+    named = "; ".join(cause for cause, _ in causes.most_common(2))
+    return f": its {sum(causes.values())} pod(s) are Pending ({named})"
+
+
+def pending_reason(status: Mapping[str, Any]) -> str:
+    """Why a pod is Pending, as kubectl describe would show it: scheduling first, then a waiting container."""
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"{condition.get('reason') or 'not scheduled'}: {condition.get('message') or ''}".rstrip(": ")
+    for container in status.get("containerStatuses") or ():
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            message = waiting.get("message")
+            return str(waiting["reason"]) + (f" ({message})" if message else "")
+    return "not started yet"
 
 
 def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:

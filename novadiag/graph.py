@@ -29,8 +29,9 @@ _SEVERITY: dict[Status, int] = {
     "port-mismatch": 2,
     "no-endpoints": 3,
     "blocked": 4,
-    "external": 6,
-    "ok": 5,
+    "unverified": 5,
+    "external": 7,
+    "ok": 6,
 }
 assert set(_SEVERITY) == set(STATUSES)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
 from novadiag.kube import KubeClient, NotFoundError, cancelled_by
-from novadiag.model import SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
+from novadiag.model import NOT_SERVED, SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
 from novadiag.snapshot import Admission, Snapshot, assemble, paused_gc
 
 Progress = Callable[[str, int], None]
@@ -84,16 +84,19 @@ def _load_cluster_snapshot(
 ) -> Snapshot:
     listed: dict[str, _Listed] = {}
     known_namespaces: list[str] | None = list(namespaces) if namespaces else None
+    exhaustive = False  # whether the fallback namespaces are all the cluster has
     total = 0
     stop = threading.Event()
     if "Namespace" in kinds:
-        listed["Namespace"] = _list_and_admit(client, "Namespace", None, stop)
+        listed["Namespace"] = _list_and_admit(client, "Namespace", _Fallback(None, exhaustive=False), stop)
+        exhaustive = not namespaces and listed["Namespace"].namespaces is not None
         known_namespaces = known_namespaces or listed["Namespace"].namespaces
         total += _report(progress, "Namespace", listed["Namespace"], total)
     rest = [kind for kind in kinds if kind != "Namespace"]
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="novadiag-list")
     try:
-        futures = {kind: pool.submit(_list_and_admit, client, kind, known_namespaces, stop) for kind in rest}
+        fallback = _Fallback(known_namespaces, exhaustive)
+        futures = {kind: pool.submit(_list_and_admit, client, kind, fallback, stop) for kind in rest}
         for kind in rest:  # in kind order, so progress and the snapshot read the same every time
             listed[kind] = futures[kind].result()
             total += _report(progress, kind, listed[kind], total)
@@ -122,7 +125,20 @@ def _report(progress: Progress | None, kind: str, listed: _Listed, before: int) 
     return len(listed.objects)
 
 
-def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None, stop: threading.Event) -> _Listed:
+@dataclass(frozen=True)
+class _Fallback:
+    """Where to list a kind namespace by namespace when a cluster-wide list is forbidden.
+
+    ``exhaustive``: ``namespaces`` came from listing every Namespace, so the
+    per-namespace lists cover the cluster. Otherwise (the ``-n`` namespaces)
+    every other namespace goes unread, and a gap says so.
+    """
+
+    namespaces: list[str] | None
+    exhaustive: bool
+
+
+def _list_and_admit(client: KubeClient, kind: str, fallback: _Fallback, stop: threading.Event) -> _Listed:
     """List one kind, then admit its objects: a worker thread's job, so admitting overlaps other kinds' lists.
 
     Under :func:`~novadiag.kube.cancelled_by`: once ``stop`` is set, this thread's
@@ -135,7 +151,7 @@ def _list_and_admit(client: KubeClient, kind: str, namespaces: list[str] | None,
             if items is not None:
                 listed.namespaces = [i["metadata"]["name"] for i in items]
         else:
-            items = _list_kind(client, kind, namespaces, listed.gaps)
+            items = _list_kind(client, kind, fallback, listed.gaps)
     for item in items or ():
         kept = listed.admission.admit(item)
         if kept is not None:
@@ -151,11 +167,12 @@ def _list_namespaces(client: KubeClient, gaps: list[Gap]) -> list[dict[str, Any]
         return None
 
 
-def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps: list[Gap]) -> list[dict[str, Any]]:
+def _list_kind(client: KubeClient, kind: str, fallback: _Fallback, gaps: list[Gap]) -> list[dict[str, Any]]:
+    namespaces = fallback.namespaces
     try:
         return list(client.list_raw(kind))
     except NotFoundError:
-        gaps.append(Gap(kind, None, "the API server does not serve this kind"))
+        gaps.append(Gap(kind, None, NOT_SERVED))
         return []
     except PermissionDenied as exc:
         if not namespaces:
@@ -168,6 +185,10 @@ def _list_kind(client: KubeClient, kind: str, namespaces: list[str] | None, gaps
         gaps.append(Gap(kind, None, _reason(denied)))  # forbidden everywhere: one gap, not one per namespace
         return found
     gaps.extend(namespace_gaps)
+    if not fallback.exhaustive:
+        unread = {gap.namespace for gap in namespace_gaps}
+        read_in = tuple(ns for ns in namespaces if ns not in unread)
+        gaps.append(Gap(kind, None, _reason(denied), read_in=read_in))
     return found
 
 
@@ -181,7 +202,7 @@ def _list_per_namespace(
         except NotFoundError as exc:
             if "namespaces" in str(exc):
                 continue
-            gaps.append(Gap(kind, ns, "the API server does not serve this kind"))
+            gaps.append(Gap(kind, ns, NOT_SERVED))
             return found
         except PermissionDenied as exc:
             gaps.append(Gap(kind, ns, _reason(exc)))

@@ -23,8 +23,13 @@ Status = Literal[
     "no-endpoints",
     "blocked",
     "external",
+    "unverified",
 ]
-"""Verdict of one edge; the first failing layer wins, in the order listed in docs/report-contract.md."""
+"""Verdict of one edge; the first failing layer wins, in the order listed in docs/report-contract.md.
+
+``unverified``: the verdict depends on objects the audit could not read (RBAC),
+so it is neither ``ok`` nor broken; ``detail`` names the missing permission.
+"""
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 
@@ -135,7 +140,8 @@ class Reference:
         return f"{w.namespace}/{w.kind.lower()}/{w.name}/{self.container}/{self.env}/{self.host}:{port}"
 
 
-ProbeDNS = Literal["ok", "nxdomain", "servfail", "timeout", "error"]
+ProbeDNS = Literal["ok", "nxdomain", "servfail", "timeout", "error", "not-run"]
+"""``not-run``: the probe pod never observed this edge (not created, Pending, failed); ``error`` says why."""
 ProbeConnect = Literal["ok", "refused", "timeout", "skipped"]
 ProbeHealth = Literal["ok", "failed", "skipped"]
 
@@ -149,7 +155,8 @@ class ProbeObservation:
     answered_by: str | None = None
     connect: ProbeConnect = "skipped"
     health: ProbeHealth = "skipped"
-    agrees: bool = True
+    agrees: bool | None = True
+    """None when there is nothing to compare: the probe did not run, or the static verdict was unverified."""
     error: str | None = None
     tried: tuple[tuple[str, str], ...] = ()
     pod: str | None = None
@@ -252,16 +259,57 @@ class Finding:
         }
 
 
+GapVerb = Literal["list", "create"]
+
+NOT_SERVED = "the API server does not serve this kind"
+"""A gap's reason when the kind does not exist on the cluster: nothing of it can be hidden."""
+
+
 @dataclass(frozen=True)
 class Gap:
-    """A part of the cluster the run could not read (RBAC, errors): never silently dropped."""
+    """A part of the cluster the run could not read (RBAC, errors), or a probe it could not create.
+
+    ``namespace`` None: the kind was not read cluster-wide. ``read_in`` then
+    names the namespaces it was read in after all (a namespace-scoped role
+    lists them one by one); everywhere else it is unknown. ``verb`` is ``list``
+    for what could not be read and ``create`` for probe pods that could not
+    be created (the edges of that namespace keep their static verdicts).
+    """
 
     kind: str
     namespace: str | None
     reason: str
+    read_in: tuple[str, ...] = ()
+    verb: GapVerb = "list"
+
+    def covers(self, kind: str, namespace: str | None) -> bool:
+        """Whether objects of ``kind`` in ``namespace`` went unread because of this gap."""
+        if self.verb != "list" or self.kind != kind:
+            return False
+        if self.namespace is None:
+            return namespace is None or namespace not in self.read_in
+        return self.namespace == namespace
+
+    def summary(self) -> str:
+        """``Service in nova-auth not read: forbidden: …``, as every renderer prints a gap."""
+        if self.namespace is not None:
+            where = f" in {self.namespace}"
+        elif self.read_in:
+            where = f" outside {', '.join(self.read_in)}"
+        else:
+            where = ""
+        if self.verb == "create":
+            return f"probe {self.kind}{where} not created: {self.reason}"
+        return f"{self.kind}{where} not read: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "namespace": self.namespace, "reason": self.reason}
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "reason": self.reason,
+            "read_in": list(self.read_in),
+            "verb": self.verb,
+        }
 
 
 @dataclass(frozen=True)

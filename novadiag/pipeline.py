@@ -22,14 +22,15 @@ from novadiag.index import build_index
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
-from novadiag.model import Edge, Finding, SourceInfo, SourceKind
+from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
 from novadiag.policies import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
-from novadiag.probing.runner import ProbeProgress
+from novadiag.probing.runner import GroupOutcome, ProbeProgress
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.verdicts import VerdictContext, judge_all
+from novadiag.visibility import Visibility
 
 
 def audit(
@@ -171,7 +172,8 @@ def _audit_snapshot(
         references = [r for r in references if r.namespace in wanted]
     workloads = {w.ref: w for w in snapshot.workloads}
     policies = build_policy_index(snapshot, index) if snapshot.of("NetworkPolicy") else None
-    edges = judge_all(references, workloads, VerdictContext(index, policies=policies))
+    context = VerdictContext(index, policies=policies, visibility=Visibility.of(snapshot.gaps))
+    edges = judge_all(references, workloads, context)
     findings = (
         *snapshot.findings,
         *reference_findings,
@@ -224,6 +226,12 @@ def _findings_about(findings: Sequence[Finding], namespaces: set[str], edges: Se
     )
 
 
+def _forbidden_probes(outcomes: Sequence[GroupOutcome]) -> tuple[Gap, ...]:
+    """One gap per namespace where RBAC refused the probe pods: their edges keep their static verdicts."""
+    reasons = {o.group.namespace: o.error or "forbidden" for o in outcomes if o.forbidden}
+    return tuple(Gap("Pod", ns, reason, verb="create") for ns, reason in sorted(reasons.items()))
+
+
 def probe_report(
     client: KubeClient,
     report: Report,
@@ -255,6 +263,7 @@ def probe_report(
         report,
         edges=tuple(edges),
         findings=report.findings + tuple(findings),
+        gaps=report.gaps + _forbidden_probes(run.outcomes),
         index=index,
         probes={**run.to_dict(), "detected_cluster_domain": detected},
     )

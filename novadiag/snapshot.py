@@ -29,6 +29,7 @@ from novadiag.model import (
     WORKLOAD_KINDS,
     Finding,
     Gap,
+    GapVerb,
     ObjectRef,
     RawObject,
     SourceInfo,
@@ -363,9 +364,17 @@ def _load_snapshot_file(p: Path) -> Snapshot:
         saved_from=saved_from if saved_from in get_args(SourceKind) and saved_from != "snapshot" else None,
     )
     objects = data.get("objects") or {}
-    gaps = [Gap(g.get("kind", "?"), g.get("namespace"), g.get("reason", "")) for g in data.get("gaps") or []]
+    gaps = [_gap(g) for g in data.get("gaps") or []]
     items = (obj for kind in SNAPSHOT_KINDS for obj in objects.get(kind, ()))
     return build_snapshot(items, source, gaps=gaps, trust_sanitized=True)
+
+
+def _gap(raw: Mapping[str, Any]) -> Gap:
+    """A gap as saved; files written before ``read_in`` and ``verb`` existed mean a list gap everywhere."""
+    verb: GapVerb = "create" if raw.get("verb") == "create" else "list"
+    return Gap(
+        raw.get("kind", "?"), raw.get("namespace"), raw.get("reason", ""), tuple(raw.get("read_in") or ()), verb
+    )
 
 
 def _file_shape_problem(data: Mapping[str, Any]) -> str | None:
@@ -383,6 +392,9 @@ def _file_shape_problem(data: Mapping[str, Any]) -> str | None:
         fields = (gap.get("kind", "?"), gap.get("reason", ""), gap.get("namespace") or "")
         if not all(isinstance(value, str) for value in fields):
             return "a gap's kind, namespace or reason is not a string"
+        read_in = gap.get("read_in") or []
+        if not isinstance(read_in, list) or not all(isinstance(ns, str) for ns in read_in):
+            return "a gap's read_in is not a list of namespace names"
     return None
 
 

@@ -8,6 +8,10 @@ from it is ``blocked``). Stopping at the first failure
 keeps the verdict actionable: fixing a port is pointless while the name does
 not resolve.
 
+A verdict that rests on objects the audit could not read (RBAC gaps) is
+``unverified`` instead, its detail naming the missing permission; which reads
+each layer needs is decided in :mod:`novadiag.visibility`.
+
 Every broken edge whose target is known gets a ``fix``: the shortest name that
 the *source's own resolver* maps to the target (checked with the DNS model,
 not assumed), so ``svc`` within a namespace, ``svc.ns`` across, and the full
@@ -23,8 +27,17 @@ from novadiag.addresses import is_ip_literal
 from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
-from novadiag.policies import Decision, Endpoint, PolicyIndex, evaluate_dns, evaluate_external, service_denial
+from novadiag.policies import (
+    NAME_LABEL,
+    Decision,
+    Endpoint,
+    PolicyIndex,
+    evaluate_dns,
+    evaluate_external,
+    service_denial,
+)
 from novadiag.targets import Intent, intended_target
+from novadiag.visibility import Visibility
 from novadiag.workloads import Workload
 
 
@@ -64,6 +77,7 @@ class VerdictContext:
     node_search: tuple[str, ...] = ()
     cluster_dns_ips: tuple[str, ...] = ()
     policies: PolicyIndex | None = None  # NetworkPolicies; None: not judged (no policy in the snapshot)
+    visibility: Visibility = field(default_factory=Visibility)  # what RBAC hid: verdicts resting on it are open
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
     _has_endpoints: dict[tuple[str, str], bool] = field(default_factory=dict)
     _names: dict[Hashable, NameVerdict] = field(default_factory=dict)
@@ -134,11 +148,12 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
     """The verdict of one edge: its name's verdict, then the source pod's NetworkPolicies."""
     source = ctx.source_for(workload)
     named = ctx.name_verdict(ref.host, ref.port, ref.namespace, source.config)
+    edge: Edge | None = None
     if source.endpoint is not None and ctx.policies is not None:
-        blocked = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
-        if blocked is not None:
-            return blocked
-    return _edge(ref, named.status, named.detail, named.target, named.reached, named.fix)
+        edge = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
+    if edge is None:
+        edge = _edge(ref, named.status, named.detail, named.target, named.reached, named.fix)
+    return _unless_unread(edge, _policy_reads(edge, source.dns_blocked, ctx))
 
 
 def judge_name(host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext) -> NameVerdict:
@@ -146,13 +161,19 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     index = ctx.index
     intent = intended_target(host, namespace, index)
     if not intent.in_cluster:
-        return NameVerdict("external", f"{host} is outside the cluster; not checked statically", meant=intent.service)
+        external = NameVerdict(
+            "external", f"{host} is outside the cluster; not checked statically", meant=intent.service
+        )
+        return _open(external, ctx.visibility.maybe_namespace(_second_label(host)))
     answer = resolve(host, config, index)
     if intent.service is None:
-        return _unknown_target(host, intent, answer)
+        return _open(_unknown_target(host, intent, answer), ctx.visibility.unknown_target(intent.missing_namespace))
     target = intent.service
     if not answer.resolved or answer.service is None:
-        return _unresolvable(host, port, namespace, intent, answer, config, ctx)
+        tried = _tried_namespaces(answer, namespace, index.cluster_domain)
+        return _open(
+            _unresolvable(host, port, namespace, intent, answer, config, ctx), ctx.visibility.unresolved(tried)
+        )
     reached = answer.service
     if answer.via_alias is not None:
         target = reached  # the alias is a bridge; the Service meant is the one behind it
@@ -167,7 +188,8 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
         detail = f"{_label(reached)} selects no ready pod{via}"
         if reached.headless:
             detail += " (a headless Service without ready endpoints answers NXDOMAIN)"
-        return NameVerdict("no-endpoints", detail + musl, target, reached, None, intent.service)
+        verdict = NameVerdict("no-endpoints", detail + musl, target, reached, None, intent.service)
+        return _open(verdict, ctx.visibility.endpoints(reached.namespace))
     detail = f"{host} resolves to {_label(reached)}{via}"
     if answer.fqdn:
         detail += f" as {answer.fqdn.rstrip('.')}"
@@ -176,6 +198,91 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
 
 def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
     return None if svc is None else svc.ref
+
+
+# -- what the audit could not read (novadiag.visibility): a verdict resting on it stays open --
+
+
+def _unverified_detail(status: Status, detail: str, missing: list[str]) -> str:
+    """The missing permissions (the first three: a namespace-scoped role may miss hundreds), then the rest."""
+    named = "; ".join(missing[:3]) + (f"; {len(missing) - 3} more" if len(missing) > 3 else "")
+    return f"cannot be verified ({named}); from what was read: {status}: {detail}"
+
+
+def _open(verdict: NameVerdict, missing: list[str]) -> NameVerdict:
+    """The name verdict, or ``unverified`` when objects it depends on could not be read."""
+    if not missing:
+        return verdict
+    detail = _unverified_detail(verdict.status, verdict.detail, missing)
+    return NameVerdict("unverified", detail, verdict.target, verdict.reached, None, verdict.meant)
+
+
+def _unless_unread(edge: Edge, missing: list[str]) -> Edge:
+    if not missing:
+        return edge
+    return Edge(
+        edge.reference,
+        "unverified",
+        _unverified_detail(edge.status, edge.detail, missing),
+        edge.target,
+        edge.resolves_to,
+    )
+
+
+def _second_label(host: str) -> str | None:
+    """``ns`` of a two-label host ``svc.ns``: a namespace the audit may not have seen, or a domain."""
+    labels = host.rstrip(".").split(".")
+    return labels[1] if len(labels) == 2 and not is_ip_literal(host) else None
+
+
+def _tried_namespaces(answer: Answer, source_namespace: str, zone: str) -> list[str]:
+    """The namespaces whose Services the resolver asked about (``svc.NS.svc.<zone>``), the source's first."""
+    found = [source_namespace]
+    suffix = f".svc.{zone}"
+    for name in answer.tried:
+        name = name.rstrip(".")
+        if name.endswith(suffix):
+            labels = name[: -len(suffix)].split(".")
+            if len(labels) >= 2:
+                found.append(labels[-1])
+    return list(dict.fromkeys(found))
+
+
+def _policy_reads(edge: Edge, dns_blocked: bool, ctx: VerdictContext) -> list[str]:
+    """The missing reads an ``ok`` or ``blocked`` edge depends on (other statuses: none at this layer).
+
+    ``ok``: a NetworkPolicy of the source or target namespace that could not be
+    read may deny it. ``blocked``: the denial stands on the policies that were
+    read, unless they select namespaces by labels and Namespaces could not be
+    listed (then every namespace looked unlabelled).
+    """
+    if edge.status == "ok":
+        meant = edge.resolves_to or edge.target
+        return ctx.visibility.policies([edge.reference.namespace, meant.namespace if meant else None])
+    unlabelled = ctx.visibility.namespace_labels()
+    if edge.status == "blocked" and unlabelled and ctx.policies is not None:
+        meant = edge.resolves_to or edge.target
+        namespaces: list[str | None] = [edge.reference.namespace, meant.namespace if meant else None]
+        if dns_blocked:
+            namespaces += [pod.namespace for pod in ctx.policies.dns_pods]
+        if _selects_namespaces_by_label(ctx.policies, namespaces):
+            return unlabelled
+    return []
+
+
+def _selects_namespaces_by_label(policies: PolicyIndex, namespaces: Iterable[str | None]) -> bool:
+    """Whether a policy of these namespaces has a namespaceSelector beyond ``kubernetes.io/metadata.name``."""
+    for namespace in dict.fromkeys(ns for ns in namespaces if ns is not None):
+        for policy in policies.by_namespace.get(namespace, ()):
+            for rule in (*policy.ingress, *policy.egress):
+                for peer in rule.peers:
+                    selector = peer.namespaces
+                    if selector is None:
+                        continue
+                    keys = {k for k, _ in selector.labels} | {k for k, _, _ in selector.expressions}
+                    if keys - {NAME_LABEL}:
+                        return True
+    return False
 
 
 # -- NetworkPolicy layer (novadiag.policies): DNS egress first, then the connection itself --

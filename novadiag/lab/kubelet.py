@@ -6,7 +6,10 @@ each pass then
 
 1. runs the workload controllers (Deployments, ReplicaSets, StatefulSets,
    DaemonSets, Jobs → Pods, garbage collection);
-2. syncs every Pod bound to ``lab-node`` (binding unscheduled ones to it): gives it
+2. syncs every Pod bound to ``lab-node`` (binding unscheduled ones to it, unless
+   their ``nodeSelector`` does not match the Node's labels: those stay Pending,
+   unbound, with ``PodScheduled=False``/``Unschedulable`` as the scheduler leaves
+   them): gives it
    an IP from the lab network, writes its ``resolv.conf``/``hosts`` under
    ``state_dir/pods/<ns>_<pod>/``, materializes its volumes, starts each container
    as a real process (see ``podproc``), restarts exited ones with exponential
@@ -60,6 +63,8 @@ from novadiag.lab.store import Event, NotFound, Obj, Store, StoreError, now_rfc3
 log = logging.getLogger("novadiag.lab.kubelet")
 
 NODE_NAME = "lab-node"
+UNSCHEDULABLE_MESSAGE = ("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
+                         "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
 STARTUP_NEEDS = "lab.novadiag.dev/startup-needs"
 IGNORED_KINDS = frozenset({"Event", "Lease"})
 RESYNC_SECONDS = 30.0
@@ -318,6 +323,9 @@ class Kubelet:
             return
         if spec.get("nodeName") not in (None, "", NODE_NAME):
             return
+        if not spec.get("nodeName") and key not in self._pods and not self._fits_node(spec):
+            self._mark_unschedulable(pod)
+            return
         pr = self._pods.get(key)
         if pr is not None and pr.uid != meta.get("uid"):
             self._teardown(key)
@@ -328,6 +336,32 @@ class Kubelet:
             pr = self._admit_pod(pod)
         self._advance(pr, pod)
         self._write_status(pr, pod)
+
+    def _fits_node(self, spec: Mapping[str, Any]) -> bool:
+        """The scheduler's nodeSelector filter against the lab's one Node (affinity and taints are not modelled)."""
+        wanted = spec.get("nodeSelector") or {}
+        if not wanted:
+            return True
+        node = self._lookup("Node", None, NODE_NAME) or {}
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in wanted.items())
+
+    def _mark_unschedulable(self, pod: Obj) -> None:
+        """Leave the pod Pending, unbound, with PodScheduled=False/Unschedulable, as kube-scheduler does."""
+        old = pod.get("status") or {}
+        since = next((c.get("lastTransitionTime") for c in old.get("conditions") or ()
+                      if c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"), None)
+        status = {"phase": "Pending", "qosClass": old.get("qosClass") or "BestEffort", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": UNSCHEDULABLE_MESSAGE, "lastTransitionTime": since or now_rfc3339()}]}
+        if status == old:
+            return
+
+        def change(draft: dict[str, Any]) -> None:
+            draft["status"] = status
+
+        with contextlib.suppress(NotFound):
+            self.store.mutate("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], change)
 
     def _admit_pod(self, pod: Obj) -> PodRuntime:
         meta, spec = pod["metadata"], pod.get("spec") or {}
@@ -691,7 +725,7 @@ class Kubelet:
         return status
 
     # -- helpers ---------------------------------------------------------------------------
-    def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def _lookup(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
             return self.store.get(kind, namespace, name)
         except NotFound:

@@ -282,7 +282,7 @@ class _Runner:
             report = probe_report(self.client, report)
             probes = report.probes or {}
             if probes.get("groups") and not probes.get("ran"):
-                failed = probes.get("failed") or [{}]
+                failed = probes.get("failed") or probes.get("forbidden") or [{}]
                 raise StepFailed(
                     f"no probe pod could run ({failed[0].get('error', 'unknown reason')}); "
                     "fix that, or verify without probes (--no-probe)"

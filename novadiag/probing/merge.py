@@ -4,6 +4,13 @@ An observation becomes the edge's status, the static prediction is kept in
 ``predicted``, and ``probe.agrees`` says whether the two match. A mismatch is
 the most interesting thing a probe can find — the cluster does something the
 manifests do not say — so each one gets a finding with the likely cause.
+
+A probe that did not observe says so: ``dns: not-run`` and ``agrees: null``
+(there is nothing to agree with), the edge keeps its static verdict, and a
+``probe-not-run`` finding per pod names the reason (Pending, Unschedulable,
+ImagePullBackOff, a deadline). A refusal by RBAC is a gap instead (see
+:func:`novadiag.pipeline.probe_report`). An ``unverified`` prediction has
+nothing to agree with either: what the probe saw decides the edge.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from novadiag.index import ClusterIndex
-from novadiag.model import Edge, Finding, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
+from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
 from novadiag.probing.runner import GroupOutcome
 
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
@@ -25,10 +32,13 @@ def merge_observations(
     """Edges with their ``probe`` field and observed status, plus disagreement findings."""
     results: dict[str, tuple[dict[str, Any], str]] = {}
     errors: dict[str, str] = {}
+    findings: list[Finding] = []
     for outcome in outcomes:
         if outcome.document is None:
             for edge_id in outcome.group.edge_ids:
                 errors[edge_id] = outcome.error or "probe produced no result"
+            if not outcome.forbidden:
+                findings.append(not_run(outcome))
             continue
         by_check = {r["id"]: r for r in outcome.document.get("results") or ()}
         for check in outcome.group.checks:
@@ -39,44 +49,66 @@ def merge_observations(
                 else:
                     results[edge_id] = (result, outcome.pod)
     merged: list[Edge] = []
-    findings: list[Finding] = []
     for edge in edges:
         if edge.id in results:
             result, pod = results[edge.id]
             new = observe(edge, result, pod, index)
-            if new.probe is not None and not new.probe.agrees:
+            if new.probe is not None and new.probe.agrees is False:
                 findings.append(disagreement(edge, new))
             merged.append(new)
         elif edge.id in errors:
-            merged.append(replace(edge, probe=ProbeObservation(dns="error", error=errors[edge.id])))
+            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=errors[edge.id])))
         else:
             merged.append(edge)
     return merged, findings
 
 
-def observed_status(edge: Edge, result: Mapping[str, Any]) -> Status:
+def not_run(outcome: GroupOutcome) -> Finding:
+    """Why one probe pod observed nothing, and what that leaves: the static verdicts of its edges."""
+    group = outcome.group
+    reason = outcome.error or f"probe pod {group.namespace}/{outcome.pod} produced no result"
+    return Finding(
+        "warning",
+        "probe-not-run",
+        f"{reason}; {len(group.edge_ids)} edge(s) from {group.namespace} keep their static verdict",
+        ObjectRef("Pod", group.namespace, outcome.pod),
+    )
+
+
+def observed_status(edge: Edge, result: Mapping[str, Any], index: ClusterIndex) -> Status:
     """The status the observation supports, by the same layer order as the prediction."""
     if edge.status == "external":
         return "external"
-    if (result.get("system") or {}).get("status") != "ok":
+    system = result.get("system") or {}
+    if system.get("status") != "ok":
+        if system.get("status") == "nxdomain" and _headless_without_endpoints(edge, index):
+            return "no-endpoints"  # a headless Service with no ready endpoint answers NXDOMAIN, as predicted
         return "dns-unresolvable" if edge.target is not None else "unknown-target"
     connect = result.get("connect")
     if connect == "refused":
         return "port-mismatch" if edge.status == "port-mismatch" else "no-endpoints"
     if connect == "timeout":
         return "blocked"
-    if connect in (None, "skipped") and edge.status in ("port-mismatch", "no-endpoints", "blocked"):
+    if connect in (None, "skipped") and edge.status in ("port-mismatch", "no-endpoints", "blocked", "unverified"):
         return edge.status  # no port, no connection: DNS was all the probe could see, the later layers stand
     return "ok"
 
 
+def _headless_without_endpoints(edge: Edge, index: ClusterIndex) -> bool:
+    reached = edge.resolves_to
+    if edge.status != "no-endpoints" or reached is None or reached.namespace is None:
+        return False
+    svc = index.service(reached.namespace, reached.name)
+    return svc is not None and svc.headless
+
+
 def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex) -> Edge:
     system = result.get("system") or {}
-    status = observed_status(edge, result)
+    status = observed_status(edge, result, index)
     candidates = result.get("candidates") or ()
     answered_by = next((c["name"].rstrip(".") for c in candidates if c.get("result") == "ok"), None)
     addresses = tuple(system.get("addresses") or ())
-    agrees = status == edge.status and _same_target(edge, addresses, index)
+    agrees = None if edge.status == "unverified" else status == edge.status and _same_target(edge, addresses, index)
     observation = ProbeObservation(
         dns=_dns_answer(system, candidates),
         addresses=addresses,
@@ -88,11 +120,12 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
         tried=tuple((c["name"].rstrip("."), str(c.get("result"))) for c in candidates),
         pod=pod,
     )
-    detail = (
-        edge.detail
-        if agrees
-        else f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
-    )
+    if agrees:
+        detail = edge.detail
+    elif agrees is None and status == "unverified":
+        detail = edge.detail  # the probe saw only DNS: the layers that were not read stay open
+    else:
+        detail = f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
     return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
 
 

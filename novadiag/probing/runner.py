@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from novadiag.errors import ClusterAccessError, NovadiagError, Unauthorized
+from novadiag.errors import ClusterAccessError, NovadiagError, PermissionDenied, Unauthorized
 from novadiag.kube import ApiError, KubeClient, cancelled_by
 from novadiag.probing.groups import (
     CREATED,
@@ -77,6 +77,8 @@ class GroupOutcome:
     error: str | None = None
     started: float | None = None
     finished: float | None = None
+    forbidden: bool = False
+    """RBAC refused to create the probe objects: a missing permission (a gap), not a failed probe."""
 
     @property
     def seconds(self) -> float | None:
@@ -99,6 +101,15 @@ class ProbeRun:
     def any_ran(self) -> bool:
         return any(o.document is not None for o in self.outcomes)
 
+    @property
+    def failed(self) -> list[GroupOutcome]:
+        """Probe pods that could have run but did not (RBAC refusals are gaps, not failures)."""
+        return [o for o in self.outcomes if o.error and not o.forbidden]
+
+    @property
+    def forbidden(self) -> list[GroupOutcome]:
+        return [o for o in self.outcomes if o.forbidden]
+
     def to_dict(self) -> dict[str, Any]:
         lifetimes = [o.seconds for o in self.outcomes if o.seconds is not None]
         return {
@@ -109,9 +120,8 @@ class ProbeRun:
             "wall_seconds": round(self.wall_seconds, 3),
             "slowest_pod_seconds": round(max(lifetimes), 3) if lifetimes else None,
             "median_pod_seconds": round(statistics.median(lifetimes), 3) if lifetimes else None,
-            "failed": [
-                {"namespace": o.group.namespace, "pod": o.pod, "error": o.error} for o in self.outcomes if o.error
-            ],
+            "failed": [{"namespace": o.group.namespace, "pod": o.pod, "error": o.error} for o in self.failed],
+            "forbidden": [{"namespace": o.group.namespace, "error": o.error} for o in self.forbidden],
             "leftovers": list(self.leftovers),
         }
 
@@ -248,6 +258,7 @@ def _launch(
             if isinstance(exc, Unauthorized):
                 raise
             outcome.error = f"cannot create probe pod in {ns}: {exc}"
+            outcome.forbidden = isinstance(exc, PermissionDenied)
             return False
         except ClusterAccessError as exc:
             outcome.error = f"cannot create probe pod in {ns}: {exc}"

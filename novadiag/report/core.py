@@ -14,6 +14,7 @@ from novadiag.errors import BrokenEdgesError
 from novadiag.graph import build_graph, namespace_graph
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, SourceInfo
 from novadiag.snapshot import paused_gc
+from novadiag.visibility import Visibility
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,9 +65,32 @@ class Report:
         return tuple(e for e in self.edges if e.broken)
 
     @property
+    def unverified(self) -> tuple[Edge, ...]:
+        """Edges whose verdict rests on objects the audit could not read (see :mod:`novadiag.visibility`)."""
+        return tuple(e for e in self.edges if e.status == "unverified")
+
+    @cached_property
+    def nothing_read(self) -> str | None:
+        """Why the audit saw nothing at all (no workload or no Service could be read), or None."""
+        s = self.summary_counts()
+        return Visibility.of(self.gaps).nothing_read(workloads=s["workloads"], services=s["services"])
+
+    @property
+    def complete(self) -> bool:
+        """False when what could not be read decides verdicts: unverified edges, or nothing read at all.
+
+        Gaps that no verdict depends on (Secrets of an unreferenced namespace)
+        leave an audit complete; they are still listed in :attr:`gaps`.
+        """
+        return self.nothing_read is None and not self.unverified
+
+    @property
     def ok(self) -> bool:
-        """True when no edge is broken (external and ok edges only)."""
-        return not any(e.broken for e in self.edges)
+        """True when no edge is broken and the audit is complete: a blind audit is never OK.
+
+        :meth:`raise_for_broken` is about broken edges only.
+        """
+        return self.complete and not any(e.broken for e in self.edges)
 
     @property
     def cross_namespace(self) -> tuple[Edge, ...]:
@@ -92,19 +116,23 @@ class Report:
         """Namespaces as nodes, edges with counts by status (``cross_namespace`` marked)."""
         return namespace_graph(self.graph)
 
-    def summary(self) -> dict[str, Any]:
-        by_status = Counter(e.status for e in self.edges)
+    def summary_counts(self) -> dict[str, int]:
+        """What was read: namespaces, workloads and Services."""
         namespaces = (
             self.snapshot.namespaces if self.snapshot is not None else {e.reference.namespace for e in self.edges}
         )
         workloads = len(self.snapshot.workloads) if self.snapshot is not None else len({e.source for e in self.edges})
         services = len(self.snapshot.of("Service")) if self.snapshot is not None else 0
+        return {"namespaces": len(namespaces), "workloads": workloads, "services": services}
+
+    def summary(self) -> dict[str, Any]:
+        by_status = Counter(e.status for e in self.edges)
         return {
-            "namespaces": len(namespaces),
-            "workloads": workloads,
-            "services": services,
+            **self.summary_counts(),
             "edges": len(self.edges),
             "broken": sum(n for s, n in by_status.items() if s in BROKEN_STATUSES),
+            "unverified": by_status["unverified"],
+            "complete": self.complete,
             "cross_namespace": sum(1 for e in self.edges if e.cross_namespace),
             "by_status": {s: by_status[s] for s in STATUSES if by_status[s]},
         }

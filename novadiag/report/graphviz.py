@@ -23,12 +23,13 @@ from novadiag.report.views import PSEUDO_NAMESPACES, Drawing, Link, build_drawin
 RED = "#cf222e"
 GREEN = "#2da44e"
 GREY = "#8c959f"
+BLUE = "#0969da"
 
 
 def _link_colour(link: Link) -> str:
     if link.broken:
         return RED
-    return GREY if link.status == "external" else GREEN
+    return {"external": GREY, "unverified": BLUE}.get(link.status, GREEN)
 
 
 def _broken_label(link: Link) -> str:

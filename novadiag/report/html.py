@@ -67,7 +67,7 @@ def badge(status: str) -> str:
 
 def render_html(report: Report, **_: Any) -> str:
     s = report.summary()
-    verdict = f"{s['broken']} broken edge{'s' if s['broken'] != 1 else ''}" if s["broken"] else "OK"
+    verdict = f"{s['broken']} broken edge{'s' if s['broken'] != 1 else ''}" if s["broken"] else _clean(report)
     body = "\n".join(
         [
             _header(report, verdict),
@@ -90,13 +90,18 @@ def render_html(report: Report, **_: Any) -> str:
     )
 
 
+def _clean(report: Report) -> str:
+    """The verdict of an audit with no broken edge: OK only when it could read what its verdicts need."""
+    return "OK" if report.complete else "INCOMPLETE"
+
+
 def _header(report: Report, verdict: str) -> str:
     source = report.source
     parts = [f"source: {source.kind}"]
     if source.context:
         parts.append(f"context: {source.context}")
     parts.append(f"cluster domain: {source.cluster_domain}")
-    cls = "bad" if report.broken else "good"
+    cls = "bad" if report.broken else ("good" if report.complete else "warn")
     return (
         '<header class="top"><div><h1>novadiag audit</h1>'
         f'<div class="sub">{esc(" · ".join(parts))}</div></div>'
@@ -114,6 +119,8 @@ def _cards(s: dict[str, Any]) -> str:
         ("workloads", s["workloads"], ""),
         ("services", s["services"], ""),
     ]
+    if s["unverified"]:  # only an incomplete audit has this card: it is what keeps the verdict from OK
+        cards.insert(2, ("unverified", s["unverified"], "warn"))
     items = "".join(
         f'<div class="card {cls}"><div class="n">{esc(n)}</div><div class="l">{esc(label)}</div></div>'
         for label, n, cls in cards
@@ -139,6 +146,11 @@ def _source_text(edge: Edge) -> str:
 
 def _fixes(report: Report) -> str:
     broken = sorted_edges(report.broken)
+    if not broken and report.unverified:
+        unverified = len(report.unverified)
+        return (
+            f'<h2 id="fix">Fix first</h2><p>Nothing it could judge is broken; {unverified} could not be verified.</p>'
+        )
     if not broken:
         return '<h2 id="fix">Fix first</h2><p>Nothing is broken: every in-cluster reference resolves.</p>'
     items = []
@@ -267,7 +279,7 @@ def _host_cell(edge: Edge) -> str:
 
 def _table_note(edge: Edge) -> str:
     """Broken: why. Working: only what is surprising (a C-library caveat); the rest is in the tooltip."""
-    if edge.broken:
+    if edge.broken or edge.status == "unverified":
         return edge.detail
     if edge.status == "external":
         return "outside the cluster: not checked"
@@ -283,8 +295,7 @@ def _wrap_after_slash(text: str) -> str:
 def _notes(report: Report) -> str:
     items = [f"<li><b>{esc(f.severity)}</b> <code>{esc(f.code)}</code>: {esc(f.message)}</li>" for f in report.findings]
     for g in report.gaps:
-        where = f" in {g.namespace}" if g.namespace else ""
-        items.append(f"<li><b>gap</b>: {esc(g.kind)}{esc(where)} not read: {esc(g.reason)}</li>")
+        items.append(f"<li><b>gap</b>: {esc(g.summary())}</li>")
     if not items:
         return ""
     return f'<h2 id="findings">Findings and gaps</h2><ul class="notes">{"".join(items)}</ul>'
@@ -300,7 +311,8 @@ _REPR_CSS = (
     ".nd-r .nd-badge{display:inline-block;padding:0 7px;border-radius:999px;color:#fff;font-size:11.5px;"
     "font-weight:600;white-space:nowrap}"
     ".nd-r .s-ok{background:#1a7f37}.nd-r .s-external{background:#6e7781}.nd-r .s-no-endpoints{background:#9a6700}"
-    ".nd-r .s-blocked{background:#8250df}.nd-r .s-broken,.nd-r .s-dns-unresolvable,.nd-r .s-unknown-target,"
+    ".nd-r .s-blocked{background:#8250df}.nd-r .s-unverified{background:#0969da}"
+    ".nd-r .s-broken,.nd-r .s-dns-unresolvable,.nd-r .s-unknown-target,"
     ".nd-r .s-port-mismatch{background:#cf222e}"
     ".nd-r table{border-collapse:collapse;margin:4px 0;color:inherit;background:transparent;font-size:13px}"
     ".nd-r th,.nd-r td{padding:3px 8px;text-align:left;vertical-align:top;"

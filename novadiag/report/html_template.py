@@ -37,12 +37,13 @@ code{background:var(--code);padding:1px 5px;border-radius:4px;overflow-wrap:anyw
 header.top{display:flex;align-items:center;justify-content:space-between;gap:16px;flex-wrap:wrap}
 .sub{color:var(--muted);font-size:13px;margin-top:2px}
 .verdict{font-weight:700;font-size:15px;padding:6px 14px;border-radius:999px;color:#fff;white-space:nowrap}
-.verdict.bad{background:#cf222e}.verdict.good{background:#1a7f37}
+.verdict.bad{background:#cf222e}.verdict.good{background:#1a7f37}.verdict.warn{background:#9a6700}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin-top:20px}
 .card{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:var(--panel)}
 .card .n{font-size:28px;font-weight:700;line-height:1.1}
 .card .l{color:var(--muted);font-size:12.5px}
 .card.bad{border-color:var(--red);background:var(--red-bg)}.card.bad .n{color:var(--red)}
+.card.warn{border-color:#9a6700}.card.warn .n{color:#9a6700}
 .card.good .n{color:var(--green)}
 .bar{display:flex;height:10px;border-radius:5px;overflow:hidden;margin-top:16px;background:var(--grey-bg)}
 .bar span{display:block;height:100%}
@@ -50,7 +51,7 @@ header.top{display:flex;align-items:center;justify-content:space-between;gap:16p
 .legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 .s-ok{background:#2da44e}.s-external{background:#8c959f}
 .s-dns-unresolvable,.s-unknown-target,.s-port-mismatch{background:#cf222e}
-.s-no-endpoints{background:#bf8700}.s-blocked{background:#8250df}
+.s-no-endpoints{background:#bf8700}.s-blocked{background:#8250df}.s-unverified{background:#0969da}
 .badge{display:inline-block;font-size:11.5px;font-weight:600;padding:1px 8px;border-radius:999px;color:#fff;
 white-space:nowrap}
 ol.fixes{padding-left:22px;margin:0}

@@ -7,11 +7,12 @@ group with ``tests``/``failures``/``errors``/``skipped`` counts, and
 show. Here a suite is a source namespace; ``classname`` is
 ``namespace.workload`` (the dot is how Jenkins splits package and class); the
 test name is ``ENV -> host:port``. A broken edge is a failure whose message
-carries the status, the reason and the fix; an external host is skipped
-(nothing was checked); gaps, the parts of the cluster that could not be read,
-become skipped cases of a ``novadiag`` suite, so an incomplete audit is visible
-without turning the build red. Times are 0 and there is no timestamp or host
-name, so the output is the same on every run.
+carries the status, the reason and the fix; an external host and an
+``unverified`` edge are skipped (nothing was, or could be, checked); gaps,
+the parts of the cluster that could not be read, become skipped cases of a
+``novadiag`` suite, so an incomplete audit is visible without turning the
+build red. Times are 0 and there is no timestamp or host name, so the output
+is the same on every run.
 
 Cluster content may hold characters XML 1.0 cannot carry at all (control
 characters); they are replaced, never passed through into a file a CI parser
@@ -64,7 +65,7 @@ def _suite(report: Report, namespace: str, edges: list[Edge]) -> ET.Element:
         tests=len(edges),
         failures=sum(e.broken for e in edges),
         errors=0,
-        skipped=sum(e.status == "external" for e in edges),
+        skipped=sum(e.status in ("external", "unverified") for e in edges),
         time="0",
     )
     suite.append(_properties(report))
@@ -79,6 +80,7 @@ def _properties(report: Report) -> ET.Element:
         ("schema", AUDIT_SCHEMA),
         ("source", report.source.kind),
         ("cluster_domain", report.source.cluster_domain),
+        ("complete", "true" if report.complete else "false"),
     ]
     if report.source.context:
         values.append(("context", report.source.context))
@@ -103,6 +105,8 @@ def _testcase(edge: Edge) -> ET.Element:
         case.append(failure)
     elif edge.status == "external":
         case.append(_element("skipped", message=f"external host {ref.host}: outside the cluster, not checked"))
+    elif edge.status == "unverified":
+        case.append(_element("skipped", message=f"unverified: {edge.detail}"))
     return case
 
 
@@ -148,6 +152,6 @@ def _audit_suite(report: Report) -> ET.Element:
 
 def _gap_case(gap: Gap) -> ET.Element:
     where = gap.namespace or "cluster"
-    case = _element("testcase", classname=f"novadiag.gaps.{where}", name=f"read {gap.kind}", time="0")
-    case.append(_element("skipped", message=f"{gap.kind} in {where} not read: {gap.reason}"))
+    case = _element("testcase", classname=f"novadiag.gaps.{where}", name=f"{gap.verb} {gap.kind}", time="0")
+    case.append(_element("skipped", message=gap.summary()))
     return case

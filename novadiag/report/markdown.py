@@ -60,20 +60,29 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, align: str =
 
 
 def render_markdown(report: Report, **_: Any) -> str:
-    sections = [_header(report), _broken(report), _matrix(report), _notes(report), _all_edges(report)]
+    sections = [
+        _header(report),
+        _broken(report),
+        _unverified(report),
+        _matrix(report),
+        _notes(report),
+        _all_edges(report),
+    ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
 def _header(report: Report) -> str:
     s = report.summary()
     broken = s["broken"]
-    title = f"# novadiag audit: {broken} broken edge{'s' if broken != 1 else ''}" if broken else "# novadiag audit: OK"
-    head, _, rest = summary_line(report).partition(": ")
-    numbers = table(
-        ["edges", "broken", "cross-namespace", "namespaces", "workloads", "services"],
-        [[str(s[k]) for k in ("edges", "broken", "cross_namespace", "namespaces", "workloads", "services")]],
-        align="rrrrrr",
+    verdict = "OK" if report.complete else "INCOMPLETE"
+    title = (
+        f"# novadiag audit: {broken} broken edge{'s' if broken != 1 else ''}"
+        if broken
+        else f"# novadiag audit: {verdict}"
     )
+    head, _, rest = summary_line(report).partition(": ")
+    keys = ("edges", "broken", "unverified", "cross_namespace", "namespaces", "workloads", "services")
+    numbers = table([k.replace("_", "-") for k in keys], [[str(s[k]) for k in keys]], align="r" * len(keys))
     return "\n".join([title, "", f"**{head}**: {cell(rest)}", "", *numbers])
 
 
@@ -89,6 +98,10 @@ def _source(edge: Edge) -> str:
 
 def _broken(report: Report) -> str:
     broken = sorted_edges(report.broken)
+    if not broken and report.unverified:
+        return (
+            f"## Broken edges\n\nNone among the edges it could judge; {len(report.unverified)} could not be verified."
+        )
     if not broken:
         return "## Broken edges\n\nNone: every in-cluster reference resolves to a Service that can answer."
     rows = [
@@ -98,6 +111,18 @@ def _broken(report: Report) -> str:
     lines = table(["status", "source", "env", "host", "fix", "why"], rows)
     return "\n".join(
         [f"## Broken edges ({len(broken)})", "", "Fix these first; each fix is the value to write.", ""] + lines
+    )
+
+
+def _unverified(report: Report) -> str:
+    """Edges the audit could not judge, with the permission each one lacks; nothing when there are none."""
+    edges = sorted_edges(report.unverified)
+    if not edges:
+        return ""
+    rows = [[_source(e), code(e.reference.env), code(host_port(e)), cell(e.detail)] for e in edges]
+    intro = "Neither OK nor broken: each verdict needs objects the audit could not read."
+    return "\n".join(
+        [f"## Unverified edges ({len(edges)})", "", intro, "", *table(["source", "env", "host", "why"], rows)]
     )
 
 
@@ -126,12 +151,7 @@ def _matrix(report: Report) -> str:
 
 def _notes(report: Report) -> str:
     items = [f"- **{f.severity}** `{f.code}`: {cell(f.message)}" for f in report.findings if f.severity != "info"]
-    items += [
-        f"- **gap**: {cell(g.kind)}"
-        + (f" in {cell(g.namespace)}" if g.namespace else "")
-        + f" not read: {cell(g.reason)}"
-        for g in report.gaps
-    ]
+    items += [f"- **gap**: {cell(g.summary())}" for g in report.gaps]
     return "\n".join(["## Findings", "", *items]) if items else ""
 
 

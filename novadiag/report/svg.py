@@ -70,6 +70,7 @@ stroke-width:5px;stroke-linejoin:round}
 .nd-link.nd-broken{stroke:#cf222e;stroke-width:2.5}
 .nd-link.nd-broken:hover{stroke-width:4}
 .nd-link.nd-external{stroke:#8c959f;stroke-dasharray:5 4}
+.nd-link.nd-unverified{stroke:#0969da;stroke-dasharray:2 3}
 .nd-legend text{fill:var(--nd-muted,#656d76)}
 """
 """Shared with the HTML report, which inlines the SVG and sets the ``--nd-*`` properties."""
@@ -113,7 +114,8 @@ def draw_svg(drawing: Drawing) -> str:
     parts += ['<g class="nd-links">', *_links_svg(drawing, layout), "</g>"]
     parts += [_group_title_svg(g, layout.groups[g]) for g in drawing.groups]
     parts += [_node_svg(n, layout.nodes[n.id], drawing) for n in drawing.nodes]
-    parts.append(_legend_svg(layout.height - LEGEND_H + 8))
+    unverified = any(link.status == "unverified" and not link.broken for link in drawing.links)
+    parts.append(_legend_svg(layout.height - LEGEND_H + 8, unverified=unverified))
     return _svg_document(layout.width, layout.height, parts)
 
 
@@ -257,7 +259,12 @@ def _svg_document(width: float, height: float, parts: list[str]) -> str:
         f'<marker id="nd-arrow-{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
         f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/>'
         "</marker>"
-        for name, color in (("ok", "#2da44e"), ("broken", "#cf222e"), ("external", "#8c959f"))
+        for name, color in (
+            ("ok", "#2da44e"),
+            ("broken", "#cf222e"),
+            ("external", "#8c959f"),
+            ("unverified", "#0969da"),
+        )
     )
     return "\n".join(
         [
@@ -351,7 +358,7 @@ def _link_svg(
     x2 = t.right if t_side == "right" else t.x
     y1, y2 = ports[(index, "s")], ports[(index, "t")]
     d = _path(x1, y1, x2, y2, s_side, t_side, self_loop=link.source == link.target)
-    status = "broken" if link.broken else ("external" if link.status == "external" else "ok")
+    status = "broken" if link.broken else (link.status if link.status in ("external", "unverified") else "ok")
     tip = "\n".join(_edge_tip(e) for e in link.edges)
     return (
         f'<path class="nd-link nd-{status}" d="{d}" marker-end="url(#nd-arrow-{status})">'
@@ -379,8 +386,10 @@ def _path(x1: float, y1: float, x2: float, y2: float, s_side: str, t_side: str, 
     return f"M{_fmt(x1)},{_fmt(y1)} C{_fmt(c1x)},{_fmt(y1)} {_fmt(c2x)},{_fmt(y2)} {_fmt(x2)},{_fmt(y2)}"
 
 
-def _legend_svg(y: float) -> str:
+def _legend_svg(y: float, *, unverified: bool = False) -> str:
     items = [("ok", "ok"), ("broken", "broken"), ("external", "external host")]
+    if unverified:  # only drawings of an incomplete audit need it
+        items.append(("unverified", "unverified"))
     parts = ['<g class="nd-legend">']
     x = float(MARGIN)
     for status, label in items:

@@ -29,6 +29,7 @@ STATUS_STYLE = {
     "port-mismatch": "red",
     "no-endpoints": "yellow",
     "blocked": "magenta",
+    "unverified": "cyan",
 }
 _ORDER = {
     "dns-unresolvable": 0,
@@ -36,8 +37,9 @@ _ORDER = {
     "port-mismatch": 2,
     "no-endpoints": 3,
     "blocked": 4,
-    "ok": 5,
-    "external": 6,
+    "unverified": 5,
+    "ok": 6,
+    "external": 7,
 }
 
 
@@ -72,9 +74,9 @@ def print_report(report: Report, console: Console) -> None:
             style = "red" if finding.severity == "error" else "yellow"
             console.print(Text(f"{finding.severity}: {finding.message}", style=style))
     for gap in report.gaps:
-        where = f" in {gap.namespace}" if gap.namespace else ""
-        console.print(Text(f"gap: {gap.kind}{where} not read: {gap.reason}", style="yellow"))
-    console.print(Text(summary_line(report), style="bold red" if report.broken else "bold green"))
+        console.print(Text(f"gap: {gap.summary()}", style="yellow"))
+    style = "bold red" if report.broken else ("bold green" if report.complete else "bold yellow")
+    console.print(Text(summary_line(report), style=style))
 
 
 def _table(title: str, edges: list[Edge]) -> Table:
@@ -121,11 +123,13 @@ def _probe_cell(edge: Edge) -> Text:
     probe = edge.probe
     if probe is None:
         return Text("-", style="dim")
-    if probe.dns == "error":
-        return Text("error", style="yellow")
+    if probe.dns in ("error", "not-run"):
+        return Text("not run" if probe.dns == "not-run" else "error", style="yellow")
     seen = probe.dns if probe.dns != "ok" else f"connect {probe.connect}"
     if probe.health != "skipped":
         seen += f", health {probe.health}"
+    if probe.agrees is None:
+        return Text(seen, style="cyan")  # nothing to agree with: the static verdict was unverified
     mark, style = ("✓", "green") if probe.agrees else ("✗ disagrees", "bold yellow")
     return Text(f"{seen} {mark}", style=style)
 
@@ -134,6 +138,8 @@ def _note(edge: Edge) -> str:
     """Broken: the fix first, then why. Working: only what is surprising (libc notes)."""
     if edge.broken:
         return f"→{edge.fix}\n{edge.detail}" if edge.fix else edge.detail  # no space: the arrow stays with the fix
+    if edge.status == "unverified":
+        return edge.detail
     if edge.status == "external":
         return ""
     return edge.detail[edge.detail.index(" (") + 2 : -1] if " (glibc" in edge.detail else ""
@@ -143,13 +149,14 @@ def summary_line(report: Report) -> str:
     """One line: how many edges are broken and why first, then what else was found and what was read."""
     s = report.summary()
     broken = [f"{n} {status}" for status, n in s["by_status"].items() if status in BROKEN_STATUSES]
-    fine = [f"{n} {status}" for status, n in s["by_status"].items() if status not in BROKEN_STATUSES]
+    fine = [f"{n} {status}" for status, n in s["by_status"].items() if status not in BROKEN_STATUSES | {"unverified"}]
     if report.broken:
         head = f"BROKEN: {s['broken']} of {s['edges']} edges ({', '.join(broken)})"
     else:
-        head = f"OK: none of {s['edges']} edges broken"
+        head = f"{'OK' if report.complete else 'INCOMPLETE'}: none of {s['edges']} edges broken"
     return (
         head
+        + _incomplete_summary(report)
         + (f"; {', '.join(fine)}" if fine else "")
         + f"; {s['cross_namespace']} cross-namespace"
         + f"; read {s['namespaces']} namespaces, {s['workloads']} workloads, {s['services']} services"
@@ -158,12 +165,22 @@ def summary_line(report: Report) -> str:
     )
 
 
+def _incomplete_summary(report: Report) -> str:
+    """What the audit could not verify; after a BROKEN head it starts with INCOMPLETE too."""
+    parts = [report.nothing_read] if report.nothing_read else []
+    if report.unverified:
+        parts.append(f"{len(report.unverified)} unverified (their verdict needs objects that could not be read)")
+    if not parts:
+        return ""
+    return ("; INCOMPLETE: " if report.broken else ", ") + "; ".join(parts)
+
+
 def _probe_summary(report: Report) -> str:
     probes = report.probes
     if not probes:
         return ""
-    observed = [e for e in report.edges if e.probe is not None and e.probe.dns != "error"]
-    disagree = sum(1 for e in observed if e.probe is not None and not e.probe.agrees)
+    observed = [e for e in report.edges if e.probe is not None and e.probe.dns not in ("error", "not-run")]
+    disagree = sum(1 for e in observed if e.probe is not None and e.probe.agrees is False)
     text = (
         f"; probed {len(observed)} edges with {probes.get('pods_created', 0)} pod(s) in {probes.get('wall_seconds')}s"
     )
@@ -171,4 +188,6 @@ def _probe_summary(report: Report) -> str:
         text += f", {disagree} disagree with the prediction"
     if probes.get("failed"):
         text += f", {len(probes['failed'])} probe pod(s) failed"
+    if probes.get("forbidden"):
+        text += f", {len(probes['forbidden'])} namespace(s) where probe pods are forbidden"
     return text

@@ -37,10 +37,11 @@ DISPLAY_ORDER: dict[Status, int] = {
     "port-mismatch": 2,
     "no-endpoints": 3,
     "blocked": 4,
-    "ok": 5,
-    "external": 6,
+    "unverified": 5,
+    "ok": 6,
+    "external": 7,
 }
-"""Broken first (in the order a reader fixes them), then working, then external."""
+"""Broken first (in the order a reader fixes them), then unverified, then working, then external."""
 assert set(DISPLAY_ORDER) == set(STATUSES)
 
 

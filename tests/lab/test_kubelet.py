@@ -510,6 +510,31 @@ def test_unpullable_image_stays_pending_in_image_pull_back_off(cluster: Cluster)
     assert cluster.kubelet.read_log("pull", "private") is None
 
 
+@needs_root
+def test_a_node_selector_no_node_matches_leaves_the_pod_pending_and_unschedulable(cluster: Cluster) -> None:
+    if cluster.kubelet._lookup("Node", None, "lab-node") is None:
+        cluster.create({"apiVersion": "v1", "kind": "Node",
+                        "metadata": {"name": "lab-node", "labels": {"kubernetes.io/os": "linux"}}})
+    cluster.create(namespace("placement"))
+    cluster.create(bare_pod("placement", "nowhere", ["python3", "-c", "print(1)"],
+                            nodeSelector={"disktype": "ssd"}))
+    cluster.create(bare_pod("placement", "linux", ["python3", "-c", "print(1)"],
+                            nodeSelector={"kubernetes.io/os": "linux"}))
+    wait_for(lambda: cluster.phase("placement", "linux") == "Succeeded", what="the pod that fits")
+
+    def scheduled() -> dict[str, Any] | None:
+        pod = cluster.pod("placement", "nowhere") or {}
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "PodScheduled"), None)
+
+    condition = wait_for(scheduled, what="PodScheduled condition")
+    assert (condition["status"], condition["reason"]) == ("False", "Unschedulable")
+    assert condition["message"].startswith("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity")
+    pod = cluster.pod("placement", "nowhere")
+    assert pod is not None and pod["status"]["phase"] == "Pending"
+    assert not pod["spec"].get("nodeName") and "podIP" not in pod["status"], "never bound, never started"
+
+
 # -- degraded mode -----------------------------------------------------------------------------
 
 

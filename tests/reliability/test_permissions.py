@@ -20,6 +20,7 @@ from reliability_support import REPO, leftovers, mint_kubeconfig
 
 from novadiag.cli import main
 from novadiag.kube import KINDS
+from novadiag.model import BROKEN_STATUSES as BROKEN
 from novadiag.model import SNAPSHOT_KINDS
 
 RBAC = REPO / "probes" / "rbac.yaml"
@@ -179,5 +180,73 @@ def test_a_namespace_without_the_probe_role_keeps_static_verdicts(lab, admin_rep
     for edge in feed:
         assert "cannot create probe pod in nova-feed" in edge["probe"]["error"]
         assert 'cannot create resource "configmaps"' in edge["probe"]["error"]
+        assert edge["probe"]["dns"] == "not-run" and edge["probe"]["agrees"] is None
+    [gap] = doc["gaps"]
+    assert (gap["kind"], gap["namespace"], gap["verb"]) == ("Pod", "nova-feed", "create")
     assert statuses(doc) == statuses(admin_report)
+    assert leftovers(lab.kubeconfig) == []
+
+
+# -- an audit that could not see must not pass -------------------------------------------------
+def namespace_scoped_view(namespace: str) -> list[dict[str, Any]]:
+    """A RoleBinding of the audit role in one namespace: no Namespace list, every other kind there only."""
+    rules = rules_of("novadiag-audit", namespaces=[namespace])
+    return [{**rule, "resources": [r for r in rule["resources"] if r != "namespaces"]} for rule in rules]
+
+
+@pytest.mark.lab
+def test_a_token_without_permissions_is_exit_2_not_ok(lab, tmp_path, capsys):
+    kubeconfig = mint_kubeconfig(lab, tmp_path, [], user="nothing")
+    code = main(["audit", "--kubeconfig", kubeconfig, "--no-probe"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "novadiag: error: no workload could be read (list deployments: forbidden): the audit checked nothing"
+    )
+    assert out.splitlines()[-1].startswith("INCOMPLETE: none of 0 edges broken, no workload could be read")
+
+
+@pytest.mark.lab
+def test_a_namespace_scoped_view_is_incomplete_not_broken(lab, admin_report, tmp_path, capsys):
+    kubeconfig = mint_kubeconfig(lab, tmp_path, namespace_scoped_view("nova-backend"), user="backend-view")
+    code, doc, _ = audit_json(kubeconfig, tmp_path, "-n", "nova-backend", "--no-probe")
+    assert code == 1, "user-service crash-loops: its own Service has no ready endpoint, as the admin sees it"
+    assert doc["summary"]["complete"] is False
+    admin = dict(statuses(admin_report))
+    judged = [(e["id"], e["status"]) for e in doc["edges"] if e["status"] != "unverified"]
+    assert judged and all(admin[edge] == status for edge, status in judged), "what it could read, it judges right"
+    assert [e["host"] for e in doc["edges"] if e["status"] in BROKEN] == ["user-service"]
+    by_host = {e["host"]: e for e in doc["edges"]}
+    kafka = by_host["kafka.kafka.svc"]
+    assert kafka["status"] == "unverified"
+    assert kafka["detail"].startswith(
+        "cannot be verified (list namespaces: forbidden; list services in kafka: forbidden"
+    )
+    assert by_host["media-service"]["status"] == "unverified"
+    assert by_host["postgres"]["status"] == "ok", "its own namespace was read: judged as the admin judges it"
+    services = next(g for g in doc["gaps"] if g["kind"] == "Service")
+    assert services["namespace"] is None and services["read_in"] == ["nova-backend"]
+    assert not [f for f in doc["findings"] if f["code"] == "missing-namespace"]
+    assert capsys.readouterr().err.startswith("BROKEN: 1 of 12 edges (1 no-endpoints); INCOMPLETE: 10 unverified")
+    gate = ["audit", "--kubeconfig", kubeconfig, "-n", "nova-backend", "--no-probe", "--fail-on", "never"]
+    assert main(gate) == 0
+    assert main([*gate, "--fail-on-gaps"]) == 3
+
+
+@pytest.mark.lab
+def test_a_read_only_token_falls_back_to_the_static_audit_and_names_the_missing_permission(
+    lab, admin_report, tmp_path, capsys
+):
+    kubeconfig = mint_kubeconfig(lab, tmp_path, rules_of("novadiag-audit") + rules_of("novadiag-audit-secrets"))
+    code, doc, _ = audit_json(kubeconfig, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 1, "Nova's broken edges, judged statically"
+    assert "no probe pod could run" not in err
+    assert statuses(doc) == statuses(admin_report)
+    created = [g for g in doc["gaps"] if g["verb"] == "create"]
+    assert {g["namespace"] for g in created} == {e["source"]["namespace"] for e in doc["edges"] if e["probe"]}
+    assert all(g["kind"] == "Pod" and "forbidden" in g["reason"] for g in created)
+    assert all(e["probe"]["dns"] == "not-run" and e["probe"]["agrees"] is None for e in doc["edges"] if e["probe"])
+    assert doc["probes"]["failed"] == [] and doc["probes"]["ran"] == 0
+    assert main(["audit", "--kubeconfig", kubeconfig, "--fail-on", "never", "--fail-on-gaps"]) == 3
     assert leftovers(lab.kubeconfig) == []

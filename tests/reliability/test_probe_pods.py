@@ -1,14 +1,17 @@
 """Probe pods that cannot do their job: what the report says, and that nothing is left behind.
 
-Image pulls that fail, pods deleted by someone else and watch streams that
-keep breaking happen for real in the lab. What the lab's kubelet cannot do —
-it schedules every pod and enforces no memory limit — is what the scheduler
-or the kernel would report instead: those tests read the cluster through a
-client that rewrites the probe pods' status (and log) the way a real cluster
-would show them, while the pods themselves are really created and deleted.
+Image pulls that fail, pods no node can take (a nodeSelector), pods deleted
+by someone else and watch streams that keep breaking happen for real in the
+lab. What the lab's kubelet cannot do — never start a container, enforce a
+memory limit — is what the kubelet or the kernel would report instead: those
+tests read the cluster through a client that rewrites the probe pods' status
+(and log) the way a real cluster would show them, while the pods themselves
+are really created and deleted.
 
-In every case the static verdicts stand, the probe error names the cause, and
-the cluster holds no novadiag object afterwards.
+In every case the static verdicts stand, each probe says ``not-run`` with the
+cause, a ``probe-not-run`` finding per pod names it, and the cluster holds no
+novadiag object afterwards. Workload pods stuck Pending are named, with their
+reason, in the finding about the Service they leave without endpoints.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def with_status(status: dict[str, Any]) -> Rewrite:
 
 
 def assert_static_verdicts_stand(report: novadiag.Report, static: novadiag.Report, cause: str) -> None:
+    """Nothing observed: the static verdicts stand, each probe says not-run, and a finding per pod says why."""
     assert report.probes["ran"] == 0
     assert edge_summary(report) == edge_summary(static)
     probed = [e for e in report.edges if e.probe is not None]
@@ -102,6 +106,9 @@ def assert_static_verdicts_stand(report: novadiag.Report, static: novadiag.Repor
     for edge in probed:
         assert edge.verdict_from == "static"
         assert cause in edge.probe.error, edge.probe.error
+        assert edge.probe.dns == "not-run" and edge.probe.agrees is None
+    not_run = [f.message for f in report.findings if f.code == "probe-not-run"]
+    assert len(not_run) == report.probes["groups"] and all(cause in m for m in not_run), not_run
 
 
 def test_image_pull_backoff(clean_lab, static):
@@ -122,22 +129,81 @@ def test_image_pull_backoff_on_the_command_line_is_exit_2_with_the_cause(clean_l
 
 
 def test_pending_unschedulable(clean_lab, static):
-    unschedulable = with_status(
-        {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
-                }
-            ],
+    """Probe pods whose nodeSelector no node matches: the lab's kubelet leaves them unscheduled, as a scheduler does."""
+    with KubeClient(KubeSettings(kubeconfig=clean_lab.kubeconfig)) as client:
+        report = probe_with(client, static_report(clean_lab), timeout=20, node_selector={"disktype": "ssd"})
+    assert_static_verdicts_stand(report, static, "cannot start: Unschedulable: 0/1 nodes are available")
+    assert report.probes["wall_seconds"] < 10, "an unschedulable pod is seen at once, not at the deadline"
+
+
+def stuck_objects() -> list[tuple[str, dict[str, Any]]]:
+    """A caller of Services whose pods stay Pending: one fits no node (behind a headless Service too), one's
+    image cannot be pulled."""
+
+    def deployment(name: str, **pod: Any) -> dict[str, Any]:
+        container = {"name": name, "image": pod.pop("image", "stuck/app:1"), **pod.pop("container", {})}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "stuck"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container], **pod}},
+            },
         }
+
+    def service(name: str, app: str | None = None, **spec: Any) -> dict[str, Any]:
+        spec = {"selector": {"app": app or name}, "ports": [{"name": "http", "port": 8080}], **spec}
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "stuck"}, "spec": spec}
+
+    env = [
+        {"name": "UNPLACED_URL", "value": "http://unplaced:8080"},
+        {"name": "UNPULLED_URL", "value": "unpulled:8080"},
+        {"name": "HEADLESS_URL", "value": "unplaced-headless:8080"},
+    ]
+    return [
+        ("Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "stuck"}}),
+        ("Deployment", deployment("unplaced", nodeSelector={"disktype": "ssd"})),
+        ("Deployment", deployment("unpulled", image="registry.invalid/app:1")),
+        ("Deployment", deployment("caller", container={"env": env})),
+        ("Service", service("unplaced")),
+        ("Service", service("unpulled")),
+        ("Service", service("unplaced-headless", "unplaced", clusterIP="None")),
+    ]
+
+
+def test_services_whose_pods_are_pending_say_why_they_have_no_endpoint(clean_lab):
+    objects = stuck_objects()
+    with KubeClient(KubeSettings(kubeconfig=clean_lab.kubeconfig)) as admin:
+        for kind, body in objects:
+            admin.create(kind, None if kind == "Namespace" else "stuck", body)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(list(admin.list_raw("Pod", namespace="stuck"))) < 3:
+                time.sleep(0.2)
+            time.sleep(1.0)  # the kubelet's next pass writes the waiting reasons
+            report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, namespaces=["stuck"])
+        finally:
+            for kind, body in reversed(objects):
+                admin.delete(kind, None if kind == "Namespace" else "stuck", body["metadata"]["name"])
+    assert {e.reference.env: e.status for e in report.edges} == {
+        "UNPLACED_URL": "no-endpoints",
+        "UNPULLED_URL": "no-endpoints",
+        "HEADLESS_URL": "no-endpoints",
+    }
+    headless = next(e for e in report.edges if e.reference.env == "HEADLESS_URL")
+    assert headless.probe.dns == "nxdomain" and headless.probe.agrees is True, "NXDOMAIN is what a headless one says"
+    assert all(e.verdict_from == "probe" and e.probe.agrees for e in report.edges)
+    assert not [f for f in report.findings if f.code == "probe-disagrees"]
+    idle = {f.object.name: f.message for f in report.findings if f.code == "service-selects-nothing"}
+    assert idle["unplaced"].startswith(
+        "Service stuck/unplaced has no ready endpoint: its 1 pod(s) are Pending (Unschedulable: 0/1 nodes are available"
     )
-    with SeenAs(clean_lab.kubeconfig, unschedulable) as client:
-        report = probe_with(client, static_report(clean_lab), timeout=20)
-    assert_static_verdicts_stand(report, static, "Unschedulable: 0/3 nodes are available")
+    assert idle["unpulled"] == (
+        "Service stuck/unpulled has no ready endpoint: its 1 pod(s) are Pending "
+        '(ImagePullBackOff (Back-off pulling image "registry.invalid/app:1"))'
+    )
 
 
 def test_pending_forever_ends_at_the_probe_deadline(clean_lab, static):

@@ -172,7 +172,65 @@ def test_failed_probe_pod_keeps_static_status_with_error(nova):
     ],
 )
 def test_what_a_probe_without_a_connection_can_contradict(nova, predicted, connect, observed):
-    report, _, _ = nova
+    report, index, _ = nova
     edge = dataclasses.replace(next(e for e in report.edges if e.status == "ok"), status=predicted)
     result = {"system": {"status": "ok", "addresses": ["127.1.128.5"]}, "connect": connect}
-    assert observed_status(edge, result) == observed
+    assert observed_status(edge, result, index) == observed
+
+
+def _without_endpoints(report, index, *, headless):
+    """An edge to a Service of Nova, judged no-endpoints (as if its pods were gone)."""
+    for edge in report.edges:
+        svc = edge.resolves_to and index.service(edge.resolves_to.namespace, edge.resolves_to.name)
+        if edge.status == "ok" and svc is not None and svc.headless == headless:
+            return dataclasses.replace(edge, status="no-endpoints", detail="selects no ready pod")
+    raise AssertionError(f"Nova has no ok edge to a {'headless' if headless else 'ClusterIP'} Service")
+
+
+def test_nxdomain_from_a_headless_service_without_endpoints_agrees_with_no_endpoints(nova):
+    report, index, workloads = nova
+    edge = _without_endpoints(report, index, headless=True)
+    group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
+    results = [_result(c, dns="nxdomain") for c in group.checks]
+    edges, findings = merge_observations([edge], [_outcome(group, results)], index)
+    assert edges[0].status == "no-endpoints" and edges[0].probe.agrees is True
+    assert findings == []
+
+
+def test_nxdomain_from_a_clusterip_service_still_disagrees_with_no_endpoints(nova):
+    report, index, workloads = nova
+    edge = _without_endpoints(report, index, headless=False)
+    result = {"system": {"status": "nxdomain", "addresses": []}, "connect": "skipped"}
+    assert observed_status(edge, result, index) == "dns-unresolvable"
+
+
+def test_a_probe_pod_that_never_ran_says_not_run_and_names_the_reason(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    reason = "probe pod nova-auth/p cannot start: Unschedulable: 0/1 nodes are available"
+    edges, findings = merge_observations(report.edges, [GroupOutcome(group, 0, "p", error=reason)], index)
+    probed = [e for e in edges if e.id in group.edge_ids]
+    assert probed and all(e.probe.dns == "not-run" and e.probe.agrees is None for e in probed)
+    assert all(e.probe.to_dict()["agrees"] is None for e in probed)
+    [finding] = findings
+    assert finding.code == "probe-not-run" and finding.message.startswith(reason)
+    assert f"{len(group.edge_ids)} edge(s) from {group.namespace} keep their static verdict" in finding.message
+
+
+def test_a_probe_refused_by_rbac_has_no_not_run_finding(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    outcome = GroupOutcome(group, 0, "p", error="cannot create probe pod in x: forbidden", forbidden=True)
+    edges, findings = merge_observations(report.edges, [outcome], index)
+    assert findings == [], "a missing permission is a gap, reported by the pipeline"
+    assert all(e.probe.dns == "not-run" for e in edges if e.id in group.edge_ids)
+
+
+def test_an_unverified_edge_has_nothing_to_agree_with(nova):
+    report, index, workloads = nova
+    edge = dataclasses.replace(next(e for e in report.edges if e.status == "ok"), status="unverified")
+    group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
+    results = [_result(c, connect="ok") for c in group.checks]
+    edges, findings = merge_observations([edge], [_outcome(group, results)], index)
+    assert edges[0].status == "ok" and edges[0].probe.agrees is None and edges[0].predicted == "unverified"
+    assert findings == []
