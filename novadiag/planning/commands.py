@@ -6,7 +6,9 @@ data taken from a cluster or a manifest, and a command line is code. A
 ``create`` reads its manifest from the plan's manifests directory
 (``--format manifests``); the bash script (``script.py``) embeds the manifests
 instead and has its own helpers for Secrets, whose values are read from the
-cluster at run time and never written into a plan file.
+cluster at run time and never written into a plan file. An ``edit`` or a
+``copy`` (values the snapshot masked) has no kubectl line: it is described,
+and ``novadiag plan --apply`` runs it, reading the values from the cluster.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning.model import Operation, Step
+from novadiag.planning.model import HostEdit, Operation, Step
+from novadiag.planning.paths import path_text
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -130,9 +133,29 @@ def kubectl_commands(op: Operation, *, manifest_file: str | None = None) -> list
         ]
     if op.action in ("manual", "grace"):
         return list(op.commands) or [f"# {op.note}"]
+    if op.live_values:
+        return [live_values_line(op)]
     if op.action in ("create", "create-namespace") and manifest_file is None:
         return [shlex.join(argv_for(op, manifest_file="-")[0]) + "   # manifest: --format manifests"]
     return [shlex.join(argv) for argv in argv_for(op, manifest_file=manifest_file)]
+
+
+def live_values_line(op: Operation) -> str:
+    """What an ``edit`` or ``copy`` does, as a comment: its values exist only in the cluster."""
+    check_ref(op.ref)
+    places = "; ".join(_edit_text(e) for e in op.host_edits)
+    if op.action == "copy":
+        assert op.source is not None
+        check_ref(op.source)
+        what = f"create {op.ref} with values read from the live {op.source}: {places}"
+    else:
+        what = f"in the live {op.ref}: {places}"
+    return f"# novadiag plan --apply: {what} (they hold credentials: never printed or stored)"
+
+
+def _edit_text(edit: HostEdit) -> str:
+    hosts = ", ".join(f"{check_host(old)} -> {check_host(new)}" for old, new in edit.replacements)
+    return path_text(edit.path) + (f" ({hosts})" if hosts else " (as it is)")
 
 
 def step_commands(step: Step) -> tuple[list[str], list[str]]:

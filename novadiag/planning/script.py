@@ -16,6 +16,10 @@ Safety is layered:
   directory, rewrite hosts with ``sed``, and write them back through a
   manifest or patch *file* (never a command line, where ``ps`` would show them);
   they need only ``kubectl``, ``sed``, ``base64`` and ``mktemp`` — no jq, no python;
+- values the snapshot masked (a password inside an env value or a ConfigMap
+  key) are not in the plan at all, so a plan that must change or copy one
+  (an ``edit`` or a ``copy`` step) has no script: it is refused, naming the
+  step, and ``novadiag plan --apply`` runs it instead;
 - deletes run only with ``--allow-delete``; data-migration and other manual
   steps stop the script until the operator passes ``--ack-manual``; the grace
   period stops it until ``--cleanup`` (or ``--no-grace``).
@@ -28,8 +32,17 @@ from collections.abc import Iterable
 
 from novadiag import __version__
 from novadiag.errors import PlanError
-from novadiag.planning.commands import argv_for, check_host, check_key, check_name, check_ref, compact
+from novadiag.planning.commands import (
+    argv_for,
+    check_host,
+    check_key,
+    check_name,
+    check_ref,
+    compact,
+    live_values_line,
+)
 from novadiag.planning.model import Operation, Plan, Step
+from novadiag.planning.paths import path_text
 
 HEREDOC = "NOVADIAG_MANIFEST"
 
@@ -320,11 +333,14 @@ say "done."
 
 def render_script(plan: Plan) -> str:
     """The bash script; refuses (PlanError) a plan whose verification breaks a working edge."""
+    if plan.verification is not None and plan.verification.value_problems:
+        raise PlanError(f"refusing to write a script: {plan.verification.value_problems[0]}")
     if plan.verification is not None and plan.verification.refused:
         raise PlanError(
             f"refusing to write a script: the plan breaks {len(plan.verification.regressions)} working edge(s); "
             f"first: {plan.verification.regressions[0]}"
         )
+    _refuse_live_values(plan.steps)
     names = sorted(_names(plan.steps))
     parts = [
         "#!/usr/bin/env bash",
@@ -348,6 +364,17 @@ def render_script(plan: Plan) -> str:
     parts.append(")")
     parts.append(MAIN.strip("\n"))
     return "\n".join(parts) + "\n"
+
+
+def _refuse_live_values(steps: Iterable[Step]) -> None:
+    """A script cannot carry a value it does not know: refused, naming the first step that needs one."""
+    for step in steps:
+        if step.operation.live_values:
+            paths = ", ".join(path_text(e.path) for e in step.operation.host_edits[:2])
+            raise PlanError(
+                f"refusing to write a script: step {step.id} ({step.title}) changes values novadiag masked "
+                f"because they hold credentials ({paths}); run it with novadiag plan --apply, which reads them live"
+            )
 
 
 def _describe(plan: Plan) -> str:
@@ -452,6 +479,8 @@ def rollback_text(op: Operation) -> list[str]:
         return operation_lines(op, "")
     if op.action in ("manual", "grace"):
         return [f"# {op.note}"]
+    if op.live_values:
+        return [live_values_line(op)]
     return [shlex.join(argv) for argv in argv_for(op)]
 
 
