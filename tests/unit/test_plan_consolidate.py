@@ -78,7 +78,7 @@ def test_the_retired_postgres_gets_a_data_migration_before_its_users_start(plan:
     auth = next(
         s
         for s in plan.steps
-        if s.action == "create" and s.object == ObjectRef("Deployment", "nova-prod", "auth-service")
+        if s.action in ("create", "copy") and s.object == ObjectRef("Deployment", "nova-prod", "auth-service")
     )
     assert merge.id in auth.depends_on
 
