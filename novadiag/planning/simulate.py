@@ -46,9 +46,20 @@ _CONTAINER_LISTS = ("containers", "initContainers")
 
 
 def normalize(snapshot: Snapshot) -> Snapshot:
-    """The snapshot without what controllers derive (owned pods, endpoints of selector Services)."""
-    items = list(_normalized_items(snapshot.objects.values()))
+    """The snapshot without what controllers derive (owned pods, endpoints of selector Services).
+
+    Objects come out sorted by kind, namespace and name: a real API server
+    lists in storage-key order (``nova-auth/...`` before ``nova/...``), the lab
+    and manifest files in others, and every list the planner walks follows
+    this one, so the same cluster gives the same plan whatever order it came in.
+    """
+    items = sorted(_normalized_items(snapshot.objects.values()), key=_sort_key)
     return build_snapshot(items, snapshot.source, gaps=snapshot.gaps, trust_sanitized=True)  # already admitted
+
+
+def _sort_key(obj: RawObject) -> tuple[str, str, str]:
+    ref = object_ref(obj)
+    return (ref.kind, ref.namespace or "", ref.name)
 
 
 def _normalized_items(groups: Iterable[tuple[RawObject, ...]]) -> Iterable[RawObject]:
