@@ -574,7 +574,7 @@ def go_template(path: FieldPath) -> str:
     segment, rest = path[0], path[1:]
     if "=" in segment:
         field, _, value = segment.partition("=")
-        test = f"eq (printf \"%v\" (index . {json.dumps(field)})) {json.dumps(value)}"
+        test = f'eq (printf "%v" (index . {json.dumps(field)})) {json.dumps(value)}'
         return f"{{{{range .}}}}{{{{if {test}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
     if segment.startswith("#"):
         return f"{{{{range $i, $e := .}}}}{{{{if eq $i {int(segment[1:])}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
