@@ -115,6 +115,9 @@ def argv_for(op: Operation, *, manifest_file: str | None = None, timeout: int = 
 
 
 def wait_argv(ref: ObjectRef, timeout: int = 300) -> list[str]:
+    """How ``kubectl`` waits for ``ref``; a CronJob has no readiness (it runs on its schedule): it must exist."""
+    if ref.kind == "CronJob":
+        return ["kubectl", "get", *target(ref)]
     if ref.kind in ROLLOUT_KINDS:
         return ["kubectl", "rollout", "status", *target(ref), f"--timeout={timeout}s"]
     if ref.kind == "Job":
