@@ -39,7 +39,7 @@ from novadiag.model import ObjectRef
 from novadiag.planning.commands import step_commands
 from novadiag.planning.model import Operation, Plan, Step
 from novadiag.planning.paths import FieldPath, get_at, patch_for, path_text, set_at
-from novadiag.planning.rename import replace_hosts
+from novadiag.planning.rename import contains_host, replace_hosts
 from novadiag.planning.script import rollback_text
 from novadiag.redaction import SANITIZED_KEY
 
@@ -267,6 +267,11 @@ class _Runner:
             value = get_at(obj, edit.path)
             if not isinstance(value, str):
                 raise StepFailed(f"{ref} has no value at {path_text(edit.path)}: the cluster changed since the plan")
+            gone = [old for old in edit.mapping if not contains_host(value, old)]
+            if gone:
+                raise StepFailed(
+                    f"{ref} {path_text(edit.path)} no longer names {gone[0]}: the cluster changed since the plan"
+                )
             values[edit.path] = replace_hosts(value, edit.mapping)
         return values
 

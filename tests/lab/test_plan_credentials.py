@@ -25,6 +25,7 @@ from kubernetes import config as k8s_config
 import novadiag
 from novadiag.errors import LabError
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.model import ObjectRef
 from novadiag.pipeline import audit_cluster
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -217,3 +218,24 @@ def test_the_script_writes_the_same_passwords_as_apply(lab: Any, tmp_path: Path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert not any(pw in run.stdout + run.stderr for pw in PASSWORDS.values())
     _assert_rewritten(Cluster(lab.kubeconfig))
+
+
+def test_a_value_changed_since_the_plan_stops_its_step_without_printing_it(lab: Any) -> None:
+    settings = KubeSettings(kubeconfig=lab.kubeconfig)
+    plan = novadiag.plan(audit_cluster(settings, source_kind="lab", probe=False), "rewrite", wait_timeout=120)
+    moved = ORDERS_URL.replace("@main-db:", "@other-db:")
+    env = [{"name": "orders", "env": [{"name": "DATABASE_URL", "value": moved}]}]
+    Cluster(lab.kubeconfig).apps.patch_namespaced_deployment(
+        "orders", "shop", {"spec": {"template": {"spec": {"containers": env}}}}
+    )
+    said: list[str] = []
+    with KubeClient(settings) as client:
+        result = plan.apply(client, yes=True, probe=False, out=said.append)
+    step = next(s for s in plan.steps if s.object == ObjectRef("Deployment", "shop", "orders"))
+    assert result.failed and result.stopped_at == step.id
+    assert result.reason == (
+        "Deployment shop/orders spec.template.spec.containers[name=orders].env[name=DATABASE_URL].value "
+        "no longer names main-db: the cluster changed since the plan"
+    )
+    assert not any(pw in line for line in said for pw in PASSWORDS.values())
+    assert Cluster(lab.kubeconfig).env("shop", "orders")["DATABASE_URL"] == moved
