@@ -137,14 +137,21 @@ def kubectl_commands(op: Operation, *, manifest_file: str | None = None) -> list
     if op.action in ("manual", "grace"):
         return list(op.commands) or [f"# {op.note}"]
     if op.live_values:
+        if op.action == "copy" and manifest_file is not None:
+            alternative = f"# or from --format manifests of your own manifest files: kubectl create -f {manifest_file}"
+            return [live_values_line(op), alternative]
         return [live_values_line(op)]
     if op.action in ("create", "create-namespace") and manifest_file is None:
         return [shlex.join(argv_for(op, manifest_file="-")[0]) + "   # manifest: --format manifests"]
     return [shlex.join(argv) for argv in argv_for(op, manifest_file=manifest_file)]
 
 
-def live_values_line(op: Operation) -> str:
-    """What an ``edit`` or ``copy`` does, as a comment: its values exist only in the cluster."""
+def live_values_line(op: Operation, *, rollback: bool = False) -> str:
+    """What an ``edit`` or ``copy`` does, as a comment: its values exist only in the cluster.
+
+    Forward, ``novadiag plan --apply`` (or the script) runs it; as a rollback,
+    nothing runs it on its own, so the line says what to do by hand.
+    """
     check_ref(op.ref)
     places = "; ".join(_edit_text(e) for e in op.host_edits)
     if op.action == "copy":
@@ -152,8 +159,9 @@ def live_values_line(op: Operation) -> str:
         check_ref(op.source)
         what = f"create {op.ref} with values read from the live {op.source}: {places}"
     else:
-        what = f"in the live {op.ref}: {places}"
-    return f"# novadiag plan --apply: {what} (they hold credentials: never printed or stored)"
+        what = f"in the live {op.ref}, replace hosts: {places}"
+    lead = "by hand" if rollback else "novadiag plan --apply"
+    return f"# {lead}: {what} (the values hold credentials: never printed or stored)"
 
 
 def _edit_text(edit: HostEdit) -> str:
@@ -167,13 +175,17 @@ def step_commands(step: Step) -> tuple[list[str], list[str]]:
     backward = [
         c
         for i, op in enumerate(step.rollback)
-        for c in kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+        for c in (
+            [live_values_line(op, rollback=True)]
+            if op.live_values
+            else kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+        )
     ]
     return forward, backward
 
 
 def _manifest_path(step_id: str, op: Operation, *, prefix: str = "") -> str | None:
-    if op.action not in ("create", "create-namespace"):
+    if op.action not in ("create", "create-namespace", "copy"):
         return None
     return manifest_filename(step_id, op.ref, prefix=prefix)
 

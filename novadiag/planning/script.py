@@ -608,7 +608,7 @@ def rollback_text(op: Operation) -> list[str]:
     if op.action in ("manual", "grace"):
         return [f"# {op.note}"]
     if op.live_values:
-        return [live_values_line(op)]
+        return [live_values_line(op, rollback=True)]
     return [shlex.join(argv) for argv in argv_for(op)]
 
 

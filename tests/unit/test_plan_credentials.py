@@ -106,6 +106,9 @@ def test_a_masked_value_is_edited_live_with_only_its_host_and_an_exact_reverse(r
     assert [e.replacements for e in edit.operation.host_edits] == [(("main-db", "main-db.data"),)]
     rollback = edit.rollback[0]
     assert rollback.action == "edit"
+    (printed,) = edit.to_dict()["rollback"]
+    assert printed.startswith("# by hand: in the live Deployment shop/orders, replace hosts: ")
+    assert "(main-db.data -> main-db)" in printed
     store = {("Deployment", "shop", "orders"): copy.deepcopy(dict(_objects()[2]))}
     apply_operation(store, edit.operation)
     env = store[("Deployment", "shop", "orders")]["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -188,3 +191,12 @@ def test_verification_fails_a_plan_that_would_write_a_mask(report: novadiag.Repo
     )
     with pytest.raises(PlanError, match="refusing to write a script: step .* would write a masked value"):
         doctored.render("script")
+
+
+def test_the_runbook_of_a_copy_names_its_file_from_the_users_manifests(manifests: Path, tmp_path: Path) -> None:
+    plan = novadiag.plan(novadiag.audit(manifests=[manifests]), "consolidate", into="prod", keep=["ops"])
+    files = {Path(f).name for f in plan.write_manifests(tmp_path / "out")}
+    step = next(s for s in plan.steps if s.action == "copy" and s.object.name == "orders")
+    live, alternative = step.to_dict()["commands"]
+    assert live.startswith("# novadiag plan --apply: create Deployment prod/orders with values read from the live")
+    assert alternative.split()[-1] in files
