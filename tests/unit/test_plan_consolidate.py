@@ -140,6 +140,8 @@ def test_secrets_are_copied_at_run_time_with_host_rewrites_only(plan: Plan) -> N
 def test_no_secret_value_reaches_any_output(plan: Plan, tmp_path: object) -> None:
     outputs = [plan.to_json(), plan.render("markdown"), plan.render("script")]
     assert not any("NOVA-SECRET" in text for text in outputs)
+    # auth-service's TOKEN_TTL ("15m") is masked whole for its name: its copy reads it live, never the mask
+    assert not any("<redacted>" in text or "***" in text for text in outputs)
 
 
 def test_moved_objects_are_clean(plan: Plan) -> None:
