@@ -20,7 +20,7 @@ from novadiag.planning.datamove import WARNING, claims_of, is_stateful, migratio
 from novadiag.planning.layout import namespace_labels
 from novadiag.planning.model import HostEdit, Operation, Replacement, Unit
 from novadiag.planning.netpol import rewrite_moved_policy
-from novadiag.planning.paths import FieldPath, masked_paths
+from novadiag.planning.paths import FieldPath, get_at, masked_paths
 from novadiag.planning.rename import pod_config_refs, pod_spec_of, rewrite_role_binding
 from novadiag.snapshot import object_ref
 
@@ -527,7 +527,7 @@ class _State:
         edits = self.moves.copy_edits
         assert edits is not None
         forward = edits.host_edits_for(ref)
-        backward = {path: edit.reversed() for path, edit in forward.items()}
+        backward = {path: edit.reverse_of(str(get_at(manifest, path))) for path, edit in forward.items()}
         if new == ref or ref not in self.moves.copies or None in backward.values():
             note = f"recreate {ref} from your own manifests: novadiag holds its credentials only masked"
             return Operation("manual", ref, note=note)

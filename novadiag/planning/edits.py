@@ -216,7 +216,8 @@ class Edits:
         edges = [e for loc, _ in entries for e in self.edges[self._place(workload, ns, loc)]]
         where = f"env {', '.join(sorted({loc.env for loc in old}))} of {workload}"
         if any(is_masked(value) for value in old.values()):
-            return _live_change(workload, edits, tuple(edges), (), where)
+            originals = {value_path(workload.kind, loc): value for loc, value in old.items()}
+            return _live_change(workload, edits, originals, edges=tuple(edges), restart=(), where=where)
         forward = {loc: replace_hosts(old[loc], mapping) for loc, mapping in entries}
         return Change(
             operation=Operation(
@@ -245,7 +246,8 @@ class Edits:
         old = {k: str(data.get(k, "")) for k in per_key}
         edits = tuple(host_edit(("data", k), m) for k, m in per_key.items())
         if any(is_masked(value) for value in old.values()):
-            return _live_change(ref, edits, edges, restart, f"ConfigMap {ns}/{name}")
+            originals: dict[FieldPath, str] = {("data", k): value for k, value in old.items()}
+            return _live_change(ref, edits, originals, edges=edges, restart=restart, where=f"ConfigMap {ns}/{name}")
         new = {k: replace_hosts(old[k], m) for k, m in per_key.items()}
         return Change(
             Operation("patch", ref, patch={"data": new}, host_edits=edits),
@@ -261,16 +263,23 @@ def host_edit(path: FieldPath, mapping: Mapping[str, str]) -> HostEdit:
 
 
 def _live_change(
-    ref: ObjectRef, edits: tuple[HostEdit, ...], edges: tuple[str, ...], restart: tuple[ObjectRef, ...], where: str
+    ref: ObjectRef,
+    edits: tuple[HostEdit, ...],
+    originals: Mapping[FieldPath, str],
+    *,
+    edges: tuple[str, ...],
+    restart: tuple[ObjectRef, ...],
+    where: str,
 ) -> Change:
-    """A change to values the snapshot masked: hosts replaced in the live values, at apply time, both ways."""
-    backward = [e.reversed() for e in edits]
+    """A change to values the snapshot masked: hosts replaced in the live values, at apply time, both ways.
+
+    ``originals`` are the masked values: their hosts are intact, which is all
+    it takes to know whether the reverse edit gives the original back.
+    """
+    backward = [e.reverse_of(originals[e.path]) for e in edits]
     if all(b is not None for b in backward):
         rollback = Operation("edit", ref, host_edits=tuple(b for b in backward if b is not None))
     else:
-        rollback = Operation(
-            "manual",
-            ref,
-            note=f"restore {where} from your own copy: two hosts became one, so the old value cannot be derived",
-        )
+        note = f"restore {where} from your own copy: a new host was already in it, so the old value cannot be derived"
+        rollback = Operation("manual", ref, note=note)
     return Change(Operation("edit", ref, host_edits=edits), rollback, edges, restart, where)

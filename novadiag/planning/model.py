@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from novadiag.model import ObjectRef, SourceInfo
 from novadiag.planning.paths import FieldPath, path_text, without
+from novadiag.planning.rename import contains_host
 
 if TYPE_CHECKING:
     from novadiag.kube import KubeClient
@@ -101,10 +102,14 @@ class HostEdit:
     def mapping(self) -> dict[str, str]:
         return dict(self.replacements)
 
-    def reversed(self) -> HostEdit | None:
-        """The edit that puts the old hosts back; None when two old hosts became one (not invertible)."""
+    def reverse_of(self, original: str) -> HostEdit | None:
+        """The edit that turns the edited value back into ``original``, or None when none can.
+
+        None when two old hosts became one, or a new host was in the value
+        already: the edited value no longer tells which occurrence was which.
+        """
         news = [new.lower() for _, new in self.replacements]
-        if len(set(news)) != len(news):
+        if len(set(news)) != len(news) or any(contains_host(original, new) for _, new in self.replacements):
             return None
         return HostEdit(self.path, tuple((new, old) for old, new in self.replacements))
 

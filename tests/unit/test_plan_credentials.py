@@ -200,3 +200,18 @@ def test_the_runbook_of_a_copy_names_its_file_from_the_users_manifests(manifests
     live, alternative = step.to_dict()["commands"]
     assert live.startswith("# novadiag plan --apply: create Deployment prod/orders with values read from the live")
     assert alternative.split()[-1] in files
+
+
+def test_a_rollback_that_could_not_tell_the_hosts_apart_is_left_to_the_operator() -> None:
+    """``main-db`` -> ``main-db.data`` in a value naming ``main-db.data`` already: the reverse would change both."""
+    both = f"postgresql://app:{PASSWORD}@main-db:5432,main-db.data:5432/app"
+    report = audit_objects(
+        service("data", "main-db", 5432), workload("data", "main-db"), workload("shop", "x", {"DB": both})
+    )
+    step = next(s for s in novadiag.plan(report, "rewrite").steps if s.action == "edit")
+    (rollback,) = step.rollback
+    assert rollback.action == "manual"
+    assert rollback.note == (
+        "restore env DB of Deployment shop/x from your own copy: a new host was already in it, "
+        "so the old value cannot be derived"
+    )
