@@ -191,25 +191,40 @@ def _assert_rewritten(cluster: Cluster) -> None:
 
 def test_consolidation_keeps_every_password_and_fixes_every_host(lab: Any) -> None:
     _apply(lab.kubeconfig, "consolidate", into="prod", keep=["ops"])
-    cluster = Cluster(lab.kubeconfig)
-    orders = cluster.env("prod", "orders")
-    assert orders == {"DATABASE_URL": ORDERS_URL, "SESSION_TOKEN": TOKEN}
+    _assert_consolidated(Cluster(lab.kubeconfig))
+    assert _broken(lab.kubeconfig) == []
+
+
+def _assert_consolidated(cluster: Cluster) -> None:
+    """The values after moving ``shop`` and ``data`` into ``prod``: the copies' as they were, ops' host moved."""
+    assert cluster.env("prod", "orders") == {"DATABASE_URL": ORDERS_URL, "SESSION_TOKEN": TOKEN}
     assert cluster.env("prod", "billing") == {"ConnectionStrings__Main": BILLING_DSN}
     assert cluster.config("prod", "reports-env") == {"DB_URL": REPORTS_URL}
     assert cluster.cron_env("prod", "nightly") == {"DB_URL": NIGHTLY_URL}
     assert cluster.env("ops", "audit-log")["AUDIT_DB"] == AUDIT_URL.replace("@main-db.data:", "@main-db.prod:")
-    assert _broken(lab.kubeconfig) == []
 
 
-def test_the_script_writes_the_same_passwords_as_apply(lab: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["rewrite", "consolidate"])
+def test_the_script_writes_the_same_passwords_as_apply(lab: Any, tmp_path: Path, strategy: str) -> None:
     settings = KubeSettings(kubeconfig=lab.kubeconfig)
-    plan = novadiag.plan(audit_cluster(settings, source_kind="lab", probe=False), "rewrite", wait_timeout=120)
+    options: dict[str, Any] = {"into": "prod", "keep": ["ops"]} if strategy == "consolidate" else {}
+    report = audit_cluster(settings, source_kind="lab", probe=False)
+    plan = novadiag.plan(report, strategy, wait_timeout=120, **options)
     script = tmp_path / "plan.sh"
     script.write_text(plan.render("script"))
     assert not any(pw in script.read_text() for pw in PASSWORDS.values())
     env_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     run = subprocess.run(
-        ["bash", str(script), "--execute", "--kubeconfig", lab.kubeconfig],
+        [
+            "bash",
+            str(script),
+            "--execute",
+            "--allow-delete",
+            "--no-grace",
+            "--ack-manual",
+            "--kubeconfig",
+            lab.kubeconfig,
+        ],
         capture_output=True,
         text=True,
         env={"PATH": env_path, "HOME": str(tmp_path)},
@@ -217,7 +232,7 @@ def test_the_script_writes_the_same_passwords_as_apply(lab: Any, tmp_path: Path)
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert not any(pw in run.stdout + run.stderr for pw in PASSWORDS.values())
-    _assert_rewritten(Cluster(lab.kubeconfig))
+    (_assert_rewritten if strategy == "rewrite" else _assert_consolidated)(Cluster(lab.kubeconfig))
 
 
 def test_a_value_changed_since_the_plan_stops_its_step_without_printing_it(lab: Any) -> None:
