@@ -12,12 +12,14 @@ ConfigMap key). Its file must carry the user's own value, byte for byte but
 the host, and never the mask: when the plan was made from manifest files,
 those files are read again for the raw values; when it was made from a
 cluster, only the cluster has them, and the directory is refused with the
-reason (``novadiag plan --apply`` reads them live).
+reason (``novadiag plan --apply`` reads them live). A file holding such values
+is created readable by its owner only.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,9 +49,9 @@ def write_manifests(plan: Plan, directory: str | Path) -> list[str]:
     files = _manifest_files(plan)  # everything decided (or refused) before the first file is written
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
-    for name, manifest in files:
+    for name, manifest, private in files:
         path = out / name
-        path.write_text(yaml.safe_dump(dict(manifest), sort_keys=False), encoding="utf-8")
+        _write(path, yaml.safe_dump(dict(manifest), sort_keys=False), private=private)
         written.append(str(path))
     readme = out / "README.md"
     readme.write_text(render_runbook(plan), encoding="utf-8")
@@ -57,9 +59,20 @@ def write_manifests(plan: Plan, directory: str | Path) -> list[str]:
     return written
 
 
-def _manifest_files(plan: Plan) -> list[tuple[str, Mapping[str, Any]]]:
+def _write(path: Path, text: str, *, private: bool) -> None:
+    """Write ``text``; a file holding the user's credentials is readable by its owner only (mode 600)."""
+    if not private:
+        path.write_text(text, encoding="utf-8")
+        return
+    path.unlink(missing_ok=True)  # a new file, so the mode is set at creation, before any byte is in it
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _manifest_files(plan: Plan) -> list[tuple[str, Mapping[str, Any], bool]]:
+    """(file name, manifest, holds live values) for every object the plan creates, in step order."""
     raw: RawIndex | None = None
-    files: list[tuple[str, Mapping[str, Any]]] = []
+    files: list[tuple[str, Mapping[str, Any], bool]] = []
     for step in plan.steps:
         ops = [("", step.operation)] + [(f"rollback{i or ''}-", op) for i, op in enumerate(step.rollback)]
         for prefix, op in ops:
@@ -69,7 +82,7 @@ def _manifest_files(plan: Plan) -> list[tuple[str, Mapping[str, Any]]]:
             if op.action == "copy":
                 raw = raw if raw is not None else _raw_objects(plan, step)
                 manifest = _filled(op, raw, step)
-            files.append((manifest_filename(step.id, op.ref, prefix=prefix), manifest))
+            files.append((manifest_filename(step.id, op.ref, prefix=prefix), manifest, op.action == "copy"))
     return files
 
 

@@ -140,10 +140,10 @@ def test_manifests_from_files_hold_the_users_values_byte_for_byte_but_the_host(m
     orders = yaml.safe_load(next(p for n, p in files.items() if n.endswith("deployment-prod-orders.yaml")).read_text())
     env = {e["name"]: e["value"] for e in orders["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env == {"DATABASE_URL": ORDERS_URL, "SESSION_TOKEN": "Opaque-Token-5e1c"}
-    reports = yaml.safe_load(
-        next(p for n, p in files.items() if n.endswith("configmap-prod-reports-env.yaml")).read_text()
-    )
-    assert reports["data"] == {"DB_URL": REPORTS_URL}
+    reports = next(p for n, p in files.items() if n.endswith("configmap-prod-reports-env.yaml"))
+    assert yaml.safe_load(reports.read_text())["data"] == {"DB_URL": REPORTS_URL}
+    modes = {name: p.stat().st_mode & 0o777 for name, p in files.items()}
+    assert {m for n, m in modes.items() if "prod-orders" in n or "reports-env" in n} == {0o600}
 
 
 def test_manifests_of_a_plan_without_the_users_files_are_refused(report: novadiag.Report, tmp_path: Path) -> None:
