@@ -571,10 +571,10 @@ def copy_operation(
     from the live ``source`` when it runs, so no mask is ever written; a plain
     ``create`` records its host changes for verification.
     """
-    masked = [path for path in masked_paths(manifest) if path not in edits]
+    masked = list(masked_paths(manifest))
     if not masked:
         return Operation("create", new, manifest=manifest, source=source, host_edits=tuple(edits.values()))
-    fills = (*edits.values(), *(HostEdit(path) for path in masked))
+    fills = (*edits.values(), *(HostEdit(path) for path in masked if path not in edits))
     return Operation("copy", new, manifest=manifest, source=source, host_edits=tuple(sorted(fills, key=_by_path)))
 
 

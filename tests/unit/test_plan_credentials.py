@@ -215,3 +215,20 @@ def test_a_rollback_that_could_not_tell_the_hosts_apart_is_left_to_the_operator(
         "restore env DB of Deployment shop/x from your own copy: a new host was already in it, "
         "so the old value cannot be derived"
     )
+
+
+def test_a_copy_from_manifest_files_changes_only_the_host(tmp_path: Path) -> None:
+    """``main-db.data`` stops resolving once ``data`` is gone: the copy's DSN names the new host, nothing else moves."""
+    url = f"postgres://inv:{PASSWORD}@main-db.data:5432/inv?sslmode=require"
+    path = tmp_path / "cluster.yaml"
+    objects = [service("data", "main-db", 5432), workload("data", "main-db"), workload("shop", "inv", {"DB": url})]
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in ("data", "shop")]
+    path.write_text(yaml.safe_dump_all([*namespaces, *objects]))
+    plan = novadiag.plan(novadiag.audit(manifests=[path]), "consolidate", into="prod")
+    assert plan.ok, plan.verification
+    (rewrite,) = [r for r in plan.rewrites if r.changed]
+    assert rewrite.old_host == "main-db.data" and rewrite.new_host != rewrite.old_host
+    files = plan.write_manifests(tmp_path / "out")
+    copy_file = next(Path(f) for f in files if f.endswith("deployment-prod-inv.yaml"))
+    env = yaml.safe_load(copy_file.read_text())["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "DB", "value": url.replace("@main-db.data:", f"@{rewrite.new_host}:")}]
