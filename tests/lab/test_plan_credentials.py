@@ -3,8 +3,9 @@
 The snapshot a plan is made from masks credentials (``***``, ``<redacted>``),
 so a plan that wrote values from it would put the masks into the cluster. The
 cluster here holds a plain env DSN, an ADO.NET connection string, a ConfigMap
-read through ``envFrom``, a CronJob, a value masked whole for its name, and a
-namespace that stays while its target moves. After ``plan --apply`` (rewrite,
+read through ``envFrom``, a CronJob, a value masked whole for its name, a DSN
+that moves and must name its target anew, and a namespace that stays while its
+target moves. After ``plan --apply`` (rewrite,
 then consolidate) each value is read back with the official ``kubernetes``
 client and compared byte for byte with what it must be.
 """
@@ -36,12 +37,14 @@ PASSWORDS = {
     "reports": "Reports-Pw-44d0",
     "nightly": "Nightly-Pw-b81d",
     "audit": "Audit-Pw-0a9f",
+    "invoices": "Invoices-Pw-3c9e",
 }
 ORDERS_URL = f"postgres://app:{PASSWORDS['orders']}@main-db:5432/app?sslmode=disable"
 BILLING_DSN = f"Host=main-db;Port=5432;Database=app;Username=app;Password='{PASSWORDS['billing']}'"
 REPORTS_URL = f"postgresql://report:{PASSWORDS['reports']}@main-db:5432/reports"
 NIGHTLY_URL = f"postgres://cron:{PASSWORDS['nightly']}@main-db:5432/app"
 AUDIT_URL = f"postgres://audit:{PASSWORDS['audit']}@main-db.data:5432/audit"
+INVOICES_URL = f"postgres://inv:{PASSWORDS['invoices']}@main-db.data:5432/inv"  # moves: the host must change
 TOKEN = "Opaque-Session-Token-5e1c"  # masked whole for its name (SESSION_TOKEN), though it names no host
 
 
@@ -112,6 +115,7 @@ def _objects() -> list[dict[str, Any]]:
         reports_env,
         _deployment("shop", "reports", _container("reports", {}, envFrom=[{"configMapRef": {"name": "reports-env"}}])),
         nightly,
+        _deployment("shop", "invoices", _container("invoices", {"INVOICES_DB": INVOICES_URL})),
         _deployment("ops", "audit-log", _container("audit-log", {"AUDIT_DB": AUDIT_URL})),
     ]
 
@@ -187,6 +191,7 @@ def _assert_rewritten(cluster: Cluster) -> None:
     assert cluster.config("shop", "reports-env")["DB_URL"] == REPORTS_URL.replace("@main-db:", "@main-db.data:")
     assert cluster.cron_env("shop", "nightly")["DB_URL"] == NIGHTLY_URL.replace("@main-db:", "@main-db.data:")
     assert cluster.env("ops", "audit-log")["AUDIT_DB"] == AUDIT_URL
+    assert cluster.env("shop", "invoices")["INVOICES_DB"] == INVOICES_URL
 
 
 def test_consolidation_keeps_every_password_and_fixes_every_host(lab: Any) -> None:
@@ -202,6 +207,7 @@ def _assert_consolidated(cluster: Cluster) -> None:
     assert cluster.config("prod", "reports-env") == {"DB_URL": REPORTS_URL}
     assert cluster.cron_env("prod", "nightly") == {"DB_URL": NIGHTLY_URL}
     assert cluster.env("ops", "audit-log")["AUDIT_DB"] == AUDIT_URL.replace("@main-db.data:", "@main-db.prod:")
+    assert cluster.env("prod", "invoices") == {"INVOICES_DB": INVOICES_URL.replace("@main-db.data:", "@main-db:")}
 
 
 @pytest.mark.parametrize("strategy", ["rewrite", "consolidate"])
