@@ -43,16 +43,30 @@ def load_manifests(paths: Iterable[str | Path], *, cluster_domain: str = "cluste
     """Build a Snapshot from files and directories (searched recursively)."""
     paths = list(paths)
     files = list(_manifest_files(paths))
-    objects: list[RawObject] = []
     findings: list[Finding] = []
-    for file in files:
-        for doc in read_manifest_file(file):
-            objects.extend(_flatten(doc, findings, file))
+    objects = _read_objects(files, findings)
     source = SourceInfo("manifests", cluster_domain=cluster_domain, locations=tuple(map(str, files)))
     snapshot = build_snapshot(objects, source, findings=findings)
     if not snapshot.objects:  # auditing nothing would report OK: a wrong path must not pass a CI gate
         raise ManifestError(", ".join(map(str, paths)), f"no Kubernetes object novadiag reads in {len(files)} file(s)")
     return snapshot
+
+
+def manifest_objects(paths: Iterable[str | Path]) -> list[RawObject]:
+    """The raw objects of files and directories, *unmasked*: only for writing the user's values back.
+
+    The planner's ``--format manifests`` takes the credentials a snapshot masks
+    from here, so the copies it writes hold the user's own values.
+    """
+    return _read_objects(list(_manifest_files(paths)), [])
+
+
+def _read_objects(files: list[Path], findings: list[Finding]) -> list[RawObject]:
+    objects: list[RawObject] = []
+    for file in files:
+        for doc in read_manifest_file(file):
+            objects.extend(_flatten(doc, findings, file))
+    return objects
 
 
 def read_manifest_file(path: Path) -> list[Any]:

@@ -115,7 +115,8 @@ def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
 
     assert report.snapshot is not None
     snapshot = normalize(report.snapshot)
-    steps, fixes, warnings = plan_fixes(report.edges, snapshot, options)
+    edges = tuple(sorted(report.edges, key=lambda e: e.id))  # not the listing's order: see normalize
+    steps, fixes, warnings = plan_fixes(edges, snapshot, options)
     return Plan(
         options=options,
         source=report.source,

@@ -12,7 +12,11 @@ better judged by a person than undone by a script.
 Without ``yes`` nothing is sent: the steps are printed. A plan whose
 verification is not OK is refused. Secrets are copied and rewritten here, at
 run time: read from the API, hosts replaced, written back; the values stay
-in this process's memory and are never printed or stored. Deletes need
+in this process's memory and are never printed or stored. So are the values
+the snapshot masked elsewhere (``edit`` and ``copy``: an env value or a
+ConfigMap key holding a password): the live value is read, only its hosts are
+replaced, and the result is written; the credential in it is neither printed
+nor lost. Deletes need
 ``allow_delete``; manual steps (data migration, external traffic) stop the
 run unless ``ack_manual``; the grace period stops it unless ``skip_grace``
 (or ``cleanup``, which runs only the cleanup phase once the grace period is over).
@@ -21,6 +25,7 @@ run unless ``ack_manual``; the grace period stops it unless ``skip_grace``
 from __future__ import annotations
 
 import base64
+import copy
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +38,8 @@ from novadiag.kube import KubeClient, KubeSettings
 from novadiag.model import ObjectRef
 from novadiag.planning.commands import step_commands
 from novadiag.planning.model import Operation, Plan, Step
-from novadiag.planning.rename import replace_hosts
+from novadiag.planning.paths import FieldPath, get_at, patch_for, path_text, set_at
+from novadiag.planning.rename import contains_host, replace_hosts
 from novadiag.planning.script import rollback_text
 from novadiag.redaction import SANITIZED_KEY
 
@@ -108,6 +114,8 @@ def _refuse_unverified(plan: Plan) -> None:
     v = plan.verification
     if v is None:
         raise PlanError("refusing to apply a plan that was not verified: call plan.verify() first")
+    if v.value_problems:
+        raise PlanError(f"refusing to apply: {v.value_problems[0]}")
     if v.refused:
         raise PlanError(
             f"refusing to apply: the plan breaks {len(v.regressions)} working edge(s); first: {v.regressions[0]}"
@@ -182,6 +190,10 @@ class _Runner:
         if action in ("create", "create-namespace"):
             assert op.manifest is not None
             self.client.create(op.ref.kind, op.ref.namespace, op.manifest)
+        elif action == "copy":
+            self._copy(op)
+        elif action == "edit":
+            self._edit(op)
         elif action == "patch":
             assert op.patch is not None
             self.client.patch(op.ref.kind, op.ref.namespace, op.ref.name, op.patch, strategic=op.strategic)
@@ -244,6 +256,38 @@ class _Runner:
         changed = self._rewrite(data, op)
         patch = {"data": {k: v for k, v in self._encode(changed).items() if changed[k] != data[k]}}
         self.client.patch("Secret", op.ref.namespace, op.ref.name, patch)
+
+    def _live_values(self, ref: ObjectRef, op: Operation) -> dict[FieldPath, str]:
+        """The values ``op`` edits, read from the live ``ref``, with only their hosts replaced."""
+        obj = self.client.get(ref.kind, ref.namespace, ref.name)
+        if obj is None:
+            raise StepFailed(f"{ref} not found: the cluster changed since the plan was made")
+        values: dict[FieldPath, str] = {}
+        for edit in op.host_edits:
+            value = get_at(obj, edit.path)
+            if not isinstance(value, str):
+                raise StepFailed(f"{ref} has no value at {path_text(edit.path)}: the cluster changed since the plan")
+            gone = [old for old in edit.mapping if not contains_host(value, old)]
+            if gone:
+                raise StepFailed(
+                    f"{ref} {path_text(edit.path)} no longer names {gone[0]}: the cluster changed since the plan"
+                )
+            values[edit.path] = replace_hosts(value, edit.mapping)
+        return values
+
+    def _copy(self, op: Operation) -> None:
+        """Create the copy, its masked values taken from the live source (hosts replaced)."""
+        assert op.source is not None and op.manifest is not None
+        body = copy.deepcopy(dict(op.manifest))
+        for path, value in self._live_values(op.source, op).items():
+            set_at(body, path, value)
+        self.client.create(op.ref.kind, op.ref.namespace, body)
+
+    def _edit(self, op: Operation) -> None:
+        """Replace hosts in live values in place: a strategic patch for workloads, a merge patch for data."""
+        patch = patch_for(self._live_values(op.ref, op))
+        strategic = op.ref.kind not in ("ConfigMap", "Secret")
+        self.client.patch(op.ref.kind, op.ref.namespace, op.ref.name, patch, strategic=strategic)
 
     def _restart(self, ref: ObjectRef) -> None:
         """What ``kubectl rollout restart`` does: a new template annotation rolls the pods."""

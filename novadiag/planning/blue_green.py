@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag.model import WORKLOAD_KINDS, ObjectRef
 from novadiag.planning.builder import StepBuilder
-from novadiag.planning.clean import clean_metadata
+from novadiag.planning.clean import clean_metadata, clean_object
 from novadiag.planning.datamove import WARNING, claims_of, is_stateful, migration_commands
 from novadiag.planning.layout import namespace_labels
-from novadiag.planning.model import Operation, Unit
+from novadiag.planning.model import HostEdit, Operation, Replacement, Unit
 from novadiag.planning.netpol import rewrite_moved_policy
+from novadiag.planning.paths import FieldPath, get_at, masked_paths
 from novadiag.planning.rename import pod_config_refs, pod_spec_of, rewrite_role_binding
 from novadiag.snapshot import object_ref
 
@@ -123,7 +124,7 @@ class _State:
         return self.b.add(
             phase,
             f"{verb} {ref.kind} {ref.namespace}/{ref.name} as {new.namespace}/{new.name}",
-            Operation("create", new, manifest=self.moves.copies[ref]),
+            copy_operation(new, self.moves.copies[ref], ref, edits.host_edits_for(ref)),
             depends_on=deps,
             rollback=(Operation("delete", new),),
             fixes=fixes,
@@ -513,19 +514,40 @@ class _State:
                 out += [f"{c}-{w.ref.name}-*" for c in claims_of(obj) if c not in out]
         return out
 
+    def _recreate(self, ref: ObjectRef, manifest: dict[str, Any]) -> Operation:
+        """The rollback of a delete: the object again, its masked values taken back from its live copy.
+
+        The copy holds the same values with hosts rewritten, so the reverse
+        replacements give the original; an object without a copy (a retired
+        one) or with hosts that cannot be told apart is left to the operator.
+        """
+        if not any(True for _ in masked_paths(manifest)):
+            return Operation("create", ref, manifest=manifest)
+        new = self.layout.new_ref(ref)
+        edits = self.moves.copy_edits
+        assert edits is not None
+        forward = edits.host_edits_for(ref)
+        backward = {path: edit.reverse_of(str(get_at(manifest, path))) for path, edit in forward.items()}
+        if new == ref or ref not in self.moves.copies or None in backward.values():
+            note = f"recreate {ref} from your own manifests: novadiag holds its credentials only masked"
+            return Operation("manual", ref, note=note)
+        reverse = {path: edit for path, edit in backward.items() if edit is not None}
+        return copy_operation(ref, manifest, new, reverse)
+
     def _delete(self, ref: ObjectRef, *, warning: str | None = None) -> None:
         obj = self.moves.snapshot.get(ref.kind, ref.namespace, ref.name)
         if ref.kind == "Secret":
             new = self.layout.new_ref(ref)
+            assert self.moves.copy_edits is not None
+            forward = self.moves.copy_edits.secret_replacements(ref.namespace or "default", ref.name)
+            reverse = tuple(Replacement(r.key, r.new, r.old) for r in forward)
             back = (
-                Operation("copy-secret", ref, source=new)
+                Operation("copy-secret", ref, source=new, replacements=reverse)
                 if new != ref
                 else Operation("manual", ref, note=f"restore Secret {ref} from your backup")
             )
         elif obj is not None:
-            from novadiag.planning.clean import clean_object
-
-            back = Operation("create", ref, manifest=clean_object(obj, namespace=ref.namespace))
+            back = self._recreate(ref, clean_object(obj, namespace=ref.namespace))
         else:
             back = Operation("manual", ref, note=f"recreate {ref} from the rollbacks of the deletes inside it")
         self.b.add(
@@ -538,6 +560,26 @@ class _State:
             requires_allow_delete=True,
             target_namespace=ref.namespace,
         )
+
+
+def copy_operation(
+    new: ObjectRef, manifest: dict[str, Any], source: ObjectRef, edits: Mapping[FieldPath, HostEdit]
+) -> Operation:
+    """Create ``new`` from ``manifest`` (made from ``source``); a ``copy`` when the snapshot masked a value of it.
+
+    A ``copy`` takes every masked value, and every value whose hosts change,
+    from the live ``source`` when it runs, so no mask is ever written; a plain
+    ``create`` records its host changes for verification.
+    """
+    masked = list(masked_paths(manifest))
+    if not masked:
+        return Operation("create", new, manifest=manifest, source=source, host_edits=tuple(edits.values()))
+    fills = (*edits.values(), *(HostEdit(path) for path in masked if path not in edits))
+    return Operation("copy", new, manifest=manifest, source=source, host_edits=tuple(sorted(fills, key=_by_path)))
+
+
+def _by_path(edit: HostEdit) -> FieldPath:
+    return edit.path
 
 
 def _union(before: Mapping[str, Any], after: Mapping[str, Any], field: str) -> dict[str, Any]:

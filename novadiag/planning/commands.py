@@ -6,7 +6,9 @@ data taken from a cluster or a manifest, and a command line is code. A
 ``create`` reads its manifest from the plan's manifests directory
 (``--format manifests``); the bash script (``script.py``) embeds the manifests
 instead and has its own helpers for Secrets, whose values are read from the
-cluster at run time and never written into a plan file.
+cluster at run time and never written into a plan file. An ``edit`` or a
+``copy`` (values the snapshot masked) has no kubectl line: it is described,
+and ``novadiag plan --apply`` runs it, reading the values from the cluster.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning.model import Operation, Step
+from novadiag.planning.model import HostEdit, Operation, Step
+from novadiag.planning.paths import path_text
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -112,6 +115,9 @@ def argv_for(op: Operation, *, manifest_file: str | None = None, timeout: int = 
 
 
 def wait_argv(ref: ObjectRef, timeout: int = 300) -> list[str]:
+    """How ``kubectl`` waits for ``ref``; a CronJob has no readiness (it runs on its schedule): it must exist."""
+    if ref.kind == "CronJob":
+        return ["kubectl", "get", *target(ref)]
     if ref.kind in ROLLOUT_KINDS:
         return ["kubectl", "rollout", "status", *target(ref), f"--timeout={timeout}s"]
     if ref.kind == "Job":
@@ -130,9 +136,37 @@ def kubectl_commands(op: Operation, *, manifest_file: str | None = None) -> list
         ]
     if op.action in ("manual", "grace"):
         return list(op.commands) or [f"# {op.note}"]
+    if op.live_values:
+        if op.action == "copy" and manifest_file is not None:
+            alternative = f"# or from --format manifests of your own manifest files: kubectl create -f {manifest_file}"
+            return [live_values_line(op), alternative]
+        return [live_values_line(op)]
     if op.action in ("create", "create-namespace") and manifest_file is None:
         return [shlex.join(argv_for(op, manifest_file="-")[0]) + "   # manifest: --format manifests"]
     return [shlex.join(argv) for argv in argv_for(op, manifest_file=manifest_file)]
+
+
+def live_values_line(op: Operation, *, rollback: bool = False) -> str:
+    """What an ``edit`` or ``copy`` does, as a comment: its values exist only in the cluster.
+
+    Forward, ``novadiag plan --apply`` (or the script) runs it; as a rollback,
+    nothing runs it on its own, so the line says what to do by hand.
+    """
+    check_ref(op.ref)
+    places = "; ".join(_edit_text(e) for e in op.host_edits)
+    if op.action == "copy":
+        assert op.source is not None
+        check_ref(op.source)
+        what = f"create {op.ref} with values read from the live {op.source}: {places}"
+    else:
+        what = f"in the live {op.ref}, replace hosts: {places}"
+    lead = "by hand" if rollback else "novadiag plan --apply"
+    return f"# {lead}: {what} (the values hold credentials: never printed or stored)"
+
+
+def _edit_text(edit: HostEdit) -> str:
+    hosts = ", ".join(f"{check_host(old)} -> {check_host(new)}" for old, new in edit.replacements)
+    return path_text(edit.path) + (f" ({hosts})" if hosts else " (as it is)")
 
 
 def step_commands(step: Step) -> tuple[list[str], list[str]]:
@@ -141,13 +175,17 @@ def step_commands(step: Step) -> tuple[list[str], list[str]]:
     backward = [
         c
         for i, op in enumerate(step.rollback)
-        for c in kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+        for c in (
+            [live_values_line(op, rollback=True)]
+            if op.live_values
+            else kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+        )
     ]
     return forward, backward
 
 
 def _manifest_path(step_id: str, op: Operation, *, prefix: str = "") -> str | None:
-    if op.action not in ("create", "create-namespace"):
+    if op.action not in ("create", "create-namespace", "copy"):
         return None
     return manifest_filename(step_id, op.ref, prefix=prefix)
 

@@ -101,7 +101,8 @@ def plan_consolidation(report: Any, options: PlanOptions) -> Plan:
     moves = Moves(snapshot, options, layout, index, copy_edits=Edits(snapshot), kept_edits=Edits(snapshot))
     make_copies(moves)
     moves.final_index = build_index(_final_layout(moves), cluster_domain=options.cluster_domain)
-    for edge in report.edges:
+    edges = sorted(report.edges, key=lambda e: e.id)  # not the listing's order: see simulate.normalize
+    for edge in edges:
         _follow_edge(moves, edge)
     _apply_copy_edits(moves)
     units = _units(moves)
@@ -110,8 +111,8 @@ def plan_consolidation(report: Any, options: PlanOptions) -> Plan:
 
     created, fix_steps = build_steps(moves, units, builder)
     steps = builder.build()
-    conflicts = _with_edges(layout.conflicts, report.edges, moves)
-    fixes = _edge_fixes(report.edges, moves, builder.remap, created, fix_steps)
+    conflicts = _with_edges(layout.conflicts, edges, moves)
+    fixes = _edge_fixes(edges, moves, builder.remap, created, fix_steps)
     steps = _attach_fixes(steps, fixes)
     return Plan(
         options=options,

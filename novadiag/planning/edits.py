@@ -8,6 +8,10 @@ place so that one ConfigMap key holding two hosts is rewritten once, in one
 pass. The result is consumed two ways: applied to the copies a consolidation
 creates, or turned into in-place patches (``in_place_changes``) with exact
 rollbacks.
+
+A place whose snapshot value is masked (it holds a credential) is never
+patched with that value: its change is an ``edit`` that replaces the hosts in
+the live value at apply time, and its rollback an ``edit`` that puts them back.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from novadiag.model import ObjectRef, Reference
-from novadiag.planning.model import Operation, Replacement
+from novadiag.planning.model import HostEdit, Operation, Replacement
+from novadiag.planning.paths import FieldPath, is_masked
 from novadiag.planning.rename import (
     DataKeys,
     Location,
@@ -29,6 +34,7 @@ from novadiag.planning.rename import (
     locate_env,
     replace_hosts,
     set_env_value,
+    value_path,
 )
 from novadiag.snapshot import Snapshot
 
@@ -170,6 +176,18 @@ class Edits:
             if isinstance(data.get(key), str):
                 data[key] = replace_hosts(data[key], mapping)
 
+    def host_edits_for(self, ref: ObjectRef) -> dict[FieldPath, HostEdit]:
+        """The host replacements recorded for one workload's env values or one ConfigMap's keys, by path."""
+        if ref.kind == "ConfigMap":
+            per_key = self.data.get(("ConfigMap", ref.namespace or "default", ref.name), {})
+            return {("data", key): host_edit(("data", key), mapping) for key, mapping in per_key.items()}
+        out: dict[FieldPath, HostEdit] = {}
+        for (workload, _container, _env), (loc, mapping) in self.values.items():
+            if workload == ref:
+                path = value_path(ref.kind, loc)
+                out[path] = host_edit(path, mapping)
+        return out
+
     def secret_replacements(self, namespace: str, name: str) -> tuple[Replacement, ...]:
         per_key = self.data.get(("Secret", namespace, name), {})
         return tuple(
@@ -193,19 +211,21 @@ class Edits:
     def _env_change(self, workload: ObjectRef, entries: list[tuple[Location, dict[str, str]]]) -> Change:
         obj = self.snapshot.get(workload.kind, workload.namespace, workload.name) or {}
         ns = workload.namespace or "default"
-        forward: dict[Location, str] = {}
-        backward: dict[Location, str] = {}
-        edges: list[str] = []
-        for loc, mapping in entries:
-            old = env_value(obj, loc) or ""
-            forward[loc], backward[loc] = replace_hosts(old, mapping), old
-            edges.extend(self.edges[self._place(workload, ns, loc)])
-        names = ", ".join(sorted({loc.env for loc in forward}))
+        old = {loc: env_value(obj, loc) or "" for loc, _ in entries}
+        edits = tuple(host_edit(value_path(workload.kind, loc), mapping) for loc, mapping in entries)
+        edges = [e for loc, _ in entries for e in self.edges[self._place(workload, ns, loc)]]
+        where = f"env {', '.join(sorted({loc.env for loc in old}))} of {workload}"
+        if any(is_masked(value) for value in old.values()):
+            originals = {value_path(workload.kind, loc): value for loc, value in old.items()}
+            return _live_change(workload, edits, originals, edges=tuple(edges), restart=(), where=where)
+        forward = {loc: replace_hosts(old[loc], mapping) for loc, mapping in entries}
         return Change(
-            operation=Operation("patch", workload, patch=env_patch(workload.kind, forward), strategic=True),
-            rollback=Operation("patch", workload, patch=env_patch(workload.kind, backward), strategic=True),
+            operation=Operation(
+                "patch", workload, patch=env_patch(workload.kind, forward), strategic=True, host_edits=edits
+            ),
+            rollback=Operation("patch", workload, patch=env_patch(workload.kind, old), strategic=True),
             edges=tuple(edges),
-            where=f"env {names} of {workload}",
+            where=where,
         )
 
     def _data_change(self, kind: str, ns: str, name: str, per_key: Mapping[str, Mapping[str, str]]) -> Change:
@@ -223,12 +243,43 @@ class Edits:
                 f"Secret {ns}/{name}",
             )
         data = (self.snapshot.get(kind, ns, name) or {}).get("data") or {}
-        new = {k: replace_hosts(str(data.get(k, "")), m) for k, m in per_key.items()}
         old = {k: str(data.get(k, "")) for k in per_key}
+        edits = tuple(host_edit(("data", k), m) for k, m in per_key.items())
+        if any(is_masked(value) for value in old.values()):
+            originals: dict[FieldPath, str] = {("data", k): value for k, value in old.items()}
+            return _live_change(ref, edits, originals, edges=edges, restart=restart, where=f"ConfigMap {ns}/{name}")
+        new = {k: replace_hosts(old[k], m) for k, m in per_key.items()}
         return Change(
-            Operation("patch", ref, patch={"data": new}),
+            Operation("patch", ref, patch={"data": new}, host_edits=edits),
             Operation("patch", ref, patch={"data": old}),
             edges,
             restart,
             f"ConfigMap {ns}/{name}",
         )
+
+
+def host_edit(path: FieldPath, mapping: Mapping[str, str]) -> HostEdit:
+    return HostEdit(path, tuple(sorted(mapping.items())))
+
+
+def _live_change(
+    ref: ObjectRef,
+    edits: tuple[HostEdit, ...],
+    originals: Mapping[FieldPath, str],
+    *,
+    edges: tuple[str, ...],
+    restart: tuple[ObjectRef, ...],
+    where: str,
+) -> Change:
+    """A change to values the snapshot masked: hosts replaced in the live values, at apply time, both ways.
+
+    ``originals`` are the masked values: their hosts are intact, which is all
+    it takes to know whether the reverse edit gives the original back.
+    """
+    backward = [e.reverse_of(originals[e.path]) for e in edits]
+    if all(b is not None for b in backward):
+        rollback = Operation("edit", ref, host_edits=tuple(b for b in backward if b is not None))
+    else:
+        note = f"restore {where} from your own copy: a new host was already in it, so the old value cannot be derived"
+        rollback = Operation("manual", ref, note=note)
+    return Change(Operation("edit", ref, host_edits=edits), rollback, edges, restart, where)

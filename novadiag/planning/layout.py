@@ -15,7 +15,11 @@ purpose:
 - **ConfigMaps, Secrets, ServiceAccounts, claims, Roles, RoleBindings and
   NetworkPolicies with the same name** are private to the workloads of their
   namespace, so a copy is renamed ``<name>-<old namespace>`` and every
-  reference to it in the moved objects follows. Reported, resolved.
+  reference to it in the moved objects follows. Reported, resolved. The one
+  exception: NetworkPolicies of one name whose rules are identical in every
+  moved namespace (a ``default-deny``) land once, copied from the first of
+  those namespaces in name order (``nova`` before ``nova-auth``), whatever
+  order the cluster listed them in.
 - **ExternalName aliases** whose target moves into the same namespace under
   the alias's own name are redundant after the move and are dropped.
 
@@ -331,7 +335,8 @@ def _rename_collisions(snapshot: Snapshot, layout: Layout) -> None:
     for ref in (*layout.configs, *layout.extras):
         if ref.kind != "Endpoints":
             groups[(ref.kind, ref.name)].append(ref)
-    for (kind, name), refs in sorted(groups.items()):
+    for (kind, name), group in sorted(groups.items()):
+        refs = sorted(group, key=lambda r: r.namespace or "")
         if len(refs) < 2 and (kind, name) not in existing:
             continue
         if kind == "NetworkPolicy" and (kind, name) not in existing and _identical(snapshot, refs):
@@ -343,7 +348,8 @@ def _rename_collisions(snapshot: Snapshot, layout: Layout) -> None:
                     name,
                     layout.into,
                     tuple(sorted(f"{r.namespace}/{r.name}" for r in refs)),
-                    f"identical rules: one copy from {refs[0].namespace}",
+                    f"identical rules in {len(refs)} namespaces: one copy, taken from {refs[0].namespace} "
+                    "(the first of them in name order)",
                     resolved=True,
                 )
             )

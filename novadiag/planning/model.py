@@ -11,7 +11,13 @@ construction rather than by care.
 Secret values never appear here: copying or rewriting a Secret is an
 operation that names the Secret and the host replacements to make in its
 values; the values are read and written at apply time, through the API or by
-``kubectl`` on the operator's machine.
+``kubectl`` on the operator's machine. The same holds for every value the
+snapshot masked (a DSN with a password in an env value or a ConfigMap): the
+snapshot's copy says where the hosts are, not what the password is, so an
+operation that changes or copies such a value carries :class:`HostEdit` records
+(the value's place and the hosts to replace) and the value itself is read from
+the live object at apply time (actions ``edit`` and ``copy``). A plan never
+writes a masked value.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from novadiag.model import ObjectRef, SourceInfo
+from novadiag.planning.paths import FieldPath, path_text, without
+from novadiag.planning.rename import contains_host
 
 if TYPE_CHECKING:
     from novadiag.kube import KubeClient
@@ -50,6 +58,8 @@ PHASE_MINUTES: Mapping[str, int] = {
 Action = Literal[
     "create-namespace",
     "create",
+    "copy",
+    "edit",
     "copy-secret",
     "rewrite-secret",
     "patch",
@@ -75,13 +85,51 @@ class Replacement:
         return {"key": self.key, "old": self.old, "new": self.new}
 
 
+@dataclass(frozen=True)
+class HostEdit:
+    """Replace hosts (token-wise, see ``rename.replace_hosts``) in the value at ``path``, nothing else.
+
+    On an ``edit`` the value is read from the live object itself, on a
+    ``copy`` from the live ``source``; on a ``patch`` or ``create`` it records
+    what the literal payload changed, so verification can check that only the
+    hosts did.
+    """
+
+    path: FieldPath
+    replacements: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return dict(self.replacements)
+
+    def reverse_of(self, original: str) -> HostEdit | None:
+        """The edit that turns the edited value back into ``original``, or None when none can.
+
+        None when two old hosts became one, or a new host was in the value
+        already: the edited value no longer tells which occurrence was which.
+        """
+        news = [new.lower() for _, new in self.replacements]
+        if len(set(news)) != len(news) or any(contains_host(original, new) for _, new in self.replacements):
+            return None
+        return HostEdit(self.path, tuple((new, old) for old, new in self.replacements))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": path_text(self.path),
+            "replacements": [{"old": old, "new": new} for old, new in self.replacements],
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class Operation:
     """One change or check, executable by the simulator, the API runner and kubectl.
 
-    ``manifest`` is the cleaned object for ``create``; ``patch`` a JSON merge
-    patch (or a strategic one when ``strategic``); ``source`` the Secret a
-    ``copy-secret`` reads; ``namespaces`` the namespaces a ``verify`` audits.
+    ``manifest`` is the cleaned object for ``create`` and ``copy``; ``patch`` a
+    JSON merge patch (or a strategic one when ``strategic``); ``source`` the
+    Secret a ``copy-secret`` reads, or the object a ``copy`` (or a ``create`` of
+    a moved object) was made from; ``host_edits`` the values an ``edit`` or a
+    ``copy`` takes from the live object (see :class:`HostEdit`); ``namespaces``
+    the namespaces a ``verify`` audits.
     """
 
     action: Action
@@ -91,6 +139,7 @@ class Operation:
     strategic: bool = False
     source: ObjectRef | None = None
     replacements: tuple[Replacement, ...] = ()
+    host_edits: tuple[HostEdit, ...] = ()
     replicas: int | None = None
     namespaces: tuple[str, ...] = ()
     note: str = ""
@@ -99,7 +148,7 @@ class Operation:
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"action": self.action, "object": self.ref.to_dict()}
         if self.manifest is not None:
-            doc["manifest"] = self.manifest
+            doc["manifest"] = self.shown_manifest()
         if self.patch is not None:
             doc["patch"] = self.patch
             doc["patch_type"] = "strategic" if self.strategic else "merge"
@@ -107,6 +156,8 @@ class Operation:
             doc["source"] = self.source.to_dict()
         if self.replacements:
             doc["replacements"] = [r.to_dict() for r in self.replacements]
+        if self.host_edits:
+            doc["host_edits"] = [e.to_dict() for e in self.host_edits]
         if self.replicas is not None:
             doc["replicas"] = self.replicas
         if self.namespaces:
@@ -114,6 +165,18 @@ class Operation:
         if self.note:
             doc["note"] = self.note
         return doc
+
+    @property
+    def live_values(self) -> bool:
+        """Whether values are read from the live object when the step runs (``edit``, ``copy``)."""
+        return self.action in ("edit", "copy")
+
+    def shown_manifest(self) -> Mapping[str, Any] | None:
+        """The manifest as plans show it: a ``copy``'s live values are null (they are not known here)."""
+        if self.manifest is None or self.action != "copy":
+            return self.manifest
+        shown: Mapping[str, Any] = without(self.manifest, {e.path for e in self.host_edits})
+        return shown
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,16 +348,18 @@ class Verification:
     regressions: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    value_problems: tuple[str, ...] = ()
+    """Values the plan would write wrongly: a masked value, or a change beyond the hosts."""
 
     @property
     def ok(self) -> bool:
-        """Zero broken edges, nothing that worked broken, no conflict left open."""
-        return self.broken_after == 0 and not self.regressions and not self.unresolved
+        """Zero broken edges, nothing that worked broken, no value harmed, no conflict left open."""
+        return self.broken_after == 0 and not self.regressions and not self.unresolved and not self.value_problems
 
     @property
     def refused(self) -> bool:
-        """A plan that breaks a working edge is never applied."""
-        return bool(self.regressions)
+        """A plan that breaks a working edge, or harms a value it writes, is never applied."""
+        return bool(self.regressions or self.value_problems)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,6 +373,7 @@ class Verification:
             "still_broken": list(self.still_broken),
             "regressions": list(self.regressions),
             "unresolved": list(self.unresolved),
+            "value_problems": list(self.value_problems),
             "notes": list(self.notes),
         }
 
@@ -317,6 +383,8 @@ class Verification:
             f"{verdict}: broken edges {self.broken_before} -> {self.broken_after}, "
             f"{len(self.regressions)} working edge(s) broken by the plan"
         )
+        if self.value_problems:
+            text += f", {len(self.value_problems)} value(s) it would write wrongly"
         if self.unresolved:
             text += f", {len(self.unresolved)} edge(s) wait on an unresolved conflict"
         return text

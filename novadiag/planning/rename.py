@@ -188,6 +188,11 @@ def set_env_value(workload: dict[str, Any], loc: Location, value: str) -> None:
     raise KeyError(loc.env)
 
 
+def value_path(kind: str, loc: Location) -> tuple[str, ...]:
+    """Where a literal env value lives in a workload, as a :data:`~novadiag.planning.paths.FieldPath`."""
+    return (*POD_SPEC_PATHS[kind], loc.container_list, f"name={loc.container}", "env", f"name={loc.env}", "value")
+
+
 def env_patch(kind: str, values: Mapping[Location, str]) -> dict[str, Any]:
     """A strategic merge patch setting env vars of containers (containers and env merge by ``name``)."""
     lists: dict[str, dict[str, list[dict[str, str]]]] = {}

@@ -16,6 +16,12 @@ Safety is layered:
   directory, rewrite hosts with ``sed``, and write them back through a
   manifest or patch *file* (never a command line, where ``ps`` would show them);
   they need only ``kubectl``, ``sed``, ``base64`` and ``mktemp`` — no jq, no python;
+- values the snapshot masked (a password inside an env value or a ConfigMap
+  key) are not in the script either: an ``edit`` or a ``copy`` step reads each
+  one from the live object (``live_value``, a ``kubectl`` go-template) into
+  the private directory, rewrites its hosts with the same ``sed``, and puts it
+  into the manifest or patch in place of a placeholder (``live_create``,
+  ``live_patch``), JSON-escaped by bash itself;
 - deletes run only with ``--allow-delete``; data-migration and other manual
   steps stop the script until the operator passes ``--ack-manual``; the grace
   period stops it until ``--cleanup`` (or ``--no-grace``).
@@ -23,13 +29,25 @@ Safety is layered:
 
 from __future__ import annotations
 
+import copy
+import json
 import shlex
 from collections.abc import Iterable
 
 from novadiag import __version__
 from novadiag.errors import PlanError
-from novadiag.planning.commands import argv_for, check_host, check_key, check_name, check_ref, compact
+from novadiag.planning.commands import (
+    RESOURCE,
+    argv_for,
+    check_host,
+    check_key,
+    check_name,
+    check_ref,
+    compact,
+    live_values_line,
+)
 from novadiag.planning.model import Operation, Plan, Step
+from novadiag.planning.paths import FieldPath, patch_for, set_at
 
 HEREDOC = "NOVADIAG_MANIFEST"
 
@@ -239,6 +257,96 @@ rewrite_secret() {
   rm -rf "$dir"
 }
 
+# live_begin: a private directory for the live values of one step
+live_begin() {
+  LIVE_DIR=""
+  if [ "$DRY_RUN" = 1 ]; then
+    return 0
+  fi
+  LIVE_DIR="$(umask 077 && mktemp -d)"
+}
+
+# live_value RESOURCE NAME NS TEMPLATE N [OLD NEW]...: one live value into $LIVE_DIR/N, hosts rewritten
+live_value() {
+  local resource="$1" name="$2" ns="$3" template="$4" n="$5" value
+  shift 5
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '[dry-run] read a value of %s/%s -n %s at run time (%d host rewrite(s))\n' \
+      "$resource" "$name" "$ns" "$(($# / 2))"
+    return 0
+  fi
+  value="$("${KUBECTL[@]}" get "$resource" "$name" -n "$ns" -o "go-template=$template"; printf x)"
+  value="${value%x}"
+  if [ "${value#@@NOVADIAG_FOUND@@}" = "$value" ]; then
+    say "$resource/$name -n $ns lacks a value the plan changes: the cluster changed since the plan"
+    rm -rf "$LIVE_DIR"
+    return 1
+  fi
+  printf '%s' "${value#@@NOVADIAG_FOUND@@}" > "$LIVE_DIR/$n"
+  if [ "$#" -gt 0 ]; then
+    rewrite_host "$LIVE_DIR/$n" "$@"
+  fi
+}
+
+# json_string FILE: the file's text as a JSON string, escaped by bash (no process sees it)
+json_string() {
+  local v
+  v="$(cat "$1"; printf x)"
+  v="${v%x}"
+  v="${v//\\/\\\\}"
+  v="${v//\"/\\\"}"
+  v="${v//$'\n'/\\n}"
+  v="${v//$'\t'/\\t}"
+  v="${v//$'\r'/\\r}"
+  if [[ "$v" == *[[:cntrl:]]* ]]; then
+    say "refusing a value with control characters: write it by hand"
+    return 1
+  fi
+  printf '"%s"' "$v"
+}
+
+# live_fill OUT: the JSON on stdin with each "@@NOVADIAG_VALUE_N@@" replaced by $LIVE_DIR/N, into OUT
+live_fill() {
+  local out="$1" text file n json
+  text="$(cat)"
+  for file in "$LIVE_DIR"/*; do
+    [ -f "$file" ] || continue
+    n="${file##*/}"
+    case "$n" in *[!0-9]*) continue ;; esac
+    json="$(json_string "$file")" || return 1
+    text="${text//"\"@@NOVADIAG_VALUE_${n}@@\""/"$json"}"
+  done
+  printf '%s\n' "$text" > "$out"
+}
+
+# live_create LABEL: create the object whose manifest (with placeholders) comes on stdin
+live_create() {
+  local label="$1"
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '[dry-run] kubectl create -f - # %s, with the values read above\n' "$label"
+    return 0
+  fi
+  live_fill "$LIVE_DIR/manifest.json"
+  "${KUBECTL[@]}" create -f "$LIVE_DIR/manifest.json" || { rm -rf "$LIVE_DIR"; return 1; }
+  rm -rf "$LIVE_DIR"
+}
+
+# live_patch RESOURCE NAME NS TYPE: patch with the patch (with placeholders) on stdin
+live_patch() {
+  local resource="$1" name="$2" ns="$3" type="$4"
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '[dry-run] kubectl patch %s/%s -n %s --type %s # with the values read above\n' \
+      "$resource" "$name" "$ns" "$type"
+    return 0
+  fi
+  live_fill "$LIVE_DIR/patch.json"
+  if ! "${KUBECTL[@]}" patch "$resource" "$name" -n "$ns" --type "$type" --patch-file "$LIVE_DIR/patch.json"; then
+    rm -rf "$LIVE_DIR"
+    return 1
+  fi
+  rm -rf "$LIVE_DIR"
+}
+
 verify() {
   run "${NOVADIAG[@]}" audit --probe --fail-on broken "$@" "${NOVADIAG_OPTS[@]+"${NOVADIAG_OPTS[@]}"}"
 }
@@ -320,6 +428,8 @@ say "done."
 
 def render_script(plan: Plan) -> str:
     """The bash script; refuses (PlanError) a plan whose verification breaks a working edge."""
+    if plan.verification is not None and plan.verification.value_problems:
+        raise PlanError(f"refusing to write a script: {plan.verification.value_problems[0]}")
     if plan.verification is not None and plan.verification.refused:
         raise PlanError(
             f"refusing to write a script: the plan breaks {len(plan.verification.regressions)} working edge(s); "
@@ -412,6 +522,8 @@ def operation_lines(op: Operation, step_id: str) -> list[str]:
     if op.action == "rewrite-secret":
         args = [op.ref.namespace or "default", op.ref.name, *_replacement_args(op)]
         return ["rewrite_secret " + " ".join(shlex.quote(a) for a in args)]
+    if op.live_values:
+        return _live_lines(op)
     if op.action == "verify":
         return ["verify " + " ".join(shlex.quote(a) for a in argv_for(op)[0][5:])]
     if op.action in ("manual", "grace"):
@@ -424,6 +536,49 @@ def operation_lines(op: Operation, step_id: str) -> list[str]:
         assert argv[0] == "kubectl"
         lines.append("kc " + " ".join(shlex.quote(a) for a in argv[1:]))
     return lines
+
+
+def _live_lines(op: Operation) -> list[str]:
+    """An ``edit`` or ``copy``: read each value live, then write the manifest or patch with them filled in."""
+    read_from = op.source if op.action == "copy" else op.ref
+    assert read_from is not None
+    check_ref(read_from)
+    lines = ["live_begin"]
+    for n, edit in enumerate(op.host_edits):
+        hosts = [check_host(h) for pair in edit.replacements for h in pair]
+        args = [RESOURCE[read_from.kind], read_from.name, read_from.namespace or "default", go_template(edit.path)]
+        lines.append("live_value " + " ".join(shlex.quote(a) for a in [*args, str(n), *hosts]))
+    if op.action == "copy":
+        assert op.manifest is not None
+        label = shlex.quote(f"{op.ref.kind} {op.ref.namespace or '-'}/{op.ref.name}")
+        template = copy.deepcopy(dict(op.manifest))
+        for n, edit in enumerate(op.host_edits):
+            set_at(template, edit.path, f"@@NOVADIAG_VALUE_{n}@@")
+        return [*lines, f"live_create {label} <<'{HEREDOC}'", compact(template), HEREDOC]
+    patch = patch_for({edit.path: f"@@NOVADIAG_VALUE_{n}@@" for n, edit in enumerate(op.host_edits)})
+    kind = "merge" if op.ref.kind in ("ConfigMap", "Secret") else "strategic"
+    args = [RESOURCE[op.ref.kind], op.ref.name, op.ref.namespace or "default", kind]
+    return [*lines, "live_patch " + " ".join(shlex.quote(a) for a in args) + f" <<'{HEREDOC}'", compact(patch), HEREDOC]
+
+
+def go_template(path: FieldPath) -> str:
+    """A ``kubectl -o go-template`` printing ``@@NOVADIAG_FOUND@@`` and the value at ``path``, nothing when absent.
+
+    Every step is a ``with`` or a ``range``, never an ``index`` of what may be
+    missing: a failing template makes kubectl print the whole object, values
+    included. Keys and names are Go string literals (JSON-quoted), so no key
+    can end the template early.
+    """
+    if not path:
+        return "@@NOVADIAG_FOUND@@{{.}}"
+    segment, rest = path[0], path[1:]
+    if "=" in segment:
+        field, _, value = segment.partition("=")
+        test = f'eq (printf "%v" (index . {json.dumps(field)})) {json.dumps(value)}'
+        return f"{{{{range .}}}}{{{{if {test}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
+    if segment.startswith("#"):
+        return f"{{{{range $i, $e := .}}}}{{{{if eq $i {int(segment[1:])}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
+    return f"{{{{with index . {json.dumps(segment)}}}}}{go_template(rest)}{{{{end}}}}"
 
 
 def _replacement_args(op: Operation) -> list[str]:
@@ -452,6 +607,8 @@ def rollback_text(op: Operation) -> list[str]:
         return operation_lines(op, "")
     if op.action in ("manual", "grace"):
         return [f"# {op.note}"]
+    if op.live_values:
+        return [live_values_line(op, rollback=True)]
     return [shlex.join(argv) for argv in argv_for(op)]
 
 

@@ -14,17 +14,25 @@ edge with the report the plan was made from, following each edge to the
 place, and the name, the plan gives it: an edge that worked and is broken
 afterwards (or vanished while its workload lives on) is a regression, and a
 plan with a regression is refused.
+
+Then every value the plan writes is checked against the value it replaces
+(:func:`value_problems`): a masked value (``***``, ``<redacted>``) must never be
+written, and a rewritten value must equal the original with only its hosts
+replaced. The audit alone cannot see either: it reads hosts, and a password
+lost to a mask leaves the hosts intact.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
 from novadiag.planning.model import Operation, Step, Verification
+from novadiag.planning.paths import get_at, masked_paths, path_text, set_at
 from novadiag.planning.rename import replace_hosts
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.workloads import is_owned
@@ -38,9 +46,20 @@ _CONTAINER_LISTS = ("containers", "initContainers")
 
 
 def normalize(snapshot: Snapshot) -> Snapshot:
-    """The snapshot without what controllers derive (owned pods, endpoints of selector Services)."""
-    items = list(_normalized_items(snapshot.objects.values()))
+    """The snapshot without what controllers derive (owned pods, endpoints of selector Services).
+
+    Objects come out sorted by kind, namespace and name: a real API server
+    lists in storage-key order (``nova-auth/...`` before ``nova/...``), the lab
+    and manifest files in others, and every list the planner walks follows
+    this one, so the same cluster gives the same plan whatever order it came in.
+    """
+    items = sorted(_normalized_items(snapshot.objects.values()), key=_sort_key)
     return build_snapshot(items, snapshot.source, gaps=snapshot.gaps, trust_sanitized=True)  # already admitted
+
+
+def _sort_key(obj: RawObject) -> tuple[str, str, str]:
+    ref = object_ref(obj)
+    return (ref.kind, ref.namespace or "", ref.name)
 
 
 def _normalized_items(groups: Iterable[tuple[RawObject, ...]]) -> Iterable[RawObject]:
@@ -86,7 +105,7 @@ def _key(ref: ObjectRef) -> Key:
 def apply_operation(store: dict[Key, dict[str, Any]], op: Operation) -> None:
     key = _key(op.ref)
     action = op.action
-    if action in ("create", "create-namespace"):
+    if action in ("create", "create-namespace", "copy"):
         if key in store:
             raise ValueError(f"{op.ref} already exists")
         assert op.manifest is not None
@@ -95,6 +114,8 @@ def apply_operation(store: dict[Key, dict[str, Any]], op: Operation) -> None:
         _copy_secret(store, op)
     elif action == "rewrite-secret":
         _rewrite_data(store[key], op)
+    elif action == "edit":
+        _edit_values(store[key], op)
     elif action == "patch":
         assert op.patch is not None
         store[key] = strategic_merge(store[key], op.patch) if op.strategic else merge(store[key], op.patch)
@@ -132,6 +153,15 @@ def _rewrite_data(obj: dict[str, Any], op: Operation) -> None:
     for data_key, mapping in by_key.items():
         if isinstance(data.get(data_key), str):
             data[data_key] = replace_hosts(data[data_key], mapping)
+
+
+def _edit_values(obj: dict[str, Any], op: Operation) -> None:
+    """An ``edit`` on the masked values: their hosts are intact, so the audit sees what the cluster will."""
+    for edit in op.host_edits:
+        value = get_at(obj, edit.path)
+        if not isinstance(value, str):
+            raise KeyError(f"{op.ref} has no value at {path_text(edit.path)}")
+        set_at(obj, edit.path, replace_hosts(value, edit.mapping))
 
 
 def _delete(store: dict[Key, dict[str, Any]], ref: ObjectRef) -> None:
@@ -187,7 +217,43 @@ def verify_plan(plan: Plan) -> Verification:
         raise PlanError("the plan carries no snapshot to verify against")
     final = simulate(ctx.snapshot, plan.steps)
     after = audit_snapshot(final, cluster_domain=plan.options.cluster_domain)
-    return compare(ctx.baseline, after, ctx.edge_map, plan)
+    verification = compare(ctx.baseline, after, ctx.edge_map, plan)
+    return replace(verification, value_problems=tuple(value_problems(plan.steps, ctx.snapshot)))
+
+
+def value_problems(steps: Iterable[Step], snapshot: Snapshot) -> Iterable[str]:
+    """Values the plan would write wrongly: a mask, or a change outside the hosts (steps and rollbacks)."""
+    for step in steps:
+        for op in (step.operation, *step.rollback):
+            payload = _payload(op)
+            if payload is None:
+                continue
+            filled = {e.path for e in op.host_edits} if op.live_values else set()
+            for path in masked_paths(payload):
+                if path not in filled:
+                    yield f"step {step.id}: {op.ref} {path_text(path)}: would write a masked value"
+            yield from _changes_beyond_hosts(step.id, op, payload, snapshot)
+
+
+def _payload(op: Operation) -> Mapping[str, Any] | None:
+    if op.action in ("create", "create-namespace", "copy"):
+        return op.manifest
+    return op.patch if op.action == "patch" else None
+
+
+def _changes_beyond_hosts(step_id: str, op: Operation, payload: Mapping[str, Any], snapshot: Snapshot) -> Iterable[str]:
+    """Each recorded host edit: the written value is the original with those hosts replaced, or a problem."""
+    original_ref = op.source if op.action in ("create", "copy") and op.source is not None else op.ref
+    original = snapshot.get(original_ref.kind, original_ref.namespace, original_ref.name)
+    if original is None:
+        return  # a rollback copied back from an object the plan creates: checked when that copy was made
+    for edit in op.host_edits:
+        before, after = get_at(original, edit.path), get_at(payload, edit.path)
+        if isinstance(before, str) and isinstance(after, str) and after != replace_hosts(before, edit.mapping):
+            yield (
+                f"step {step_id}: {op.ref} {path_text(edit.path)}: the new value differs from the original "
+                "outside the host names"
+            )
 
 
 def compare(before: Report, after: Report, edge_map: Mapping[str, str | None], plan: Plan) -> Verification:

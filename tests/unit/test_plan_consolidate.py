@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+from typing import Any
 
 import pytest
+import yaml
 from test_plan_support import NOVA, audit_objects, config_map, namespace, service, workload
 
 import novadiag
@@ -78,7 +81,7 @@ def test_the_retired_postgres_gets_a_data_migration_before_its_users_start(plan:
     auth = next(
         s
         for s in plan.steps
-        if s.action == "create" and s.object == ObjectRef("Deployment", "nova-prod", "auth-service")
+        if s.action in ("create", "copy") and s.object == ObjectRef("Deployment", "nova-prod", "auth-service")
     )
     assert merge.id in auth.depends_on
 
@@ -137,6 +140,8 @@ def test_secrets_are_copied_at_run_time_with_host_rewrites_only(plan: Plan) -> N
 def test_no_secret_value_reaches_any_output(plan: Plan, tmp_path: object) -> None:
     outputs = [plan.to_json(), plan.render("markdown"), plan.render("script")]
     assert not any("NOVA-SECRET" in text for text in outputs)
+    # auth-service's TOKEN_TTL ("15m") is masked whole for its name: its copy reads it live, never the mask
+    assert not any("<redacted>" in text or "***" in text for text in outputs)
 
 
 def test_moved_objects_are_clean(plan: Plan) -> None:
@@ -311,3 +316,37 @@ def test_kept_role_bindings_follow_the_moved_service_account(kept_policy_plan: P
     assert prepare.operation.patch is not None
     assert [s["namespace"] for s in prepare.operation.patch["subjects"]] == ["a", "x"]
     assert kept_policy_plan.verification is not None and kept_policy_plan.verification.ok
+
+
+def _nova_objects() -> list[dict[str, Any]]:
+    return [doc for path in sorted(NOVA.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def _storage_key(obj: dict[str, Any]) -> str:
+    """How etcd orders a list: by ``<namespace>/<name>`` as bytes, so ``nova-auth/`` comes before ``nova/``."""
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+@pytest.mark.parametrize("order", ["reversed", "storage-key", "shuffled"])
+def test_the_consolidation_plan_does_not_depend_on_list_order(plan: Plan, order: str) -> None:
+    objects = _nova_objects()
+    if order == "reversed":
+        objects.reverse()
+    elif order == "storage-key":
+        objects.sort(key=_storage_key)
+    else:
+        random.Random(7).shuffle(objects)
+    other = novadiag.plan(
+        audit_objects(*objects), "consolidate", prefer=["nova-backend/postgres"], **NOVA_OPTIONS
+    )
+    assert other.to_dict()["steps"] == plan.to_dict()["steps"]
+    assert other.to_dict() == {**plan.to_dict(), "source": other.to_dict()["source"]}
+
+
+def test_identical_policies_are_copied_from_the_first_namespace_in_name_order(plan: Plan) -> None:
+    conflict = next(c for c in plan.conflicts if c.kind == "NetworkPolicy" and c.name == "default-deny")
+    assert conflict.sources[:2] == ("nova-auth/default-deny", "nova-backend/default-deny")
+    assert conflict.resolved and "taken from nova (the first of them in name order)" in conflict.resolution
+    copied = next(s for s in plan.steps if s.object == ObjectRef("NetworkPolicy", "nova-prod", "default-deny"))
+    assert copied.title.startswith("copy NetworkPolicy nova/default-deny ")

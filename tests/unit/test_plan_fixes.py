@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
+import yaml
 from test_plan_support import NOVA, audit_objects, config_map, secret, service, workload
 
 import novadiag
@@ -138,3 +140,11 @@ def test_a_report_without_snapshot_cannot_be_planned(nova: novadiag.Report) -> N
 
 def test_plan_stays_a_function_next_to_the_planning_package() -> None:
     assert callable(novadiag.plan) and novadiag.Plan is Plan
+
+
+@pytest.mark.parametrize("strategy", ["rewrite", "auto"])
+def test_the_fix_plan_does_not_depend_on_list_order(nova: novadiag.Report, strategy: str) -> None:
+    objects = [doc for path in sorted(NOVA.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    random.Random(11).shuffle(objects)
+    shuffled = novadiag.plan(audit_objects(*objects), strategy).to_dict()
+    assert shuffled == {**novadiag.plan(nova, strategy).to_dict(), "source": shuffled["source"]}

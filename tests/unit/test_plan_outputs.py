@@ -15,6 +15,7 @@ import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
 from novadiag.planning import PlanOptions
+from novadiag.planning.commands import wait_argv
 from novadiag.planning.model import Operation, Plan, Step
 from novadiag.planning.rename import replace_hosts
 from novadiag.planning.script import render_script
@@ -158,3 +159,8 @@ def test_a_failing_step_stops_the_script_and_prints_the_rollback(script: Path, t
     assert "FAILED at step" in result.stderr and "wait until Deployment nova-prod/redis is ready" in result.stderr
     assert "kubectl delete deployment/redis -n nova-prod" in result.stderr
     assert "s001: kubectl delete namespace/nova-prod" in result.stderr
+
+
+def test_the_script_does_not_wait_for_a_cron_job_to_become_ready() -> None:
+    """A CronJob has no Ready condition: ``kubectl wait`` on one hangs until its timeout, then fails."""
+    assert wait_argv(ObjectRef("CronJob", "shop", "nightly")) == ["kubectl", "get", "cronjob/nightly", "-n", "shop"]
