@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
 from novadiag.model import (
     SNAPSHOT_KINDS,
@@ -342,10 +343,9 @@ def load_snapshot_file(path: str | Path) -> Snapshot:
 
 
 def _load_snapshot_file(p: Path) -> Snapshot:
+    data_bytes = read_bounded_file(p, limit=MAX_INPUT_BYTES, what="snapshot file")  # /dev/zero, a FIFO
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read snapshot file: {exc.strerror}") from exc
+        data = json.loads(data_bytes)
     except (ValueError, RecursionError) as exc:  # invalid JSON or UTF-8, a huge integer, absurd nesting
         raise ConfigError(f"{p}: not a novadiag snapshot file (invalid JSON)") from exc
     if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
