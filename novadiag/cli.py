@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from novadiag import __version__
 from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
 from novadiag.errors import ConfigError, NovadiagError
-from novadiag.outputs import check_output_file, write_output
+from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
 from novadiag.signals import sigterm_as_interrupt
@@ -46,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with sigterm_as_interrupt():
-            return int(args.handler(args))
+        with sigterm_as_interrupt(), stdout_failures_named():
+            code = int(args.handler(args))
+            sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
+            return code
     except NovadiagError as exc:
         print(f"novadiag: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
@@ -57,14 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"novadiag: interrupted{tail}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's own flush at exit does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as exc:
         if exc.filename is None:
             raise  # not about a file the user named: a bug worth its traceback
         print(f"novadiag: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
 
 
 def run() -> None:

@@ -35,6 +35,7 @@ from novadiag.model import (
     SourceInfo,
     SourceKind,
 )
+from novadiag.outputs import write_output
 from novadiag.redaction import LAST_APPLIED, names_a_secret, redact, sanitize_secret, sanitize_secret_value
 from novadiag.shapes import shape_problem
 from novadiag.workloads import Workload, iter_workloads, pod_template
@@ -118,8 +119,8 @@ class Snapshot:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the snapshot as JSON (secrets already sanitized)."""
-        Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")), encoding="utf-8")
+        """Write the snapshot as JSON (secrets already sanitized), whole or not at all (a full disk: ConfigError)."""
+        write_output(path, json.dumps(self.to_dict(), separators=(",", ":")))
 
 
 def build_snapshot(
