@@ -7,7 +7,7 @@ codes, each with one line for the user:
 - 0: nothing broken (or ``--fail-on never``)
 - 1: broken edges found
 - 2: usage, configuration or cluster-access error
-- 130: interrupted (Ctrl-C or SIGTERM, at any stage; probe pods are deleted first)
+- 130: interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT or SIGUSR1, at any stage; probe pods are deleted first)
 - 141: the reader of standard output went away (``| head``), silently, as other Unix tools
 """
 
@@ -29,7 +29,7 @@ from novadiag.errors import ConfigError, NovadiagError
 from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
-from novadiag.signals import sigterm_as_interrupt
+from novadiag.signals import stop_signals_as_interrupt
 
 if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
@@ -39,14 +39,13 @@ EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # The kubernetes client logs some failures on the root logger (an exec credential plugin that
-    # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with sigterm_as_interrupt(), stdout_failures_named():
+    try:  # from the first line: a Ctrl-C while options are parsed is an interrupt, not a traceback
+        # The kubernetes client logs some failures on the root logger (an exec credential plugin that
+        # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
+        args = build_parser().parse_args(argv)
+        with stop_signals_as_interrupt(), stdout_failures_named():
             code = int(args.handler(args))
             sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
             return code
@@ -56,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         left = getattr(exc, "leftovers", None)  # ProbesInterrupted: the cleanup could not finish
         tail = f"; {visible(str(exc))}: run 'novadiag cleanup'" if left else ""
-        print(f"novadiag: interrupted{tail}", file=sys.stderr)
+        _tell_if_anyone_listens(f"novadiag: interrupted{tail}")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         discard_stdout()
@@ -66,8 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # not about a file the user named: a bug worth its traceback
         print(f"novadiag: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-
-
 
 
 def run() -> None:
@@ -81,10 +78,21 @@ def run() -> None:
     """
     code = main()
     if code == EXIT_INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:  # a closed terminal (SIGHUP) takes no more output
+                pass
         os._exit(code)
     sys.exit(code)
+
+
+def _tell_if_anyone_listens(line: str) -> None:
+    """Print ``line`` on stderr, unless stderr is a terminal already closed (the SIGHUP that interrupted)."""
+    try:
+        print(line, file=sys.stderr)
+    except OSError:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,8 @@ Nothing survives a run: every object is recorded *before* the request that
 creates it (a create whose answer never arrives — a dropped connection, Ctrl-C
 mid-request — may still have happened; deleting what was never made is a
 harmless 404), and a ``finally`` deletes them all — on success, error,
-timeout, Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in
-progress). A second signal during that final cleanup is held until it ends,
+timeout, Ctrl-C, SIGTERM, SIGHUP (a closed terminal), SIGQUIT and SIGUSR1 (turned
+into KeyboardInterrupt while a run is in progress). A second signal during that final cleanup is held until it ends,
 so an impatient double Ctrl-C does not strand pods; the cleanup deletes in
 parallel and gives up after :func:`cleanup_deadline` seconds, so a slow API
 server cannot hold the terminal for minutes. What it could not delete is
@@ -49,7 +49,7 @@ from novadiag.probing.groups import (
     resource_names,
     run_prefix,
 )
-from novadiag.signals import signals_held, sigterm_as_interrupt
+from novadiag.signals import signals_held, stop_signals_as_interrupt
 
 STUCK_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
@@ -132,7 +132,7 @@ def run_probes(
     created: list[tuple[str, str, str]] = []
     unanswered: set[tuple[str, str, str]] = set()
     started = time.monotonic()
-    with sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
+    with stop_signals_as_interrupt(), _PodWatch(client, run.run_id) as watch:
         try:
             try:
                 _drive(client, run, settings, (created, unanswered), watch, progress)
@@ -359,7 +359,7 @@ def _delete_all(
 
 
 class ProbesInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM, after a cleanup that could not delete everything: it names what is left."""
+    """Ctrl-C or a stop signal, after a cleanup that could not delete everything: it names what is left."""
 
     def __init__(self, leftovers: Sequence[str]) -> None:
         super().__init__(f"{len(leftovers)} probe object(s) could not be deleted ({leftovers[0]})")
