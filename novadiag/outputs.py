@@ -129,6 +129,9 @@ class _NamedFailures:
 def discard_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's own flush at exit does not fail again."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        target = sys.stdout.fileno()
     except (OSError, ValueError):  # a stream without a descriptor (a test's capture): nothing to flush at exit
-        pass
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, target)
+    os.close(devnull)
