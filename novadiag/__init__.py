@@ -9,13 +9,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
-
 from novadiag.errors import (
     BrokenEdgesError,
     ClusterAccessError,
     ClusterUnreachable,
     ConfigError,
+    InputFileError,
     LabError,
     ManifestError,
     NovadiagError,
@@ -26,17 +25,26 @@ from novadiag.errors import (
     ScenarioError,
     Unauthorized,
 )
-from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest of this module
 if TYPE_CHECKING:
+    from typing import Any
+
+    from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
     from novadiag.pipeline import audit, audit_snapshot
     from novadiag.planning import Plan, plan
     from novadiag.report import Report
     from novadiag.snapshot import Snapshot, load_snapshot_file
 
 # The pipeline pulls in networkx, rich and the kubernetes client; the lab daemon
-# and the probe runner import novadiag too and should not pay for that.
+# and the probe runner import novadiag too and should not pay for that. Even the
+# model (dataclasses, typing) waits: the console script installs its Ctrl-C
+# handler once this package is imported, and every millisecond here is one more
+# in which a Ctrl-C would print a traceback.
 _LAZY = {
+    **dict.fromkeys(
+        ("BROKEN_STATUSES", "STATUSES", "Edge", "Finding", "Gap", "ObjectRef", "Reference"), "novadiag.model"
+    ),
     "audit": "novadiag.pipeline",
     "audit_snapshot": "novadiag.pipeline",
     "Report": "novadiag.report",
@@ -65,6 +73,7 @@ __all__ = [
     "Edge",
     "Finding",
     "Gap",
+    "InputFileError",
     "LabError",
     "ManifestError",
     "NovadiagError",

@@ -1,5 +1,5 @@
 """``python -m novadiag``."""
 
-from novadiag.cli import run
+from novadiag.console import run
 
 run()

@@ -9,7 +9,7 @@ codes, each with one line for the user:
 - 2: usage, configuration or cluster-access error; also when no workload or no
   Service could be read at all (an audit of nothing must not pass)
 - 3: ``--fail-on-gaps`` and the audit has gaps (nothing broken, or ``--fail-on never``)
-- 130: interrupted (Ctrl-C or SIGTERM, at any stage; probe pods are deleted first)
+- 130: interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT or SIGUSR1, at any stage; probe pods are deleted first)
 - 141: the reader of standard output went away (``| head``), silently, as other Unix tools
 """
 
@@ -29,10 +29,10 @@ from novadiag import __version__
 from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
-from novadiag.outputs import check_output_file, write_output
+from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
-from novadiag.signals import sigterm_as_interrupt
+from novadiag.signals import stop_signals_as_interrupt
 
 if TYPE_CHECKING:
     from novadiag.probing import ProbeSettings
@@ -42,26 +42,26 @@ EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # The kubernetes client logs some failures on the root logger (an exec credential plugin that
-    # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with sigterm_as_interrupt():
-            return int(args.handler(args))
+    try:  # from the first line: a Ctrl-C while options are parsed is an interrupt, not a traceback
+        # The kubernetes client logs some failures on the root logger (an exec credential plugin that
+        # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
+        args = build_parser().parse_args(argv)
+        with stop_signals_as_interrupt(), stdout_failures_named():
+            code = int(args.handler(args))
+            sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
+            return code
     except NovadiagError as exc:
         print(f"novadiag: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
         left = getattr(exc, "leftovers", None)  # ProbesInterrupted: the cleanup could not finish
         tail = f"; {visible(str(exc))}: run 'novadiag cleanup'" if left else ""
-        print(f"novadiag: interrupted{tail}", file=sys.stderr)
+        _tell_if_anyone_listens(f"novadiag: interrupted{tail}")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's own flush at exit does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as exc:
         if exc.filename is None:
@@ -81,10 +81,21 @@ def run() -> None:
     """
     code = main()
     if code == EXIT_INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:  # a closed terminal (SIGHUP) takes no more output
+                pass
         os._exit(code)
     sys.exit(code)
+
+
+def _tell_if_anyone_listens(line: str) -> None:
+    """Print ``line`` on stderr, unless stderr is a terminal already closed (the SIGHUP that interrupted)."""
+    try:
+        print(line, file=sys.stderr)
+    except OSError:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,8 @@ and never leak from the public API. Broken edges are *data*, not exceptions:
 
     NovadiagError
     ├── ConfigError              bad options, unreadable/invalid manifests, bad kubeconfig
-    │   └── ManifestError        one manifest file: names the file and the line
+    │   └── InputFileError       a file the user named: unreadable, too large, not a regular file
+    │       └── ManifestError    one manifest file: names the file and the line
     ├── ClusterAccessError       the cluster could not be read
     │   ├── ClusterUnreachable   connection refused, DNS, TLS, timeouts
     │   ├── Unauthorized         401: token missing or expired
@@ -37,10 +38,10 @@ class ConfigError(NovadiagError):
     """Options, files or kubeconfig that novadiag cannot use."""
 
 
-class ManifestError(ConfigError):
-    """A manifest file that cannot be read or parsed.
+class InputFileError(ConfigError):
+    """A file the user named (manifest, snapshot, baseline) that cannot be read at a bounded cost.
 
-    The message names the file and, where the parser knows it, the line.
+    The message names the file and, where a parser knows it, the line.
     """
 
     def __init__(self, path: str, problem: str, *, line: int | None = None) -> None:
@@ -49,6 +50,10 @@ class ManifestError(ConfigError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+class ManifestError(InputFileError):
+    """A manifest file that cannot be read or parsed."""
 
 
 class ClusterAccessError(NovadiagError):

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ import urllib3
 import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.config import exec_provider
 from kubernetes.config.config_exception import ConfigException
 
 from novadiag.errors import (
@@ -389,17 +391,20 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         if settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
             return "in-cluster", configuration
-        k8s_config.load_kube_config(
-            config_file=settings.kubeconfig,
-            context=settings.context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        with exec_plugin_deadline(settings.request_timeout) as unanswered:
+            k8s_config.load_kube_config(
+                config_file=settings.kubeconfig,
+                context=settings.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        if unanswered:
+            raise ConfigError(f"kubeconfig {where}: {unanswered[0]}")
         _, active = k8s_config.list_kube_config_contexts(config_file=settings.kubeconfig)
         name = settings.context or (active or {}).get("name")
         if not str(configuration.host or "").strip():
             raise ConfigError(f"kubeconfig {where}: the cluster of context {name} has no server")
-        _one_refresh_at_a_time(configuration)
+        _one_refresh_at_a_time(configuration, settings.request_timeout)
     except ConfigException as exc:
         raise ConfigError(_kubeconfig_problem(settings, str(exc))) from exc
     except yaml.YAMLError as exc:
@@ -451,13 +456,13 @@ def _kubeconfig_problem(settings: KubeSettings, message: str) -> str:
     return f"kubeconfig {where}: {redact(_one_line(message))}"
 
 
-def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
+def _one_refresh_at_a_time(configuration: k8s_client.Configuration, plugin_seconds: float) -> None:
     """Serialize the kubeconfig loader's credential refresh, which runs before every request.
 
     Kinds are listed from several threads (:mod:`novadiag.listing`); when an exec-plugin
     or OIDC token expires mid-listing, each thread would otherwise run the plugin at once
     (four ``kubelogin`` prompts). Behind the lock the first refreshes and the others find
-    a fresh token.
+    a fresh token. A plugin run by a refresh has ``plugin_seconds`` to answer, as at load.
     """
     inner = configuration.refresh_api_key_hook
     if inner is None:
@@ -466,13 +471,65 @@ def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
 
     def refresh(config: k8s_client.Configuration) -> None:
         nonlocal inner
-        with lock:
+        with lock, exec_plugin_deadline(plugin_seconds):
             inner(config)
             if config.refresh_api_key_hook is not refresh:  # the loader installs a new hook as it refreshes
                 inner = config.refresh_api_key_hook
                 config.refresh_api_key_hook = refresh
 
     configuration.refresh_api_key_hook = refresh
+
+
+_plugin_deadline = threading.local()
+
+
+@contextmanager
+def exec_plugin_deadline(seconds: float) -> Iterator[list[str]]:
+    """Exec credential plugins started by this thread within the block get ``seconds`` to answer.
+
+    The official client runs the plugin and waits for it without a timeout, so
+    a plugin that never returns (a login prompt nobody sees, a hung ``aws``
+    call) would hang novadiag forever. :class:`_PluginProcess` kills it when the
+    time is up; the client then logs the failure and goes on without
+    credentials. Yields the list of what went unanswered, one line each, so the
+    caller can stop with that reason instead of a 401 later.
+    """
+    previous = getattr(_plugin_deadline, "state", None)
+    unanswered: list[str] = []
+    _plugin_deadline.state = (seconds, unanswered)
+    try:
+        yield unanswered
+    finally:
+        _plugin_deadline.state = previous
+
+
+class _PluginProcess(subprocess.Popen[str]):
+    """The process of an exec credential plugin, killed when it outlives :func:`exec_plugin_deadline`."""
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[Any, Any]:
+        state: tuple[float, list[str]] = getattr(_plugin_deadline, "state", None) or (KubeSettings.request_timeout, [])
+        seconds, unanswered = state
+        try:
+            return super().communicate(input, timeout if timeout is not None else seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            super().communicate()  # reap it and close its pipes
+            command = self.args[0] if isinstance(self.args, list) else self.args
+            problem = f"the exec credential plugin {command!s} did not answer within {seconds:g}s (--request-timeout)"
+            unanswered.append(problem)
+            raise ConfigException(f"exec: {problem}") from None
+
+
+class _PluginSubprocess:
+    """The ``subprocess`` module as the client's exec provider sees it: its Popen is :class:`_PluginProcess`."""
+
+    Popen = _PluginProcess
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+
+setattr(exec_provider, "subprocess", _PluginSubprocess())  # noqa: B010 - the provider's one use: starting the plugin
 
 
 def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:

@@ -25,12 +25,13 @@ from typing import Any
 
 import yaml
 
-from novadiag.errors import ManifestError
+from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
+from novadiag.errors import InputFileError, ManifestError
 from novadiag.model import Finding, RawObject, SourceInfo
 from novadiag.snapshot import Snapshot, build_snapshot
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = MAX_INPUT_BYTES
 MAX_DEPTH = 64
 MAX_NESTING = 200
 MAX_EXPANSION = 1_000_000
@@ -72,18 +73,11 @@ def _read_objects(files: list[Path], findings: list[Finding]) -> list[RawObject]
 def read_manifest_file(path: Path) -> list[Any]:
     """Every document of one file; raises ManifestError naming file and line."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ManifestError(str(path), f"file is {size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit")
-        with path.open("rb") as stream:  # bounded even where stat() says 0: /dev/zero, a pipe, /proc
-            data = stream.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise ManifestError(str(path), f"file is over the {MAX_FILE_BYTES >> 20} MiB limit")
-        text = data.decode("utf-8")
+        text = read_bounded_file(path, limit=MAX_FILE_BYTES, what="file").decode("utf-8")
+    except InputFileError as exc:
+        raise ManifestError(exc.path, exc.problem) from exc
     except UnicodeDecodeError as exc:
         raise ManifestError(str(path), "not UTF-8 text") from exc
-    except OSError as exc:
-        raise ManifestError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     if path.suffix == ".json":
         docs = _load_json(path, text)
     else:

@@ -3,13 +3,19 @@
 An audit with probes can run for minutes; finding out afterwards that ``-o``
 names a missing directory would throw the work away, so commands check the
 path first. Writing can still fail (disk full, permissions changed), and then
-the user gets the path and the reason, not a traceback.
+the user gets the path and the reason, not a traceback, and no half-written
+file: outputs are written to a temporary file and renamed into place.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 from novadiag.errors import ConfigError
 
@@ -39,11 +45,93 @@ def _check_parent(p: Path, flag: str) -> None:
 
 
 def write_output(path: str | Path, text: str, *, executable: bool = False) -> None:
-    """Write ``text`` to ``path`` (UTF-8); an OSError becomes one ConfigError naming the file."""
+    """Write ``text`` to ``path`` (UTF-8) whole or not at all; an OSError becomes one ConfigError naming the file.
+
+    A full disk must not leave half a report that a later step reads as a
+    whole one, nor destroy the previous file: the text goes to a temporary file
+    next to ``path``, which replaces ``path`` only once it is completely written.
+    What is not a regular file (``/dev/stdout``, a FIFO) is written directly:
+    renaming over it would replace the device or the pipe.
+    """
     p = Path(path)
     try:
-        p.write_text(text, encoding="utf-8")
-        if executable:
-            p.chmod(0o755)
+        if p.exists() and not p.is_file():  # /dev/stdout, a FIFO (links followed)
+            p.write_text(text, encoding="utf-8")
+        else:  # a symbolic link is written through, not replaced
+            target = p.resolve() if p.is_symlink() else p
+            _replace_atomically(target, text.encode("utf-8"), mode=0o755 if executable else None)
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot write: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _replace_atomically(target: Path, data: bytes, *, mode: int | None) -> None:
+    """Write a temporary file in ``target``'s directory, then rename it over ``target``; no temporary file is left."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)  # umask applies
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        if mode is not None:
+            temporary.chmod(mode)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def stdout_failures_named() -> Iterator[None]:
+    """Within the block, a failed write to standard output is one ConfigError, not a traceback.
+
+    ``> /dev/full`` or a full disk make a write to stdout fail with an OSError
+    that names no file, like an error in novadiag itself would: only the stream
+    can tell them apart. A reader that went away (BrokenPipeError) is left to
+    the caller, which ends quietly as other Unix tools do.
+    """
+    stream = sys.stdout
+    sys.stdout = cast(TextIO, _NamedFailures(stream))
+    try:
+        yield
+    finally:
+        sys.stdout = stream
+
+
+class _NamedFailures:
+    """A text stream whose write and flush errors say they are standard output's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the stream's own
+        return getattr(self._stream, name)
+
+    def _failed(self, exc: OSError) -> ConfigError:
+        discard_stdout()
+        return ConfigError(f"cannot write standard output: {exc.strerror or exc}")
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit does not fail again."""
+    try:
+        target = sys.stdout.fileno()
+    except (OSError, ValueError):  # a stream without a descriptor (a test's capture): nothing to flush at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, target)
+    os.close(devnull)

@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
 from novadiag.model import (
     SNAPSHOT_KINDS,
@@ -35,6 +36,7 @@ from novadiag.model import (
     SourceInfo,
     SourceKind,
 )
+from novadiag.outputs import write_output
 from novadiag.redaction import LAST_APPLIED, names_a_secret, redact, sanitize_secret, sanitize_secret_value
 from novadiag.shapes import shape_problem
 from novadiag.workloads import Workload, iter_workloads, pod_template
@@ -118,8 +120,8 @@ class Snapshot:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the snapshot as JSON (secrets already sanitized)."""
-        Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")), encoding="utf-8")
+        """Write the snapshot as JSON (secrets already sanitized), whole or not at all (a full disk: ConfigError)."""
+        write_output(path, json.dumps(self.to_dict(), separators=(",", ":")))
 
 
 def build_snapshot(
@@ -343,10 +345,9 @@ def load_snapshot_file(path: str | Path) -> Snapshot:
 
 
 def _load_snapshot_file(p: Path) -> Snapshot:
+    data_bytes = read_bounded_file(p, limit=MAX_INPUT_BYTES, what="snapshot file")  # /dev/zero, a FIFO
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read snapshot file: {exc.strerror}") from exc
+        data = json.loads(data_bytes)
     except (ValueError, RecursionError) as exc:  # invalid JSON or UTF-8, a huge integer, absurd nesting
         raise ConfigError(f"{p}: not a novadiag snapshot file (invalid JSON)") from exc
     if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:

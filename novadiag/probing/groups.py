@@ -27,6 +27,7 @@ RUN_ID = "novadiag.dev/run-id"
 GROUP = "novadiag.dev/group"
 CREATED = "novadiag.dev/created"
 DEFAULT_IMAGE = "python:3.12-slim"
+PROBE_PREFIX = "novadiag-probe-"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,12 @@ def checks_document(group: ProbeGroup, run_id: str, settings: ProbeSettings) -> 
 
 
 def resource_names(run_id: str, index: int) -> str:
-    return f"novadiag-probe-{run_id}-{index}"
+    return f"{run_prefix(run_id)}{index}"
+
+
+def run_prefix(run_id: str) -> str:
+    """How the names of one run's probe objects begin: ``novadiag cleanup`` deletes nothing else."""
+    return f"{PROBE_PREFIX}{run_id}-"
 
 
 def labels(run_id: str, index: int) -> dict[str, str]:

@@ -11,8 +11,8 @@ Nothing survives a run: every object is recorded *before* the request that
 creates it (a create whose answer never arrives — a dropped connection, Ctrl-C
 mid-request — may still have happened; deleting what was never made is a
 harmless 404), and a ``finally`` deletes them all — on success, error,
-timeout, Ctrl-C and SIGTERM (turned into KeyboardInterrupt while a run is in
-progress). A second signal during that final cleanup is held until it ends,
+timeout, Ctrl-C, SIGTERM, SIGHUP (a closed terminal), SIGQUIT and SIGUSR1 (turned
+into KeyboardInterrupt while a run is in progress). A second signal during that final cleanup is held until it ends,
 so an impatient double Ctrl-C does not strand pods; the cleanup deletes in
 parallel and gives up after :func:`cleanup_deadline` seconds, so a slow API
 server cannot hold the terminal for minutes. What it could not delete is
@@ -31,7 +31,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,8 +46,10 @@ from novadiag.probing.groups import (
     ProbeSettings,
     configmap_spec,
     pod_spec,
+    resource_names,
+    run_prefix,
 )
-from novadiag.signals import signals_held, sigterm_as_interrupt
+from novadiag.signals import signals_held, stop_signals_as_interrupt
 
 STUCK_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
@@ -136,11 +138,11 @@ def run_probes(
     """Run one probe pod per group; returns outcomes, never leaves objects behind."""
     settings = settings or ProbeSettings()
     run = ProbeRun(run_id=secrets.token_hex(4), outcomes=[])
-    run.outcomes = [GroupOutcome(g, i, f"novadiag-probe-{run.run_id}-{i}") for i, g in enumerate(groups)]
+    run.outcomes = [GroupOutcome(g, i, resource_names(run.run_id, i)) for i, g in enumerate(groups)]
     created: list[tuple[str, str, str]] = []
     unanswered: set[tuple[str, str, str]] = set()
     started = time.monotonic()
-    with sigterm_as_interrupt(), _PodWatch(client, run.run_id) as watch:
+    with stop_signals_as_interrupt(), _PodWatch(client, run.run_id) as watch:
         try:
             try:
                 _drive(client, run, settings, (created, unanswered), watch, progress)
@@ -368,7 +370,7 @@ def _delete_all(
 
 
 class ProbesInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM, after a cleanup that could not delete everything: it names what is left."""
+    """Ctrl-C or a stop signal, after a cleanup that could not delete everything: it names what is left."""
 
     def __init__(self, leftovers: Sequence[str]) -> None:
         super().__init__(f"{len(leftovers)} probe object(s) could not be deleted ({leftovers[0]})")
@@ -452,13 +454,18 @@ def _unauthorized(exc: Unauthorized, leftovers: Sequence[str]) -> Unauthorized:
 
 
 def cleanup(client: KubeClient, *, older_than: float | None = None) -> list[str]:
-    """Delete every novadiag probe object in the cluster (older than N seconds, if given)."""
+    """Delete every novadiag probe object in the cluster (older than N seconds, if given).
+
+    Only what a probe run created: labelled ``managed-by=novadiag`` *and* with
+    a run id, named after that run id (:func:`is_probe_object`). A user's own
+    object merely labelled ``managed-by=novadiag`` is not novadiag's to delete.
+    """
     now = datetime.now(UTC)
     doomed: list[tuple[str, str, str]] = []
     for kind in ("Pod", "ConfigMap"):
-        for obj in client.list_raw(kind, label_selector=f"{MANAGED_BY}=novadiag"):
+        for obj in client.list_raw(kind, label_selector=f"{MANAGED_BY}=novadiag,{RUN_ID}"):
             meta = obj.get("metadata") or {}
-            if older_than is not None and _age(meta, now) < older_than:
+            if not is_probe_object(meta) or (older_than is not None and _age(meta, now) < older_than):
                 continue
             doomed.append((kind, meta.get("namespace", "default"), meta["name"]))
     failed = _delete_all(client, doomed)
@@ -466,6 +473,13 @@ def cleanup(client: KubeClient, *, older_than: float | None = None) -> list[str]
     if failed:
         raise ClusterAccessError(f"could not delete {len(failed)} object(s): {failed[0]}")
     return gone
+
+
+def is_probe_object(meta: Mapping[str, Any]) -> bool:
+    """Whether an object's metadata is that of a probe object: its name begins with its run id's prefix."""
+    labels = meta.get("labels") or {}
+    run_id, name = labels.get(RUN_ID), meta.get("name")
+    return isinstance(run_id, str) and isinstance(name, str) and name.startswith(run_prefix(run_id))
 
 
 def _age(meta: dict[str, Any], now: datetime) -> float:

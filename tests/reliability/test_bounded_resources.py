@@ -8,6 +8,7 @@ room for the interpreter and its imports (~110 MB here).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -151,3 +152,46 @@ spec:
     (tmp_path / "m.yaml").write_text(text)
     assert main(["audit", "--manifests", str(tmp_path), "--format", "json", "-o", str(tmp_path / "r.json")]) == 1
     assert len(json.loads((tmp_path / "r.json").read_text())["edges"]) == 2
+
+
+def bounded_child(*args: str) -> subprocess.CompletedProcess[str]:
+    """``novadiag ARGS`` in a child held to 2 GB and 20 s: an unbounded read fails the test, not the machine."""
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+    program = limit + "import sys; from novadiag.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=cli_env(),
+        cwd=REPO,
+        check=False,
+    )
+
+
+def test_a_snapshot_that_never_ends_is_refused():
+    done = bounded_child("audit", "--snapshot", "/dev/zero")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "novadiag: error: /dev/zero: not a regular file (a pipe, a device or a socket could block or never end)"
+    ]
+
+
+def test_a_snapshot_fifo_is_refused_instead_of_waiting_for_a_writer(tmp_path: Path):
+    fifo = tmp_path / "snap.json"
+    os.mkfifo(fifo)
+    done = bounded_child("snapshot", "save", str(tmp_path / "copy.json"), "--snapshot", str(fifo))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"novadiag: error: {fifo}: not a regular file (a pipe, a device or a socket could block or never end)"
+    ]
+    assert not (tmp_path / "copy.json").exists()
+
+
+def test_a_1_gb_snapshot_is_refused_before_it_is_read(tmp_path: Path):
+    big = tmp_path / "huge.json"
+    with big.open("wb") as f:
+        f.truncate(1 << 30)  # sparse: costs no disk
+    done = bounded_child("audit", "--snapshot", str(big))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"novadiag: error: {big}: snapshot file is 1024 MiB, over the 256 MiB limit"]

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM at every stage of ``novadiag audit``: exit 130, one line, nothing left.
+"""Ctrl-C and other stop signals at every stage of ``novadiag audit``: exit 130, one line, nothing left.
 
 Each test runs the real command in a child process against the shared lab,
 holds it at one stage with an injected delay, sends the signal once the lab
@@ -9,10 +9,14 @@ off mid-flight and a second signal sent while cleanup runs.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 
@@ -89,7 +93,11 @@ def test_while_a_probe_pod_create_is_in_flight(lab, signum):
     assert_interrupted(lab, interrupt(lab, seen("create pods"), signum), late_writes=2.0)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1"],
+)
 def test_while_waiting_for_probe_pods(lab, signum):
     lab.set_dns_faults(delay_ms=800)  # probe pods take seconds to answer
     assert_interrupted(lab, interrupt(lab, probe_pods_exist, signum))
@@ -153,3 +161,82 @@ def test_an_interrupt_does_not_wait_for_a_list_request_still_on_the_wire(lab):
     code, out, err = interrupt(lab, seen("list pods"), signal.SIGINT)
     assert time.monotonic() - started < 15, err
     assert code == 130 and err.splitlines()[-1] == "novadiag: interrupted" and out == ""
+
+
+def test_a_closed_terminal_cleans_up_like_ctrl_c(lab):
+    """Closing the terminal (its master side) hangs it up: the kernel sends SIGHUP to the session's leader.
+
+    The audit runs in a session of its own with a pseudo-terminal as its
+    controlling terminal and as stdin, stdout and stderr, as in a shell; its
+    messages have nowhere to go once the terminal is gone, so the test checks
+    the exit code and the cluster.
+    """
+    lab.set_dns_faults(delay_ms=800)  # probe pods take seconds to answer
+    reset_metrics(lab)
+    master, terminal = os.openpty()
+
+    def take_the_terminal() -> None:  # runs in the child: a new session, this pty its controlling terminal
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "novadiag", "audit", "--kubeconfig", lab.kubeconfig, "--format", "json"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=cli_env(),
+        cwd=REPO,
+        preexec_fn=take_the_terminal,
+    )
+    os.close(terminal)
+    try:
+        deadline = time.monotonic() + 30
+        while not probe_pods_exist(lab):
+            assert child.poll() is None, "the audit ended before its probe pods were created"
+            assert time.monotonic() < deadline, "no probe pod was ever created"
+            _drain(master)
+            time.sleep(0.05)
+        os.close(master)  # the terminal window closes
+        code = child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert code == 130, f"exit {code}: the hangup did not unwind through the cleanup"
+    assert leftovers(lab.kubeconfig) == []
+
+
+def _drain(master: int) -> None:
+    """Read what the audit wrote to its terminal, so it never blocks on a full one."""
+    while select.select([master], [], [], 0)[0]:
+        try:
+            if not os.read(master, 65536):
+                return
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.15, 0.2, 0.3, 0.5])
+def test_ctrl_c_while_starting_up_is_an_interrupt_not_a_traceback(lab, delay):
+    """Ctrl-C in the first half second (importing, parsing options, loading the kubeconfig)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "novadiag", "audit", "--kubeconfig", lab.kubeconfig, "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO,
+    )
+    try:
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert "Traceback" not in err, err
+    assert child.returncode == 130, err
+    assert err.splitlines() == ["novadiag: interrupted"]
+    assert out == ""
+    assert leftovers(lab.kubeconfig) == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,8 +71,28 @@ def test_an_output_that_is_a_directory_is_refused(tmp_path, capsys):
 def test_a_failed_write_names_the_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match=rf"^{blocker}/out.json: cannot write: Not a directory$"):
+    with pytest.raises(ConfigError, match=rf"^cannot write {blocker}/out.json: Not a directory$"):
         write_output(blocker / "out.json", "{}")
+
+
+def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path):
+    (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+    write_output(tmp_path / "link.json", "{}")
+    assert (tmp_path / "link.json").is_symlink()
+    assert (tmp_path / "target.json").read_text() == "{}"
+
+
+def test_an_output_that_is_a_fifo_is_written_into_not_replaced(tmp_path):
+    """``-o /dev/stdout`` and ``-o fifo`` write into the stream: renaming a file over it would replace it."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_output(fifo, "{}")
+    reader.join(timeout=10)
+    assert received == ["{}"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
