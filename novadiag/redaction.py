@@ -32,9 +32,11 @@ disappears from the printed text. The host parser in
 from __future__ import annotations
 
 import base64
+import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache, lru_cache
+from types import ModuleType
 from typing import Any, cast
 
 from novadiag.model import RawObject
@@ -46,6 +48,9 @@ SANITIZED_KEY = "novadiagSanitized"
 """Top-level marker on a Secret whose data :func:`sanitize_secret` has rewritten."""
 
 MASK = "***"
+
+WITHHELD = "/" + MASK
+"""Ends a URL a Secret value was rebuilt from: what followed its hosts is not shown."""
 
 MAX_REDACT_CHARS = 64 * 1024
 
@@ -91,11 +96,22 @@ _SECRET_KEY = (
     r"|credential|signature|authorization)[\w.\-]*"
     r"|[\w.\-]*(?:key|auth|pass|sig)"
 )
+# Where a parameter's value ends when it is not quoted: at the next ``key=`` after a separator (a
+# space, ADO.NET's and JDBC's ``;``, a query's ``&``), or at the end of the line. The next key is one
+# word: ADO.NET's ``Password=a b;User Id=x`` then masks ``a b;User``, more than the value, never less,
+# and ``Password=a b;c;Encrypt=True`` is masked whole. Keys are bounded so the look-ahead stays short.
+_NEXT_PARAM = r"(?=[;&\s]\s*[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
+# Quoted values: libpq's backslash escapes, ADO.NET's doubled quotes, JDBC's braces with ``}}``.
+_QUOTED_VALUE = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|\{(?:[^}]|\}\})*\}?"""
 _PARAM_RE = re.compile(
-    rf"(?<![^?&;#\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)"
-    r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;]*)""",
+    rf"(?<![^?&;#\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|[^\s&;]?[^\r\n]*?{_NEXT_PARAM})",
     re.IGNORECASE,
 )
+# In a libpq DSN (``host=db port=5432 password=a;b``) only white space ends an unquoted value.
+_LIBPQ_PARAM_RE = re.compile(
+    rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE
+)
+_LIBPQ_START_RE = re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
 _SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth", re.IGNORECASE)
 _JSON_PARAM_RE = re.compile(
@@ -118,6 +134,10 @@ def redact(value: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_REDACT_CHARS:
         return REDACTED
     text = value
+    # Parameters first: a quoted or braced password may hold "@" (``password={a@b}``), which the
+    # userinfo patterns below would take for the end of a URL's userinfo, and lose the host.
+    if "=" in text and _names_a_secret_param(text):
+        text = (_LIBPQ_PARAM_RE if is_libpq_dsn(text) else _PARAM_RE).sub(_mask_param, text)
     if "@" in text:  # each pattern runs only where its literal part occurs: they scan every position
         url = text.find("://")
         if url != -1:
@@ -128,8 +148,6 @@ def redact(value: str) -> str:
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
         if url == -1 or text.count("@") > 1 or text.find("@") < url:  # else the one @ ends a URL's userinfo
             text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
-    if "=" in text and _names_a_secret_param(text):
-        text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
         text = _JSON_PARAM_RE.sub(rf'\g<key>"{MASK}"', text)
     lowered = text.lower()
@@ -198,6 +216,15 @@ def _names_a_secret_param(text: str) -> bool:
             return True
         end = text.find("=", end + 1)
     return False
+
+
+def is_libpq_dsn(text: str) -> bool:
+    """Whether ``text`` is a libpq key=value DSN, whose values end at white space (not at ``;``).
+
+    It starts with two pairs separated by white space, the first value free of
+    ``;``: ADO.NET's ``Server=db;User Id=app`` has its first ``;`` before any space.
+    """
+    return _LIBPQ_START_RE.match(text) is not None
 
 
 def authority_start(rest: str) -> int:
@@ -270,39 +297,85 @@ def names_a_secret(name: str) -> bool:
 
 
 def sanitize_secret_value(key: str, value: str) -> str:
-    """What a snapshot keeps of one Secret value: its hosts, or nothing at all.
+    """What a snapshot keeps of one Secret value: the scheme, hosts and ports it names, or nothing.
+
+    The value is masked, its hosts are parsed from the masked text, and then
+    only those hosts are kept, written anew (:func:`_text_naming`): nothing of
+    the original text survives, so a password no masking pattern foresaw (a
+    ``;``, a space or an ``@`` in it) cannot either. The audit needs no more.
 
     A value without structure (no ``scheme://``, no ``key=value``, no ``jdbc:``
     or gRPC prefix) is kept only when written in lower case, as Kubernetes names
-    are: under a key like ``DB_HOST`` a lone token could just as well be a
-    password, and generated passwords carry capitals.
+    are, and never under a key named like a credential: under a key like
+    ``DB_HOST`` a lone token could just as well be a password, and generated
+    passwords carry capitals.
 
     >>> sanitize_secret_value("url", "redis://:hunter2@redis:6379/0")
-    'redis://:***@redis:6379/0'
+    'redis://redis:6379/***'
+    >>> sanitize_secret_value("dsn", "Server=db,1433;Password=a b;c;Encrypt=True")
+    'db:1433'
     >>> sanitize_secret_value("password", "hunter2")
     '<redacted>'
     """
-    if not isinstance(value, str) or (_STRUCTURED_RE.search(value) is None and value != value.lower()):
-        return REDACTED  # checked before parsing: most Secret values are passwords and tokens
-    # Masked first, then parsed: the hosts are decided on the very text the
-    # snapshot keeps and the reference finder parses later. Not memoized: a
-    # lone lower-case password passes redact() unchanged.
-    masked = authority_only(redact(value))
-    if not _host_parser()(key, masked, remember=False):
+    if not isinstance(value, str):
         return REDACTED
-    return masked
+    if _STRUCTURED_RE.search(value) is None and (value != value.lower() or names_a_secret(key)):
+        return REDACTED  # checked before parsing: most Secret values are passwords and tokens
+    # Masked first, then parsed: a parser confused by a password's characters sees only "***".
+    # Not memoized: a lone lower-case password passes redact() unchanged.
+    hosts = _references().parse_value(key, authority_only(redact(value)), remember=False)
+    return _text_naming(key, value, hosts) if hosts else REDACTED
+
+
+def _text_naming(key: str, value: str, hosts: tuple[Any, ...]) -> str:
+    """A text naming exactly ``hosts`` (``HostPort`` records found in ``value``) under the env name ``key``.
+
+    A value that is no more than its hosts (``redis://cache:6379``) is kept.
+    Else hosts with one scheme in a row share one URL, marked as cut
+    (``mongodb://m1:27017,m2:27017/***``); a host without a scheme is
+    ``host:port`` or ``host``. The text is parsed
+    back, and a form that reads differently is not used: written one host a
+    token, then (for one host without port or scheme, which a plain name reads
+    as a host only under a host-ish key) as ``Server=host``; else nothing.
+    """
+    single = f"Server={_host_text(hosts[0].host)}" if len(hosts) == 1 and hosts[0].scheme is None else None
+    plain = _joined(hosts, grouped=True, suffix="")
+    if plain == value.strip().lower() and _references().parse_value(key, plain, remember=False) == hosts:
+        return plain  # the value was no more than its hosts: kept as written
+    candidates = (_joined(hosts, grouped=True, suffix=WITHHELD), _joined(hosts, grouped=False, suffix=WITHHELD), single)
+    for text in candidates:
+        if text is not None and _references().parse_value(key, text, remember=False) == hosts:
+            return text
+    return REDACTED
+
+
+def _joined(hosts: tuple[Any, ...], *, grouped: bool, suffix: str) -> str:
+    tokens: list[str] = []
+    scheme: str | None = None
+    for hp in hosts:
+        authority = _host_text(hp.host) + ("" if hp.port is None else f":{hp.port}")
+        if hp.scheme is None:
+            tokens.append(authority)
+        elif grouped and hp.scheme == scheme:
+            tokens[-1] = tokens[-1].removesuffix(suffix) + f",{authority}{suffix}"
+        else:
+            tokens.append(f"{hp.scheme}://{authority}{suffix}")
+        scheme = hp.scheme
+    return ",".join(tokens)
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @cache
-def _host_parser() -> Callable[..., tuple[Any, ...]]:
-    """:func:`novadiag.references.parse_value`, imported on first use (references imports this module).
+def _references() -> ModuleType:
+    """:mod:`novadiag.references` (for its parser), imported on first use: it imports this module.
 
     Once, not per call: an import statement in the function was 1.3 µs of each
     Secret value, about 6% of sanitizing one.
     """
-    from novadiag.references import parse_value
-
-    return parse_value
+    return importlib.import_module("novadiag.references")
 
 
 def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> RawObject:

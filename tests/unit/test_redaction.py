@@ -131,7 +131,7 @@ def test_redact_never_raises(value):
 
 
 def test_secret_value_naming_a_host_keeps_it_redacted():
-    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://u:***@db/***"
+    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://db:5432/***"
 
 
 def test_secret_value_without_a_host_vanishes():
@@ -162,7 +162,7 @@ def raw_secret(**extra):
 
 def test_data_is_decoded_and_sanitized():
     out = sanitize_secret(raw_secret(data={"url": b64("redis://:hunter2@redis:6379"), "password": b64("hunter2")}))
-    assert out["data"] == {"url": "redis://:***@redis:6379", "password": REDACTED}
+    assert out["data"] == {"url": "redis://redis:6379/***", "password": REDACTED}
 
 
 def test_string_data_is_merged_and_removed():
@@ -285,17 +285,17 @@ def test_at_signs_that_are_not_credentials_stay(value):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("https://hooks.slack.com/services/T0AAAA/B0BBBB/HookTok1", "https://hooks.slack.com/***"),
+        ("https://hooks.slack.com/services/T0AAAA/B0BBBB/HookTok1", "https://hooks.slack.com:443/***"),
         ("http://pg.data:5432/cb#access_token=FragTok2", "http://pg.data:5432/***"),
-        ("https://bucket.s3.example/obj?X-Amz-Signature=abc&X-Amz-Credential=k", "https://bucket.s3.example/***"),
-        ("mongodb://u:P1@h1:27017,h2:27017/db?replicaSet=rs", "mongodb://u:***@h1:27017,h2:27017/***"),
-        ("http://a/x,http://b/y", "http://a/***,http://b/***"),
+        ("https://bucket.s3.example/obj?X-Amz-Signature=abc&X-Amz-Credential=k", "https://bucket.s3.example:443/***"),
+        ("mongodb://u:P1@h1:27017,h2:27017/db?replicaSet=rs", "mongodb://h1:27017,h2:27017/***"),
+        ("http://a/x,http://b/y", "http://a:80,b:80/***"),
         ("redis://cache:6379", "redis://cache:6379"),
-        ("dns:///payments:6379", "dns:///payments:6379"),  # gRPC: the host is the path
+        ("dns:///payments:6379", "grpc://payments:6379/***"),  # gRPC: the host is the path
     ],
 )
 def test_a_secret_url_keeps_only_scheme_hosts_and_ports(value, expected):
-    """A token hides in a path or fragment as often as in the userinfo; a Secret's URL keeps its authority only."""
+    """A token hides in a path or fragment as often as in the userinfo; a Secret's URL keeps its hosts only."""
     assert sanitize_secret_value("URL", value) == expected
 
 
