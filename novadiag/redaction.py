@@ -95,6 +95,7 @@ _SECRET_KEY = (
     r"[\w.\-]*?(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|accountkey"
     r"|credential|signature|authorization)[\w.\-]*"
     r"|[\w.\-]*(?:key|auth|pass|sig)"
+    r"|(?:[\w.\-]*[_.\-])?pat"  # a personal access token: GITHUB_PAT
 )
 # Where a parameter's value ends when it is not quoted: at the next ``key=`` after a separator (a
 # space, ADO.NET's and JDBC's ``;``, a query's ``&``), or at the end of the line. The next key is one
@@ -113,11 +114,19 @@ _LIBPQ_PARAM_RE = re.compile(
 )
 _LIBPQ_START_RE = re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
-_SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth", re.IGNORECASE)
+_SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth|pat", re.IGNORECASE)
 _JSON_PARAM_RE = re.compile(
     rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
 )
 _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
+# Command-line credentials: ``--password hunter2``, ``--api-key k`` (``--password=x`` is a parameter
+# above) and MySQL's ``-phunter2``. The value after a secret-named flag is masked whatever it looks like.
+_SECRET_FLAG = rf"--?(?:{_SECRET_KEY})"
+_SECRET_FLAG_RE = re.compile(rf"""(?<![^\s"'])(?P<flag>{_SECRET_FLAG})(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.I)
+_SECRET_FLAG_ALONE_RE = re.compile(_SECRET_FLAG, re.IGNORECASE)
+_MYSQL_PASSWORD_RE = re.compile(r"""(?<![^\s"'])-p[^\s"']+""")
+# An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
+_SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 _AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
 
 
@@ -153,7 +162,33 @@ def redact(value: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
+    if text.startswith("-") or " -" in text or "\t-" in text or "'-" in text or '"-' in text:
+        text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
+        text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
     return text
+
+
+def redact_command(items: list[object]) -> list[object]:
+    """A container's ``args`` or ``command``, each item :func:`redact`-ed; the item after ``--password`` masked whole.
+
+    >>> redact_command(["mysql", "--password", "hunter2", "-phunter2", "--host=db"])
+    ['mysql', '--password', '***', '-p***', '--host=db']
+    """
+    masked: list[object] = []
+    after_flag = False
+    for item in items:
+        if not isinstance(item, str):
+            masked.append(item)
+            after_flag = False
+            continue
+        masked.append(MASK if after_flag and item else redact(item))
+        after_flag = _SECRET_FLAG_ALONE_RE.fullmatch(item) is not None
+    return masked
+
+
+def annotation_names_a_secret(key: str) -> bool:
+    """Whether an annotation's key (its name part, after any ``prefix/``) says its value is a credential."""
+    return _SECRET_ANNOTATION_RE.search(key.rpartition("/")[2]) is not None
 
 
 def _mask_url_credentials(text: str) -> str:

@@ -6,14 +6,18 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from novadiag.model import SourceInfo
 from novadiag.redaction import (
     LAST_APPLIED,
     REDACTED,
     SANITIZED_KEY,
+    names_a_secret,
     redact,
+    redact_command,
     sanitize_secret,
     sanitize_secret_value,
 )
+from novadiag.snapshot import build_snapshot
 
 
 def b64(text):
@@ -302,12 +306,13 @@ def test_a_secret_url_keeps_only_scheme_hosts_and_ports(value, expected):
 @given(
     st.lists(
         st.sampled_from(["DB", "_", "-", ".", "PASS", "word", "Pwd", "secret", "TOKEN", "api", "KEY", "access", "Auth",
-                         "credential", "SIG", "nature", "URL", "host", "x1"]),
+                         "credential", "SIG", "nature", "URL", "host", "x1", "PAT", "H"]),
         max_size=6,
     ).map("".join)
 )
 @example("DB_PASSWORD")
 @example("AUTH_SERVICE_URL")
+@example("GITHUB_PAT")
 def test_the_quick_check_of_secret_names_agrees_with_the_pattern(name):
     from novadiag.redaction import _SECRET_KEY_RE, names_a_secret
 
@@ -332,3 +337,71 @@ def test_authority_only_shortcut_agrees_with_the_pattern(text):
 
     expected = _URL_TAIL_RE.sub(_cut_after_authority, text) if "://" in text else text
     assert authority_only(text) == expected
+
+
+# ----------------------------------------------------------------------------- command lines, names, annotations
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("--password hunter2", "--password ***"),
+        ("--password=hunter2", "--password=***"),
+        ("--token abc.def", "--token ***"),
+        ("--db-api-key 'a b'", "--db-api-key ***"),
+        ("mysql -uroot -phunter2 app", "mysql -uroot -p*** app"),
+        ('sh -c "mysqldump -phunter2 --password hunter3 app"', 'sh -c "mysqldump -p*** --password *** app"'),
+    ],
+)
+def test_command_line_credentials_are_masked(value, expected):
+    assert redact(value) == expected
+
+
+@pytest.mark.parametrize("value", ["mkdir -p /data", "--port 5432", "--host db --verbose", "-v --verbose"])
+def test_command_lines_without_credentials_stay(value):
+    assert redact(value) == value
+
+
+def test_the_item_after_a_secret_flag_in_args_is_masked_whole():
+    args = ["--password", "hunter 2", "--token", "t0k", "--host", "db", "-phunter3", 5]
+    assert redact_command(args) == ["--password", "***", "--token", "***", "--host", "db", "-p***", 5]
+
+
+@pytest.mark.parametrize("name", ["GITHUB_PAT", "PAT", "APP_TOKEN", "OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWD",
+                                  "GCP_CREDENTIALS", "SMTP_PASSWORD"])
+def test_env_names_of_credentials_are_recognised(name):
+    assert names_a_secret(name)
+
+
+@pytest.mark.parametrize("name", ["PATH", "PATTERN", "DB_HOST", "PAT_URL", "SPAT"])
+def test_env_names_that_are_not_credentials_are_not(name):
+    assert not names_a_secret(name)
+
+
+def test_a_saved_snapshot_keeps_no_command_line_token_pat_or_secret_annotation(tmp_path):
+    """Args, commands, env values named like credentials and annotations named like one: nothing survives."""
+    container = {
+        "name": "app",
+        "image": "app:1",
+        "command": ["sh", "-c", "mysql -uroot -pCmdPw1 -h db"],
+        "args": ["--password", "ArgPw2", "--token", "ArgTok3", "--url", "postgres://db:5432/app"],
+        "env": [{"name": "GITHUB_PAT", "value": "ghp_EnvPat4"}, {"name": "DB_HOST", "value": "db"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": "a", "annotations": {"example.com/api-token": "AnnTok5"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "app"}},
+            "template": {
+                "metadata": {"labels": {"app": "app"}, "annotations": {"vault.example/secret-key": "AnnKey6"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+    path = tmp_path / "snapshot.json"
+    build_snapshot([deployment], SourceInfo("manifests")).save(path)
+    text = path.read_text()
+    leaked = [seed for seed in ("CmdPw1", "ArgPw2", "ArgTok3", "ghp_EnvPat4", "AnnTok5", "AnnKey6") if seed in text]
+    assert leaked == []
+    assert "postgres://db:5432/app" in text and '"value":"db"' in text  # hosts stay
