@@ -418,22 +418,47 @@ def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> Raw
 
     ``data`` (base64) and ``stringData`` (plain, wins for the same key) are
     merged into ``data``; ``stringData`` is removed; the object is marked with
-    ``novadiagSanitized: True`` so a second pass returns it unchanged, unless
-    ``trust_marker`` is False (input from outside: the marker could be forged).
+    ``novadiagSanitized: True``.
+
+    ``trust_marker``: a marked Secret's ``data`` is taken as plain strings (a
+    snapshot file novadiag wrote, a snapshot already admitted), but each value
+    is sanitized again all the same, since a file can be edited or written by
+    another tool: a sanitized value comes back unchanged, so a second pass
+    returns the object itself. False (a manifest: input from outside, where
+    ``data`` is base64 whatever the object claims) ignores the marker.
     """
     if trust_marker and obj.get(SANITIZED_KEY) is True:
-        return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
+        return _sanitized_again(obj)
     data: dict[str, str] = {}
     for key, raw in _items(obj.get("data")):
         data[key] = _sanitize_encoded(key, raw)
     for key, raw in _items(obj.get("stringData")):
-        data[key] = sanitize_secret_value(key, raw) if isinstance(raw, str) else REDACTED
+        data[key] = _sanitize_plain(key, raw)
+    return _with_data(obj, data)
+
+
+def _sanitized_again(obj: Mapping[str, Any]) -> RawObject:
+    """A Secret marked as sanitized, its plain ``data`` checked: the object itself when nothing changes."""
+    data = {key: _sanitize_plain(key, raw) for key, raw in _items(obj.get("data"))}
+    for key, raw in _items(obj.get("stringData")):
+        data[key] = _sanitize_plain(key, raw)
+    same = data == obj.get("data") and "stringData" not in obj
+    if same and _without_last_applied(obj.get("metadata")) is obj.get("metadata"):
+        return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
+    return _with_data(obj, data)
+
+
+def _with_data(obj: Mapping[str, Any], data: dict[str, str]) -> RawObject:
     out = {k: v for k, v in obj.items() if k not in ("data", "stringData")}
     if "metadata" in obj:
         out["metadata"] = _without_last_applied(obj["metadata"])
     out["data"] = data
     out[SANITIZED_KEY] = True
     return cast(RawObject, out)
+
+
+def _sanitize_plain(key: str, raw: object) -> str:
+    return sanitize_secret_value(key, raw) if isinstance(raw, str) else REDACTED
 
 
 def _items(section: object) -> list[tuple[str, object]]:

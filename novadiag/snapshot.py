@@ -221,9 +221,10 @@ def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObj
     credential:
 
     * Secrets: :func:`sanitize_secret` (hosts kept, everything else withheld).
-      ``trust_sanitized``: a Secret marked as sanitized is taken as it is; only
-      snapshot files novadiag wrote are trusted so (a manifest could carry the
-      marker and skip the step).
+      ``trust_sanitized``: a Secret marked as sanitized holds plain strings
+      (snapshot files, snapshots already admitted), which are sanitized again
+      all the same (a file can be edited); without it (manifests) the marker
+      is ignored and ``data`` read as base64.
     * Annotations of every object: ``last-applied-configuration`` (the whole
       object again, Secret data included) is dropped, other values masked with
       :func:`redact` (a DSN in a ``note`` annotation).

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import novadiag
 from novadiag.model import SourceInfo
 from novadiag.redaction import (
     LAST_APPLIED,
@@ -17,7 +19,9 @@ from novadiag.redaction import (
     sanitize_secret,
     sanitize_secret_value,
 )
-from novadiag.snapshot import build_snapshot
+from novadiag.references import discover_references
+from novadiag.report.render import FORMATS
+from novadiag.snapshot import SNAPSHOT_SCHEMA, Snapshot, build_snapshot, load_snapshot_file
 
 
 def b64(text):
@@ -200,6 +204,49 @@ def test_sanitize_is_idempotent():
 def test_already_marked_secret_is_returned_unchanged():
     marked = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "http://a:80"}}
     assert sanitize_secret(marked) is marked
+
+
+def test_a_secret_marked_as_sanitized_is_sanitized_again():
+    marked = {
+        **raw_secret(),
+        SANITIZED_KEY: True,
+        "data": {"url": "postgres://u:MarkedPw1@db:5432/app", "password": "MarkedPw2", "port": 5432},
+        "stringData": {"token": "MarkedTok3"},
+    }
+    out = sanitize_secret(marked)
+    assert out["data"] == {"url": "postgres://db:5432/***", "password": REDACTED, "port": REDACTED, "token": REDACTED}
+    assert "stringData" not in out
+
+
+def deployment_reading_the_db_url():
+    env = [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": "nova"},
+        "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "app", "env": env}]}}},
+    }
+
+
+def test_a_snapshot_built_by_hand_cannot_pass_a_credential_off_as_sanitized():
+    secret = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "postgres://u:HandPw1@db.nova:5432/app"}}
+    objects = {"Secret": (secret,), "Deployment": (deployment_reading_the_db_url(),)}
+    snapshot = Snapshot(SourceInfo("manifests"), objects)
+    references, _ = discover_references(snapshot)
+    assert [ref.reference for ref in references] == ["postgres://db.nova:5432/***"]
+
+
+def test_a_snapshot_file_that_claims_its_secrets_are_sanitized_is_not_believed(tmp_path):
+    """A snapshot file can be edited or written by another tool: its Secrets are sanitized on load all the same."""
+    secret = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "postgres://u:FilePw1@db.nova:5432/app"}}
+    path = tmp_path / "forged.json"
+    objects = {"Secret": [secret], "Deployment": [deployment_reading_the_db_url()]}
+    path.write_text(json.dumps({"schema": SNAPSHOT_SCHEMA, "objects": objects}))
+    report = novadiag.audit(snapshot=path)
+    outputs = [report.render(fmt) for fmt in FORMATS] + [json.dumps(report.to_dict())]
+    load_snapshot_file(path).save(tmp_path / "again.json")
+    outputs.append((tmp_path / "again.json").read_text())
+    assert [text for text in outputs if "FilePw1" in text] == []
+    assert {edge.reference.host for edge in report.edges} == {"db.nova"}
 
 
 def test_metadata_and_type_are_kept():
