@@ -17,6 +17,7 @@ token (410) restarts the list from the beginning.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -389,17 +390,18 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         if settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
             return "in-cluster", configuration
-        k8s_config.load_kube_config(
-            config_file=settings.kubeconfig,
-            context=settings.context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        with _exec_plugin_output_withheld(settings):
+            k8s_config.load_kube_config(
+                config_file=settings.kubeconfig,
+                context=settings.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
         _, active = k8s_config.list_kube_config_contexts(config_file=settings.kubeconfig)
         name = settings.context or (active or {}).get("name")
         if not str(configuration.host or "").strip():
             raise ConfigError(f"kubeconfig {where}: the cluster of context {name} has no server")
-        _one_refresh_at_a_time(configuration)
+        _one_refresh_at_a_time(configuration, settings)
     except ConfigException as exc:
         raise ConfigError(_kubeconfig_problem(settings, str(exc))) from exc
     except yaml.YAMLError as exc:
@@ -451,7 +453,7 @@ def _kubeconfig_problem(settings: KubeSettings, message: str) -> str:
     return f"kubeconfig {where}: {redact(_one_line(message))}"
 
 
-def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
+def _one_refresh_at_a_time(configuration: k8s_client.Configuration, settings: KubeSettings) -> None:
     """Serialize the kubeconfig loader's credential refresh, which runs before every request.
 
     Kinds are listed from several threads (:mod:`novadiag.listing`); when an exec-plugin
@@ -466,13 +468,93 @@ def _one_refresh_at_a_time(configuration: k8s_client.Configuration) -> None:
 
     def refresh(config: k8s_client.Configuration) -> None:
         nonlocal inner
-        with lock:
+        with lock, _exec_plugin_output_withheld(settings):
             inner(config)
             if config.refresh_api_key_hook is not refresh:  # the loader installs a new hook as it refreshes
                 inner = config.refresh_api_key_hook
                 config.refresh_api_key_hook = refresh
 
     configuration.refresh_api_key_hook = refresh
+
+
+_EXEC_EXIT_RE = re.compile(r"exec: process returned (-?\d+)")
+_exec_warned: set[str] = set()
+_exec_lock = threading.Lock()
+
+
+class _ExecPluginMessages(logging.Filter):
+    """Drops the kubeconfig loader's ``exec:`` log records, which quote the plugin's stderr, and keeps the gist.
+
+    The official client runs the plugin, and when it fails logs ``exec:
+    process returned 1. <everything the plugin wrote on stderr>`` on the root
+    logger, and goes on without a credential. A plugin's stderr can hold a
+    token (a debug line, a refresh token in an error), so the record is not
+    let through; :func:`_exec_plugin_output_withheld` says what happened instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+        self.exit_status: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("exec:"):
+            return True
+        self.failed = True
+        status = _EXEC_EXIT_RE.match(message)
+        if status is not None:
+            self.exit_status = status.group(1)
+        return False
+
+
+@contextmanager
+def _exec_plugin_output_withheld(settings: KubeSettings) -> Iterator[None]:
+    """While the client may run the exec plugin: its messages withheld, one warning of ours (once per failure kind)."""
+    messages = _ExecPluginMessages()
+    root = logging.getLogger()
+    root.addFilter(messages)
+    try:
+        yield
+    finally:
+        root.removeFilter(messages)
+    if messages.failed:
+        _warn_exec_failure(_exec_plugin_command(settings), messages.exit_status)
+
+
+def _warn_exec_failure(command: str, exit_status: str | None) -> None:
+    what = f"failed (exit status {exit_status})" if exit_status is not None else "gave no usable credential"
+    warning = f"the exec credential plugin {command} {what}"
+    with _exec_lock:
+        if warning in _exec_warned:
+            return
+        _exec_warned.add(warning)
+    print(f"novadiag: warning: {warning}; its output is not shown, as it may hold a credential", file=sys.stderr)
+
+
+def _exec_plugin_command(settings: KubeSettings) -> str:
+    """The ``exec.command`` of the context's user, read from the kubeconfig file(s) as the client merges them."""
+    contexts: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    current = settings.context
+    for path in _kubeconfig_path(settings).split(os.pathsep):
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        current = current or data.get("current-context")
+        for section, found in (("contexts", contexts), ("users", users)):
+            for entry in data.get(section) or ():
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    found.setdefault(entry["name"], entry.get(section[:-1]))
+    context = contexts.get(str(current))
+    user = users.get(str(context.get("user"))) if isinstance(context, dict) else None
+    plugin = user.get("exec") if isinstance(user, dict) else None
+    command = plugin.get("command") if isinstance(plugin, dict) else None
+    return redact(_one_line(command)) if isinstance(command, str) and command.strip() else "(unnamed)"
 
 
 def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:
