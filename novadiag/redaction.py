@@ -105,7 +105,10 @@ _NEXT_PARAM = r"(?=[;&\s]\s*[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
 # Quoted values: libpq's backslash escapes, ADO.NET's doubled quotes, JDBC's braces with ``}}``.
 _QUOTED_VALUE = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|\{(?:[^}]|\}\})*\}?"""
 _PARAM_RE = re.compile(
-    rf"(?<![^?&;#\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|[^\s&;]?[^\r\n]*?{_NEXT_PARAM})",
+    # A URL's query or fragment parameter: its value ends at white space, "&" or "#" (";" is data there).
+    rf"(?<=[?&#])(?P<qkey>{_SECRET_KEY})(?P<qeq>=)(?P<qvalue>{_QUOTED_VALUE}|[^\s&#]*)"
+    # A DSN's parameter (JDBC ``;a=b``, libpq, ADO.NET, a flag's ``--a=b``).
+    rf"|(?<![^;\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|[^\s&;]?[^\r\n]*?{_NEXT_PARAM})",
     re.IGNORECASE,
 )
 # In a libpq DSN (``host=db port=5432 password=a;b``) only white space ends an unquoted value.
@@ -122,9 +125,11 @@ _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
 # Command-line credentials: ``--password hunter2``, ``--api-key k`` (``--password=x`` is a parameter
 # above) and MySQL's ``-phunter2``. The value after a secret-named flag is masked whatever it looks like.
 _SECRET_FLAG = rf"--?(?:{_SECRET_KEY})"
-_SECRET_FLAG_RE = re.compile(rf"""(?<![^\s"'])(?P<flag>{_SECRET_FLAG})(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.I)
+_SECRET_FLAG_RE = re.compile(
+    rf"""(?<![\w\-./:])(?P<flag>{_SECRET_FLAG})(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.IGNORECASE
+)
 _SECRET_FLAG_ALONE_RE = re.compile(_SECRET_FLAG, re.IGNORECASE)
-_MYSQL_PASSWORD_RE = re.compile(r"""(?<![^\s"'])-p[^\s"']+""")
+_MYSQL_PASSWORD_RE = re.compile(r"""(?<![\w\-./:])-p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 _AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
@@ -162,10 +167,27 @@ def redact(value: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
-    if text.startswith("-") or " -" in text or "\t-" in text or "'-" in text or '"-' in text:
+    if "-" in text:
         text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
         text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
     return text
+
+
+def redact_text(text: str) -> str:
+    """Any free text — a message, a criterion as written, a line of a file — with every credential form masked.
+
+    What :func:`redact` masks (URL userinfo and secret query parameters, DSN
+    parameters, ``--password V``, ``Bearer`` values...), wherever it sits in
+    the text; hosts are kept, so the text still says what it is about. A text
+    longer than :data:`MAX_REDACT_CHARS` is masked line by line rather than
+    withheld whole (a line that long still is).
+
+    >>> redact_text("GET https://ci:s3cret@api.nova/health?token=abc answered 401")
+    'GET https://ci:***@api.nova/health?token=*** answered 401'
+    """
+    if len(text) <= MAX_REDACT_CHARS:
+        return redact(text)
+    return "\n".join(redact(line) for line in text.split("\n"))
 
 
 def redact_command(items: list[object]) -> list[object]:
@@ -314,9 +336,11 @@ def _cut_after_authority(match: re.Match[str]) -> str:
 
 
 def _mask_param(match: re.Match[str]) -> str:
-    if not match.group("value"):
+    found = match.groupdict()
+    prefix = "q" if found.get("qkey") is not None else ""
+    if not found[f"{prefix}value"]:
         return match.group(0)
-    return f"{match.group('key')}{match.group('eq')}{MASK}"
+    return f"{found[prefix + 'key']}{found[prefix + 'eq']}{MASK}"
 
 
 @lru_cache(maxsize=1 << 14)
@@ -352,14 +376,35 @@ def sanitize_secret_value(key: str, value: str) -> str:
     >>> sanitize_secret_value("password", "hunter2")
     '<redacted>'
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or value == REDACTED:
         return REDACTED
+    if (key, value) in _KEPT:
+        return value  # a text this function wrote: sanitized already
     if _STRUCTURED_RE.search(value) is None and (value != value.lower() or names_a_secret(key)):
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
     # Masked first, then parsed: a parser confused by a password's characters sees only "***".
-    # Not memoized: a lone lower-case password passes redact() unchanged.
     hosts = _references().parse_value(key, authority_only(redact(value)), remember=False)
-    return _text_naming(key, value, hosts) if hosts else REDACTED
+    kept = _text_naming(key, value, hosts) if hosts else REDACTED
+    if kept != REDACTED:
+        _remember_kept(key, kept)
+    return kept
+
+
+_KEPT: dict[tuple[str, str], None] = {}
+"""What :func:`sanitize_secret_value` returned (hosts only, never a credential), by key.
+
+Sanitizing is idempotent, and sanitized values are sanitized again wherever
+they are read (a snapshot file, a planner's rebuilt snapshot, the reference
+finder): remembered, the second time costs a lookup. Only outputs are kept: an
+input may be a password. Bounded: emptied when full.
+"""
+_MAX_KEPT = 1 << 17
+
+
+def _remember_kept(key: str, kept: str) -> None:
+    if len(_KEPT) >= _MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[(key, kept)] = None
 
 
 def _text_naming(key: str, value: str, hosts: tuple[Any, ...]) -> str:

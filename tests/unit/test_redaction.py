@@ -16,6 +16,7 @@ from novadiag.redaction import (
     names_a_secret,
     redact,
     redact_command,
+    redact_text,
     sanitize_secret,
     sanitize_secret_value,
 )
@@ -452,3 +453,18 @@ def test_a_saved_snapshot_keeps_no_command_line_token_pat_or_secret_annotation(t
     leaked = [seed for seed in ("CmdPw1", "ArgPw2", "ArgTok3", "ghp_EnvPat4", "AnnTok5", "AnnKey6") if seed in text]
     assert leaked == []
     assert "postgres://db:5432/app" in text and '"value":"db"' in text  # hosts stay
+
+
+# ----------------------------------------------------------------------------- free text
+
+
+def test_free_text_keeps_its_words_and_hosts_and_loses_its_credentials():
+    text = "criterion 'https://ci:CritPw1@api.nova/health?token=CritTok2' failed: answered 401 (--token CritTok3)"
+    expected = "criterion 'https://ci:***@api.nova/health?token=*** failed: answered 401 (--token ***"
+    assert redact_text(text) == expected
+
+
+def test_a_long_free_text_is_masked_line_by_line_not_withheld():
+    lines = [f"line {n}: http://svc-{n}.nova:8080/ok" for n in range(5000)] + ["redis://:LongPw4@cache:6379"]
+    masked = redact_text("\n".join(lines))
+    assert "LongPw4" not in masked and masked.splitlines()[0] == "line 0: http://svc-0.nova:8080/ok"
