@@ -125,11 +125,15 @@ _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
 # Command-line credentials: ``--password hunter2``, ``--api-key k`` (``--password=x`` is a parameter
 # above) and MySQL's ``-phunter2``. The value after a secret-named flag is masked whatever it looks like.
 _SECRET_FLAG = rf"--?(?:{_SECRET_KEY})"
+# A flag starts a word: its "-" follows no letter, digit, "-", ".", "/" or ":" (``svc-token.ns`` is a
+# host). The "-" is written first, then looked behind, so the engine searches for it at C speed.
+_FLAG_START = r"-(?<![\w\-./:]-)"
+_FLAG_START_RE = re.compile(_FLAG_START)
 _SECRET_FLAG_RE = re.compile(
-    rf"""(?<![\w\-./:])(?P<flag>{_SECRET_FLAG})(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.IGNORECASE
+    rf"""(?P<flag>{_FLAG_START}-?(?:{_SECRET_KEY}))(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.IGNORECASE
 )
 _SECRET_FLAG_ALONE_RE = re.compile(_SECRET_FLAG, re.IGNORECASE)
-_MYSQL_PASSWORD_RE = re.compile(r"""(?<![\w\-./:])-p[^\s"')]+""")
+_MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 _AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
@@ -167,7 +171,7 @@ def redact(value: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
-    if "-" in text:
+    if "-" in text and _FLAG_START_RE.search(text):
         text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
         text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
     return text
@@ -383,8 +387,9 @@ def sanitize_secret_value(key: str, value: str) -> str:
     if _STRUCTURED_RE.search(value) is None and (value != value.lower() or names_a_secret(key)):
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
     # Masked first, then parsed: a parser confused by a password's characters sees only "***".
-    hosts = _references().parse_value(key, authority_only(redact(value)), remember=False)
-    kept = _text_naming(key, value, hosts) if hosts else REDACTED
+    masked = authority_only(redact(value))
+    hosts = _references().parse_value(key, masked, remember=False)
+    kept = _text_naming(key, value, masked, hosts) if hosts else REDACTED
     if kept != REDACTED:
         _remember_kept(key, kept)
     return kept
@@ -407,26 +412,30 @@ def _remember_kept(key: str, kept: str) -> None:
     _KEPT[(key, kept)] = None
 
 
-def _text_naming(key: str, value: str, hosts: tuple[Any, ...]) -> str:
-    """A text naming exactly ``hosts`` (``HostPort`` records found in ``value``) under the env name ``key``.
+def _text_naming(key: str, value: str, masked: str, hosts: tuple[Any, ...]) -> str:
+    """A text naming exactly ``hosts`` (``HostPort`` records, parsed from ``masked``: ``value`` masked) under ``key``.
 
     A value that is no more than its hosts (``redis://cache:6379``) is kept.
     Else hosts with one scheme in a row share one URL, marked as cut
     (``mongodb://m1:27017,m2:27017/***``); a host without a scheme is
-    ``host:port`` or ``host``. The text is parsed
-    back, and a form that reads differently is not used: written one host a
-    token, then (for one host without port or scheme, which a plain name reads
-    as a host only under a host-ish key) as ``Server=host``; else nothing.
+    ``host:port`` or ``host``. The text is parsed back, and a form that reads
+    differently is not used: written one host a token, then (for one host
+    without port or scheme, which a plain name reads as a host only under a
+    host-ish key) as ``Server=host``; else nothing. A text that is the one
+    parsed already (a value sanitized before, read again) is not parsed twice.
     """
-    single = f"Server={_host_text(hosts[0].host)}" if len(hosts) == 1 and hosts[0].scheme is None else None
+    parsed = masked.strip().lower()  # what the parser read: the same text reads the same
     plain = _joined(hosts, grouped=True, suffix="")
-    if plain == value.strip().lower() and _references().parse_value(key, plain, remember=False) == hosts:
+    if plain == value.strip().lower() and _reads_as(key, plain, hosts, parsed):
         return plain  # the value was no more than its hosts: kept as written
-    candidates = (_joined(hosts, grouped=True, suffix=WITHHELD), _joined(hosts, grouped=False, suffix=WITHHELD), single)
-    for text in candidates:
-        if text is not None and _references().parse_value(key, text, remember=False) == hosts:
-            return text
-    return REDACTED
+    single = f"Server={_host_text(hosts[0].host)}" if len(hosts) == 1 and hosts[0].scheme is None else ""
+    grouped, one_each = _joined(hosts, grouped=True, suffix=WITHHELD), _joined(hosts, grouped=False, suffix=WITHHELD)
+    return next((text for text in (grouped, one_each, single) if _reads_as(key, text, hosts, parsed)), REDACTED)
+
+
+def _reads_as(key: str, text: str, hosts: tuple[Any, ...], parsed: str) -> bool:
+    """Whether ``text`` names ``hosts`` under ``key``; ``parsed`` is known to, so it is not parsed again."""
+    return bool(text) and (text == parsed or _references().parse_value(key, text, remember=False) == hosts)
 
 
 def _joined(hosts: tuple[Any, ...], *, grouped: bool, suffix: str) -> str:
