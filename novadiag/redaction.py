@@ -4,17 +4,24 @@ novadiag reads DSNs out of Secrets because that is where connection strings
 live, and it prints them back in reports, plans and saved snapshots. The rule
 that keeps this safe is simple: a credential never outlives the load.
 
-* :func:`sanitize_secret` runs once, when a Secret enters a snapshot. A value
-  that names a host keeps its hosts and ports with every credential masked, and
-  a URL loses what follows its authority (:func:`authority_only`); any
-  other value (a password stored alone, a key, a certificate) is replaced
-  whole by :data:`REDACTED`, because nothing in it is useful and any fragment
-  of it would be a leak. The ``last-applied-configuration`` annotation is
-  dropped too: ``kubectl apply`` stores the whole Secret, data included, there.
-* :func:`redact` masks the credential forms seen in connection strings:
-  URL userinfo, secret-named query/DSN parameters (URL ``?a=b&``, JDBC
-  ``;a=b``, libpq ``a=b``, ADO.NET ``A=b;``), ``Bearer``/``Basic``
-  authorization values, and secret-named JSON keys.
+* :func:`sanitize_secret` runs when a Secret enters a snapshot, and again
+  (at the cost of a lookup for what it wrote itself) whenever one is read back
+  with its marker: a file can be edited. Of a value that names hosts only the
+  scheme, hosts and ports are kept, written anew from what the parser found
+  (``postgres://db:5432/***``): masking patterns cannot foresee every
+  character a password holds, so no text of the value survives. Any other
+  value (a password stored alone, a key, a certificate) is replaced whole by
+  :data:`REDACTED`, because nothing in it is useful and any fragment of it
+  would be a leak. The ``last-applied-configuration`` annotation is dropped
+  too: ``kubectl apply`` stores the whole Secret, data included, there.
+* :func:`redact` masks the credential forms seen in every other value (env,
+  args, ConfigMaps, annotations, messages): URL userinfo, secret-named
+  query/DSN parameters (URL ``?a=b&``, JDBC ``;a=b``, libpq ``a=b``, ADO.NET
+  ``A=b;``; quoted values whole, an unquoted one up to the next ``key=``),
+  command-line ``--password V`` and ``-pV``, ``Bearer``/``Basic``
+  authorization values, and secret-named JSON keys. :func:`redact_text` is
+  the same for free text of any length, :func:`redact_command` for an
+  ``args`` list, where a flag and its value are two items.
 
 A value longer than :data:`MAX_REDACT_CHARS` is withheld whole: no connection
 string is that long, and the patterns' cost grows with the length (Python's
@@ -78,7 +85,12 @@ _ONE_CREDENTIAL_URL_RE = re.compile(
 _ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
 # Userinfo without a scheme, at the start of a word: Go's MySQL DSN ``user:pw@tcp(db:3306)/x``
 # and Oracle's EZConnect ``scott/tiger@db:1521/XE``.
-_BARE_USERINFO_RE = re.compile(r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>[^\s@]+)@")
+# The password reaches the last "@" of its word (Go's parser takes the last one) or is quoted (Oracle's
+# ``scott/"pw with spaces"@db``); Go's DSN is also matched whole up to ``@tcp(``, spaces and all.
+_BARE_USERINFO_RE = re.compile(
+    r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@"
+)
+_GO_DSN_RE = re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
 # A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
 _SPACED_PASSWORD_RE = re.compile(
     rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
@@ -103,7 +115,14 @@ _SECRET_KEY = (
 # and ``Password=a b;c;Encrypt=True`` is masked whole. Keys are bounded so the look-ahead stays short.
 _NEXT_PARAM = r"(?=[;&\s]\s*[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
 # Quoted values: libpq's backslash escapes, ADO.NET's doubled quotes, JDBC's braces with ``}}``.
-_QUOTED_VALUE = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|\{(?:[^}]|\}\})*\}?"""
+# A quoted value counts only when its closing quote ends the parameter (or the text ends unclosed):
+# ``'a\''b'`` is libpq's escape or ADO.NET's doubling; if one reading stops short, the unquoted rule
+# below takes the value up to the next ``key=`` instead.
+_QUOTE_END = r"(?=[\s;&,]|\Z)|\Z"
+_QUOTED_VALUE = (
+    rf"""'(?:[^'\\]|\\.|'')*(?:'{_QUOTE_END})|"(?:[^"\\]|\\.|"")*(?:"{_QUOTE_END})"""
+    rf"|\{{(?:[^}}]|\}}\}})*(?:\}}{_QUOTE_END})"
+)
 _PARAM_RE = re.compile(
     # A URL's query or fragment parameter: its value ends at white space, "&" or "#" (";" is data there).
     rf"(?<=[?&#])(?P<qkey>{_SECRET_KEY})(?P<qeq>=)(?P<qvalue>{_QUOTED_VALUE}|[^\s&#]*)"
@@ -162,6 +181,8 @@ def redact(value: str) -> str:
             text = _mask_url_credentials(text)
             if " " in text or "\t" in text:
                 text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
+        if "@tcp(" in text or "@unix(" in text or "@tcp6(" in text or "@udp(" in text:
+            text = _GO_DSN_RE.sub(rf"\g<user>\g<sep>{MASK}@", text)
         if "jdbc:oracle:" in text.lower():
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
         if url == -1 or text.count("@") > 1 or text.find("@") < url:  # else the one @ ends a URL's userinfo

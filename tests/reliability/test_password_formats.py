@@ -5,10 +5,12 @@ character that format allows there (``;``, ``@``, spaces, ``#``, ``%``, ``:``,
 ``/``, quotes where the format quotes, percent-escapes in URLs), the real
 pipeline audits a Deployment that reads it, and every output is searched:
 each report format, the DataFrame, the dict, the repr, the findings and a
-saved snapshot. Neither the password, nor its base64, nor any distinctive
+saved snapshot. A second container has the same value written inline in its
+env (not from a Secret), where it is masked by pattern rather than rebuilt:
+that must not leak either. Neither the password, nor its base64, nor any distinctive
 piece of it (in any case: hosts are lower-cased) may appear; the host the value
 names must still be audited. The explicit examples are leaks found before
-Secret values were rebuilt from their hosts.
+Secret values were rebuilt from their hosts and parameter values masked whole.
 
 A password is built as marker pieces (``Xq`` and four or more letters and
 digits, unlike anything novadiag prints) joined by runs of the format's legal
@@ -36,7 +38,7 @@ from novadiag.model import SourceInfo
 from novadiag.report.render import FORMATS
 from novadiag.snapshot import Snapshot, build_snapshot
 
-PROPERTY = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 PRINTABLE = "".join(c for c in string.printable if c not in "\t\n\r\x0b\x0c") + "éß€"
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
@@ -172,13 +174,14 @@ def manifests(env: str, value: str) -> list[dict[str, Any]]:
         "image": "app:1",
         "env": [{"name": env, "valueFrom": {"secretKeyRef": {"name": "creds", "key": "value"}}}],
     }
+    inline = {"name": "inline", "image": "app:1", "env": [{"name": env, "value": value}]}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "app", "namespace": "nova"},
         "spec": {
             "selector": {"matchLabels": {"app": "app"}},
-            "template": {"metadata": {"labels": {"app": "app"}}, "spec": {"containers": [container]}},
+            "template": {"metadata": {"labels": {"app": "app"}}, "spec": {"containers": [container, inline]}},
         },
     }
     return [secret, deployment]
@@ -288,6 +291,7 @@ def test_ado_net_double_quoted_passwords_never_leak(drawn: tuple[str, list[str]]
 @PROPERTY
 @for_format("ado-net-single-quoted")
 @example(("Xq0000'Xq0001", ["Xq0000", "Xq0001"]))
+@example(("Xq0000\\'Xq0001", ["Xq0000", "Xq0001"]))
 def test_ado_net_single_quoted_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
     check_format("ado-net-single-quoted", *drawn)
 
@@ -301,6 +305,7 @@ def test_go_mysql_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
 
 @PROPERTY
 @for_format("oracle-ezconnect")
+@example(("Xq0000@Xq0001", ["Xq0000", "Xq0001"]))
 def test_oracle_ezconnect_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
     check_format("oracle-ezconnect", *drawn)
 
