@@ -267,10 +267,21 @@ sys.exit(3)
 """
 
 
-def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
-    """An exec credential plugin's stderr can hold a token: novadiag names the plugin and its exit status only."""
+EXPIRING_THEN_FAILING_PLUGIN = """
+import json, pathlib, sys
+runs = pathlib.Path(sys.argv[1])
+if runs.exists():
+    sys.stderr.write("refresh failed; refresh token: NDSEED-exec-refresh-78\\n")
+    sys.exit(4)
+runs.write_text("1")
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": "t-1", "expirationTimestamp": "2000-01-01T00:00:00Z"}}))
+"""
+
+
+def exec_kubeconfig(tmp_path, plugin_source, *args):
     plugin = tmp_path / "get-token.py"
-    plugin.write_text(FAILING_PLUGIN)
+    plugin.write_text(plugin_source)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -278,7 +289,7 @@ def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
         "users": [{"name": "u", "user": {"exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1",
             "command": sys.executable,
-            "args": [str(plugin)],
+            "args": [str(plugin), *args],
             "interactiveMode": "Never",
         }}}],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
@@ -286,9 +297,26 @@ def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
     }
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
+    return kubeconfig
+
+
+def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
+    """An exec credential plugin's stderr can hold a token: novadiag names the plugin and its exit status only."""
+    kubeconfig = exec_kubeconfig(tmp_path, FAILING_PLUGIN)
     done = run_cli("audit", "--kubeconfig", str(kubeconfig), "--no-probe", "--format", "json")
     assert done.code == 2
     assert "NDSEED-exec-stderr-77" not in done.out + done.err
     warnings = [line for line in done.err.splitlines() if "exec credential plugin" in line]
     assert warnings == [f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
                         "its output is not shown, as it may hold a credential"]
+
+
+def test_an_exec_plugin_failing_on_refresh_is_named_but_its_output_is_not_logged(tmp_path, capsys, caplog):
+    """The client runs the plugin again before a request once the token expired: the same rule holds there."""
+    kubeconfig = exec_kubeconfig(tmp_path, EXPIRING_THEN_FAILING_PLUGIN, str(tmp_path / "runs"))
+    caplog.set_level(logging.DEBUG)
+    with KubeClient(KubeSettings(kubeconfig=str(kubeconfig))) as client:
+        client._api.configuration.refresh_api_key_hook(client._api.configuration)  # what each request does first
+    err = capsys.readouterr().err
+    assert "NDSEED-exec-refresh-78" not in err + "\n".join(r.getMessage() for r in caplog.records)
+    assert f"the exec credential plugin {sys.executable} failed (exit status 4)" in err
