@@ -17,6 +17,7 @@ token (410) restarts the list from the beginning.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -391,7 +392,7 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         if settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
             return "in-cluster", configuration
-        with exec_plugin_deadline(settings.request_timeout) as unanswered:
+        with exec_plugin_deadline(settings.request_timeout) as unanswered, _exec_plugin_output_withheld(settings):
             k8s_config.load_kube_config(
                 config_file=settings.kubeconfig,
                 context=settings.context,
@@ -404,7 +405,7 @@ def _load_configuration(settings: KubeSettings) -> tuple[str | None, k8s_client.
         name = settings.context or (active or {}).get("name")
         if not str(configuration.host or "").strip():
             raise ConfigError(f"kubeconfig {where}: the cluster of context {name} has no server")
-        _one_refresh_at_a_time(configuration, settings.request_timeout)
+        _one_refresh_at_a_time(configuration, settings)
     except ConfigException as exc:
         raise ConfigError(_kubeconfig_problem(settings, str(exc))) from exc
     except yaml.YAMLError as exc:
@@ -456,13 +457,13 @@ def _kubeconfig_problem(settings: KubeSettings, message: str) -> str:
     return f"kubeconfig {where}: {redact(_one_line(message))}"
 
 
-def _one_refresh_at_a_time(configuration: k8s_client.Configuration, plugin_seconds: float) -> None:
+def _one_refresh_at_a_time(configuration: k8s_client.Configuration, settings: KubeSettings) -> None:
     """Serialize the kubeconfig loader's credential refresh, which runs before every request.
 
     Kinds are listed from several threads (:mod:`novadiag.listing`); when an exec-plugin
     or OIDC token expires mid-listing, each thread would otherwise run the plugin at once
     (four ``kubelogin`` prompts). Behind the lock the first refreshes and the others find
-    a fresh token. A plugin run by a refresh has ``plugin_seconds`` to answer, as at load.
+    a fresh token. A plugin run by a refresh has ``settings.request_timeout`` seconds to answer, as at load.
     """
     inner = configuration.refresh_api_key_hook
     if inner is None:
@@ -471,7 +472,7 @@ def _one_refresh_at_a_time(configuration: k8s_client.Configuration, plugin_secon
 
     def refresh(config: k8s_client.Configuration) -> None:
         nonlocal inner
-        with lock, exec_plugin_deadline(plugin_seconds):
+        with lock, exec_plugin_deadline(settings.request_timeout), _exec_plugin_output_withheld(settings):
             inner(config)
             if config.refresh_api_key_hook is not refresh:  # the loader installs a new hook as it refreshes
                 inner = config.refresh_api_key_hook
@@ -530,6 +531,86 @@ class _PluginSubprocess:
 
 
 setattr(exec_provider, "subprocess", _PluginSubprocess())  # noqa: B010 - the provider's one use: starting the plugin
+
+
+_EXEC_EXIT_RE = re.compile(r"exec: process returned (-?\d+)")
+_exec_warned: set[str] = set()
+_exec_lock = threading.Lock()
+
+
+class _ExecPluginMessages(logging.Filter):
+    """Drops the kubeconfig loader's ``exec:`` log records, which quote the plugin's stderr, and keeps the gist.
+
+    The official client runs the plugin, and when it fails logs ``exec:
+    process returned 1. <everything the plugin wrote on stderr>`` on the root
+    logger, and goes on without a credential. A plugin's stderr can hold a
+    token (a debug line, a refresh token in an error), so the record is not
+    let through; :func:`_exec_plugin_output_withheld` says what happened instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+        self.exit_status: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("exec:"):
+            return True
+        self.failed = True
+        status = _EXEC_EXIT_RE.match(message)
+        if status is not None:
+            self.exit_status = status.group(1)
+        return False
+
+
+@contextmanager
+def _exec_plugin_output_withheld(settings: KubeSettings) -> Iterator[None]:
+    """While the client may run the exec plugin: its messages withheld, one warning of ours (once per failure kind)."""
+    messages = _ExecPluginMessages()
+    root = logging.getLogger()
+    root.addFilter(messages)
+    try:
+        yield
+    finally:
+        root.removeFilter(messages)
+    if messages.failed:
+        _warn_exec_failure(_exec_plugin_command(settings), messages.exit_status)
+
+
+def _warn_exec_failure(command: str, exit_status: str | None) -> None:
+    what = f"failed (exit status {exit_status})" if exit_status is not None else "gave no usable credential"
+    warning = f"the exec credential plugin {command} {what}"
+    with _exec_lock:
+        if warning in _exec_warned:
+            return
+        _exec_warned.add(warning)
+    print(f"novadiag: warning: {warning}; its output is not shown, as it may hold a credential", file=sys.stderr)
+
+
+def _exec_plugin_command(settings: KubeSettings) -> str:
+    """The ``exec.command`` of the context's user, read from the kubeconfig file(s) as the client merges them."""
+    contexts: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    current = settings.context
+    for path in _kubeconfig_path(settings).split(os.pathsep):
+        try:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        current = current or data.get("current-context")
+        for section, found in (("contexts", contexts), ("users", users)):
+            for entry in data.get(section) or ():
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    found.setdefault(entry["name"], entry.get(section[:-1]))
+    context = contexts.get(str(current))
+    user = users.get(str(context.get("user"))) if isinstance(context, dict) else None
+    plugin = user.get("exec") if isinstance(user, dict) else None
+    command = plugin.get("command") if isinstance(plugin, dict) else None
+    return redact(_one_line(command)) if isinstance(command, str) and command.strip() else "(unnamed)"
 
 
 def _api_error(status: int, data: bytes, method: str, path: str) -> ApiError:

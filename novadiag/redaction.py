@@ -4,17 +4,24 @@ novadiag reads DSNs out of Secrets because that is where connection strings
 live, and it prints them back in reports, plans and saved snapshots. The rule
 that keeps this safe is simple: a credential never outlives the load.
 
-* :func:`sanitize_secret` runs once, when a Secret enters a snapshot. A value
-  that names a host keeps its hosts and ports with every credential masked, and
-  a URL loses what follows its authority (:func:`authority_only`); any
-  other value (a password stored alone, a key, a certificate) is replaced
-  whole by :data:`REDACTED`, because nothing in it is useful and any fragment
-  of it would be a leak. The ``last-applied-configuration`` annotation is
-  dropped too: ``kubectl apply`` stores the whole Secret, data included, there.
-* :func:`redact` masks the credential forms seen in connection strings:
-  URL userinfo, secret-named query/DSN parameters (URL ``?a=b&``, JDBC
-  ``;a=b``, libpq ``a=b``, ADO.NET ``A=b;``), ``Bearer``/``Basic``
-  authorization values, and secret-named JSON keys.
+* :func:`sanitize_secret` runs when a Secret enters a snapshot, and again
+  (at the cost of a lookup for what it wrote itself) whenever one is read back
+  with its marker: a file can be edited. Of a value that names hosts only the
+  scheme, hosts and ports are kept, written anew from what the parser found
+  (``postgres://db:5432/***``): masking patterns cannot foresee every
+  character a password holds, so no text of the value survives. Any other
+  value (a password stored alone, a key, a certificate) is replaced whole by
+  :data:`REDACTED`, because nothing in it is useful and any fragment of it
+  would be a leak. The ``last-applied-configuration`` annotation is dropped
+  too: ``kubectl apply`` stores the whole Secret, data included, there.
+* :func:`redact` masks the credential forms seen in every other value (env,
+  args, ConfigMaps, annotations, messages): URL userinfo, secret-named
+  query/DSN parameters (URL ``?a=b&``, JDBC ``;a=b``, libpq ``a=b``, ADO.NET
+  ``A=b;``; quoted values whole, an unquoted one up to the next ``key=``),
+  command-line ``--password V`` and ``-pV``, ``Bearer``/``Basic``
+  authorization values, and secret-named JSON keys. :func:`redact_text` is
+  the same for free text of any length, :func:`redact_command` for an
+  ``args`` list, where a flag and its value are two items.
 
 A value longer than :data:`MAX_REDACT_CHARS` is withheld whole: no connection
 string is that long, and the patterns' cost grows with the length (Python's
@@ -32,9 +39,11 @@ disappears from the printed text. The host parser in
 from __future__ import annotations
 
 import base64
+import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache, lru_cache
+from types import ModuleType
 from typing import Any, cast
 
 from novadiag.model import RawObject
@@ -46,6 +55,9 @@ SANITIZED_KEY = "novadiagSanitized"
 """Top-level marker on a Secret whose data :func:`sanitize_secret` has rewritten."""
 
 MASK = "***"
+
+WITHHELD = "/" + MASK
+"""Ends a URL a Secret value was rebuilt from: what followed its hosts is not shown."""
 
 MAX_REDACT_CHARS = 64 * 1024
 
@@ -73,7 +85,12 @@ _ONE_CREDENTIAL_URL_RE = re.compile(
 _ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
 # Userinfo without a scheme, at the start of a word: Go's MySQL DSN ``user:pw@tcp(db:3306)/x``
 # and Oracle's EZConnect ``scott/tiger@db:1521/XE``.
-_BARE_USERINFO_RE = re.compile(r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>[^\s@]+)@")
+# The password reaches the last "@" of its word (Go's parser takes the last one) or is quoted (Oracle's
+# ``scott/"pw with spaces"@db``); Go's DSN is also matched whole up to ``@tcp(``, spaces and all.
+_BARE_USERINFO_RE = re.compile(
+    r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@"
+)
+_GO_DSN_RE = re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
 # A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
 _SPACED_PASSWORD_RE = re.compile(
     rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
@@ -90,18 +107,54 @@ _SECRET_KEY = (
     r"[\w.\-]*?(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|accountkey"
     r"|credential|signature|authorization)[\w.\-]*"
     r"|[\w.\-]*(?:key|auth|pass|sig)"
+    r"|(?:[\w.\-]*[_.\-])?pat"  # a personal access token: GITHUB_PAT
+)
+# Where a parameter's value ends when it is not quoted: at the next ``key=`` after a separator (a
+# space, ADO.NET's and JDBC's ``;``, a query's ``&``), or at the end of the line. The next key is one
+# word: ADO.NET's ``Password=a b;User Id=x`` then masks ``a b;User``, more than the value, never less,
+# and ``Password=a b;c;Encrypt=True`` is masked whole. Keys are bounded so the look-ahead stays short.
+_NEXT_PARAM = r"(?=[;&\s]\s*[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
+# Quoted values: libpq's backslash escapes, ADO.NET's doubled quotes, JDBC's braces with ``}}``.
+# A quoted value counts only when its closing quote ends the parameter (or the text ends unclosed):
+# ``'a\''b'`` is libpq's escape or ADO.NET's doubling; if one reading stops short, the unquoted rule
+# below takes the value up to the next ``key=`` instead.
+_QUOTE_END = r"(?=[\s;&,]|\Z)|\Z"
+_QUOTED_VALUE = (
+    rf"""'(?:[^'\\]|\\.|'')*(?:'{_QUOTE_END})|"(?:[^"\\]|\\.|"")*(?:"{_QUOTE_END})"""
+    rf"|\{{(?:[^}}]|\}}\}})*(?:\}}{_QUOTE_END})"
 )
 _PARAM_RE = re.compile(
-    rf"(?<![^?&;#\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)"
-    r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;]*)""",
+    # A URL's query or fragment parameter: its value ends at white space, "&" or "#" (";" is data there).
+    rf"(?<=[?&#])(?P<qkey>{_SECRET_KEY})(?P<qeq>=)(?P<qvalue>{_QUOTED_VALUE}|[^\s&#]*)"
+    # A DSN's parameter (JDBC ``;a=b``, libpq, ADO.NET, a flag's ``--a=b``).
+    rf"|(?<![^;\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|[^\s&;]?[^\r\n]*?{_NEXT_PARAM})",
     re.IGNORECASE,
 )
+# In a libpq DSN (``host=db port=5432 password=a;b``) only white space ends an unquoted value.
+_LIBPQ_PARAM_RE = re.compile(
+    rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE
+)
+_LIBPQ_START_RE = re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
-_SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth", re.IGNORECASE)
+_SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth|pat", re.IGNORECASE)
 _JSON_PARAM_RE = re.compile(
     rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
 )
 _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
+# Command-line credentials: ``--password hunter2``, ``--api-key k`` (``--password=x`` is a parameter
+# above) and MySQL's ``-phunter2``. The value after a secret-named flag is masked whatever it looks like.
+_SECRET_FLAG = rf"--?(?:{_SECRET_KEY})"
+# A flag starts a word: its "-" follows no letter, digit, "-", ".", "/" or ":" (``svc-token.ns`` is a
+# host). The "-" is written first, then looked behind, so the engine searches for it at C speed.
+_FLAG_START = r"-(?<![\w\-./:]-)"
+_FLAG_START_RE = re.compile(_FLAG_START)
+_SECRET_FLAG_RE = re.compile(
+    rf"""(?P<flag>{_FLAG_START}-?(?:{_SECRET_KEY}))(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.IGNORECASE
+)
+_SECRET_FLAG_ALONE_RE = re.compile(_SECRET_FLAG, re.IGNORECASE)
+_MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
+# An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
+_SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 _AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
 
 
@@ -118,24 +171,71 @@ def redact(value: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_REDACT_CHARS:
         return REDACTED
     text = value
+    # Parameters first: a quoted or braced password may hold "@" (``password={a@b}``), which the
+    # userinfo patterns below would take for the end of a URL's userinfo, and lose the host.
+    if "=" in text and _names_a_secret_param(text):
+        text = (_LIBPQ_PARAM_RE if is_libpq_dsn(text) else _PARAM_RE).sub(_mask_param, text)
     if "@" in text:  # each pattern runs only where its literal part occurs: they scan every position
         url = text.find("://")
         if url != -1:
             text = _mask_url_credentials(text)
             if " " in text or "\t" in text:
                 text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
+        if "@tcp(" in text or "@unix(" in text or "@tcp6(" in text or "@udp(" in text:
+            text = _GO_DSN_RE.sub(rf"\g<user>\g<sep>{MASK}@", text)
         if "jdbc:oracle:" in text.lower():
             text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
         if url == -1 or text.count("@") > 1 or text.find("@") < url:  # else the one @ ends a URL's userinfo
             text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
-    if "=" in text and _names_a_secret_param(text):
-        text = _PARAM_RE.sub(_mask_param, text)
     if '"' in text:
         text = _JSON_PARAM_RE.sub(rf'\g<key>"{MASK}"', text)
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
+    if "-" in text and _FLAG_START_RE.search(text):
+        text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
+        text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
     return text
+
+
+def redact_text(text: str) -> str:
+    """Any free text — a message, a criterion as written, a line of a file — with every credential form masked.
+
+    What :func:`redact` masks (URL userinfo and secret query parameters, DSN
+    parameters, ``--password V``, ``Bearer`` values...), wherever it sits in
+    the text; hosts are kept, so the text still says what it is about. A text
+    longer than :data:`MAX_REDACT_CHARS` is masked line by line rather than
+    withheld whole (a line that long still is).
+
+    >>> redact_text("GET https://ci:s3cret@api.nova/health?token=abc answered 401")
+    'GET https://ci:***@api.nova/health?token=*** answered 401'
+    """
+    if len(text) <= MAX_REDACT_CHARS:
+        return redact(text)
+    return "\n".join(redact(line) for line in text.split("\n"))
+
+
+def redact_command(items: list[object]) -> list[object]:
+    """A container's ``args`` or ``command``, each item :func:`redact`-ed; the item after ``--password`` masked whole.
+
+    >>> redact_command(["mysql", "--password", "hunter2", "-phunter2", "--host=db"])
+    ['mysql', '--password', '***', '-p***', '--host=db']
+    """
+    masked: list[object] = []
+    after_flag = False
+    for item in items:
+        if not isinstance(item, str):
+            masked.append(item)
+            after_flag = False
+            continue
+        masked.append(MASK if after_flag and item else redact(item))
+        after_flag = _SECRET_FLAG_ALONE_RE.fullmatch(item) is not None
+    return masked
+
+
+def annotation_names_a_secret(key: str) -> bool:
+    """Whether an annotation's key (its name part, after any ``prefix/``) says its value is a credential."""
+    return _SECRET_ANNOTATION_RE.search(key.rpartition("/")[2]) is not None
 
 
 def _mask_url_credentials(text: str) -> str:
@@ -200,6 +300,15 @@ def _names_a_secret_param(text: str) -> bool:
     return False
 
 
+def is_libpq_dsn(text: str) -> bool:
+    """Whether ``text`` is a libpq key=value DSN, whose values end at white space (not at ``;``).
+
+    It starts with two pairs separated by white space, the first value free of
+    ``;``: ADO.NET's ``Server=db;User Id=app`` has its first ``;`` before any space.
+    """
+    return _LIBPQ_START_RE.match(text) is not None
+
+
 def authority_start(rest: str) -> int:
     """Where the host part begins in the text after ``scheme://`` (past any userinfo)."""
     if "@" not in rest:  # userinfo ends with "@"; most URLs have none
@@ -252,9 +361,11 @@ def _cut_after_authority(match: re.Match[str]) -> str:
 
 
 def _mask_param(match: re.Match[str]) -> str:
-    if not match.group("value"):
+    found = match.groupdict()
+    prefix = "q" if found.get("qkey") is not None else ""
+    if not found[f"{prefix}value"]:
         return match.group(0)
-    return f"{match.group('key')}{match.group('eq')}{MASK}"
+    return f"{found[prefix + 'key']}{found[prefix + 'eq']}{MASK}"
 
 
 @lru_cache(maxsize=1 << 14)
@@ -270,39 +381,111 @@ def names_a_secret(name: str) -> bool:
 
 
 def sanitize_secret_value(key: str, value: str) -> str:
-    """What a snapshot keeps of one Secret value: its hosts, or nothing at all.
+    """What a snapshot keeps of one Secret value: the scheme, hosts and ports it names, or nothing.
+
+    The value is masked, its hosts are parsed from the masked text, and then
+    only those hosts are kept, written anew (:func:`_text_naming`): nothing of
+    the original text survives, so a password no masking pattern foresaw (a
+    ``;``, a space or an ``@`` in it) cannot either. The audit needs no more.
 
     A value without structure (no ``scheme://``, no ``key=value``, no ``jdbc:``
     or gRPC prefix) is kept only when written in lower case, as Kubernetes names
-    are: under a key like ``DB_HOST`` a lone token could just as well be a
-    password, and generated passwords carry capitals.
+    are, and never under a key named like a credential: under a key like
+    ``DB_HOST`` a lone token could just as well be a password, and generated
+    passwords carry capitals.
 
     >>> sanitize_secret_value("url", "redis://:hunter2@redis:6379/0")
-    'redis://:***@redis:6379/0'
+    'redis://redis:6379/***'
+    >>> sanitize_secret_value("dsn", "Server=db,1433;Password=a b;c;Encrypt=True")
+    'db:1433'
     >>> sanitize_secret_value("password", "hunter2")
     '<redacted>'
     """
-    if not isinstance(value, str) or (_STRUCTURED_RE.search(value) is None and value != value.lower()):
-        return REDACTED  # checked before parsing: most Secret values are passwords and tokens
-    # Masked first, then parsed: the hosts are decided on the very text the
-    # snapshot keeps and the reference finder parses later. Not memoized: a
-    # lone lower-case password passes redact() unchanged.
-    masked = authority_only(redact(value))
-    if not _host_parser()(key, masked, remember=False):
+    if not isinstance(value, str) or value == REDACTED:
         return REDACTED
-    return masked
+    if (key, value) in _KEPT:
+        return value  # a text this function wrote: sanitized already
+    if _STRUCTURED_RE.search(value) is None and (value != value.lower() or names_a_secret(key)):
+        return REDACTED  # checked before parsing: most Secret values are passwords and tokens
+    # Masked first, then parsed: a parser confused by a password's characters sees only "***".
+    masked = authority_only(redact(value))
+    hosts = _references().parse_value(key, masked, remember=False)
+    kept = _text_naming(key, value, masked, hosts) if hosts else REDACTED
+    if kept != REDACTED:
+        _remember_kept(key, kept)
+    return kept
+
+
+_KEPT: dict[tuple[str, str], None] = {}
+"""What :func:`sanitize_secret_value` returned (hosts only, never a credential), by key.
+
+Sanitizing is idempotent, and sanitized values are sanitized again wherever
+they are read (a snapshot file, a planner's rebuilt snapshot, the reference
+finder): remembered, the second time costs a lookup. Only outputs are kept: an
+input may be a password. Bounded: emptied when full.
+"""
+_MAX_KEPT = 1 << 17
+
+
+def _remember_kept(key: str, kept: str) -> None:
+    if len(_KEPT) >= _MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[(key, kept)] = None
+
+
+def _text_naming(key: str, value: str, masked: str, hosts: tuple[Any, ...]) -> str:
+    """A text naming exactly ``hosts`` (``HostPort`` records, parsed from ``masked``: ``value`` masked) under ``key``.
+
+    A value that is no more than its hosts (``redis://cache:6379``) is kept.
+    Else hosts with one scheme in a row share one URL, marked as cut
+    (``mongodb://m1:27017,m2:27017/***``); a host without a scheme is
+    ``host:port`` or ``host``. The text is parsed back, and a form that reads
+    differently is not used: written one host a token, then (for one host
+    without port or scheme, which a plain name reads as a host only under a
+    host-ish key) as ``Server=host``; else nothing. A text that is the one
+    parsed already (a value sanitized before, read again) is not parsed twice.
+    """
+    parsed = masked.strip().lower()  # what the parser read: the same text reads the same
+    plain = _joined(hosts, grouped=True, suffix="")
+    if plain == value.strip().lower() and _reads_as(key, plain, hosts, parsed):
+        return plain  # the value was no more than its hosts: kept as written
+    single = f"Server={_host_text(hosts[0].host)}" if len(hosts) == 1 and hosts[0].scheme is None else ""
+    grouped, one_each = _joined(hosts, grouped=True, suffix=WITHHELD), _joined(hosts, grouped=False, suffix=WITHHELD)
+    return next((text for text in (grouped, one_each, single) if _reads_as(key, text, hosts, parsed)), REDACTED)
+
+
+def _reads_as(key: str, text: str, hosts: tuple[Any, ...], parsed: str) -> bool:
+    """Whether ``text`` names ``hosts`` under ``key``; ``parsed`` is known to, so it is not parsed again."""
+    return bool(text) and (text == parsed or _references().parse_value(key, text, remember=False) == hosts)
+
+
+def _joined(hosts: tuple[Any, ...], *, grouped: bool, suffix: str) -> str:
+    tokens: list[str] = []
+    scheme: str | None = None
+    for hp in hosts:
+        authority = _host_text(hp.host) + ("" if hp.port is None else f":{hp.port}")
+        if hp.scheme is None:
+            tokens.append(authority)
+        elif grouped and hp.scheme == scheme:
+            tokens[-1] = tokens[-1].removesuffix(suffix) + f",{authority}{suffix}"
+        else:
+            tokens.append(f"{hp.scheme}://{authority}{suffix}")
+        scheme = hp.scheme
+    return ",".join(tokens)
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @cache
-def _host_parser() -> Callable[..., tuple[Any, ...]]:
-    """:func:`novadiag.references.parse_value`, imported on first use (references imports this module).
+def _references() -> ModuleType:
+    """:mod:`novadiag.references` (for its parser), imported on first use: it imports this module.
 
     Once, not per call: an import statement in the function was 1.3 µs of each
     Secret value, about 6% of sanitizing one.
     """
-    from novadiag.references import parse_value
-
-    return parse_value
+    return importlib.import_module("novadiag.references")
 
 
 def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> RawObject:
@@ -310,22 +493,47 @@ def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> Raw
 
     ``data`` (base64) and ``stringData`` (plain, wins for the same key) are
     merged into ``data``; ``stringData`` is removed; the object is marked with
-    ``novadiagSanitized: True`` so a second pass returns it unchanged, unless
-    ``trust_marker`` is False (input from outside: the marker could be forged).
+    ``novadiagSanitized: True``.
+
+    ``trust_marker``: a marked Secret's ``data`` is taken as plain strings (a
+    snapshot file novadiag wrote, a snapshot already admitted), but each value
+    is sanitized again all the same, since a file can be edited or written by
+    another tool: a sanitized value comes back unchanged, so a second pass
+    returns the object itself. False (a manifest: input from outside, where
+    ``data`` is base64 whatever the object claims) ignores the marker.
     """
     if trust_marker and obj.get(SANITIZED_KEY) is True:
-        return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
+        return _sanitized_again(obj)
     data: dict[str, str] = {}
     for key, raw in _items(obj.get("data")):
         data[key] = _sanitize_encoded(key, raw)
     for key, raw in _items(obj.get("stringData")):
-        data[key] = sanitize_secret_value(key, raw) if isinstance(raw, str) else REDACTED
+        data[key] = _sanitize_plain(key, raw)
+    return _with_data(obj, data)
+
+
+def _sanitized_again(obj: Mapping[str, Any]) -> RawObject:
+    """A Secret marked as sanitized, its plain ``data`` checked: the object itself when nothing changes."""
+    data = {key: _sanitize_plain(key, raw) for key, raw in _items(obj.get("data"))}
+    for key, raw in _items(obj.get("stringData")):
+        data[key] = _sanitize_plain(key, raw)
+    same = data == obj.get("data") and "stringData" not in obj
+    if same and _without_last_applied(obj.get("metadata")) is obj.get("metadata"):
+        return cast(RawObject, obj if isinstance(obj, dict) else dict(obj))
+    return _with_data(obj, data)
+
+
+def _with_data(obj: Mapping[str, Any], data: dict[str, str]) -> RawObject:
     out = {k: v for k, v in obj.items() if k not in ("data", "stringData")}
     if "metadata" in obj:
         out["metadata"] = _without_last_applied(obj["metadata"])
     out["data"] = data
     out[SANITIZED_KEY] = True
     return cast(RawObject, out)
+
+
+def _sanitize_plain(key: str, raw: object) -> str:
+    return sanitize_secret_value(key, raw) if isinstance(raw, str) else REDACTED
 
 
 def _items(section: object) -> list[tuple[str, object]]:

@@ -58,7 +58,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from novadiag.model import Finding, Gap, Reference
-from novadiag.redaction import SANITIZED_KEY, authority_start, redact, sanitize_secret
+from novadiag.redaction import authority_start, redact, sanitize_secret
 
 if TYPE_CHECKING:
     from novadiag.snapshot import Snapshot
@@ -579,8 +579,8 @@ class _Sources:
         obj: Mapping[str, Any] | None = self._snapshot.get(kind, namespace, name)
         if obj is None:
             return None
-        if kind == "Secret" and obj.get(SANITIZED_KEY) is not True:
-            # Snapshots sanitize on load; one built by hand still never yields a credential.
+        if kind == "Secret":
+            # Snapshots sanitize on load; one built by hand (marked or not) still never yields a credential.
             if (namespace, name) not in self._sanitized:
                 self._sanitized[(namespace, name)] = sanitize_secret(obj)
             obj = self._sanitized[(namespace, name)]

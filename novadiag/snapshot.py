@@ -37,7 +37,15 @@ from novadiag.model import (
     SourceKind,
 )
 from novadiag.outputs import write_output
-from novadiag.redaction import LAST_APPLIED, names_a_secret, redact, sanitize_secret, sanitize_secret_value
+from novadiag.redaction import (
+    LAST_APPLIED,
+    annotation_names_a_secret,
+    names_a_secret,
+    redact,
+    redact_command,
+    sanitize_secret,
+    sanitize_secret_value,
+)
 from novadiag.shapes import shape_problem
 from novadiag.workloads import Workload, iter_workloads, pod_template
 
@@ -216,9 +224,10 @@ def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObj
     credential:
 
     * Secrets: :func:`sanitize_secret` (hosts kept, everything else withheld).
-      ``trust_sanitized``: a Secret marked as sanitized is taken as it is; only
-      snapshot files novadiag wrote are trusted so (a manifest could carry the
-      marker and skip the step).
+      ``trust_sanitized``: a Secret marked as sanitized holds plain strings
+      (snapshot files, snapshots already admitted), which are sanitized again
+      all the same (a file can be edited); without it (manifests) the marker
+      is ignored and ``data`` read as base64.
     * Annotations of every object: ``last-applied-configuration`` (the whole
       object again, Secret data included) is dropped, other values masked with
       :func:`redact` (a DSN in a ``note`` annotation).
@@ -258,10 +267,19 @@ def _scrub_annotations(obj: RawObject) -> RawObject:
     annotations = meta.get("annotations")
     if not isinstance(annotations, Mapping) or not annotations:
         return obj
-    kept = {k: redact(v) if isinstance(v, str) else v for k, v in annotations.items() if k != LAST_APPLIED}
+    kept = {k: _masked_annotation(k, v) for k, v in annotations.items() if k != LAST_APPLIED}
     if kept == annotations:
         return obj
     return cast(RawObject, {**obj, "metadata": {**meta, "annotations": kept}})
+
+
+def _masked_annotation(key: object, value: object) -> object:
+    """An annotation named like a credential (``example.com/api-token``) is sanitized as a Secret value is."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(key, str) and annotation_names_a_secret(key):
+        return sanitize_secret_value(key, value)
+    return redact(value)
 
 
 def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -285,9 +303,9 @@ def _has_inline_credentials(spec: Mapping[str, Any]) -> bool:
             if type(env) is dict and env.get("value") != _masked_env_value(env):  # JSON and YAML give dicts
                 return True
         for key in ("args", "command"):
-            for arg in container.get(key) or ():
-                if isinstance(arg, str) and redact(arg) != arg:
-                    return True
+            items = container.get(key)
+            if isinstance(items, list) and redact_command(items) != items:
+                return True
     return False
 
 
@@ -299,7 +317,7 @@ def _mask_containers(spec: Mapping[str, Any]) -> None:
         for key in ("args", "command"):
             items = container.get(key)
             if isinstance(items, list) and isinstance(container, dict):
-                container[key] = [redact(a) if isinstance(a, str) else a for a in items]
+                container[key] = redact_command(items)
 
 
 @contextmanager

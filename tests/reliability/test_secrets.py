@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from reliability_support import admin_token, leftovers, variant
+from reliability_support import admin_token, leftovers, run_cli, variant
 
 import novadiag
 from novadiag.cli import main
@@ -257,3 +258,65 @@ def test_plans_that_copy_secrets_do_not_write_their_values(seeded_dir, tmp_path,
     written = "\n".join(f.read_text() for f in files if f.is_file())
     assert "seeded-db" in written, "the plan does move the seeded Secret"
     assert_clean(f"plan --format {fmt}", written + captured.out + captured.err)
+
+
+FAILING_PLUGIN = """
+import sys
+sys.stderr.write("login failed; cached refresh token: NDSEED-exec-stderr-77\\n")
+sys.exit(3)
+"""
+
+
+EXPIRING_THEN_FAILING_PLUGIN = """
+import json, pathlib, sys
+runs = pathlib.Path(sys.argv[1])
+if runs.exists():
+    sys.stderr.write("refresh failed; refresh token: NDSEED-exec-refresh-78\\n")
+    sys.exit(4)
+runs.write_text("1")
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": "t-1", "expirationTimestamp": "2000-01-01T00:00:00Z"}}))
+"""
+
+
+def exec_kubeconfig(tmp_path, plugin_source, *args):
+    plugin = tmp_path / "get-token.py"
+    plugin.write_text(plugin_source)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin), *args],
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    return kubeconfig
+
+
+def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
+    """An exec credential plugin's stderr can hold a token: novadiag names the plugin and its exit status only."""
+    kubeconfig = exec_kubeconfig(tmp_path, FAILING_PLUGIN)
+    done = run_cli("audit", "--kubeconfig", str(kubeconfig), "--no-probe", "--format", "json")
+    assert done.code == 2
+    assert "NDSEED-exec-stderr-77" not in done.out + done.err
+    warnings = [line for line in done.err.splitlines() if "exec credential plugin" in line]
+    assert warnings == [f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
+                        "its output is not shown, as it may hold a credential"]
+
+
+def test_an_exec_plugin_failing_on_refresh_is_named_but_its_output_is_not_logged(tmp_path, capsys, caplog):
+    """The client runs the plugin again before a request once the token expired: the same rule holds there."""
+    kubeconfig = exec_kubeconfig(tmp_path, EXPIRING_THEN_FAILING_PLUGIN, str(tmp_path / "runs"))
+    caplog.set_level(logging.DEBUG)
+    with KubeClient(KubeSettings(kubeconfig=str(kubeconfig))) as client:
+        client._api.configuration.refresh_api_key_hook(client._api.configuration)  # what each request does first
+    err = capsys.readouterr().err
+    assert "NDSEED-exec-refresh-78" not in err + "\n".join(r.getMessage() for r in caplog.records)
+    assert f"the exec credential plugin {sys.executable} failed (exit status 4)" in err

@@ -1,19 +1,28 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import novadiag
+from novadiag.model import SourceInfo
 from novadiag.redaction import (
     LAST_APPLIED,
     REDACTED,
     SANITIZED_KEY,
+    names_a_secret,
     redact,
+    redact_command,
+    redact_text,
     sanitize_secret,
     sanitize_secret_value,
 )
+from novadiag.references import discover_references
+from novadiag.report.render import FORMATS
+from novadiag.snapshot import SNAPSHOT_SCHEMA, Snapshot, build_snapshot, load_snapshot_file
 
 
 def b64(text):
@@ -131,7 +140,7 @@ def test_redact_never_raises(value):
 
 
 def test_secret_value_naming_a_host_keeps_it_redacted():
-    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://u:***@db/***"
+    assert sanitize_secret_value("url", "postgres://u:hunter2@db/app") == "postgres://db:5432/***"
 
 
 def test_secret_value_without_a_host_vanishes():
@@ -162,7 +171,7 @@ def raw_secret(**extra):
 
 def test_data_is_decoded_and_sanitized():
     out = sanitize_secret(raw_secret(data={"url": b64("redis://:hunter2@redis:6379"), "password": b64("hunter2")}))
-    assert out["data"] == {"url": "redis://:***@redis:6379", "password": REDACTED}
+    assert out["data"] == {"url": "redis://redis:6379/***", "password": REDACTED}
 
 
 def test_string_data_is_merged_and_removed():
@@ -196,6 +205,49 @@ def test_sanitize_is_idempotent():
 def test_already_marked_secret_is_returned_unchanged():
     marked = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "http://a:80"}}
     assert sanitize_secret(marked) is marked
+
+
+def test_a_secret_marked_as_sanitized_is_sanitized_again():
+    marked = {
+        **raw_secret(),
+        SANITIZED_KEY: True,
+        "data": {"url": "postgres://u:MarkedPw1@db:5432/app", "password": "MarkedPw2", "port": 5432},
+        "stringData": {"token": "MarkedTok3"},
+    }
+    out = sanitize_secret(marked)
+    assert out["data"] == {"url": "postgres://db:5432/***", "password": REDACTED, "port": REDACTED, "token": REDACTED}
+    assert "stringData" not in out
+
+
+def deployment_reading_the_db_url():
+    env = [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": "nova"},
+        "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "app", "env": env}]}}},
+    }
+
+
+def test_a_snapshot_built_by_hand_cannot_pass_a_credential_off_as_sanitized():
+    secret = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "postgres://u:HandPw1@db.nova:5432/app"}}
+    objects = {"Secret": (secret,), "Deployment": (deployment_reading_the_db_url(),)}
+    snapshot = Snapshot(SourceInfo("manifests"), objects)
+    references, _ = discover_references(snapshot)
+    assert [ref.reference for ref in references] == ["postgres://db.nova:5432/***"]
+
+
+def test_a_snapshot_file_that_claims_its_secrets_are_sanitized_is_not_believed(tmp_path):
+    """A snapshot file can be edited or written by another tool: its Secrets are sanitized on load all the same."""
+    secret = {**raw_secret(), SANITIZED_KEY: True, "data": {"url": "postgres://u:FilePw1@db.nova:5432/app"}}
+    path = tmp_path / "forged.json"
+    objects = {"Secret": [secret], "Deployment": [deployment_reading_the_db_url()]}
+    path.write_text(json.dumps({"schema": SNAPSHOT_SCHEMA, "objects": objects}))
+    report = novadiag.audit(snapshot=path)
+    outputs = [report.render(fmt) for fmt in FORMATS] + [json.dumps(report.to_dict())]
+    load_snapshot_file(path).save(tmp_path / "again.json")
+    outputs.append((tmp_path / "again.json").read_text())
+    assert [text for text in outputs if "FilePw1" in text] == []
+    assert {edge.reference.host for edge in report.edges} == {"db.nova"}
 
 
 def test_metadata_and_type_are_kept():
@@ -285,29 +337,30 @@ def test_at_signs_that_are_not_credentials_stay(value):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("https://hooks.slack.com/services/T0AAAA/B0BBBB/HookTok1", "https://hooks.slack.com/***"),
+        ("https://hooks.slack.com/services/T0AAAA/B0BBBB/HookTok1", "https://hooks.slack.com:443/***"),
         ("http://pg.data:5432/cb#access_token=FragTok2", "http://pg.data:5432/***"),
-        ("https://bucket.s3.example/obj?X-Amz-Signature=abc&X-Amz-Credential=k", "https://bucket.s3.example/***"),
-        ("mongodb://u:P1@h1:27017,h2:27017/db?replicaSet=rs", "mongodb://u:***@h1:27017,h2:27017/***"),
-        ("http://a/x,http://b/y", "http://a/***,http://b/***"),
+        ("https://bucket.s3.example/obj?X-Amz-Signature=abc&X-Amz-Credential=k", "https://bucket.s3.example:443/***"),
+        ("mongodb://u:P1@h1:27017,h2:27017/db?replicaSet=rs", "mongodb://h1:27017,h2:27017/***"),
+        ("http://a/x,http://b/y", "http://a:80,b:80/***"),
         ("redis://cache:6379", "redis://cache:6379"),
-        ("dns:///payments:6379", "dns:///payments:6379"),  # gRPC: the host is the path
+        ("dns:///payments:6379", "grpc://payments:6379/***"),  # gRPC: the host is the path
     ],
 )
 def test_a_secret_url_keeps_only_scheme_hosts_and_ports(value, expected):
-    """A token hides in a path or fragment as often as in the userinfo; a Secret's URL keeps its authority only."""
+    """A token hides in a path or fragment as often as in the userinfo; a Secret's URL keeps its hosts only."""
     assert sanitize_secret_value("URL", value) == expected
 
 
 @given(
     st.lists(
         st.sampled_from(["DB", "_", "-", ".", "PASS", "word", "Pwd", "secret", "TOKEN", "api", "KEY", "access", "Auth",
-                         "credential", "SIG", "nature", "URL", "host", "x1"]),
+                         "credential", "SIG", "nature", "URL", "host", "x1", "PAT", "H"]),
         max_size=6,
     ).map("".join)
 )
 @example("DB_PASSWORD")
 @example("AUTH_SERVICE_URL")
+@example("GITHUB_PAT")
 def test_the_quick_check_of_secret_names_agrees_with_the_pattern(name):
     from novadiag.redaction import _SECRET_KEY_RE, names_a_secret
 
@@ -332,3 +385,86 @@ def test_authority_only_shortcut_agrees_with_the_pattern(text):
 
     expected = _URL_TAIL_RE.sub(_cut_after_authority, text) if "://" in text else text
     assert authority_only(text) == expected
+
+
+# ----------------------------------------------------------------------------- command lines, names, annotations
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("--password hunter2", "--password ***"),
+        ("--password=hunter2", "--password=***"),
+        ("--token abc.def", "--token ***"),
+        ("--db-api-key 'a b'", "--db-api-key ***"),
+        ("mysql -uroot -phunter2 app", "mysql -uroot -p*** app"),
+        ('sh -c "mysqldump -phunter2 --password hunter3 app"', 'sh -c "mysqldump -p*** --password *** app"'),
+    ],
+)
+def test_command_line_credentials_are_masked(value, expected):
+    assert redact(value) == expected
+
+
+@pytest.mark.parametrize("value", ["mkdir -p /data", "--port 5432", "--host db --verbose", "-v --verbose"])
+def test_command_lines_without_credentials_stay(value):
+    assert redact(value) == value
+
+
+def test_the_item_after_a_secret_flag_in_args_is_masked_whole():
+    args = ["--password", "hunter 2", "--token", "t0k", "--host", "db", "-phunter3", 5]
+    assert redact_command(args) == ["--password", "***", "--token", "***", "--host", "db", "-p***", 5]
+
+
+@pytest.mark.parametrize("name", ["GITHUB_PAT", "PAT", "APP_TOKEN", "OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWD",
+                                  "GCP_CREDENTIALS", "SMTP_PASSWORD"])
+def test_env_names_of_credentials_are_recognised(name):
+    assert names_a_secret(name)
+
+
+@pytest.mark.parametrize("name", ["PATH", "PATTERN", "DB_HOST", "PAT_URL", "SPAT"])
+def test_env_names_that_are_not_credentials_are_not(name):
+    assert not names_a_secret(name)
+
+
+def test_a_saved_snapshot_keeps_no_command_line_token_pat_or_secret_annotation(tmp_path):
+    """Args, commands, env values named like credentials and annotations named like one: nothing survives."""
+    container = {
+        "name": "app",
+        "image": "app:1",
+        "command": ["sh", "-c", "mysql -uroot -pCmdPw1 -h db"],
+        "args": ["--password", "ArgPw2", "--token", "ArgTok3", "--url", "postgres://db:5432/app"],
+        "env": [{"name": "GITHUB_PAT", "value": "ghp_EnvPat4"}, {"name": "DB_HOST", "value": "db"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": "a", "annotations": {"example.com/api-token": "AnnTok5"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "app"}},
+            "template": {
+                "metadata": {"labels": {"app": "app"}, "annotations": {"vault.example/secret-key": "AnnKey6"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+    path = tmp_path / "snapshot.json"
+    build_snapshot([deployment], SourceInfo("manifests")).save(path)
+    text = path.read_text()
+    leaked = [seed for seed in ("CmdPw1", "ArgPw2", "ArgTok3", "ghp_EnvPat4", "AnnTok5", "AnnKey6") if seed in text]
+    assert leaked == []
+    assert "postgres://db:5432/app" in text and '"value":"db"' in text  # hosts stay
+
+
+# ----------------------------------------------------------------------------- free text
+
+
+def test_free_text_keeps_its_words_and_hosts_and_loses_its_credentials():
+    text = "criterion 'https://ci:CritPw1@api.nova/health?token=CritTok2' failed: answered 401 (--token CritTok3)"
+    expected = "criterion 'https://ci:***@api.nova/health?token=*** failed: answered 401 (--token ***"
+    assert redact_text(text) == expected
+
+
+def test_a_long_free_text_is_masked_line_by_line_not_withheld():
+    lines = [f"line {n}: http://svc-{n}.nova:8080/ok" for n in range(5000)] + ["redis://:LongPw4@cache:6379"]
+    masked = redact_text("\n".join(lines))
+    assert "LongPw4" not in masked and masked.splitlines()[0] == "line 0: http://svc-0.nova:8080/ok"
