@@ -152,6 +152,9 @@ _SECRET_FLAG_RE = re.compile(
     rf"""(?P<flag>{_FLAG_START}-?(?:{_SECRET_KEY}))(?P<sep>[ \t]+)(?:"[^"]*"?|'[^']*'?|\S+)""", re.IGNORECASE
 )
 _SECRET_FLAG_ALONE_RE = re.compile(_SECRET_FLAG, re.IGNORECASE)
+# ``--requirepass $(REDIS_PASSWORD)``: a reference the kubelet expands from the container's env, not a
+# credential; the env var it names is judged (and masked) on its own.
+_VARIABLE_REFERENCE_RE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_.-]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
@@ -220,6 +223,8 @@ def redact_command(items: list[object]) -> list[object]:
 
     >>> redact_command(["mysql", "--password", "hunter2", "-phunter2", "--host=db"])
     ['mysql', '--password', '***', '-p***', '--host=db']
+    >>> redact_command(["redis-server", "--requirepass", "$(REDIS_PASSWORD)"])
+    ['redis-server', '--requirepass', '$(REDIS_PASSWORD)']
     """
     masked: list[object] = []
     after_flag = False
@@ -228,7 +233,8 @@ def redact_command(items: list[object]) -> list[object]:
             masked.append(item)
             after_flag = False
             continue
-        masked.append(MASK if after_flag and item else redact(item))
+        hidden = after_flag and item and _VARIABLE_REFERENCE_RE.fullmatch(item) is None
+        masked.append(MASK if hidden else redact(item))
         after_flag = _SECRET_FLAG_ALONE_RE.fullmatch(item) is not None
     return masked
 

@@ -415,6 +415,14 @@ def test_the_item_after_a_secret_flag_in_args_is_masked_whole():
     assert redact_command(args) == ["--password", "***", "--token", "***", "--host", "db", "-p***", 5]
 
 
+def test_a_variable_reference_after_a_secret_flag_is_kept():
+    # the kubelet expands $(REDIS_PASSWORD) from env, which is masked on its own; masking the reference
+    # hid nothing and made the planner read the whole container from the live cluster
+    args = ["--requirepass", "$(REDIS_PASSWORD)", "--password", "${DB_PASSWORD}", "--token", "$(A)x"]
+    expected = ["--requirepass", "$(REDIS_PASSWORD)", "--password", "${DB_PASSWORD}", "--token", "***"]
+    assert redact_command(args) == expected
+
+
 @pytest.mark.parametrize("name", ["GITHUB_PAT", "PAT", "APP_TOKEN", "OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWD",
                                   "GCP_CREDENTIALS", "SMTP_PASSWORD"])
 def test_env_names_of_credentials_are_recognised(name):
