@@ -41,12 +41,23 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 
 
+def _not_pool_housekeeping(record: logging.LogRecord) -> bool:
+    """urllib3's "Connection pool is full, discarding connection" is housekeeping, not a problem to report.
+
+    More threads than the pool holds (list workers, probe waits) each return a
+    connection; the extra one is closed and the request has already succeeded.
+    """
+    return not (record.name == "urllib3.connectionpool" and record.msg.startswith("Connection pool is full"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # from the first line: a Ctrl-C while options are parsed is an interrupt, not a traceback
         # The kubernetes client logs some failures on the root logger (an exec credential plugin that
         # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
         if not logging.getLogger().handlers:
             logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(_not_pool_housekeeping)
         args = build_parser().parse_args(argv)
         with stop_signals_as_interrupt(), stdout_failures_named():
             code = int(args.handler(args))
