@@ -88,6 +88,17 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def storage_key(namespace: str | None, name: str) -> str:
+    """Where etcd keeps an object, below its resource's prefix: ``<namespace>/<name>`` or ``<name>``.
+
+    A real API server lists in the byte order of these keys, so a cluster-wide list
+    runs namespace by namespace with ``/`` as the separator: ``nova-auth/x`` comes
+    before ``nova/x`` because ``-`` (0x2d) sorts before ``/`` (0x2f). Comparing
+    ``(namespace, name)`` tuples would put ``nova`` first.
+    """
+    return name if namespace is None else f"{namespace}/{name}"
+
+
 def key_of(obj: Obj) -> Key:
     kind = obj.get("kind")
     meta = obj.get("metadata") or {}
@@ -130,7 +141,7 @@ class Store:
         return obj
 
     def list(self, kind: str, namespace: str | None = None) -> tuple[list[Obj], int]:
-        """Objects of one kind (in one namespace, or all), sorted by namespace/name.
+        """Objects of one kind (in one namespace, or all), in :func:`storage_key` order.
 
         A namespace's objects come from their own bucket: controllers list per
         namespace for every workload, and filtering the whole kind each time made
@@ -144,8 +155,8 @@ class Store:
                     bucket = self._by_kind.get(kind, {})
                 else:
                     bucket = self._by_namespace.get((kind, namespace), {})
-                # keys of one kind are all (kind, None, name) or all (kind, str, name): plain tuple order
-                ordered = self._sorted[(kind, namespace)] = [bucket[k] for k in sorted(bucket)]
+                keys = sorted(bucket, key=lambda k: storage_key(k[1], k[2]))
+                ordered = self._sorted[(kind, namespace)] = [bucket[k] for k in keys]
             return list(ordered), self._rv
 
     def encoded(self, objects: Iterable[Obj]) -> builtins.list[bytes]:

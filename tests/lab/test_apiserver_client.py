@@ -193,6 +193,30 @@ def test_cluster_wide_pagination_returns_every_pod_once(core: client.CoreV1Api,
     assert page.metadata.resource_version
 
 
+def test_cluster_wide_lists_run_in_storage_key_order(core: client.CoreV1Api) -> None:
+    # etcd order: "nova-auth/..." before "nova/..." ('-' is 0x2d, '/' is 0x2f), pages too
+    for ns in ("nova", "nova-auth", "nova0"):
+        _namespace(core, ns)
+        core.create_namespaced_config_map(ns, {"metadata": {"name": "order"}})
+    expected = ["nova-auth/order", "nova/order", "nova0/order"]
+
+    def listed(items: list[Any]) -> list[str]:
+        return [f"{s.metadata.namespace}/{s.metadata.name}" for s in items
+                if s.metadata.name == "order"]
+
+    assert listed(core.list_config_map_for_all_namespaces().items) == expected
+    paged: list[str] = []
+    token = None
+    while True:
+        page = core.list_config_map_for_all_namespaces(limit=1, _continue=token,
+                                                      field_selector="metadata.name=order")
+        paged += listed(page.items)
+        token = page.metadata._continue
+        if not token:
+            break
+    assert paged == expected
+
+
 def test_label_and_field_selectors(core: client.CoreV1Api, many_pods: int) -> None:
     web = core.list_namespaced_pod("page-a", label_selector="tier=web")
     assert len(web.items) == 12
