@@ -98,6 +98,45 @@ def test_create_sets_server_fields_and_defaults(core: client.CoreV1Api) -> None:
     assert json.loads(exists.value.body)["reason"] == "AlreadyExists"
 
 
+def test_services_and_policies_read_back_with_server_side_defaults(
+        api_client: client.ApiClient, core: client.CoreV1Api) -> None:
+    # what `kubectl get -o yaml` shows on a v1.32 single-stack cluster for these specs
+    _namespace(core, "defaults")
+
+    def service(name: str, **spec: Any) -> dict[str, Any]:
+        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": 9092}], **spec}}
+        core.create_namespaced_service("defaults", body)
+        return _raw(core.read_namespaced_service(name, "defaults", _preload_content=False))["spec"]
+
+    headless = service("kafka-headless", clusterIP="None", selector={"app": "kafka"})
+    assert headless["ipFamilies"] == ["IPv4"] and headless["ipFamilyPolicy"] == "SingleStack"
+    manual = service("external-db", clusterIP="None")
+    assert manual["ipFamilies"] == ["IPv4"] and manual["ipFamilyPolicy"] == "RequireDualStack"
+    sticky = service("sticky", selector={"app": "s"}, sessionAffinity="ClientIP")
+    assert sticky["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    balanced = service("public", selector={"app": "p"}, type="LoadBalancer")
+    assert balanced["allocateLoadBalancerNodePorts"] is True
+    assert balanced["externalTrafficPolicy"] == "Cluster"
+    assert balanced["ports"][0]["protocol"] == "TCP"
+
+    networking = client.NetworkingV1Api(api_client)
+    networking.create_namespaced_network_policy("defaults", {
+        "metadata": {"name": "db"},
+        "spec": {"podSelector": {"matchLabels": {"app": "db"}},
+                 "ingress": [{"ports": [{"port": 5432}]}],
+                 "egress": [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53}]}]}})
+    networking.create_namespaced_network_policy("defaults", {
+        "metadata": {"name": "deny-all"}, "spec": {}})
+    policy = _raw(networking.read_namespaced_network_policy(
+        "db", "defaults", _preload_content=False))["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    assert [p["protocol"] for p in policy["egress"][0]["ports"]] == ["UDP", "TCP"]
+    deny = _raw(networking.read_namespaced_network_policy(
+        "deny-all", "defaults", _preload_content=False))["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+
 def test_update_conflicts_on_stale_resource_version(core: client.CoreV1Api) -> None:
     _namespace(core, "upd")
     created = core.create_namespaced_config_map("upd", {
