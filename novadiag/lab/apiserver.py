@@ -26,8 +26,12 @@ Admin endpoints (JSON, ``Authorization: Bearer <admin token>``):
   made"; ``DELETE /lab/v1/metrics`` resets them.
 
 On start the server also creates what a fresh cluster has: the ``default``,
-``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces and one Node,
-``lab-node`` (existing ones are kept).
+``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces, one Node,
+``lab-node`` (existing ones are kept), the ``default/kubernetes`` Service pointing
+at itself, and in every namespace the ``kube-root-ca.crt`` ConfigMap and the
+``default`` ServiceAccount (see ``bootstrap.py``). Its certificate names the
+Service's ClusterIP and ``kubernetes.default.svc.<zone>`` too, so a pod can reach
+the API server the way in-cluster clients do.
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from typing import Any
 
 from novadiag.lab import admission, resources
 from novadiag.lab.apierrors import ApiError, method_not_allowed, unknown_path
+from novadiag.lab.bootstrap import NamespaceDefaults, publish_kubernetes_service
 from novadiag.lab.faults import FaultAction, FaultConfigError, FaultRequest, FaultSet
 from novadiag.lab.httpio import JSON, DropConnection, Exchange, Handler, TlsHttpServer
 from novadiag.lab.network import LabNetwork
-from novadiag.lab.pki import Pki, ensure_pki
+from novadiag.lab.pki import DEFAULT_DNS_NAMES, Pki, ensure_pki
 from novadiag.lab.rbac import Authorizer, Identity, RbacConfigError, RequestAttributes
 from novadiag.lab.rest import LogProvider, RestStorage, Route, parse_route, verb_for
 from novadiag.lab.store import AlreadyExists, Obj, Store, now_rfc3339
@@ -102,7 +107,8 @@ class ApiServer:
     def __init__(self, store: Store, *, network: LabNetwork, pki_dir: Path, port: int = 0,
                  admin_token: str, rbac: Mapping[str, Any] | None = None,
                  faults: list[Mapping[str, Any]] | None = None,
-                 log_provider: LogProvider | None = None) -> None:
+                 log_provider: LogProvider | None = None,
+                 cluster_domain: str = "cluster.local") -> None:
         self.store = store
         self.network = network
         self.pki_dir = Path(pki_dir)
@@ -112,6 +118,8 @@ class ApiServer:
         self.faults = FaultSet(faults or ())
         self.metrics = RequestMetrics()
         self.rest = RestStorage(store, network=network, log_provider=log_provider)
+        self.cluster_domain = cluster_domain.strip(".")
+        self._namespace_defaults: NamespaceDefaults | None = None
         self.stopping = threading.Event()
         self._httpd: TlsHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -121,7 +129,9 @@ class ApiServer:
     def start(self) -> None:
         if self._httpd is not None:
             raise RuntimeError("the API server is already running")
-        self._pki = ensure_pki(self.pki_dir, ip_addresses=[self.host])
+        self._pki = ensure_pki(
+            self.pki_dir, ip_addresses=[self.host, self.network.kubernetes_service_ip],
+            dns_names=[*DEFAULT_DNS_NAMES, f"kubernetes.default.svc.{self.cluster_domain}"])
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self._pki.server_cert, self._pki.server_key)
@@ -130,6 +140,9 @@ class ApiServer:
         self.stopping.clear()
         httpd = TlsHttpServer((self.host, self._requested_port), Handler, context, self)
         self._httpd = httpd
+        publish_kubernetes_service(self.store, self.network, self.port, self._admit)
+        self._namespace_defaults = NamespaceDefaults(
+            self.store, self._pki.ca_pem.decode("ascii")).start()
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="lab-apiserver", daemon=True)
         self._thread.start()
@@ -138,6 +151,9 @@ class ApiServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        if self._namespace_defaults is not None:
+            self._namespace_defaults.stop()
+            self._namespace_defaults = None
         self.stopping.set()
         httpd.shutdown()
         httpd.close_connections()
@@ -176,9 +192,12 @@ class ApiServer:
         wanted.append(_node(self.network))
         for obj in wanted:
             try:
-                self.store.create(admission.admit(obj, network=self.network, store=self.store))
+                self.store.create(self._admit(obj))
             except AlreadyExists:
                 pass  # a restarted lab, or a scenario that ships its own
+
+    def _admit(self, obj: Obj) -> Obj:
+        return admission.admit(obj, network=self.network, store=self.store)
 
     # -- request handling (called from the connection threads) -------------------------------------
     def handle(self, exchange: Exchange) -> None:

@@ -269,6 +269,7 @@ class LabDaemon:
             rbac=scenario.rbac,
             faults=list(scenario.faults),
             log_provider=kubelet.read_log,
+            cluster_domain=self.cluster_domain,
         )
         api.start()
         self._stack.append(api)

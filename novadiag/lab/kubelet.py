@@ -423,7 +423,9 @@ class Kubelet:
         hostname = resolvconf.pod_hostname(pod)
         try:
             env = podproc.container_env(pod, cr.spec, lookup=self._lookup, hostname=hostname,
-                                        services=self.store.list("Service", pr.namespace)[0])
+                                        services=self.store.list("Service", pr.namespace)[0],
+                                        master_service=self._lookup("Service", "default",
+                                                                    "kubernetes"))
         except podproc.ConfigError as exc:
             cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return

@@ -137,6 +137,45 @@ def test_services_and_policies_read_back_with_server_side_defaults(
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
+def test_the_cluster_publishes_the_kubernetes_service_pointing_at_the_api_server(
+        lab: RunningLab, api_client: client.ApiClient, core: client.CoreV1Api) -> None:
+    svc = core.read_namespaced_service("kubernetes", "default")
+    assert svc.metadata.labels == {"component": "apiserver", "provider": "kubernetes"}
+    assert svc.spec.cluster_ip == "127.201.128.1", "the first address of the Service range"
+    assert svc.spec.type == "ClusterIP" and svc.spec.ip_families == ["IPv4"]
+    (port,) = svc.spec.ports
+    assert (port.name, port.port, port.protocol, port.target_port) == ("https", 443, "TCP", lab.server.port)
+    (subset,) = core.read_namespaced_endpoints("kubernetes", "default").subsets
+    assert [a.ip for a in subset.addresses] == ["127.201.0.1"] and subset.ports[0].port == lab.server.port
+    endpoint_slice = client.DiscoveryV1Api(api_client).read_namespaced_endpoint_slice("kubernetes", "default")
+    assert endpoint_slice.endpoints[0].addresses == ["127.201.0.1"]
+    assert endpoint_slice.metadata.labels == {"kubernetes.io/service-name": "kubernetes"}
+    _namespace(core, "ipalloc")
+    other = core.create_namespaced_service("ipalloc", {
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    assert other.spec.cluster_ip != "127.201.128.1"
+
+
+def test_every_namespace_gets_the_root_ca_configmap_and_default_service_account(
+        lab: RunningLab, core: client.CoreV1Api) -> None:
+    ca_pem = lab.server.ca_path.read_text()
+    for system in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert core.read_namespaced_config_map("kube-root-ca.crt", system).data == {"ca.crt": ca_pem}
+        assert core.read_namespaced_service_account("default", system).metadata.name == "default"
+    _namespace(core, "fresh")  # present as soon as the create returns
+    configmap = core.read_namespaced_config_map("kube-root-ca.crt", "fresh")
+    assert configmap.data == {"ca.crt": ca_pem}
+    assert "kube-apiserver" in configmap.metadata.annotations["kubernetes.io/description"]
+    assert [sa.metadata.name for sa in core.list_namespaced_service_account("fresh").items] == ["default"]
+    # the controllers put them back: deleted, or (the CA) changed
+    core.delete_namespaced_service_account("default", "fresh")
+    core.delete_namespaced_config_map("kube-root-ca.crt", "fresh")
+    assert core.read_namespaced_service_account("default", "fresh").metadata.name == "default"
+    assert core.read_namespaced_config_map("kube-root-ca.crt", "fresh").data == {"ca.crt": ca_pem}
+    core.patch_namespaced_config_map("kube-root-ca.crt", "fresh", {"data": {"ca.crt": "forged"}})
+    assert core.read_namespaced_config_map("kube-root-ca.crt", "fresh").data == {"ca.crt": ca_pem}
+
+
 def test_update_conflicts_on_stale_resource_version(core: client.CoreV1Api) -> None:
     _namespace(core, "upd")
     created = core.create_namespaced_config_map("upd", {
@@ -296,13 +335,16 @@ def test_lists_serve_each_object_as_stored_now(lab: RunningLab, core: client.Cor
     core.replace_namespaced_config_map("cfg-1", "enc", changed)
     core.delete_namespaced_config_map("cfg-2", "enc")
     # A write or delete drops the encoding: the cache keeps no old version alive.
-    assert {key[2] for key in lab.store._encoded if key[1] == "enc"} == {"cfg-0"}
-    listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items}
+    # (kube-root-ca.crt is the namespace's own CA ConfigMap, listed and unchanged too.)
+    assert {key[2] for key in lab.store._encoded if key[1] == "enc"} == {"cfg-0", "kube-root-ca.crt"}
+    listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items
+              if c.metadata.name.startswith("cfg-")}
     assert listed == {"cfg-0": {"v": "1"}, "cfg-1": {"v": "2"}}
     # A continued list still reads the snapshot it started from, old versions included,
     # although the new version of cfg-1 has been encoded since.
     rest = core.list_namespaced_config_map("enc", limit=5, _continue=first_page.metadata._continue)
-    assert {c.metadata.name: c.data for c in rest.items} == {"cfg-1": {"v": "1"}, "cfg-2": {"v": "1"}}
+    assert {c.metadata.name: c.data for c in rest.items if c.metadata.name.startswith("cfg-")} == {
+        "cfg-1": {"v": "1"}, "cfg-2": {"v": "1"}}
     kept = {key[2]: json.loads(data) for key, (_, data) in lab.store._encoded.items() if key[1] == "enc"}
     assert kept["cfg-1"]["data"] == {"v": "2"} and "cfg-2" not in kept
 
@@ -329,7 +371,7 @@ def test_delete_collection_by_label(core: client.CoreV1Api) -> None:
             "name": f"cm-{i}", "labels": {"drop": "yes" if i < 3 else "no"}}})
     core.delete_collection_namespaced_config_map("dc", label_selector="drop=yes")
     left = core.list_namespaced_config_map("dc")
-    assert [c.metadata.name for c in left.items] == ["cm-3"]
+    assert [c.metadata.name for c in left.items] == ["cm-3", "kube-root-ca.crt"]
 
 
 def test_namespace_deletion_cascades(core: client.CoreV1Api) -> None:
@@ -472,7 +514,7 @@ def test_rbac_denials_are_403_with_the_standard_message(lab: RunningLab,
     with pytest.raises(ApiException) as denied_everywhere:
         core.list_secret_for_all_namespaces()
     assert denied_everywhere.value.status == 403
-    assert core.list_namespaced_config_map("locked").items == []
+    assert [c.metadata.name for c in core.list_namespaced_config_map("locked").items] == ["kube-root-ca.crt"]
 
 
 def test_unknown_token_is_401(lab: RunningLab) -> None:

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -189,6 +191,26 @@ def test_lab_starts_serves_and_stops_without_leftovers(make_lab: Callable[..., L
     assert not lab.state_dir.exists()
     assert control.group_members(pgid) == []
     assert took < 10, f"lab start took {took:.1f} s"
+
+
+@pytest.mark.skipif(not HAVE_KUBELET, reason="the Service proxy is the real kubelet's")
+def test_in_cluster_clients_reach_the_api_server_as_kubernetes_default_svc(make_lab: Callable[..., Lab]) -> None:
+    with make_lab() as lab:
+        (answer,) = ask(lab.dns_address, "kubernetes.default.svc.cluster.local").answer
+        (cluster_ip,) = [rd.to_text() for rd in answer]
+        assert cluster_ip == f"127.{lab.info.block}.128.1"
+        context = ssl.create_default_context(cafile=lab.info.ca_path)  # hostname checked against the SANs
+        token = (lab.state_dir / control.ADMIN_TOKEN).read_text().strip()
+        for name in ("kubernetes.default.svc", "kubernetes.default.svc.cluster.local", cluster_ip):
+            with socket.create_connection((cluster_ip, 443), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as tls:
+                    tls.sendall(f"GET /version HTTP/1.1\r\nHost: {name}\r\nAuthorization: Bearer {token}\r\n"
+                                "Connection: close\r\n\r\n".encode())
+                    reply = b""
+                    while chunk := tls.recv(65536):
+                        reply += chunk
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["major"] == "1"
 
 
 def test_root_mode_listens_on_port_53(make_lab: Callable[..., Lab]) -> None:
