@@ -46,9 +46,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from novadiag.lab import admission, resources
+from novadiag.lab import admission, execstream, resources
 from novadiag.lab.apierrors import ApiError, method_not_allowed, unknown_path
 from novadiag.lab.bootstrap import NamespaceDefaults, publish_kubernetes_service
+from novadiag.lab.execstream import ContainerExec
 from novadiag.lab.faults import FaultAction, FaultConfigError, FaultRequest, FaultSet
 from novadiag.lab.httpio import JSON, DropConnection, Exchange, Handler, TlsHttpServer
 from novadiag.lab.network import LabNetwork
@@ -108,6 +109,7 @@ class ApiServer:
                  admin_token: str, rbac: Mapping[str, Any] | None = None,
                  faults: list[Mapping[str, Any]] | None = None,
                  log_provider: LogProvider | None = None,
+                 container_exec: ContainerExec | None = None,
                  cluster_domain: str = "cluster.local") -> None:
         self.store = store
         self.network = network
@@ -119,6 +121,7 @@ class ApiServer:
         self.metrics = RequestMetrics()
         self.rest = RestStorage(store, network=network, log_provider=log_provider)
         self.cluster_domain = cluster_domain.strip(".")
+        self.container_exec = container_exec
         self._namespace_defaults: NamespaceDefaults | None = None
         self.stopping = threading.Event()
         self._httpd: TlsHttpServer | None = None
@@ -221,6 +224,9 @@ class ApiServer:
             exchange.send_json(201, self._access_review(identity, exchange.json_body()))
             return
         self._authorize(identity, route, verb)
+        if route.subresource == "exec":
+            self._serve_exec(exchange, route)
+            return
         self._serve_resource(exchange, route, verb)
 
     def _authenticate(self, exchange: Exchange) -> Identity:
@@ -411,6 +417,41 @@ class ApiServer:
             return ""
         return provider(route.namespace or "", route.name or "", container) or ""
 
+    # -- pods/exec ---------------------------------------------------------------------------
+    def _serve_exec(self, exchange: Exchange, route: Route) -> None:
+        """``kubectl exec``: check the request as kube-apiserver does, then relay over WebSocket.
+
+        Every refusal comes before the protocol check: kubectl retries a refused
+        WebSocket with SPDY, and the user must see why, not that SPDY is unsupported.
+        """
+        namespace, name = route.namespace or "", route.name or ""
+        pod = self.rest.get(Route(route.resource, namespace, name))
+        container = self.rest.log_container(pod, exchange.query.get("container"))
+        command = exchange.query_values("command")
+        if not command:
+            raise ApiError(400, "you must specify at least 1 command")
+        runtime = self.container_exec
+        refusal = "this API server runs no kubelet" if runtime is None else runtime.exec_refusal(
+            namespace, name, container)
+        if refusal is not None or runtime is None:
+            raise ApiError(400, f"unable to upgrade connection: {refusal}")
+        if (exchange.header("Upgrade") or "").lower() != "websocket":
+            raise ApiError(400, "the lab API server speaks exec over WebSocket only "
+                           "(v5.channel.k8s.io, kubectl 1.30 or newer), not SPDY")
+        protocol = execstream.choose_protocol(exchange.header("Sec-WebSocket-Protocol"))
+        if protocol is None:
+            raise ApiError(400, "unable to upgrade connection: no supported channel protocol "
+                           f"(the lab offers {', '.join(execstream.PROTOCOLS)})")
+        try:
+            proc = runtime.start_exec(namespace, name, container, command,
+                                      stdin=exchange.query.get("stdin") in ("true", "1"))
+        except execstream.ExecError as exc:
+            raise ApiError(400, f"unable to upgrade connection: {exc}") from exc
+        exchange.upgrade_websocket(execstream.accept_key(exchange.header("Sec-WebSocket-Key") or ""),
+                                   protocol)
+        execstream.ExecSession(exchange.handler.connection, proc, protocol=protocol,
+                               command=command, stopping=self.stopping).run()
+
     # -- admin endpoints ---------------------------------------------------------------------
     def _handle_admin(self, exchange: Exchange) -> None:
         token = exchange.bearer_token()
@@ -482,6 +523,8 @@ def _check_verb(route: Route, verb: str) -> None:
         allowed = route.resource.verbs
     elif sub == "log":
         allowed = ("get",)
+    elif sub == "exec":
+        allowed = ("create",)
     else:
         allowed = ("get", "patch", "update")
     if verb not in allowed:

@@ -269,6 +269,7 @@ class LabDaemon:
             rbac=scenario.rbac,
             faults=list(scenario.faults),
             log_provider=kubelet.read_log,
+            container_exec=kubelet if hasattr(kubelet, "start_exec") else None,
             cluster_domain=self.cluster_domain,
         )
         api.start()

@@ -448,6 +448,19 @@ def spawn(plan: LaunchPlan, *, plan_path: Path, root_mode: bool, log_path: Path,
                                 cwd=cwd, process_group=0)
 
 
+def exec_argv(init_pid: int, command: Sequence[str], *, uid: int | None, gid: int | None) -> list[str]:
+    """``kubectl exec``: ``command`` run by ``nsenter`` in the pod's own namespaces, root and directory.
+
+    Mount (so ``/etc/resolv.conf`` is the pod's and glibc resolves through the
+    pod's search list), UTS (its hostname) and PID (it sees the pod's processes),
+    the container's root and working directory, and the container's user.
+    """
+    argv = ["nsenter", f"--target={init_pid}", "--mount", "--uts", "--pid", "--root", "--wd"]
+    if uid is not None:
+        argv += [f"--setgid={gid if gid is not None else uid}", f"--setuid={uid}"]
+    return [*argv, "--", *command]
+
+
 SITECUSTOMIZE = """\
 # written by the novadiag lab (degraded mode): lab pods never use the machine's resolver
 import importlib.util as _u, json as _j, os as _o, sys as _s

@@ -112,6 +112,8 @@ def parse_route(path: str) -> Route | None:
 
 def verb_for(method: str, route: Route, query: Query) -> str:
     """The Kubernetes verb of a request (what RBAC and the metrics count)."""
+    if route.subresource == "exec":
+        return "create"  # what RBAC grants for exec, whether it came as a WebSocket GET or a SPDY POST
     watching = route.legacy_watch or query.get("watch") in ("1", "true", "True")
     if method == "GET":
         if watching:
