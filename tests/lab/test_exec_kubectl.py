@@ -81,6 +81,17 @@ def test_exec_streams_stdout_stderr_stdin_and_the_exit_code(nova_lab: Lab) -> No
     assert (piped.returncode, piped.stdout) == (0, "NOVA\n"), piped.stderr
 
 
+def test_exec_runs_with_the_containers_environment_and_user(nova_lab: Lab) -> None:
+    pod = running_pod(nova_lab, "nova-media", "media-service")
+    done = kubectl(nova_lab, "exec", pod, "-n", "nova-media", "--", "sh", "-c",
+                   "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $REDIS_ADDR; id -u")
+    assert done.returncode == 0, done.stderr
+    env_line, uid = done.stdout.splitlines()
+    # every pod gets the default/kubernetes Service's variables, whatever its namespace
+    assert env_line == f"127.{nova_lab.info.block}.128.1:443 redis:6379"
+    assert uid == "0"
+
+
 def test_exec_refusals_are_one_clear_error(nova_lab: Lab) -> None:
     missing = kubectl(nova_lab, "exec", "nope", "-n", "nova-backend", "--", "true")
     assert missing.returncode == 1
@@ -126,3 +137,37 @@ def sleepers(tag: str) -> list[int]:
             if cmdline[:2] == [b"sleep", tag.encode()]:
                 found.append(int(entry.name))
     return found
+
+
+DEGRADED_SCENARIO = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports: [{name: http, containerPort: 8080}]
+"""
+
+
+def test_degraded_mode_refuses_exec_and_says_why(tmp_path: Path) -> None:
+    scenario = tmp_path / "small"
+    scenario.mkdir()
+    (scenario / "objects.yaml").write_text(DEGRADED_SCENARIO)
+    with Lab(scenario=str(scenario), state_dir=tmp_path / "state", degraded=True) as lab:
+        pod = running_pod(lab, "demo", "web-")
+        refused = kubectl(lab, "exec", pod, "-n", "demo", "--", "cat", "/etc/resolv.conf")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.strip() == (
+        "Error from server (BadRequest): unable to upgrade connection: lab degraded mode: "
+        "pods have no namespaces of their own to exec into (run the lab as root)")
