@@ -103,8 +103,9 @@ class BlockLease:
         except OSError:
             return True
         handle = os.fdopen(fd, "ab")
-        try:
+        with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)  # a lock file left by an older lab may be wider
+        try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
