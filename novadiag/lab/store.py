@@ -33,6 +33,11 @@ CLUSTER_SCOPED_KINDS = frozenset(
     {"Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"}
 )
 EVENT_LOG_SIZE = 20_000
+GENERATION_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "NetworkPolicy", "EndpointSlice"}
+)
+"""Kinds whose registry strategy keeps ``metadata.generation`` (a v1.32 server gives none to a
+Service, ConfigMap, Secret, Pod, Namespace or ServiceAccount)."""
 
 
 class StoreError(Exception):
@@ -210,7 +215,10 @@ class Store:
                 raise Invalid(f'namespace "{key[1]}" is being deleted')
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
-            meta.setdefault("generation", 1)
+            if key[0] in GENERATION_KINDS:
+                meta.setdefault("generation", 1)
+            else:
+                meta.pop("generation", None)
             event = self._put(key, obj, "ADDED")
         self._notify(event)
         return event.object
@@ -353,7 +361,10 @@ class Store:
         meta = new.setdefault("metadata", {})
         for field in ("uid", "creationTimestamp"):
             meta[field] = old["metadata"][field]
-        if new.get("spec") != old.get("spec"):
+        desired = ("addressType", "endpoints", "ports") if new.get("kind") == "EndpointSlice" else ("spec",)
+        if new.get("kind") not in GENERATION_KINDS:
+            meta.pop("generation", None)
+        elif any(new.get(field) != old.get(field) for field in desired):
             meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         else:
             meta["generation"] = old["metadata"].get("generation", 1)

@@ -176,6 +176,21 @@ def test_every_namespace_gets_the_root_ca_configmap_and_default_service_account(
     assert core.read_namespaced_config_map("kube-root-ca.crt", "fresh").data == {"ca.crt": ca_pem}
 
 
+def test_only_kinds_with_a_desired_state_carry_a_generation(api_client: client.ApiClient,
+                                                            core: client.CoreV1Api) -> None:
+    _namespace(core, "gen")
+    configmap = core.create_namespaced_config_map("gen", {"metadata": {"name": "c"}, "data": {"a": "1"}})
+    service = core.create_namespaced_service("gen", {
+        "metadata": {"name": "s"}, "spec": {"selector": {"app": "s"}, "ports": [{"port": 80}]}})
+    pod = core.create_namespaced_pod("gen", _pod("p"))
+    assert [o.metadata.generation for o in (configmap, service, pod, core.read_namespace("gen"))] == [None] * 4
+    core.patch_namespaced_config_map("c", "gen", {"data": {"a": "2"}})
+    assert core.read_namespaced_config_map("c", "gen").metadata.generation is None
+    policy = client.NetworkingV1Api(api_client).create_namespaced_network_policy("gen", {
+        "metadata": {"name": "n"}, "spec": {"podSelector": {}}})
+    assert policy.metadata.generation == 1
+
+
 def test_update_conflicts_on_stale_resource_version(core: client.CoreV1Api) -> None:
     _namespace(core, "upd")
     created = core.create_namespaced_config_map("upd", {
