@@ -438,9 +438,21 @@ def _default_cronjob(obj: Obj, network: LabNetwork, store: Store, old: Obj | Non
     _keep_status(obj, old)
 
 
+REQUIRED_STATUS: dict[str, Obj] = {
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "ReplicaSet": {"replicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+}
+"""Status fields the API serializes even when zero (no ``omitempty``): a fresh object shows them,
+and the official Python client (v37) rejects a StatefulSet whose status lacks ``replicas``."""
+
+
 def _keep_status(obj: Obj, old: Obj | None) -> None:
-    """Status is the controllers' (the REST layer routes it per subresource)."""
-    obj.setdefault("status", {})
+    """Status is the controllers' (the REST layer routes it per subresource); its required fields start at 0."""
+    status = obj.setdefault("status", {})
+    for field, zero in REQUIRED_STATUS.get(str(obj.get("kind")), {}).items():
+        status.setdefault(field, zero)
 
 
 def _default_secret(obj: Obj, network: LabNetwork, store: Store, old: Obj | None) -> None:

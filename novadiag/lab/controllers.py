@@ -392,7 +392,7 @@ class WorkloadControllers:
         self._set_status(sts, {
             "observedGeneration": meta.get("generation", 1), "replicas": len(pods),
             "readyReplicas": ready or None, "currentReplicas": len(pods) or None,
-            "updatedReplicas": len(pods) or None, "availableReplicas": ready or None,
+            "updatedReplicas": len(pods) or None, "availableReplicas": ready,
             "currentRevision": revision, "updateRevision": revision, "collisionCount": 0,
         })
 

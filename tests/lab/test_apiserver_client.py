@@ -136,6 +136,22 @@ def test_services_and_policies_read_back_with_server_side_defaults(
         "deny-all", "defaults", _preload_content=False))["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_stateful_set("defaults", {
+        "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}},
+                              "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    raw_sts = _raw(apps.read_namespaced_stateful_set("db", "defaults", _preload_content=False))
+    assert raw_sts["status"] == {"replicas": 0, "availableReplicas": 0}, "zero values a real server serializes"
+    sts = raw_sts["spec"]
+    assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (claim,) = sts["volumeClaimTemplates"]
+    assert (claim["apiVersion"], claim["kind"], claim["spec"]["volumeMode"], claim["status"]) == (
+        "v1", "PersistentVolumeClaim", "Filesystem", {"phase": "Pending"})
+
 
 def test_the_cluster_publishes_the_kubernetes_service_pointing_at_the_api_server(
         lab: RunningLab, api_client: client.ApiClient, core: client.CoreV1Api) -> None:
