@@ -70,8 +70,12 @@ def _read_objects(files: list[Path], findings: list[Finding]) -> list[RawObject]
     return objects
 
 
-def read_manifest_file(path: Path) -> list[Any]:
-    """Every document of one file; raises ManifestError naming file and line."""
+def read_manifest_file(path: Path, *, keep_empty: bool = False) -> list[Any]:
+    """Every document of one file; raises ManifestError naming file and line.
+
+    ``keep_empty`` keeps empty YAML documents as ``None``, so that a caller can
+    number documents as the file does (the lab's scenario loader names "document 2").
+    """
     try:
         text = read_bounded_file(path, limit=MAX_FILE_BYTES, what="file").decode("utf-8")
     except InputFileError as exc:
@@ -81,15 +85,15 @@ def read_manifest_file(path: Path) -> list[Any]:
     if path.suffix == ".json":
         docs = _load_json(path, text)
     else:
-        docs = _load_yaml(path, text)
+        docs = _load_yaml(path, text, keep_empty=keep_empty)
     for doc in docs:
         _check_shape(doc, path)
     return docs
 
 
-def _load_yaml(path: Path, text: str) -> list[Any]:
+def _load_yaml(path: Path, text: str, *, keep_empty: bool = False) -> list[Any]:
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_SafeLoader) if keep_empty or d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

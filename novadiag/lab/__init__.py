@@ -75,6 +75,7 @@ class Lab:
         if self._info is not None:
             return self
         scenario_arg = str(scenario_path(self.scenario))  # an unknown name fails here, fast
+        control.check_state_dir_private(self.state_dir)  # before its pid files are trusted
         self._clear_stale()
         control.prepare_state_dir(self.state_dir, fresh=True)
         self._proc = control.spawn_daemon(

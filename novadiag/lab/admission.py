@@ -212,11 +212,9 @@ def _default_service(obj: Obj, network: LabNetwork, store: Store, old: Obj | Non
         elif old is None and spec["clusterIP"] != "None":
             _check_requested_ip(obj, network, store)
         spec["clusterIPs"] = [spec["clusterIP"]]
-        if spec["clusterIP"] != "None":
-            spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        _default_ip_families(spec)
         spec.setdefault("internalTrafficPolicy", "Cluster")
-    spec.setdefault("sessionAffinity", "None")
+    _default_session_affinity(spec)
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
         if "port" in port:
@@ -224,7 +222,29 @@ def _default_service(obj: Obj, network: LabNetwork, store: Store, old: Obj | Non
     if spec["type"] in ("NodePort", "LoadBalancer"):
         _allocate_node_ports(spec, old_spec, store)
         spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
     obj.setdefault("status", {"loadBalancer": {}})
+
+
+def _default_ip_families(spec: Obj) -> None:
+    """The lab is a single-stack IPv4 cluster; headless Services get families too.
+
+    A headless Service without a selector defaults to ``RequireDualStack`` (its
+    endpoints may be of either family), as kube-apiserver's allocator does.
+    """
+    spec.setdefault("ipFamilies", ["IPv4"])
+    headless_manual = spec.get("clusterIP") == "None" and not spec.get("selector")
+    spec.setdefault("ipFamilyPolicy", "RequireDualStack" if headless_manual else "SingleStack")
+
+
+def _default_session_affinity(spec: Obj) -> None:
+    spec.setdefault("sessionAffinity", "None")
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        config = spec.setdefault("sessionAffinityConfig", {}).setdefault("clientIP", {})
+        config.setdefault("timeoutSeconds", 10800)
 
 
 def _allocate_service_ip(network: LabNetwork, store: Store) -> str:
@@ -387,6 +407,10 @@ def _default_workload(obj: Obj, network: LabNetwork, store: Store, old: Obj | No
         spec.setdefault("podManagementPolicy", "OrderedReady")
         spec.setdefault("updateStrategy", {"type": "RollingUpdate",
                                            "rollingUpdate": {"partition": 0}})
+        spec.setdefault("persistentVolumeClaimRetentionPolicy",
+                        {"whenDeleted": "Retain", "whenScaled": "Retain"})
+        for claim in spec.get("volumeClaimTemplates") or []:
+            _default_claim_template(claim)
     elif kind == "DaemonSet":
         spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {
             "maxUnavailable": 1, "maxSurge": 0}})
@@ -414,9 +438,21 @@ def _default_cronjob(obj: Obj, network: LabNetwork, store: Store, old: Obj | Non
     _keep_status(obj, old)
 
 
+REQUIRED_STATUS: dict[str, Obj] = {
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "ReplicaSet": {"replicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+}
+"""Status fields the API serializes even when zero (no ``omitempty``): a fresh object shows them,
+and the official Python client (v37) rejects a StatefulSet whose status lacks ``replicas``."""
+
+
 def _keep_status(obj: Obj, old: Obj | None) -> None:
-    """Status is the controllers' (the REST layer routes it per subresource)."""
-    obj.setdefault("status", {})
+    """Status is the controllers' (the REST layer routes it per subresource); its required fields start at 0."""
+    status = obj.setdefault("status", {})
+    for field, zero in REQUIRED_STATUS.get(str(obj.get("kind")), {}).items():
+        status.setdefault(field, zero)
 
 
 def _default_secret(obj: Obj, network: LabNetwork, store: Store, old: Obj | None) -> None:
@@ -427,6 +463,27 @@ def _default_secret(obj: Obj, network: LabNetwork, store: Store, old: Obj | None
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj["data"] = data
+
+
+def _default_claim_template(claim: Obj) -> None:
+    """A StatefulSet's ``volumeClaimTemplates`` entry reads back as a full PersistentVolumeClaim."""
+    claim.setdefault("apiVersion", "v1")
+    claim.setdefault("kind", "PersistentVolumeClaim")
+    claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    claim.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def _default_network_policy(obj: Obj, network: LabNetwork, store: Store, old: Obj | None) -> None:
+    """``policyTypes`` spelled out (Ingress, plus Egress when there are egress rules), ports TCP."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podSelector", {})
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in (rule.get("ports") or []) if isinstance(rule, dict) else []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
 
 
 def _default_pvc(obj: Obj, network: LabNetwork, store: Store, old: Obj | None) -> None:
@@ -447,6 +504,7 @@ _DEFAULTERS = {
     "CronJob": _default_cronjob,
     "Secret": _default_secret,
     "PersistentVolumeClaim": _default_pvc,
+    "NetworkPolicy": _default_network_policy,
 }
 
 

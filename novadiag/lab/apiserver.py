@@ -26,8 +26,12 @@ Admin endpoints (JSON, ``Authorization: Bearer <admin token>``):
   made"; ``DELETE /lab/v1/metrics`` resets them.
 
 On start the server also creates what a fresh cluster has: the ``default``,
-``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces and one Node,
-``lab-node`` (existing ones are kept).
+``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces, one Node,
+``lab-node`` (existing ones are kept), the ``default/kubernetes`` Service pointing
+at itself, and in every namespace the ``kube-root-ca.crt`` ConfigMap and the
+``default`` ServiceAccount (see ``bootstrap.py``). Its certificate names the
+Service's ClusterIP and ``kubernetes.default.svc.<zone>`` too, so a pod can reach
+the API server the way in-cluster clients do.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from novadiag.lab import admission, resources
+from novadiag.lab import admission, execstream, resources
 from novadiag.lab.apierrors import ApiError, method_not_allowed, unknown_path
+from novadiag.lab.bootstrap import NamespaceDefaults, publish_kubernetes_service
+from novadiag.lab.execstream import ContainerExec
 from novadiag.lab.faults import FaultAction, FaultConfigError, FaultRequest, FaultSet
 from novadiag.lab.httpio import JSON, DropConnection, Exchange, Handler, TlsHttpServer
 from novadiag.lab.network import LabNetwork
-from novadiag.lab.pki import Pki, ensure_pki
+from novadiag.lab.pki import DEFAULT_DNS_NAMES, Pki, ensure_pki
 from novadiag.lab.rbac import Authorizer, Identity, RbacConfigError, RequestAttributes
 from novadiag.lab.rest import LogProvider, RestStorage, Route, parse_route, verb_for
 from novadiag.lab.store import AlreadyExists, Obj, Store, now_rfc3339
@@ -102,7 +108,9 @@ class ApiServer:
     def __init__(self, store: Store, *, network: LabNetwork, pki_dir: Path, port: int = 0,
                  admin_token: str, rbac: Mapping[str, Any] | None = None,
                  faults: list[Mapping[str, Any]] | None = None,
-                 log_provider: LogProvider | None = None) -> None:
+                 log_provider: LogProvider | None = None,
+                 container_exec: ContainerExec | None = None,
+                 cluster_domain: str = "cluster.local") -> None:
         self.store = store
         self.network = network
         self.pki_dir = Path(pki_dir)
@@ -112,6 +120,9 @@ class ApiServer:
         self.faults = FaultSet(faults or ())
         self.metrics = RequestMetrics()
         self.rest = RestStorage(store, network=network, log_provider=log_provider)
+        self.cluster_domain = cluster_domain.strip(".")
+        self.container_exec = container_exec
+        self._namespace_defaults: NamespaceDefaults | None = None
         self.stopping = threading.Event()
         self._httpd: TlsHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -121,7 +132,9 @@ class ApiServer:
     def start(self) -> None:
         if self._httpd is not None:
             raise RuntimeError("the API server is already running")
-        self._pki = ensure_pki(self.pki_dir, ip_addresses=[self.host])
+        self._pki = ensure_pki(
+            self.pki_dir, ip_addresses=[self.host, self.network.kubernetes_service_ip],
+            dns_names=[*DEFAULT_DNS_NAMES, f"kubernetes.default.svc.{self.cluster_domain}"])
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self._pki.server_cert, self._pki.server_key)
@@ -130,6 +143,9 @@ class ApiServer:
         self.stopping.clear()
         httpd = TlsHttpServer((self.host, self._requested_port), Handler, context, self)
         self._httpd = httpd
+        publish_kubernetes_service(self.store, self.network, self.port, self._admit)
+        self._namespace_defaults = NamespaceDefaults(
+            self.store, self._pki.ca_pem.decode("ascii")).start()
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="lab-apiserver", daemon=True)
         self._thread.start()
@@ -138,6 +154,9 @@ class ApiServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        if self._namespace_defaults is not None:
+            self._namespace_defaults.stop()
+            self._namespace_defaults = None
         self.stopping.set()
         httpd.shutdown()
         httpd.close_connections()
@@ -176,9 +195,12 @@ class ApiServer:
         wanted.append(_node(self.network))
         for obj in wanted:
             try:
-                self.store.create(admission.admit(obj, network=self.network, store=self.store))
+                self.store.create(self._admit(obj))
             except AlreadyExists:
                 pass  # a restarted lab, or a scenario that ships its own
+
+    def _admit(self, obj: Obj) -> Obj:
+        return admission.admit(obj, network=self.network, store=self.store)
 
     # -- request handling (called from the connection threads) -------------------------------------
     def handle(self, exchange: Exchange) -> None:
@@ -202,6 +224,9 @@ class ApiServer:
             exchange.send_json(201, self._access_review(identity, exchange.json_body()))
             return
         self._authorize(identity, route, verb)
+        if route.subresource == "exec":
+            self._serve_exec(exchange, route)
+            return
         self._serve_resource(exchange, route, verb)
 
     def _authenticate(self, exchange: Exchange) -> Identity:
@@ -392,6 +417,41 @@ class ApiServer:
             return ""
         return provider(route.namespace or "", route.name or "", container) or ""
 
+    # -- pods/exec ---------------------------------------------------------------------------
+    def _serve_exec(self, exchange: Exchange, route: Route) -> None:
+        """``kubectl exec``: check the request as kube-apiserver does, then relay over WebSocket.
+
+        Every refusal comes before the protocol check: kubectl retries a refused
+        WebSocket with SPDY, and the user must see why, not that SPDY is unsupported.
+        """
+        namespace, name = route.namespace or "", route.name or ""
+        pod = self.rest.get(Route(route.resource, namespace, name))
+        container = self.rest.log_container(pod, exchange.query.get("container"))
+        command = exchange.query_values("command")
+        if not command:
+            raise ApiError(400, "you must specify at least 1 command")
+        runtime = self.container_exec
+        refusal = "this API server runs no kubelet" if runtime is None else runtime.exec_refusal(
+            namespace, name, container)
+        if refusal is not None or runtime is None:
+            raise ApiError(400, f"unable to upgrade connection: {refusal}")
+        if (exchange.header("Upgrade") or "").lower() != "websocket":
+            raise ApiError(400, "the lab API server speaks exec over WebSocket only "
+                           "(v5.channel.k8s.io, kubectl 1.30 or newer), not SPDY")
+        protocol = execstream.choose_protocol(exchange.header("Sec-WebSocket-Protocol"))
+        if protocol is None:
+            raise ApiError(400, "unable to upgrade connection: no supported channel protocol "
+                           f"(the lab offers {', '.join(execstream.PROTOCOLS)})")
+        try:
+            proc = runtime.start_exec(namespace, name, container, command,
+                                      stdin=exchange.query.get("stdin") in ("true", "1"))
+        except execstream.ExecError as exc:
+            raise ApiError(400, f"unable to upgrade connection: {exc}") from exc
+        exchange.upgrade_websocket(execstream.accept_key(exchange.header("Sec-WebSocket-Key") or ""),
+                                   protocol)
+        execstream.ExecSession(exchange.handler.connection, proc, protocol=protocol,
+                               command=command, stopping=self.stopping).run()
+
     # -- admin endpoints ---------------------------------------------------------------------
     def _handle_admin(self, exchange: Exchange) -> None:
         token = exchange.bearer_token()
@@ -463,6 +523,8 @@ def _check_verb(route: Route, verb: str) -> None:
         allowed = route.resource.verbs
     elif sub == "log":
         allowed = ("get",)
+    elif sub == "exec":
+        allowed = ("create",)
     else:
         allowed = ("get", "patch", "update")
     if verb not in allowed:

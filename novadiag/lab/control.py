@@ -264,12 +264,37 @@ def _group_reused(pgid: int, state_dir: Path) -> bool:
 # -- spawning and waiting ------------------------------------------------------------------
 
 
+def check_state_dir_private(state_dir: Path) -> None:
+    """Refuse a state dir that someone else owns or may write to (a missing one is fine).
+
+    The daemon runs each pod from the launch plan it wrote there, as root: whoever
+    can write the directory can swap a plan between writing and running and have
+    their own command run as root. Its ``pids/`` files also name processes that
+    ``lab down`` kills.
+    """
+    try:
+        st = state_dir.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LabError(f"{state_dir}: cannot use the state dir: {exc.strerror or exc}") from exc
+    me = os.geteuid()
+    if st.st_uid != me:
+        raise LabError(f"{state_dir}: state dir is owned by uid {st.st_uid}, not by you (uid {me}); "
+                       "choose a directory of your own for --state-dir")
+    if st.st_mode & 0o022:
+        who = "world" if st.st_mode & 0o002 else "group"
+        raise LabError(f"{state_dir}: state dir is {who}-writable (mode {st.st_mode & 0o7777:04o}) and the lab "
+                       "runs pods from it as root; run chmod go-w on it or choose another --state-dir")
+
+
 def prepare_state_dir(state_dir: Path, *, fresh: bool = False) -> None:
-    """Create the state dir (0700) with its marker; refuse a foreign non-empty directory.
+    """Create the state dir (0700) with its marker; refuse a foreign non-empty or a shared directory.
 
     ``fresh`` first empties a lab state dir left by an earlier run (the caller has
     made sure no daemon owns it), so no old pod directory or log is mistaken for new.
     """
+    check_state_dir_private(state_dir)
     if state_dir.exists():
         if not state_dir.is_dir():
             raise LabError(f"{state_dir}: state dir is not a directory")
@@ -374,7 +399,7 @@ def stop_lab(state_dir: Path, *, proc: subprocess.Popen[bytes] | None = None, re
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
         _wait_daemon(pid, proc, state_dir, STOP_GRACE)
-    _kill_leftovers(state_dir, pid, recorded=not superseded)
+    kill_leftovers(state_dir, pid, recorded=not superseded)
     if proc is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE)
@@ -392,7 +417,7 @@ def _wait_daemon(pid: int, proc: subprocess.Popen[bytes] | None, state_dir: Path
     _wait_gone(lambda: is_lab_daemon(pid, state_dir), timeout)
 
 
-def _kill_leftovers(state_dir: Path, pgid: int | None, *, recorded: bool = True) -> None:
+def kill_leftovers(state_dir: Path, pgid: int | None, *, recorded: bool = True) -> None:
     for _ in range(3):
         pids = leftovers(state_dir, pgid, recorded=recorded)
         if not pids:

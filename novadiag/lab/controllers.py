@@ -11,7 +11,10 @@ Clients and novadiag read the same chain a cluster has, so the lab builds it:
   pods crash keeps the old pods serving, as in a cluster.
 - **StatefulSet → ``name-0 .. name-(n-1)``** with ``hostname``/``subdomain`` from
   ``serviceName`` (so DNS has ``kafka-0.kafka-headless.kafka.svc.<zone>``), created in
-  order, each after the previous is Ready (``OrderedReady``) unless ``Parallel``.
+  order, each after the previous is Ready (``OrderedReady``) unless ``Parallel``;
+  before each pod, its PersistentVolumeClaims ``<template>-<name>-<ordinal>`` from
+  ``volumeClaimTemplates`` (Pending: the lab has no provisioner; the kubelet backs
+  each claim with a directory).
 - **DaemonSet → one pod on ``lab-node``.**
 - **Job → pods until ``completions`` succeed**, at most ``parallelism`` at a time,
   giving up after ``backoffLimit`` failures; conditions ``Complete``/``Failed``.
@@ -135,6 +138,40 @@ def pod_from_template(owner: Obj, name: str, *, labels: Obj | None = None,
     spec = {**(template.get("spec") or {}), **(spec_extra or {})}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
             "status": {"phase": "Pending", "qosClass": "BestEffort"}}
+
+
+def stateful_claims(sts: Obj, index: int) -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims of one StatefulSet ordinal, as the StatefulSet controller makes them.
+
+    One per ``volumeClaimTemplates`` entry, named ``<template>-<statefulset>-<ordinal>``,
+    labelled with the template's labels plus the StatefulSet's ``matchLabels``; no
+    owner (the default retention policy keeps claims when pods or the set go).
+    """
+    meta, spec = sts["metadata"], sts.get("spec") or {}
+    match_labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    claims = []
+    for template in spec.get("volumeClaimTemplates") or []:
+        tmeta = template.get("metadata") or {}
+        claim_meta: dict[str, Any] = {
+            "name": f"{tmeta.get('name')}-{meta['name']}-{index}", "namespace": meta["namespace"],
+            "labels": {**(tmeta.get("labels") or {}), **match_labels}}
+        if tmeta.get("annotations"):
+            claim_meta["annotations"] = dict(tmeta["annotations"])
+        claim_spec = copy.deepcopy(template.get("spec") or {})
+        claim_spec.setdefault("volumeMode", "Filesystem")
+        claims.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": claim_meta,
+                       "spec": claim_spec, "status": {"phase": "Pending"}})
+    return claims
+
+
+def stateful_volumes(sts: Obj, index: int) -> list[dict[str, Any]]:
+    """The pod's volumes: one per claim template (claims first), then the template's own."""
+    spec = sts.get("spec") or {}
+    templates = [str((t.get("metadata") or {}).get("name")) for t in spec.get("volumeClaimTemplates") or []]
+    claimed = [{"name": name, "persistentVolumeClaim": {"claimName": f"{name}-{sts['metadata']['name']}-{index}"}}
+               for name in templates]
+    own = (((spec.get("template") or {}).get("spec") or {}).get("volumes")) or []
+    return claimed + [copy.deepcopy(v) for v in own if v.get("name") not in templates]
 
 
 # -- the controllers ------------------------------------------------------------------
@@ -339,6 +376,7 @@ class WorkloadControllers:
             if pod is None:
                 if self._pod_name_taken(meta["namespace"], name):
                     break  # the old pod of that ordinal is still going away
+                self._ensure_claims(sts, index)
                 self._create_pod(self._stateful_pod(sts, index, revision))
                 if not parallel:
                     break
@@ -354,7 +392,7 @@ class WorkloadControllers:
         self._set_status(sts, {
             "observedGeneration": meta.get("generation", 1), "replicas": len(pods),
             "readyReplicas": ready or None, "currentReplicas": len(pods) or None,
-            "updatedReplicas": len(pods) or None, "availableReplicas": ready or None,
+            "updatedReplicas": len(pods) or None, "availableReplicas": ready,
             "currentRevision": revision, "updateRevision": revision, "collisionCount": 0,
         })
 
@@ -365,11 +403,28 @@ class WorkloadControllers:
             return False
         return True
 
+    def _ensure_claims(self, sts: Obj, index: int) -> None:
+        """Create the ordinal's PersistentVolumeClaims that do not exist yet (they outlive the pod)."""
+        for claim in stateful_claims(sts, index):
+            meta = claim["metadata"]
+            if self._lookup("PersistentVolumeClaim", meta["namespace"], meta["name"]) is None:
+                try:
+                    self.store.create(claim)
+                except StoreError as exc:
+                    self.failures += 1
+                    log.warning("cannot create claim %s: %s", meta["name"], exc)
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return self.store.get(kind, namespace, name)
+        except NotFound:
+            return None
+
     def _stateful_pod(self, sts: Obj, index: int, revision: str) -> dict[str, Any]:
         name = f"{sts['metadata']['name']}-{index}"
         labels = {"statefulset.kubernetes.io/pod-name": name,
                   "controller-revision-hash": revision, "apps.kubernetes.io/pod-index": str(index)}
-        extra: dict[str, Any] = {"hostname": name}
+        extra: dict[str, Any] = {"hostname": name, "volumes": stateful_volumes(sts, index)}
         service_name = (sts.get("spec") or {}).get("serviceName")
         if service_name:
             extra["subdomain"] = service_name

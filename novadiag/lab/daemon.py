@@ -32,6 +32,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from novadiag.errors import LabError, NovadiagError, ScenarioError
 from novadiag.lab import control
 from novadiag.lab.dns import LabDns
 from novadiag.lab.network import LabNetwork
+from novadiag.lab.reaper import DeathWatch
 from novadiag.lab.scenario import Scenario, load_scenario
 from novadiag.lab.store import Store, StoreError
 
@@ -65,6 +67,25 @@ class _Component(Protocol):
 # -- address blocks --------------------------------------------------------------------------
 
 
+def private_lock_dir() -> Path | None:
+    """``LOCK_DIR``, made 0700 and checked to be our own directory; None when it cannot be.
+
+    A world-writable lock dir lets anyone hold every block's lock (no lab could
+    start) or plant a symlink for a lock file; labs of one user need no more than
+    their own access to it.
+    """
+    try:
+        LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(LOCK_DIR)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+        if st.st_mode & 0o077:
+            os.chmod(LOCK_DIR, 0o700)
+    except OSError:
+        return None
+    return LOCK_DIR
+
+
 class BlockLease:
     """An exclusive claim on ``127.N.0.0/16`` for this daemon's lifetime (a flock)."""
 
@@ -73,13 +94,17 @@ class BlockLease:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> bool:
-        with contextlib.suppress(OSError):
-            LOCK_DIR.mkdir(mode=0o1777, exist_ok=True)
-            os.chmod(LOCK_DIR, 0o1777)
+        lock_dir = private_lock_dir()
+        if lock_dir is None:
+            return True  # no private lock dir: the DNS bind alone guards the block
         try:
-            handle = open(LOCK_DIR / f"block-{self.block}.lock", "ab")  # noqa: SIM115 - held open
+            fd = os.open(lock_dir / f"block-{self.block}.lock",
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError:
-            return True  # no shared lock dir: the DNS bind alone guards the block
+            return True
+        handle = os.fdopen(fd, "ab")
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)  # a lock file left by an older lab may be wider
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -245,6 +270,8 @@ class LabDaemon:
             rbac=scenario.rbac,
             faults=list(scenario.faults),
             log_provider=kubelet.read_log,
+            container_exec=kubelet if hasattr(kubelet, "start_exec") else None,
+            cluster_domain=self.cluster_domain,
         )
         api.start()
         self._stack.append(api)
@@ -472,6 +499,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{control.FATAL_PREFIX}{exc}", file=sys.stderr, flush=True)
         return 2
     (state_dir / control.DAEMON_PID).write_text(f"{os.getpid()}\n")
+    watch = DeathWatch(state_dir)  # kills the pods should this process die without dismissing it
+    try:
+        return _serve(args, state_dir)
+    finally:
+        watch.dismiss()
+
+
+def _serve(args: argparse.Namespace, state_dir: Path) -> int:
+    """Run the lab until asked to stop; the exit code of the daemon."""
     os.environ[control.STATE_ENV] = str(state_dir)
     _setup_logging(state_dir)
     daemon = LabDaemon(

@@ -122,6 +122,13 @@ class Exchange:
             return b"".join(_read_chunks(self.handler.rfile.readline, self.handler.rfile.read))
         return b""
 
+    def query_values(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter (``?command=cat&command=/etc/hosts``)."""
+        return parse_qs(urlsplit(self.handler.path).query, keep_blank_values=True).get(name, [])
+
+    def header(self, name: str) -> str | None:
+        return self.handler.headers.get(name)
+
     def bearer_token(self) -> str | None:
         header = self.handler.headers.get("Authorization") or ""
         scheme, _, value = header.partition(" ")
@@ -174,6 +181,19 @@ class Exchange:
         handler.end_headers()
         self.responded = True
         handler.wfile.write(data)
+
+    def upgrade_websocket(self, accept: str, protocol: str) -> None:
+        """Answer 101 Switching Protocols; the connection then carries WebSocket frames, then closes."""
+        handler = self.handler
+        handler.send_response(101)
+        handler.send_header("Upgrade", "websocket")
+        handler.send_header("Connection", "Upgrade")
+        handler.send_header("Sec-WebSocket-Accept", accept)
+        handler.send_header("Sec-WebSocket-Protocol", protocol)
+        handler.end_headers()
+        handler.wfile.flush()
+        handler.close_connection = True
+        self.responded = True
 
     def start_stream(self, content_type: str) -> None:
         handler = self.handler

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import json
 import logging
 import os
 import selectors
@@ -56,11 +57,13 @@ from typing import Any, Literal
 from novadiag.lab import podproc, resolvconf
 from novadiag.lab.controllers import WorkloadControllers, default_pod
 from novadiag.lab.endpoints import EndpointsController
+from novadiag.lab.execstream import ExecError
 from novadiag.lab.network import LabNetwork
 from novadiag.lab.proxy import ServiceProxy, proxy_table
 from novadiag.lab.store import Event, NotFound, Obj, Store, StoreError, now_rfc3339
 
 log = logging.getLogger("novadiag.lab.kubelet")
+
 
 NODE_NAME = "lab-node"
 UNSCHEDULABLE_MESSAGE = ("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
@@ -235,6 +238,44 @@ class Kubelet:
             return files[index].read_text(encoding="utf-8", errors="replace")
         except (OSError, ValueError):  # the pod went away while we looked
             return None
+
+    def exec_refusal(self, namespace: str, pod: str, container: str) -> str | None:
+        """Why a command cannot run in that container now (None: it can)."""
+        if not self.root_mode:
+            return ("lab degraded mode: pods have no namespaces of their own to exec into "
+                    "(run the lab as root)")
+        target = self._exec_target(namespace, pod, container)
+        return None if target is not None else f'container not found ("{container}")'
+
+    def start_exec(self, namespace: str, pod: str, container: str, command: list[str], *,
+                   stdin: bool) -> subprocess.Popen[bytes]:
+        """Start ``command`` inside a running container, as ``kubectl exec`` does; raises ExecError.
+
+        Reads only files (the pod's recorded PID 1 and its launch plan), so any thread
+        may call it. The command gets the container's environment and user; it runs
+        in its own process group, which the caller kills when the client goes away.
+        """
+        refusal = self.exec_refusal(namespace, pod, container)
+        target = self._exec_target(namespace, pod, container)
+        if refusal is not None or target is None:
+            raise ExecError(refusal or f'container not found ("{container}")')
+        init_pid, plan = target
+        argv = podproc.exec_argv(init_pid, command, uid=plan.get("uid"), gid=plan.get("gid"))
+        return subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(plan.get("env") or {}), cwd="/", start_new_session=True)
+
+    def _exec_target(self, namespace: str, pod: str, container: str) -> tuple[int, dict[str, Any]] | None:
+        """The running container's host pid of its PID 1, and its launch plan."""
+        init_pid = _read_pid(self.state_dir / "pids" / f"{namespace}_{pod}_{container}.init.pid")
+        plan_path = self.state_dir / "pods" / f"{namespace}_{pod}" / f"{container}.launch.json"
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if init_pid is None or not isinstance(plan, dict) or not _alive(init_pid):
+            return None
+        return init_pid, plan
 
     # -- loop ------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -457,7 +498,9 @@ class Kubelet:
         hostname = resolvconf.pod_hostname(pod)
         try:
             env = podproc.container_env(pod, cr.spec, lookup=self._lookup, hostname=hostname,
-                                        services=self.store.list("Service", pr.namespace)[0])
+                                        services=self.store.list("Service", pr.namespace)[0],
+                                        master_service=self._lookup("Service", "default",
+                                                                    "kubernetes"))
         except podproc.ConfigError as exc:
             cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return
@@ -780,6 +823,16 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text(encoding="ascii").split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _parent_of(pid: int) -> int | None:

@@ -9,7 +9,9 @@ collide):
 - ``127.N.0.1``     the API server (and anything node-like)
 - ``127.N.0.10``    the cluster DNS server (port 53 when running as root)
 - ``127.N.1.0`` – ``127.N.127.255``   pod IPs
-- ``127.N.128.0`` – ``127.N.255.255`` Service ClusterIPs
+- ``127.N.128.0`` – ``127.N.255.255`` Service ClusterIPs, the first of them
+  (``127.N.128.1``) kept for the ``default/kubernetes`` Service, as a cluster
+  keeps the first address of its Service range
 
 Allocation is sequential and thread-safe; addresses are never reused within a
 lab's lifetime, which keeps stale DNS answers from pointing at a new owner.
@@ -35,7 +37,7 @@ class LabNetwork:
 
     block: int
     _next_pod: int = field(default=0, init=False)
-    _next_service: int = field(default=0, init=False)
+    _next_service: int = field(default=1, init=False)  # index 0 is the kubernetes Service's
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,11 @@ class LabNetwork:
     @property
     def dns_ip(self) -> str:
         return f"127.{self.block}.0.10"
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        """The first address of the Service range: the ``default/kubernetes`` Service's ClusterIP."""
+        return self._address(SERVICE_RANGE, 0)
 
     def allocate_pod_ip(self) -> str:
         with self._lock:

@@ -240,13 +240,22 @@ def service_env(services: Sequence[Obj]) -> dict[str, str]:
 
 
 def container_env(
-    pod: Obj, container: Obj, *, lookup: Lookup, services: Sequence[Obj], hostname: str
+    pod: Obj, container: Obj, *, lookup: Lookup, services: Sequence[Obj], hostname: str,
+    master_service: Obj | None = None,
 ) -> dict[str, str]:
-    """The container's environment in the kubelet's order; raises ConfigError."""
+    """The container's environment in the kubelet's order; raises ConfigError.
+
+    ``master_service`` is ``default/kubernetes``: every pod gets its ``KUBERNETES_*``
+    variables, whatever its namespace and even without service links, unless its own
+    namespace has a Service of that name (the kubelet's rule).
+    """
     namespace = str(pod["metadata"].get("namespace") or "default")
     env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
-    if (pod.get("spec") or {}).get("enableServiceLinks", True):
-        env.update(service_env(services))
+    linked = list(services) if (pod.get("spec") or {}).get("enableServiceLinks", True) else []
+    names = {str(s["metadata"]["name"]) for s in linked}
+    if master_service is not None and master_service["metadata"]["name"] not in names:
+        linked.append(master_service)
+    env.update(service_env(linked))
     for source in container.get("envFrom") or []:
         env.update(_env_from(source, namespace, lookup))
     for var in container.get("env") or []:
@@ -437,6 +446,19 @@ def spawn(plan: LaunchPlan, *, plan_path: Path, root_mode: bool, log_path: Path,
         return subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, pass_fds=pass_fds, env=plan.env,
                                 cwd=cwd, process_group=0)
+
+
+def exec_argv(init_pid: int, command: Sequence[str], *, uid: int | None, gid: int | None) -> list[str]:
+    """``kubectl exec``: ``command`` run by ``nsenter`` in the pod's own namespaces, root and directory.
+
+    Mount (so ``/etc/resolv.conf`` is the pod's and glibc resolves through the
+    pod's search list), UTS (its hostname) and PID (it sees the pod's processes),
+    the container's root and working directory, and the container's user.
+    """
+    argv = ["nsenter", f"--target={init_pid}", "--mount", "--uts", "--pid", "--root", "--wd"]
+    if uid is not None:
+        argv += [f"--setgid={gid if gid is not None else uid}", f"--setuid={uid}"]
+    return [*argv, "--", *command]
 
 
 SITECUSTOMIZE = """\

@@ -43,7 +43,7 @@ class Resource:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
-    subresources: tuple[str, ...] = ()  # "status", "scale", "log"
+    subresources: tuple[str, ...] = ()  # "status", "scale", "log", "exec"
     categories: tuple[str, ...] = ()
 
     @property
@@ -68,6 +68,7 @@ class Resource:
         return "status" in self.subresources
 
 
+SUBRESOURCE_VERBS = {"log": ["get"], "exec": ["create", "get"]}
 _ALL = ("all",)
 _STATUS = ("status",)
 _SCALE = ("scale", "status")
@@ -76,7 +77,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",),
              ("create", "delete", "get", "list", "patch", "update", "watch"), _STATUS),
     Resource("", "v1", "nodes", "Node", False, ("no",), subresources=_STATUS),
-    Resource("", "v1", "pods", "Pod", True, ("po",), subresources=("log", "status"),
+    Resource("", "v1", "pods", "Pod", True, ("po",), subresources=("exec", "log", "status"),
              categories=_ALL),
     Resource("", "v1", "services", "Service", True, ("svc",),
              ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
@@ -209,10 +210,12 @@ def _subresource_entries(res: Resource) -> list[dict[str, Any]]:
             "singularName": "",
             "namespaced": res.namespaced,
             "kind": res.kind,
-            "verbs": ["get"] if sub == "log" else ["get", "patch", "update"],
+            "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"]),
         }
         if sub == "scale":
             entry.update(group="autoscaling", version="v1", kind="Scale")
+        elif sub == "exec":
+            entry["kind"] = "PodExecOptions"
         entries.append(entry)
     return entries
 

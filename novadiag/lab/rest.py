@@ -57,7 +57,7 @@ from novadiag.lab.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from novadiag.lab.store import Obj, Store, StoreError, now_rfc3339
+from novadiag.lab.store import Obj, Store, StoreError, now_rfc3339, storage_key
 
 Query = Mapping[str, str]
 LogProvider = Callable[[str, str, str], "str | None"]
@@ -112,6 +112,8 @@ def parse_route(path: str) -> Route | None:
 
 def verb_for(method: str, route: Route, query: Query) -> str:
     """The Kubernetes verb of a request (what RBAC and the metrics count)."""
+    if route.subresource == "exec":
+        return "create"  # what RBAC grants for exec, whether it came as a WebSocket GET or a SPDY POST
     watching = route.legacy_watch or query.get("watch") in ("1", "true", "True")
     if method == "GET":
         if watching:
@@ -122,18 +124,25 @@ def verb_for(method: str, route: Route, query: Query) -> str:
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
-def encode_continue(resource_version: int, last_key: tuple[str, str]) -> str:
-    raw = json.dumps({"v": 1, "rv": resource_version, "start": list(last_key)})
+def encode_continue(resource_version: int, last_key: str) -> str:
+    """A continue token as kube-apiserver writes it: the list's version and the next storage key.
+
+    ``start`` is the last key served with a NUL appended, the smallest key after it.
+    """
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": resource_version, "start": last_key + "\x00"})
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+def decode_continue(token: str) -> tuple[int, str]:
+    """The list's resourceVersion and the last storage key served, from a continue token."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         start = data["start"]
-        return int(data["rv"]), (str(start[0]), str(start[1]))
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
+        if not isinstance(start, str):
+            raise TypeError("start is not a key")
+        return int(data["rv"]), start.removesuffix("\x00")
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise bad_request(f"invalid continue token: {exc}") from exc
 
 
@@ -150,9 +159,9 @@ def expired_continue() -> ApiError:
     )
 
 
-def _sort_key(obj: Obj) -> tuple[str, str]:
+def _sort_key(obj: Obj) -> str:
     meta = obj["metadata"]
-    return (meta.get("namespace") or "", meta["name"])
+    return storage_key(meta.get("namespace"), meta["name"])
 
 
 def selectors_for(resource: Resource, query: Query) -> tuple[LabelSelector, FieldSelector]:

@@ -33,6 +33,11 @@ CLUSTER_SCOPED_KINDS = frozenset(
     {"Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"}
 )
 EVENT_LOG_SIZE = 20_000
+GENERATION_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "NetworkPolicy", "EndpointSlice"}
+)
+"""Kinds whose registry strategy keeps ``metadata.generation`` (a v1.32 server gives none to a
+Service, ConfigMap, Secret, Pod, Namespace or ServiceAccount)."""
 
 
 class StoreError(Exception):
@@ -88,6 +93,17 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def storage_key(namespace: str | None, name: str) -> str:
+    """Where etcd keeps an object, below its resource's prefix: ``<namespace>/<name>`` or ``<name>``.
+
+    A real API server lists in the byte order of these keys, so a cluster-wide list
+    runs namespace by namespace with ``/`` as the separator: ``nova-auth/x`` comes
+    before ``nova/x`` because ``-`` (0x2d) sorts before ``/`` (0x2f). Comparing
+    ``(namespace, name)`` tuples would put ``nova`` first.
+    """
+    return name if namespace is None else f"{namespace}/{name}"
+
+
 def key_of(obj: Obj) -> Key:
     kind = obj.get("kind")
     meta = obj.get("metadata") or {}
@@ -130,7 +146,7 @@ class Store:
         return obj
 
     def list(self, kind: str, namespace: str | None = None) -> tuple[list[Obj], int]:
-        """Objects of one kind (in one namespace, or all), sorted by namespace/name.
+        """Objects of one kind (in one namespace, or all), in :func:`storage_key` order.
 
         A namespace's objects come from their own bucket: controllers list per
         namespace for every workload, and filtering the whole kind each time made
@@ -144,8 +160,8 @@ class Store:
                     bucket = self._by_kind.get(kind, {})
                 else:
                     bucket = self._by_namespace.get((kind, namespace), {})
-                # keys of one kind are all (kind, None, name) or all (kind, str, name): plain tuple order
-                ordered = self._sorted[(kind, namespace)] = [bucket[k] for k in sorted(bucket)]
+                keys = sorted(bucket, key=lambda k: storage_key(k[1], k[2]))
+                ordered = self._sorted[(kind, namespace)] = [bucket[k] for k in keys]
             return list(ordered), self._rv
 
     def encoded(self, objects: Iterable[Obj]) -> builtins.list[bytes]:
@@ -199,7 +215,10 @@ class Store:
                 raise Invalid(f'namespace "{key[1]}" is being deleted')
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
-            meta.setdefault("generation", 1)
+            if key[0] in GENERATION_KINDS:
+                meta.setdefault("generation", 1)
+            else:
+                meta.pop("generation", None)
             event = self._put(key, obj, "ADDED")
         self._notify(event)
         return event.object
@@ -342,7 +361,10 @@ class Store:
         meta = new.setdefault("metadata", {})
         for field in ("uid", "creationTimestamp"):
             meta[field] = old["metadata"][field]
-        if new.get("spec") != old.get("spec"):
+        desired = ("addressType", "endpoints", "ports") if new.get("kind") == "EndpointSlice" else ("spec",)
+        if new.get("kind") not in GENERATION_KINDS:
+            meta.pop("generation", None)
+        elif any(new.get(field) != old.get(field) for field in desired):
             meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         else:
             meta["generation"] = old["metadata"].get("generation", 1)

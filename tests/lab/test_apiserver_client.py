@@ -98,6 +98,115 @@ def test_create_sets_server_fields_and_defaults(core: client.CoreV1Api) -> None:
     assert json.loads(exists.value.body)["reason"] == "AlreadyExists"
 
 
+def test_services_and_policies_read_back_with_server_side_defaults(
+        api_client: client.ApiClient, core: client.CoreV1Api) -> None:
+    # what `kubectl get -o yaml` shows on a v1.32 single-stack cluster for these specs
+    _namespace(core, "defaults")
+
+    def service(name: str, **spec: Any) -> dict[str, Any]:
+        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": 9092}], **spec}}
+        core.create_namespaced_service("defaults", body)
+        return _raw(core.read_namespaced_service(name, "defaults", _preload_content=False))["spec"]
+
+    headless = service("kafka-headless", clusterIP="None", selector={"app": "kafka"})
+    assert headless["ipFamilies"] == ["IPv4"] and headless["ipFamilyPolicy"] == "SingleStack"
+    manual = service("external-db", clusterIP="None")
+    assert manual["ipFamilies"] == ["IPv4"] and manual["ipFamilyPolicy"] == "RequireDualStack"
+    sticky = service("sticky", selector={"app": "s"}, sessionAffinity="ClientIP")
+    assert sticky["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    balanced = service("public", selector={"app": "p"}, type="LoadBalancer")
+    assert balanced["allocateLoadBalancerNodePorts"] is True
+    assert balanced["externalTrafficPolicy"] == "Cluster"
+    assert balanced["ports"][0]["protocol"] == "TCP"
+
+    networking = client.NetworkingV1Api(api_client)
+    networking.create_namespaced_network_policy("defaults", {
+        "metadata": {"name": "db"},
+        "spec": {"podSelector": {"matchLabels": {"app": "db"}},
+                 "ingress": [{"ports": [{"port": 5432}]}],
+                 "egress": [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53}]}]}})
+    networking.create_namespaced_network_policy("defaults", {
+        "metadata": {"name": "deny-all"}, "spec": {}})
+    policy = _raw(networking.read_namespaced_network_policy(
+        "db", "defaults", _preload_content=False))["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    assert [p["protocol"] for p in policy["egress"][0]["ports"]] == ["UDP", "TCP"]
+    deny = _raw(networking.read_namespaced_network_policy(
+        "deny-all", "defaults", _preload_content=False))["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_stateful_set("defaults", {
+        "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}},
+                              "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    raw_sts = _raw(apps.read_namespaced_stateful_set("db", "defaults", _preload_content=False))
+    assert raw_sts["status"] == {"replicas": 0, "availableReplicas": 0}, "zero values a real server serializes"
+    sts = raw_sts["spec"]
+    assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (claim,) = sts["volumeClaimTemplates"]
+    assert (claim["apiVersion"], claim["kind"], claim["spec"]["volumeMode"], claim["status"]) == (
+        "v1", "PersistentVolumeClaim", "Filesystem", {"phase": "Pending"})
+
+
+def test_the_cluster_publishes_the_kubernetes_service_pointing_at_the_api_server(
+        lab: RunningLab, api_client: client.ApiClient, core: client.CoreV1Api) -> None:
+    svc = core.read_namespaced_service("kubernetes", "default")
+    assert svc.metadata.labels == {"component": "apiserver", "provider": "kubernetes"}
+    assert svc.spec.cluster_ip == "127.201.128.1", "the first address of the Service range"
+    assert svc.spec.type == "ClusterIP" and svc.spec.ip_families == ["IPv4"]
+    (port,) = svc.spec.ports
+    assert (port.name, port.port, port.protocol, port.target_port) == ("https", 443, "TCP", lab.server.port)
+    (subset,) = core.read_namespaced_endpoints("kubernetes", "default").subsets
+    assert [a.ip for a in subset.addresses] == ["127.201.0.1"] and subset.ports[0].port == lab.server.port
+    endpoint_slice = client.DiscoveryV1Api(api_client).read_namespaced_endpoint_slice("kubernetes", "default")
+    assert endpoint_slice.endpoints[0].addresses == ["127.201.0.1"]
+    assert endpoint_slice.metadata.labels == {"kubernetes.io/service-name": "kubernetes"}
+    _namespace(core, "ipalloc")
+    other = core.create_namespaced_service("ipalloc", {
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    assert other.spec.cluster_ip != "127.201.128.1"
+
+
+def test_every_namespace_gets_the_root_ca_configmap_and_default_service_account(
+        lab: RunningLab, core: client.CoreV1Api) -> None:
+    ca_pem = lab.server.ca_path.read_text()
+    for system in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert core.read_namespaced_config_map("kube-root-ca.crt", system).data == {"ca.crt": ca_pem}
+        assert core.read_namespaced_service_account("default", system).metadata.name == "default"
+    _namespace(core, "fresh")  # present as soon as the create returns
+    configmap = core.read_namespaced_config_map("kube-root-ca.crt", "fresh")
+    assert configmap.data == {"ca.crt": ca_pem}
+    assert "kube-apiserver" in configmap.metadata.annotations["kubernetes.io/description"]
+    assert [sa.metadata.name for sa in core.list_namespaced_service_account("fresh").items] == ["default"]
+    # the controllers put them back: deleted, or (the CA) changed
+    core.delete_namespaced_service_account("default", "fresh")
+    core.delete_namespaced_config_map("kube-root-ca.crt", "fresh")
+    assert core.read_namespaced_service_account("default", "fresh").metadata.name == "default"
+    assert core.read_namespaced_config_map("kube-root-ca.crt", "fresh").data == {"ca.crt": ca_pem}
+    core.patch_namespaced_config_map("kube-root-ca.crt", "fresh", {"data": {"ca.crt": "forged"}})
+    assert core.read_namespaced_config_map("kube-root-ca.crt", "fresh").data == {"ca.crt": ca_pem}
+
+
+def test_only_kinds_with_a_desired_state_carry_a_generation(api_client: client.ApiClient,
+                                                            core: client.CoreV1Api) -> None:
+    _namespace(core, "gen")
+    configmap = core.create_namespaced_config_map("gen", {"metadata": {"name": "c"}, "data": {"a": "1"}})
+    service = core.create_namespaced_service("gen", {
+        "metadata": {"name": "s"}, "spec": {"selector": {"app": "s"}, "ports": [{"port": 80}]}})
+    pod = core.create_namespaced_pod("gen", _pod("p"))
+    assert [o.metadata.generation for o in (configmap, service, pod, core.read_namespace("gen"))] == [None] * 4
+    core.patch_namespaced_config_map("c", "gen", {"data": {"a": "2"}})
+    assert core.read_namespaced_config_map("c", "gen").metadata.generation is None
+    policy = client.NetworkingV1Api(api_client).create_namespaced_network_policy("gen", {
+        "metadata": {"name": "n"}, "spec": {"podSelector": {}}})
+    assert policy.metadata.generation == 1
+
+
 def test_update_conflicts_on_stale_resource_version(core: client.CoreV1Api) -> None:
     _namespace(core, "upd")
     created = core.create_namespaced_config_map("upd", {
@@ -193,6 +302,30 @@ def test_cluster_wide_pagination_returns_every_pod_once(core: client.CoreV1Api,
     assert page.metadata.resource_version
 
 
+def test_cluster_wide_lists_run_in_storage_key_order(core: client.CoreV1Api) -> None:
+    # etcd order: "nova-auth/..." before "nova/..." ('-' is 0x2d, '/' is 0x2f), pages too
+    for ns in ("nova", "nova-auth", "nova0"):
+        _namespace(core, ns)
+        core.create_namespaced_config_map(ns, {"metadata": {"name": "order"}})
+    expected = ["nova-auth/order", "nova/order", "nova0/order"]
+
+    def listed(items: list[Any]) -> list[str]:
+        return [f"{s.metadata.namespace}/{s.metadata.name}" for s in items
+                if s.metadata.name == "order"]
+
+    assert listed(core.list_config_map_for_all_namespaces().items) == expected
+    paged: list[str] = []
+    token = None
+    while True:
+        page = core.list_config_map_for_all_namespaces(limit=1, _continue=token,
+                                                      field_selector="metadata.name=order")
+        paged += listed(page.items)
+        token = page.metadata._continue
+        if not token:
+            break
+    assert paged == expected
+
+
 def test_label_and_field_selectors(core: client.CoreV1Api, many_pods: int) -> None:
     web = core.list_namespaced_pod("page-a", label_selector="tier=web")
     assert len(web.items) == 12
@@ -233,13 +366,16 @@ def test_lists_serve_each_object_as_stored_now(lab: RunningLab, core: client.Cor
     core.replace_namespaced_config_map("cfg-1", "enc", changed)
     core.delete_namespaced_config_map("cfg-2", "enc")
     # A write or delete drops the encoding: the cache keeps no old version alive.
-    assert {key[2] for key in lab.store._encoded if key[1] == "enc"} == {"cfg-0"}
-    listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items}
+    # (kube-root-ca.crt is the namespace's own CA ConfigMap, listed and unchanged too.)
+    assert {key[2] for key in lab.store._encoded if key[1] == "enc"} == {"cfg-0", "kube-root-ca.crt"}
+    listed = {c.metadata.name: c.data for c in core.list_namespaced_config_map("enc").items
+              if c.metadata.name.startswith("cfg-")}
     assert listed == {"cfg-0": {"v": "1"}, "cfg-1": {"v": "2"}}
     # A continued list still reads the snapshot it started from, old versions included,
     # although the new version of cfg-1 has been encoded since.
     rest = core.list_namespaced_config_map("enc", limit=5, _continue=first_page.metadata._continue)
-    assert {c.metadata.name: c.data for c in rest.items} == {"cfg-1": {"v": "1"}, "cfg-2": {"v": "1"}}
+    assert {c.metadata.name: c.data for c in rest.items if c.metadata.name.startswith("cfg-")} == {
+        "cfg-1": {"v": "1"}, "cfg-2": {"v": "1"}}
     kept = {key[2]: json.loads(data) for key, (_, data) in lab.store._encoded.items() if key[1] == "enc"}
     assert kept["cfg-1"]["data"] == {"v": "2"} and "cfg-2" not in kept
 
@@ -266,7 +402,7 @@ def test_delete_collection_by_label(core: client.CoreV1Api) -> None:
             "name": f"cm-{i}", "labels": {"drop": "yes" if i < 3 else "no"}}})
     core.delete_collection_namespaced_config_map("dc", label_selector="drop=yes")
     left = core.list_namespaced_config_map("dc")
-    assert [c.metadata.name for c in left.items] == ["cm-3"]
+    assert [c.metadata.name for c in left.items] == ["cm-3", "kube-root-ca.crt"]
 
 
 def test_namespace_deletion_cascades(core: client.CoreV1Api) -> None:
@@ -409,7 +545,7 @@ def test_rbac_denials_are_403_with_the_standard_message(lab: RunningLab,
     with pytest.raises(ApiException) as denied_everywhere:
         core.list_secret_for_all_namespaces()
     assert denied_everywhere.value.status == 403
-    assert core.list_namespaced_config_map("locked").items == []
+    assert [c.metadata.name for c in core.list_namespaced_config_map("locked").items] == ["kube-root-ca.crt"]
 
 
 def test_unknown_token_is_401(lab: RunningLab) -> None:

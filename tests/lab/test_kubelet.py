@@ -371,6 +371,33 @@ def test_statefulset_pods_are_ordinal_and_named_in_dns_endpoints(cluster: Cluste
 
 
 @needs_root
+def test_statefulset_claims_come_from_volume_claim_templates_and_outlive_pods(cluster: Cluster) -> None:
+    cluster.create(namespace("store"))
+    sts = deployment("store", "postgres", [("tcp-pg", 5432)], replicas=2)
+    sts["kind"] = "StatefulSet"
+    sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "data", "mountPath": "/var/lib/postgresql/data"}]
+    sts["spec"]["volumeClaimTemplates"] = [{
+        "metadata": {"name": "data", "labels": {"tier": "db"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+    cluster.create(sts)
+    wait_for(lambda: len(cluster.ready_pods("store", "postgres-")) == 2, what="postgres-0 and -1")
+    claims = {c["metadata"]["name"]: c for c in cluster.store.list("PersistentVolumeClaim", "store")[0]}
+    assert sorted(claims) == ["data-postgres-0", "data-postgres-1"]
+    claim = claims["data-postgres-1"]
+    assert claim["metadata"]["labels"] == {"tier": "db", "app": "postgres"}
+    assert "ownerReferences" not in claim["metadata"]
+    assert claim["spec"]["resources"] == {"requests": {"storage": "1Gi"}}
+    assert claim["spec"]["volumeMode"] == "Filesystem" and claim["status"] == {"phase": "Pending"}
+    pod = cluster.store.get("Pod", "store", "postgres-1")
+    assert pod["spec"]["volumes"] == [{"name": "data", "persistentVolumeClaim": {"claimName": "data-postgres-1"}}]
+    cluster.store.mutate("StatefulSet", "store", "postgres", lambda d: d["spec"].update(replicas=1))
+    wait_for(lambda: len(cluster.pods("store", "postgres-")) == 1, what="scale down to one pod")
+    assert sorted(c["metadata"]["name"] for c in cluster.store.list("PersistentVolumeClaim", "store")[0]) == [
+        "data-postgres-0", "data-postgres-1"], "claims are retained when pods go"
+
+
+@needs_root
 def test_daemonset_and_job(cluster: Cluster) -> None:
     cluster.create(namespace("ops"))
     ds = deployment("ops", "node-agent", [])

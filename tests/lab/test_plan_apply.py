@@ -60,6 +60,9 @@ def _plan(kubeconfig: str) -> Plan:
     return novadiag.plan(report, "consolidate", **OPTIONS)
 
 
+CLUSTER_OWNED = {("ConfigMap", "kube-root-ca.crt"), ("Service", "kubernetes")}
+
+
 def _state(kubeconfig: str) -> dict[tuple[str, str | None, str], Any]:
     """What the migration decides, per object; Secret values only as digests (never shown on failure)."""
     out: dict[tuple[str, str | None, str], Any] = {}
@@ -71,6 +74,8 @@ def _state(kubeconfig: str) -> dict[tuple[str, str | None, str], Any]:
                     "novadiag-"
                 ):
                     continue
+                if (kind, meta["name"]) in CLUSTER_OWNED:
+                    continue  # each cluster's own CA and API server address: not the migration's
                 out[(kind, meta.get("namespace"), meta["name"])] = _essence(kind, obj)
     return out
 

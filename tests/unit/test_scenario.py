@@ -127,6 +127,41 @@ def test_invalid_scenarios_name_the_file_and_the_problem(
         load_scenario(root)
 
 
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(7))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bomb.yaml", ALIAS_BOMB, r"bomb.yaml: YAML aliases expand to .* values"),
+        ("deep.json", "[" * 5000 + "]" * 5000, r"deep.json: (document nested|invalid JSON)"),
+        ("deep.yaml", "a: " + "[" * 300 + "]" * 300 + "\n", r"deep.yaml: document nested deeper than 200"),
+        ("huge.json", '{"n": ' + "9" * 5000 + "}", r"huge.json: invalid JSON: a number too long"),
+        ("huge.yaml", "n: " + "9" * 5000 + "\n", r"huge.yaml: invalid YAML: a value of a date, number"),
+        ("latin1.yaml", "kind: Service\nmetadata: {name: caf\xe9}\n", r"latin1.yaml: not UTF-8 text"),
+    ],
+)
+def test_hostile_manifests_are_refused_in_one_line_naming_the_file(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    root = tmp_path / "hostile"
+    root.mkdir()
+    (root / name).write_bytes(content.encode("latin-1"))
+    with pytest.raises(ScenarioError, match=message) as refused:
+        load_scenario(root)
+    assert "\n" not in str(refused.value) and str(root / name) in str(refused.value)
+
+
+def test_a_hostile_scenario_file_is_refused_too(tmp_path: Path) -> None:
+    root = make_scenario(tmp_path / "s", "description: " + "9" * 5000 + "\nname: &n [*n]\n")
+    with pytest.raises(ScenarioError, match=r"scenario.yaml: "):
+        load_scenario(root)
+    (root / "scenario.yaml").write_text(ALIAS_BOMB)
+    with pytest.raises(ScenarioError, match=r"scenario.yaml: YAML aliases expand"):
+        load_scenario(root)
+
+
 def test_a_path_that_is_not_a_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="scenario directory not found"):
         load_scenario(str(tmp_path / "nope"))
