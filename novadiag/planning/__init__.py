@@ -111,12 +111,13 @@ def plan(
 
 def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
     from novadiag.planning.simulate import normalize
-    from novadiag.planning.strategies import plan_fixes
+    from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
 
     assert report.snapshot is not None
     snapshot = normalize(report.snapshot)
     edges = tuple(sorted(report.edges, key=lambda e: e.id))  # not the listing's order: see normalize
-    steps, fixes, warnings = plan_fixes(edges, snapshot, options)
+    looping = crashlooping_workloads(report.snapshot)  # before normalize, which drops the pods
+    steps, fixes, warnings = plan_fixes(edges, snapshot, options, crashlooping=looping)
     return Plan(
         options=options,
         source=report.source,
@@ -125,4 +126,3 @@ def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
         warnings=warnings,
         context=PlanContext(snapshot=snapshot, baseline=report),
     )
-
