@@ -100,8 +100,9 @@ def plan(
     )
     if strategy == "consolidate":
         from novadiag.planning.consolidate import plan_consolidation
+        from novadiag.planning.resume import plan_resuming
 
-        built = plan_consolidation(report, options)
+        built = plan_resuming(report, options.into or "", lambda r: plan_consolidation(r, options))
     else:
         if into or tuple(keep) or tuple(move) or tuple(prefer):
             raise ConfigError("--into, --keep, --move and --prefer only apply to --strategy consolidate")

@@ -20,6 +20,9 @@ nor lost. Deletes need
 ``allow_delete``; manual steps (data migration, external traffic) stop the
 run unless ``ack_manual``; the grace period stops it unless ``skip_grace``
 (or ``cleanup``, which runs only the cleanup phase once the grace period is over).
+Steps the plan marks done (:attr:`Plan.done`: a consolidation planned again on
+the half-migrated cluster, see ``resume.py``) are skipped; checks and manual
+steps after them run again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from novadiag.redaction import SANITIZED_KEY
 
 Printer = Callable[[str], None]
 POLL_SECONDS = 0.5
+IN_PLACE = "already in place, skipped"
 
 
 @dataclass
@@ -60,7 +64,13 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
+        """No step failed (a run that stopped at a gate is ok, but not :attr:`complete`)."""
         return not self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every step ran and succeeded: the run neither failed nor stopped before a gate."""
+        return self.executed and not self.failed and self.stopped_at is None
 
 
 class StepFailed(Exception):
@@ -89,6 +99,9 @@ def apply_plan(
     if not yes:
         for step in steps:
             commands, _ = step_commands(step)
+            if step.id in plan.done:
+                say(f"{step.id} [{step.phase}] {step.title}: {IN_PLACE}")
+                continue
             say(f"{step.id} [{step.phase}] {step.title}")
             for command in commands:
                 say(f"    {command}")
@@ -135,6 +148,10 @@ class _Runner:
     def run(self, steps: list[Step], *, allow_delete: bool, skip_grace: bool, ack_manual: bool) -> ApplyResult:
         result = ApplyResult(executed=True)
         for step in steps:
+            if step.id in self.plan.done:
+                self.say(f"==> {step.id} [{step.phase}] {step.title}: {IN_PLACE}")
+                result.done.append(step.id)  # its rollback is printed too if a later step fails
+                continue
             stop = self._gate(step, allow_delete=allow_delete, skip_grace=skip_grace, ack_manual=ack_manual)
             if stop is not None:
                 result.stopped_at, result.reason = step.id, stop
