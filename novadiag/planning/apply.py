@@ -49,6 +49,11 @@ from novadiag.redaction import SANITIZED_KEY
 Printer = Callable[[str], None]
 POLL_SECONDS = 0.5
 IN_PLACE = "already in place, skipped"
+# A plan made again after the switch cannot be the first one (see resume.py): the cleanup runs from this plan.
+CLEANUP_LATER = (
+    "run the cleanup phase of this same plan: its script (-o plan.sh next to --apply) with "
+    "--execute --cleanup --allow-delete, or plan.apply(cleanup=True, allow_delete=True)"
+)
 
 
 @dataclass
@@ -182,11 +187,11 @@ class _Runner:
 
     def _gate(self, step: Step, *, allow_delete: bool, skip_grace: bool, ack_manual: bool) -> str | None:
         if step.requires_allow_delete and not allow_delete:
-            return "the cleanup phase deletes objects; run again with --cleanup --allow-delete"
+            return f"the cleanup phase deletes objects; {CLEANUP_LATER}"
         if step.action == "grace" and not skip_grace:
             return (
                 f"grace period ({self.plan.options.grace}) started: the old objects are kept, scaled down; "
-                "after it, run again with --cleanup --allow-delete"
+                f"after it, {CLEANUP_LATER}"
             )
         if step.action == "manual" and not ack_manual:
             return f"{step.operation.note} — do it by hand, then run again from here with --ack-manual"

@@ -13,12 +13,18 @@ twice changes nothing the second time.
 An object is the plan's product when a create step of the plan names it: it
 lives in the target namespace (or is the target namespace). It is *in place*
 when it holds everything the step would write (the server may add defaults and
-bookkeeping). A product that exists with other content was changed by someone
-since: it is neither overwritten nor renamed around, the plan stops with one
-line naming the object and the first field that differs (never its value).
+bookkeeping, never keys of a ConfigMap's or Secret's data). A product that
+exists with other content was changed by someone since: it is neither
+overwritten nor renamed around, the plan stops with one line naming the object
+and the first field that differs (never its value).
 Objects in the target that no step creates are the target's own and stay in
 the snapshot the plan is made from. When nothing the plan creates is in place,
 the cluster is not half-migrated, and the plan is made as usual.
+
+Once the switch has begun (an old Service is already an alias of its copy),
+the old objects no longer show how they were, so no plan made again can be the
+first one: that is refused with one line, and the script of the first plan
+(``--from STEP``, ``--cleanup``) finishes the migration.
 """
 
 from __future__ import annotations
@@ -63,14 +69,16 @@ def plan_resuming(report: Report, into: str, make_plan: Planner) -> Plan:
     inside = _objects_in(snapshot, into)
     if not inside:
         return make_plan(report)
-    plan = make_plan(without(report, inside))
+    view = without(report, inside)
+    plan = make_plan(view)
+    _refuse_after_switch(plan, view, into)
     claimed = inside & set(_created(plan))
     if claimed != inside:  # the target's own objects stay: the plan must see them
         plan = make_plan(without(report, claimed))
         claimed = inside & set(_created(plan))
     products = _products(plan, snapshot, claimed)
-    if not any(p.in_place for p in products):
-        return make_plan(report)
+    if not any(p.in_place and p.step.action != "create-namespace" for p in products):
+        return make_plan(report)  # an empty target namespace is no half-migration
     changed = next((p for p in products if not p.in_place), None)
     if changed is not None:
         raise PlanError(
@@ -78,6 +86,21 @@ def plan_resuming(report: Report, into: str, make_plan: Planner) -> Plan:
             f"and differs from what the step creates at {changed.difference}; delete it or restore it, then run again"
         )
     return replace(plan, done=tuple(p.step.id for p in products))
+
+
+def _refuse_after_switch(plan: Plan, view: Report, into: str) -> None:
+    """An old Service already an alias into the target: the switch changed the old objects, whose state is gone."""
+    assert view.snapshot is not None
+    moved = {s.operation.source.namespace for s in plan.steps if s.operation.source is not None}
+    for obj in view.snapshot.of("Service"):
+        spec, ref = obj.get("spec") or {}, object_ref(obj)
+        labels = str(spec.get("externalName") or "").rstrip(".").split(".")
+        if spec.get("type") == "ExternalName" and ref.namespace in moved and labels[1:2] == [into]:
+            raise PlanError(
+                f"cannot resume: the switch has begun (Service {ref.namespace}/{ref.name} already points at "
+                f"{into}/{labels[0]}), and a plan made again cannot see the old objects as they were; "
+                "finish with the script of the first plan (--from STEP, --cleanup) or its rollback"
+            )
 
 
 def _objects_in(snapshot: Snapshot, namespace: str) -> set[ObjectRef]:
@@ -137,8 +160,18 @@ def _products(plan: Plan, snapshot: Snapshot, claimed: set[ObjectRef]) -> list[P
         apply_operation(store, step.operation)
         expected = store[(ref.kind, ref.namespace, ref.name)]
         actual = snapshot.get(ref.kind, ref.namespace, ref.name)
-        products.append(Product(step, first_difference(_compared(expected), actual or {})))
+        difference = first_difference(_compared(expected), actual or {}) or _added_data_key(expected, actual or {})
+        products.append(Product(step, difference))
     return products
+
+
+def _added_data_key(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str | None:
+    """A key added to a ConfigMap's or Secret's data: the server adds none, so a person did."""
+    for field in ("data", "binaryData"):
+        added = sorted(set(actual.get(field) or {}) - set(expected.get(field) or {}))
+        if added:
+            return f"{field}.{added[0]}"
+    return None
 
 
 def _compared(obj: Mapping[str, Any]) -> dict[str, Any]:
