@@ -113,3 +113,22 @@ def test_after_the_switch_a_plan_made_again_is_refused_with_one_line(first: Plan
 )
 def test_first_difference_ignores_what_the_server_adds(expected: Any, actual: Any, where: str | None) -> None:
     assert first_difference(expected, actual) == where
+
+
+def test_every_output_of_a_resumed_plan_says_which_steps_are_already_in_place(first: Plan) -> None:
+    again = _replan(_half_migrated(first, _until_first_manual(first)))
+    printed: list[str] = []
+    result = again.apply(yes=False, out=printed.append)
+    assert not result.executed
+    assert f"{again.steps[0].id} [prepare] {again.steps[0].title}: already in place, skipped" in printed
+    assert f"### {again.steps[0].id}. {again.steps[0].title}" in again.render("markdown")
+    assert "**Already in place** when the plan was made" in again.render("markdown")
+    script = again.render("script")
+    pending = next(s.id for s in again.steps if s.id not in again.done)
+    assert "already in place when the plan was made: skipped" in _function(script, again.done[0])
+    assert "kubectl" not in _function(script, again.done[0])
+    assert "already in place" not in _function(script, pending)
+
+
+def _function(script: str, step_id: str) -> str:
+    return script.split(f"step_{step_id}() {{", 1)[1].split("\n}", 1)[0]
