@@ -71,7 +71,6 @@ def plan_resuming(report: Report, into: str, make_plan: Planner) -> Plan:
         return make_plan(report)
     view = without(report, inside)
     plan = make_plan(view)
-    _refuse_after_switch(plan, view, into)
     claimed = inside & set(_created(plan))
     if claimed != inside:  # the target's own objects stay: the plan must see them
         plan = make_plan(without(report, claimed))
@@ -79,6 +78,7 @@ def plan_resuming(report: Report, into: str, make_plan: Planner) -> Plan:
     products = _products(plan, snapshot, claimed)
     if not any(p.in_place and p.step.action != "create-namespace" for p in products):
         return make_plan(report)  # an empty target namespace is no half-migration
+    _refuse_after_switch(plan, view, into)  # before the differences: after the switch, the plan itself differs
     changed = next((p for p in products if not p.in_place), None)
     if changed is not None:
         raise PlanError(
@@ -157,7 +157,10 @@ def _products(plan: Plan, snapshot: Snapshot, claimed: set[ObjectRef]) -> list[P
         ref = step.object
         if step.action not in CREATING or ref not in claimed:
             continue
-        apply_operation(store, step.operation)
+        try:
+            apply_operation(store, step.operation)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PlanError(f"step {step.id} ({step.title}) cannot be worked out to resume: {exc}") from exc
         expected = store[(ref.kind, ref.namespace, ref.name)]
         actual = snapshot.get(ref.kind, ref.namespace, ref.name)
         difference = first_difference(_compared(expected), actual or {}) or _added_data_key(expected, actual or {})
