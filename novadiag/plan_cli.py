@@ -3,9 +3,11 @@
 Kept out of ``cli.py`` so the planner's many options live next to each other;
 ``cli.py`` adds the subcommand with one call to :func:`add_plan_command`.
 Exit codes follow ``novadiag audit``: 0 the plan is verified (and, with
-``--apply``, every step that ran succeeded), 1 the plan is refused or
-incomplete or a step failed, 2 usage or cluster errors (raised, mapped by
-``cli.main``).
+``--apply --yes``, every step ran and succeeded), 1 the plan is refused or
+incomplete, a step failed, or the run stopped before a step it may not take on
+its own (a manual step, the grace period, a delete): the migration is not
+finished, and a script chaining commands must not go on as if it were. 2 usage
+or cluster errors (raised, mapped by ``cli.main``).
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
         ack_manual=args.ack_manual,
         probe=args.probe is not False,
     )
-    return 1 if result.failed else 0
+    if not result.executed:
+        return 0  # without --yes: the steps were only printed
+    return 0 if result.complete else 1
 
 
 def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -> Report:

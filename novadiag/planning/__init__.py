@@ -100,8 +100,9 @@ def plan(
     )
     if strategy == "consolidate":
         from novadiag.planning.consolidate import plan_consolidation
+        from novadiag.planning.resume import plan_resuming
 
-        built = plan_consolidation(report, options)
+        built = plan_resuming(report, options.into or "", lambda r: plan_consolidation(r, options))
     else:
         if into or tuple(keep) or tuple(move) or tuple(prefer):
             raise ConfigError("--into, --keep, --move and --prefer only apply to --strategy consolidate")
@@ -111,12 +112,13 @@ def plan(
 
 def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
     from novadiag.planning.simulate import normalize
-    from novadiag.planning.strategies import plan_fixes
+    from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
 
     assert report.snapshot is not None
     snapshot = normalize(report.snapshot)
     edges = tuple(sorted(report.edges, key=lambda e: e.id))  # not the listing's order: see normalize
-    steps, fixes, warnings = plan_fixes(edges, snapshot, options)
+    looping = crashlooping_workloads(report.snapshot)  # before normalize, which drops the pods
+    steps, fixes, warnings = plan_fixes(edges, snapshot, options, crashlooping=looping)
     return Plan(
         options=options,
         source=report.source,
@@ -125,4 +127,3 @@ def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
         warnings=warnings,
         context=PlanContext(snapshot=snapshot, baseline=report),
     )
-

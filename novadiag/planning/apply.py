@@ -20,6 +20,9 @@ nor lost. Deletes need
 ``allow_delete``; manual steps (data migration, external traffic) stop the
 run unless ``ack_manual``; the grace period stops it unless ``skip_grace``
 (or ``cleanup``, which runs only the cleanup phase once the grace period is over).
+Steps the plan marks done (:attr:`Plan.done`: a consolidation planned again on
+the half-migrated cluster, see ``resume.py``) are skipped; checks and manual
+steps after them run again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ from novadiag.redaction import SANITIZED_KEY
 
 Printer = Callable[[str], None]
 POLL_SECONDS = 0.5
+IN_PLACE = "already in place, skipped"
+# A plan made again after the switch cannot be the first one (see resume.py): the cleanup runs from this plan.
+CLEANUP_LATER = (
+    "run the cleanup phase of this same plan: its script (-o plan.sh next to --apply) with "
+    "--execute --cleanup --allow-delete, or plan.apply(cleanup=True, allow_delete=True)"
+)
 
 
 @dataclass
@@ -60,7 +69,13 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
+        """No step failed (a run that stopped at a gate is ok, but not :attr:`complete`)."""
         return not self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every step ran and succeeded: the run neither failed nor stopped before a gate."""
+        return self.executed and not self.failed and self.stopped_at is None
 
 
 class StepFailed(Exception):
@@ -89,6 +104,9 @@ def apply_plan(
     if not yes:
         for step in steps:
             commands, _ = step_commands(step)
+            if step.id in plan.done:
+                say(f"{step.id} [{step.phase}] {step.title}: {IN_PLACE}")
+                continue
             say(f"{step.id} [{step.phase}] {step.title}")
             for command in commands:
                 say(f"    {command}")
@@ -135,6 +153,10 @@ class _Runner:
     def run(self, steps: list[Step], *, allow_delete: bool, skip_grace: bool, ack_manual: bool) -> ApplyResult:
         result = ApplyResult(executed=True)
         for step in steps:
+            if step.id in self.plan.done:
+                self.say(f"==> {step.id} [{step.phase}] {step.title}: {IN_PLACE}")
+                result.done.append(step.id)  # its rollback is printed too if a later step fails
+                continue
             stop = self._gate(step, allow_delete=allow_delete, skip_grace=skip_grace, ack_manual=ack_manual)
             if stop is not None:
                 result.stopped_at, result.reason = step.id, stop
@@ -165,11 +187,11 @@ class _Runner:
 
     def _gate(self, step: Step, *, allow_delete: bool, skip_grace: bool, ack_manual: bool) -> str | None:
         if step.requires_allow_delete and not allow_delete:
-            return "the cleanup phase deletes objects; run again with --cleanup --allow-delete"
+            return f"the cleanup phase deletes objects; {CLEANUP_LATER}"
         if step.action == "grace" and not skip_grace:
             return (
                 f"grace period ({self.plan.options.grace}) started: the old objects are kept, scaled down; "
-                "after it, run again with --cleanup --allow-delete"
+                f"after it, {CLEANUP_LATER}"
             )
         if step.action == "manual" and not ack_manual:
             return f"{step.operation.note} — do it by hand, then run again from here with --ack-manual"

@@ -451,6 +451,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     verification: Verification | None = None
     context: PlanContext | None = field(default=None, compare=False, repr=False)
+    done: tuple[str, ...] = ()
+    """Steps whose result the cluster already holds (a resumed consolidation): the runner skips them."""
 
     @property
     def strategy(self) -> Strategy:
@@ -495,6 +497,7 @@ class Plan:
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "verification": None if self.verification is None else self.verification.to_dict(),
+            "done": list(self.done),
         }
 
     def summary(self) -> dict[str, Any]:

@@ -145,14 +145,16 @@ def _phases(plan: Plan) -> list[str]:
         lines += [f"## Phase: {PHASE_TITLES[phase]} ({when})", ""]
         check = PHASE_CHECKS[phase].format(into=plan.options.into or "the namespace")
         lines += [f"**Check before going on:** {check}", ""]
-        lines += [line for step in steps for line in _step(step)]
+        lines += [line for step in steps for line in _step(step, done=step.id in plan.done)]
     header = [f"## Runbook (estimated {total} min of work, plus the grace period)", ""]
     return header + lines
 
 
-def _step(step: Step) -> list[str]:
+def _step(step: Step, *, done: bool = False) -> list[str]:
     deps = f" (after {', '.join(step.depends_on)})" if step.depends_on else ""
     lines = [f"### {step.id}. {step.title}{deps}", ""]
+    if done:
+        lines += ["**Already in place** when the plan was made (a run before this one did it): skipped.", ""]
     if step.warning:
         lines += [f"> ⚠ {step.warning}", ""]
     if step.operation.note:

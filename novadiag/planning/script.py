@@ -450,7 +450,7 @@ def render_script(plan: Plan) -> str:
         "",
     ]
     for step in plan.steps:
-        parts.append(_step_function(step))
+        parts.append(_step_function(step, done=step.id in plan.done))
         parts.append(_rollback_case(step))
     parts.append(_rollback_dispatch(plan.steps))
     parts.append("STEPS=(")
@@ -481,11 +481,14 @@ def _names(steps: Iterable[Step]) -> set[str]:
     return names
 
 
-def _step_function(step: Step) -> str:
+def _step_function(step: Step, *, done: bool = False) -> str:
+    """The step as a bash function; a step already in place when the plan was made only says so."""
     lines = [
         f"step_{step.id}() {{",
         f"  begin {shlex.quote(step.id)} {shlex.quote(step.phase)} {shlex.quote(step.title)}",
     ]
+    if done:
+        return "\n".join([*lines, "  say '    already in place when the plan was made: skipped'", "}"])
     if step.warning:
         lines.append(f"  say {shlex.quote('WARNING: ' + step.warning)}")
     lines += _indent(operation_lines(step.operation, step.id))

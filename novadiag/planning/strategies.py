@@ -14,7 +14,10 @@
 Edges no name change can fix get an explicit reason: an unknown target, a
 NetworkPolicy denial, or a Service without ready pods — unless those pods
 crash-loop on start-up edges this plan fixes, in which case the edge is marked
-as following those fixes. A pod with ``hostNetwork`` and ``dnsPolicy:
+as following those fixes. A workload whose start-up name gets an alias is
+restarted only when its pods were seen crash-looping: a live cluster (or a
+snapshot of one) shows pod states, manifest files show none, and a restart
+justified by nothing the source shows is not planned. A pod with ``hostNetwork`` and ``dnsPolicy:
 ClusterFirst`` (which silently gets the node's resolver) is fixed by switching
 it to ``ClusterFirstWithHostNet``.
 """
@@ -22,6 +25,7 @@ it to ``ClusterFirstWithHostNet``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,12 +60,23 @@ class FixContext:
     aliases: dict[tuple[str, str], tuple[ServiceInfo, list[str]]] = field(default_factory=dict)
     dns_policy: dict[ObjectRef, list[str]] = field(default_factory=lambda: defaultdict(list))
     restart_for_alias: set[ObjectRef] = field(default_factory=set)
+    crashlooping: frozenset[ObjectRef] = frozenset()
 
 
-def plan_fixes(edges: tuple[Edge, ...], snapshot: Snapshot, options: PlanOptions) -> tuple[Any, ...]:
-    """(steps, fixes, warnings) for the rewrite/alias/auto strategies."""
+def plan_fixes(
+    edges: tuple[Edge, ...],
+    snapshot: Snapshot,
+    options: PlanOptions,
+    *,
+    crashlooping: frozenset[ObjectRef] = frozenset(),
+) -> tuple[Any, ...]:
+    """(steps, fixes, warnings) for the rewrite/alias/auto strategies.
+
+    ``crashlooping``: the workloads whose pods the source showed in CrashLoopBackOff
+    (see :func:`crashlooping_workloads`; ``snapshot`` is normalized and holds no pods).
+    """
     index = build_index(snapshot, cluster_domain=options.cluster_domain)
-    ctx = FixContext(snapshot, index, options, Edits(snapshot))
+    ctx = FixContext(snapshot, index, options, Edits(snapshot), crashlooping=crashlooping)
     decided: dict[str, Decision] = {}
     broken = [e for e in edges if e.broken]
     for edge in broken:
@@ -146,9 +161,31 @@ def _alias(edge: Edge, ctx: FixContext, why: str) -> Decision:
     assert target is not None
     host = ref.host.rstrip(".")
     ctx.aliases.setdefault((ref.namespace, host), (target, []))[1].append(edge.id)
-    if ref.startup:
+    if ref.startup and ref.workload in ctx.crashlooping:
         ctx.restart_for_alias.add(ref.workload)
     return Decision("alias", f"{why}; ExternalName {ref.namespace}/{host} -> {_fqdn(target, ctx)}")
+
+
+def crashlooping_workloads(snapshot: Snapshot) -> frozenset[ObjectRef]:
+    """The workloads with a pod in CrashLoopBackOff in ``snapshot`` (none in manifest files: they hold no pods)."""
+    return frozenset(_owning_workload(pod) for pod in snapshot.of("Pod") if _crash_looping(pod))
+
+
+def _crash_looping(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    return any(((s.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff" for s in statuses)
+
+
+def _owning_workload(pod: Mapping[str, Any]) -> ObjectRef:
+    """The workload a pod belongs to: a ReplicaSet ``<deployment>-<hash>`` stands for its Deployment."""
+    meta = pod.get("metadata") or {}
+    namespace = meta.get("namespace")
+    for owner in meta.get("ownerReferences") or ():
+        kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
+        if kind == "ReplicaSet" and "-" in name:
+            return ObjectRef("Deployment", namespace, name.rsplit("-", 1)[0])
+        return ObjectRef(kind, namespace, name)
+    return ObjectRef("Pod", namespace, str(meta.get("name")))
 
 
 def _dns_policy(edge: Edge, ctx: FixContext) -> Decision:

@@ -96,3 +96,20 @@ def test_the_verification_step_audits_the_live_objects(plan: Plan) -> None:
     client = FakeClient(_cluster())
     _, lines = _run(plan, client, ack_manual=True)
     assert any("re-audit of prod" in line and "0 broken" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("options", "gate"),
+    [({}, "manual"), ({"ack_manual": True}, "grace"), ({"ack_manual": True, "skip_grace": True}, "delete")],
+)
+def test_a_run_stopped_at_a_gate_is_ok_but_not_complete(plan: Plan, options: dict[str, bool], gate: str) -> None:
+    result, lines = _run(plan, FakeClient(_cluster()), **options)
+    stopped = plan.step(result.stopped_at)  # type: ignore[attr-defined]
+    assert gate in {stopped.action, stopped.phase, "delete" if stopped.requires_allow_delete else ""}
+    assert result.ok and not result.complete  # type: ignore[attr-defined]
+    assert lines[-1].startswith(f"stopped before {stopped.id}:")
+
+
+def test_a_full_run_is_complete(plan: Plan) -> None:
+    result, _ = _run(plan, FakeClient(_cluster()), allow_delete=True, skip_grace=True, ack_manual=True)
+    assert result.complete  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 import yaml
@@ -148,3 +149,42 @@ def test_the_fix_plan_does_not_depend_on_list_order(nova: novadiag.Report, strat
     random.Random(11).shuffle(objects)
     shuffled = novadiag.plan(audit_objects(*objects), strategy).to_dict()
     assert shuffled == {**novadiag.plan(nova, strategy).to_dict(), "source": shuffled["source"]}
+
+
+def _looping_pod(ns: str, replica_set: str) -> dict[str, Any]:
+    waiting = {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{replica_set}-x1",
+            "namespace": ns,
+            "ownerReferences": [{"kind": "ReplicaSet", "name": replica_set, "controller": True}],
+        },
+        "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
+        "status": {"containerStatuses": [{"name": "app", "restartCount": 4, "state": {"waiting": waiting}}]},
+    }
+
+
+def _restarts(plan: Plan) -> list[str]:
+    return [s.title for s in plan.steps if s.action == "restart"]
+
+
+def test_a_manifest_plan_restarts_nothing_for_a_crash_loop_it_cannot_see(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "auto")
+    assert {f.action for f in plan.fixes} == {"alias"}
+    assert _restarts(plan) == []
+
+
+def test_an_alias_for_a_start_up_name_restarts_the_workload_seen_crash_looping() -> None:
+    startup = {"lab.novadiag.dev/startup-needs": "DB_URL"}
+    client = workload("a", "client", {"DB_URL": "http://db:80"})
+    client["spec"]["template"]["metadata"]["annotations"] = startup
+    objects = (client, workload("b", "db"), service("b", "db", 80))
+    quiet = novadiag.plan(audit_objects(*objects), "alias")
+    looping = novadiag.plan(audit_objects(*objects, _looping_pod("a", "client-5d9c7b")), "alias")
+    assert _restarts(quiet) == []
+    assert _restarts(looping) == [
+        "restart Deployment a/client so its crash-looping pods retry their start-up names now "
+        "instead of after the back-off"
+    ]
