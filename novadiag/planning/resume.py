@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
+from novadiag.planning.clean import is_system_object
 from novadiag.planning.model import Plan, Step
 from novadiag.planning.simulate import Key, apply_operation, normalize
+from novadiag.redaction import sanitize_secret_value
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.workloads import is_owned
 
@@ -109,7 +111,7 @@ def _objects_in(snapshot: Snapshot, namespace: str) -> set[ObjectRef]:
         for obj in group:
             ref = object_ref(obj)
             if (kind == "Namespace" and ref.name == namespace) or (
-                kind not in CLUSTER_SCOPED and ref.namespace == namespace
+                kind not in CLUSTER_SCOPED and ref.namespace == namespace and not is_system_object(kind, obj)
             ):
                 refs.add(ref)
     return refs
@@ -129,9 +131,12 @@ def without(report: Report, hidden: set[ObjectRef]) -> Report:
 
 
 def _derived_from(obj: RawObject, hidden: set[ObjectRef]) -> bool:
-    """Owned pods and ReplicaSets, and the endpoints of a Service, in a namespace whose objects are hidden."""
+    """Owned pods and ReplicaSets, the endpoints of a Service, and what the control plane puts in every
+    namespace (``kube-root-ca.crt``, the ``default`` ServiceAccount), in a namespace whose objects are hidden."""
     meta = obj.get("metadata") or {}
     namespace = meta.get("namespace")
+    if ObjectRef("Namespace", None, str(namespace)) in hidden and is_system_object(str(obj.get("kind")), obj):
+        return True
     if not any(ref.namespace == namespace for ref in hidden):
         return False
     if obj.get("kind") in ("ReplicaSet", "Job", "Pod"):
@@ -161,11 +166,25 @@ def _products(plan: Plan, snapshot: Snapshot, claimed: set[ObjectRef]) -> list[P
             apply_operation(store, step.operation)
         except (KeyError, ValueError, TypeError) as exc:
             raise PlanError(f"step {step.id} ({step.title}) cannot be worked out to resume: {exc}") from exc
-        expected = store[(ref.kind, ref.namespace, ref.name)]
+        expected = _as_the_snapshot_keeps(store[(ref.kind, ref.namespace, ref.name)])
         actual = snapshot.get(ref.kind, ref.namespace, ref.name)
         difference = first_difference(_compared(expected), actual or {}) or _added_data_key(expected, actual or {})
         products.append(Product(step, difference))
     return products
+
+
+def _as_the_snapshot_keeps(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret's data sanitized as the snapshot it is compared with sanitized the live one.
+
+    The step's product is worked out on sanitized values, with hosts replaced:
+    ``pg:5432,pg.old:5432`` becomes ``pg:5432,pg:5432``, which the snapshot of
+    the same live value keeps as ``pg:5432`` (a sanitized value names each
+    host once). Sanitized again, both read the same.
+    """
+    if obj.get("kind") != "Secret" or not isinstance(obj.get("data"), Mapping):
+        return obj
+    data = {k: sanitize_secret_value(k, v) if isinstance(v, str) else v for k, v in obj["data"].items()}
+    return {**obj, "data": data}
 
 
 def _added_data_key(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str | None:

@@ -132,3 +132,20 @@ def test_every_output_of_a_resumed_plan_says_which_steps_are_already_in_place(fi
 
 def _function(script: str, step_id: str) -> str:
     return script.split(f"step_{step_id}() {{", 1)[1].split("\n}", 1)[0]
+
+
+def test_what_the_control_plane_puts_in_the_target_namespace_does_not_stop_a_resume(first: Plan) -> None:
+    # a real cluster adds kube-root-ca.crt and the default ServiceAccount to every new namespace: the
+    # target then looked like a namespace of the user's own, and the plan made again was refused
+    stop = _until_first_manual(first)
+    half = _half_migrated(first, stop)
+    system = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "nova-prod"},
+         "data": {"ca.crt": "-----BEGIN CERTIFICATE-----"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "nova-prod"}},
+    ]
+    objects = [dict(o) for group in half.objects.values() for o in group] + system
+    again = _replan(build_snapshot(objects, half.source, trust_sanitized=True))  # type: ignore[arg-type]
+    assert [s.title for s in again.steps] == [s.title for s in first.steps]
+    assert again.verification is not None and again.verification.ok
+    assert len(again.done) > 0
