@@ -24,7 +24,7 @@ from typing import Any
 
 from novadiag.model import ObjectRef, Reference
 from novadiag.planning.model import HostEdit, Operation, Replacement
-from novadiag.planning.paths import FieldPath, is_masked
+from novadiag.planning.paths import FieldPath, is_rewritten
 from novadiag.planning.rename import (
     DataKeys,
     Location,
@@ -215,7 +215,7 @@ class Edits:
         edits = tuple(host_edit(value_path(workload.kind, loc), mapping) for loc, mapping in entries)
         edges = [e for loc, _ in entries for e in self.edges[self._place(workload, ns, loc)]]
         where = f"env {', '.join(sorted({loc.env for loc in old}))} of {workload}"
-        if any(is_masked(value) for value in old.values()):
+        if any(is_rewritten(loc.env, value) for loc, value in old.items()):
             originals = {value_path(workload.kind, loc): value for loc, value in old.items()}
             return _live_change(workload, edits, originals, edges=tuple(edges), restart=(), where=where)
         forward = {loc: replace_hosts(old[loc], mapping) for loc, mapping in entries}
@@ -245,7 +245,7 @@ class Edits:
         data = (self.snapshot.get(kind, ns, name) or {}).get("data") or {}
         old = {k: str(data.get(k, "")) for k in per_key}
         edits = tuple(host_edit(("data", k), m) for k, m in per_key.items())
-        if any(is_masked(value) for value in old.values()):
+        if any(is_rewritten(key, value) for key, value in old.items()):
             originals: dict[FieldPath, str] = {("data", k): value for k, value in old.items()}
             return _live_change(ref, edits, originals, edges=edges, restart=restart, where=f"ConfigMap {ns}/{name}")
         new = {k: replace_hosts(old[k], m) for k, m in per_key.items()}

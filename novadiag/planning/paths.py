@@ -20,7 +20,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from novadiag.redaction import MASK, REDACTED
+from novadiag.redaction import MASK, REDACTED, names_a_secret
 
 FieldPath = tuple[str, ...]
 
@@ -28,6 +28,16 @@ FieldPath = tuple[str, ...]
 def is_masked(text: str) -> bool:
     """Whether a snapshot value hides part of the real one (``***``) or all of it (``<redacted>``)."""
     return MASK in text or REDACTED in text
+
+
+def is_rewritten(name: str, text: str) -> bool:
+    """Whether the snapshot holds less than the real value named ``name`` (an env var, a data key).
+
+    Besides masks, a value whose name says it is a credential (``DB_CREDENTIALS``)
+    is kept only as the hosts it names (``db:1433``), with no mark at all: the
+    real value is somewhere else, and only the live object has it.
+    """
+    return is_masked(text) or names_a_secret(name)
 
 
 def path_text(path: FieldPath) -> str:
@@ -77,9 +87,9 @@ def set_at(obj: Any, path: FieldPath, value: Any) -> None:
 
 
 def masked_paths(obj: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
-    """Every place in ``obj`` holding a masked string, in document order."""
+    """Every place in ``obj`` holding a string the snapshot masked or rewrote, in document order."""
     if isinstance(obj, str):
-        if is_masked(obj):
+        if is_masked(obj) or _named_like_a_credential(prefix):
             yield prefix
     elif isinstance(obj, Mapping):
         for key, value in obj.items():
@@ -89,6 +99,13 @@ def masked_paths(obj: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
             name = item.get("name") if isinstance(item, Mapping) else None
             segment = f"name={name}" if isinstance(name, str) and "=" not in name else f"#{i}"
             yield from masked_paths(item, (*prefix, segment))
+
+
+def _named_like_a_credential(path: FieldPath) -> bool:
+    """An env entry's ``value`` or a ConfigMap's ``data`` key whose name says credential: see :func:`is_rewritten`."""
+    if len(path) >= 2 and path[-1] == "value" and path[-2].startswith("name="):
+        return names_a_secret(path[-2][len("name=") :])
+    return len(path) == 2 and path[0] == "data" and names_a_secret(path[1])
 
 
 def without(obj: Any, paths: set[FieldPath]) -> Any:

@@ -232,3 +232,34 @@ def test_a_copy_from_manifest_files_changes_only_the_host(tmp_path: Path) -> Non
     copy_file = next(Path(f) for f in files if f.endswith("deployment-prod-inv.yaml"))
     env = yaml.safe_load(copy_file.read_text())["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "DB", "value": url.replace("@main-db.data:", f"@{rewrite.new_host}:")}]
+
+
+CREDENTIALS_DSN = f"Data Source=main-db,5432;Initial Catalog=app;User ID=app;Password={PASSWORD}"
+
+
+def _rewritten_without_a_mark() -> novadiag.Report:
+    """Values the snapshot keeps only as their hosts, with no mask in them: a credential-named env var
+    (``db:1433`` for a whole ADO.NET string) and a credential-named ConfigMap key."""
+    return audit_objects(
+        service("data", "main-db", 5432),
+        workload("data", "main-db"),
+        workload("shop", "billing", {"DB_CREDENTIALS": CREDENTIALS_DSN}),
+        config_map("shop", "ledger-env", {"LEDGER_DB_PASSWORD_URL": ORDERS_URL}),
+        workload("shop", "ledger", env_from=[{"configMapRef": {"name": "ledger-env"}}]),
+    )
+
+
+def test_a_value_kept_only_as_its_hosts_is_edited_live_never_written_as_kept() -> None:
+    report = _rewritten_without_a_mark()
+    assert report.snapshot is not None
+    billing = report.snapshot.get("Deployment", "shop", "billing")
+    assert billing is not None
+    kept = billing["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+    assert MASK not in kept and REDACTED not in kept and PASSWORD not in kept  # no mark says it is cut
+    for plan in (novadiag.plan(report, "rewrite"), novadiag.plan(report, "consolidate", into="prod")):
+        assert plan.verification is not None and plan.verification.ok, plan.verification.summary()
+        for ref in (ObjectRef("Deployment", "shop", "billing"), ObjectRef("ConfigMap", "shop", "ledger-env")):
+            steps = [s for s in plan.steps if s.operation.source == ref or s.object == ref]
+            writing = [s for s in steps if s.action in ("patch", "create")]
+            assert writing == [], [(s.id, s.title) for s in writing]
+            assert any(s.action in ("edit", "copy") for s in steps), (plan.strategy, ref)
