@@ -159,6 +159,16 @@ _MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 _AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
+# ``password: hunter2`` in a YAML or properties file, ``Authorization: Token abc`` in a header: a
+# credential-named key, a colon and a blank, then the rest of the line (up to a quote that closes a
+# shell word). A URL's ``scheme://`` never matches: its colon is followed by "/", not a blank.
+_KEY_COLON_RE = re.compile(
+    rf"""(?P<key>(?<![\w.\-])["']?(?:{_SECRET_KEY})["']?[ \t]*:[ \t]+)(?P<value>[^\s'"][^\r\n'"]*)""",
+    re.IGNORECASE,
+)
+# ``curl -u user:pw`` / ``--user user:pw``, and ``redis-cli -a pw``.
+_USER_FLAG_RE = re.compile(r"""(?P<flag>(?<![\w\-./:])(?:-u|--user)[ \t=]+)(?P<user>[^\s:'"]*):[^\s'"]+""")
+_REDIS_CLI_PASSWORD_RE = re.compile(r"""(?P<flag>(?<![\w\-./:])-a[ \t]+)[^\s'"]+""")
 
 
 def redact(value: str) -> str:
@@ -198,6 +208,12 @@ def redact(value: str) -> str:
     if "-" in text and _FLAG_START_RE.search(text):
         text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
         text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
+        if "-u" in text:
+            text = _USER_FLAG_RE.sub(rf"\g<flag>\g<user>:{MASK}", text)
+        if "redis-cli" in text:
+            text = _REDIS_CLI_PASSWORD_RE.sub(rf"\g<flag>{MASK}", text)
+    if ":" in text and _SECRET_HINT_RE.search(text) is not None:
+        text = _KEY_COLON_RE.sub(_mask_key_colon_value, text)
     return text
 
 
@@ -218,6 +234,12 @@ def redact_text(text: str) -> str:
     return "\n".join(redact(line) for line in text.split("\n"))
 
 
+def _mask_key_colon_value(match: re.Match[str]) -> str:
+    """``password: ***``; a value masked already (``Authorization: Bearer ***``) keeps its scheme."""
+    value = match["value"]
+    return match[0] if MASK in value else match["key"] + MASK
+
+
 def redact_command(items: list[object]) -> list[object]:
     """A container's ``args`` or ``command``, each item :func:`redact`-ed; the item after ``--password`` masked whole.
 
@@ -225,17 +247,27 @@ def redact_command(items: list[object]) -> list[object]:
     ['mysql', '--password', '***', '-p***', '--host=db']
     >>> redact_command(["redis-server", "--requirepass", "$(REDIS_PASSWORD)"])
     ['redis-server', '--requirepass', '$(REDIS_PASSWORD)']
+    >>> redact_command(["redis-cli", "-a", "hunter2", "ping"]), redact_command(["curl", "-u", "me:pw", "http://x"])
+    (['redis-cli', '-a', '***', 'ping'], ['curl', '-u', 'me:***', 'http://x'])
     """
+    redis_cli = any(isinstance(i, str) and i.rsplit("/", 1)[-1] == "redis-cli" for i in items)
     masked: list[object] = []
     after_flag = False
+    previous: object = None
     for item in items:
         if not isinstance(item, str):
             masked.append(item)
-            after_flag = False
+            after_flag, previous = False, item
             continue
-        hidden = after_flag and item and _VARIABLE_REFERENCE_RE.fullmatch(item) is None
-        masked.append(MASK if hidden else redact(item))
+        hidden = after_flag or (redis_cli and previous == "-a")
+        if hidden and item and _VARIABLE_REFERENCE_RE.fullmatch(item) is None:
+            masked.append(MASK)
+        elif previous in ("-u", "--user") and ":" in item:
+            masked.append(f"{item.partition(':')[0]}:{MASK}")  # curl -u user:password
+        else:
+            masked.append(redact(item))
         after_flag = _SECRET_FLAG_ALONE_RE.fullmatch(item) is not None
+        previous = item
     return masked
 
 

@@ -231,10 +231,11 @@ def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObj
     * Annotations of every object: ``last-applied-configuration`` (the whole
       object again, Secret data included) is dropped, other values masked with
       :func:`redact` (a DSN in a ``note`` annotation).
-    * ConfigMap values, workload env values, container ``args`` and ``command``:
-      masked with :func:`redact`, which keeps hosts, so references still work;
-      an env value whose name says it is a credential (``DB_PASSWORD``) is
-      sanitized as a Secret value is.
+    * ConfigMap values, workload env values, container ``args`` and ``command``
+      (of init and ephemeral containers too) and the ``exec`` commands of probes
+      and lifecycle hooks: masked with :func:`redact`, which keeps hosts, so
+      references still work; an env value or ConfigMap key whose name says it
+      is a credential (``DB_PASSWORD``) is sanitized as a Secret value is.
 
     Objects are copied only when something changes: most have nothing to hide,
     and a big cluster has many.
@@ -244,7 +245,7 @@ def scrub(kind: str, obj: RawObject, *, trust_sanitized: bool = False) -> RawObj
     obj = _scrub_annotations(obj)
     if kind == "ConfigMap":
         data = obj.get("data") or {}
-        masked = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
+        masked = {k: _masked_data_value(k, v) for k, v in data.items()}
         return obj if masked == data else {**obj, "data": masked}
     template = pod_template(obj) if kind in WORKLOAD_KINDS else None
     if template is None:
@@ -273,6 +274,15 @@ def _scrub_annotations(obj: RawObject) -> RawObject:
     return cast(RawObject, {**obj, "metadata": {**meta, "annotations": kept}})
 
 
+def _masked_data_value(key: object, value: object) -> object:
+    """A ConfigMap key named like a credential (``DB_PASSWORD``) is sanitized as a Secret value is, as env is."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(key, str) and names_a_secret(key):
+        return sanitize_secret_value(key, value)
+    return redact(value)
+
+
 def _masked_annotation(key: object, value: object) -> object:
     """An annotation named like a credential (``example.com/api-token``) is sanitized as a Secret value is."""
     if not isinstance(value, str):
@@ -283,7 +293,22 @@ def _masked_annotation(key: object, value: object) -> object:
 
 
 def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for key in ("initContainers", "containers") for c in spec.get(key) or () if isinstance(c, Mapping)]
+    kinds = ("initContainers", "containers", "ephemeralContainers")
+    return [c for key in kinds for c in spec.get(key) or () if isinstance(c, Mapping)]
+
+
+_EXEC_HANDLERS = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _exec_handlers(container: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``exec`` blocks of a container's probes and lifecycle hooks: commands that may carry a password
+    (``redis-cli -a PW ping``, ``mysql --password PW``) as much as ``args`` do."""
+    holders = [container.get(key) for key in _EXEC_HANDLERS]
+    lifecycle = container.get("lifecycle")
+    if isinstance(lifecycle, Mapping):
+        holders += [lifecycle.get("postStart"), lifecycle.get("preStop")]
+    execs = [h.get("exec") for h in holders if isinstance(h, Mapping)]
+    return [e for e in execs if isinstance(e, dict) and isinstance(e.get("command"), list)]
 
 
 def _masked_env_value(env: Mapping[str, Any]) -> str | None:
@@ -306,6 +331,8 @@ def _has_inline_credentials(spec: Mapping[str, Any]) -> bool:
             items = container.get(key)
             if isinstance(items, list) and redact_command(items) != items:
                 return True
+        if any(redact_command(e["command"]) != e["command"] for e in _exec_handlers(container)):
+            return True
     return False
 
 
@@ -318,6 +345,8 @@ def _mask_containers(spec: Mapping[str, Any]) -> None:
             items = container.get(key)
             if isinstance(items, list) and isinstance(container, dict):
                 container[key] = redact_command(items)
+        for handler in _exec_handlers(container):
+            handler["command"] = redact_command(handler["command"])
 
 
 @contextmanager

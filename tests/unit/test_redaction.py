@@ -463,6 +463,63 @@ def test_a_saved_snapshot_keeps_no_command_line_token_pat_or_secret_annotation(t
     assert "postgres://db:5432/app" in text and '"value":"db"' in text  # hosts stay
 
 
+def test_a_saved_snapshot_keeps_no_password_of_probes_hooks_ephemeral_containers_or_credential_keys(tmp_path):
+    """Exec probes and lifecycle hooks run commands as args do; a ConfigMap key named like a credential is one."""
+    container = {
+        "name": "cache",
+        "image": "redis:7",
+        "livenessProbe": {"exec": {"command": ["redis-cli", "-a", "ProbePw1", "ping"]}},
+        "lifecycle": {"postStart": {"exec": {"command": ["mysql", "--password", "HookPw2", "-h", "db"]}}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "debug", "namespace": "a"},
+        "spec": {
+            "containers": [container],
+            "ephemeralContainers": [
+                {"name": "dbg", "image": "busybox", "args": ["--password", "EphPw3"],
+                 "env": [{"name": "DB_PASSWORD", "value": "EphEnvPw4"}]}
+            ],
+        },
+    }
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "app", "namespace": "a"},
+        "data": {"DB_PASSWORD": "CmKeyPw5", "app.yaml": "db:\n  host: pg\n  password: CmFilePw6\n"},
+    }
+    path = tmp_path / "snapshot.json"
+    build_snapshot([pod, config_map], SourceInfo("manifests")).save(path)
+    text = path.read_text()
+    seeds = ("ProbePw1", "HookPw2", "EphPw3", "EphEnvPw4", "CmKeyPw5", "CmFilePw6")
+    assert [seed for seed in seeds if seed in text] == []
+    assert "host: pg" in text  # the config file's host stays
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("curl -H 'Authorization: Token abc123' http://api:80", "curl -H 'Authorization: ***' http://api:80"),
+        ("curl -u admin:Sec1 http://api:80", "curl -u admin:*** http://api:80"),
+        ("X-Api-Key: Sec2", "X-Api-Key: ***"),
+        ("password: Sec3", "password: ***"),
+        ("token: Sec4", "token: ***"),
+        ("redis-cli -h cache -a Sec5 ping", "redis-cli -h cache -a *** ping"),
+        ("ls -a /tmp", "ls -a /tmp"),
+        ("AUTH_URL: http://auth:80", "AUTH_URL: http://auth:80"),
+    ],
+)
+def test_headers_colon_keys_and_tool_flags_are_masked(text, masked):
+    assert redact(text) == masked
+
+
+def test_the_password_of_redis_cli_and_curl_in_an_args_list_is_masked():
+    assert redact_command(["redis-cli", "-a", "Sec6", "ping"]) == ["redis-cli", "-a", "***", "ping"]
+    assert redact_command(["curl", "-u", "me:Sec7", "http://x"]) == ["curl", "-u", "me:***", "http://x"]
+    assert redact_command(["ls", "-a", "/tmp"]) == ["ls", "-a", "/tmp"]
+
+
 # ----------------------------------------------------------------------------- free text
 
 
