@@ -220,6 +220,19 @@ data_json() {
   printf '}'
 }
 
+# new_private_dir: NEW_DIR, a directory only this user can read, for values read at run time; every
+# such directory is removed when the script exits, whether it succeeds, fails or is interrupted
+PRIVATE_DIRS=()
+new_private_dir() {
+  NEW_DIR="$(umask 077 && mktemp -d)"
+  PRIVATE_DIRS+=("$NEW_DIR")
+}
+remove_private_dirs() {
+  if [ "${#PRIVATE_DIRS[@]}" -gt 0 ]; then
+    rm -rf "${PRIVATE_DIRS[@]}"
+  fi
+}
+
 # copy_secret SRC_NS NAME DST_NS METADATA_JSON [KEY OLD NEW]...: values read and written at run time
 copy_secret() {
   local src="$1" name="$2" dst="$3" metadata="$4" dir type
@@ -229,7 +242,8 @@ copy_secret() {
       "$src" "$name" "$dst" "$(($# / 3))"
     return 0
   fi
-  dir="$(umask 077 && mktemp -d)"
+  new_private_dir
+  dir="$NEW_DIR"
   type="$(read_secret "$src" "$name" "$dir")"
   apply_rewrites "$dir" "$@"
   printf '{"apiVersion":"v1","kind":"Secret","metadata":%s,"type":"%s","data":%s}\n' \
@@ -246,7 +260,8 @@ rewrite_secret() {
     printf '[dry-run] rewrite Secret %s/%s (%d host rewrite(s), values read at run time)\n' "$ns" "$name" "$(($# / 3))"
     return 0
   fi
-  dir="$(umask 077 && mktemp -d)"
+  new_private_dir
+  dir="$NEW_DIR"
   read_secret "$ns" "$name" "$dir" > /dev/null
   apply_rewrites "$dir" "$@"
   printf '{"data":%s}\n' "$(data_json "$dir")" > "$dir/patch.json"
@@ -263,7 +278,8 @@ live_begin() {
   if [ "$DRY_RUN" = 1 ]; then
     return 0
   fi
-  LIVE_DIR="$(umask 077 && mktemp -d)"
+  new_private_dir
+  LIVE_DIR="$NEW_DIR"
 }
 
 # live_value RESOURCE NAME NS TEMPLATE N [OLD NEW]...: one live value into $LIVE_DIR/N, hosts rewritten
@@ -392,6 +408,7 @@ on_error() {
   exit "$code"
 }
 trap on_error ERR
+trap remove_private_dirs EXIT
 """
 
 MAIN = r"""

@@ -10,6 +10,7 @@ only its hosts replaced, or is refused. The lab test
 from __future__ import annotations
 
 import copy
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,29 @@ def test_a_value_kept_only_as_its_hosts_is_edited_live_never_written_as_kept() -
             writing = [s for s in steps if s.action in ("patch", "create")]
             assert writing == [], [(s.id, s.title) for s in writing]
             assert any(s.action in ("edit", "copy") for s in steps), (plan.strategy, ref)
+
+
+def test_the_script_leaves_no_live_value_behind_when_a_step_fails(report: novadiag.Report, tmp_path: Path) -> None:
+    # live values (passwords included) sit in private temporary directories while a step runs: a step
+    # that fails half-way, or an interrupt, must not leave them on disk
+    plan = novadiag.plan(report, "rewrite")
+    assert any(s.action == "edit" for s in plan.steps)
+    script = tmp_path / "plan.sh"
+    script.write_text(plan.render("script"))
+    stub = tmp_path / "bin" / "kubectl"
+    stub.parent.mkdir()
+    stub.write_text(
+        '#!/bin/sh\ncase "$*" in\n'
+        # a control character: the script refuses to write the value, after it was read
+        f'  *go-template*) printf "@@NOVADIAG_FOUND@@{ORDERS_URL}\\001" ;;\n'
+        "  *patch*|*create*|*apply*|*replace*) exit 1 ;;\n"
+        "esac\nexit 0\n"
+    )
+    stub.chmod(0o755)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin", "TMPDIR": str(scratch)}
+    result = subprocess.run(["bash", str(script), "--execute"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode != 0 and "refusing a value with control characters" in result.stderr, result.stderr[-2000:]
+    assert list(scratch.iterdir()) == []
+    assert PASSWORD not in result.stdout + result.stderr
