@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +66,16 @@ def write_output(path: str | Path, text: str, *, executable: bool = False) -> No
 
 
 def _replace_atomically(target: Path, data: bytes, *, mode: int | None) -> None:
-    """Write a temporary file in ``target``'s directory, then rename it over ``target``; no temporary file is left."""
+    """Write a temporary file in ``target``'s directory, then rename it over ``target``; no temporary file is left.
+
+    A file that exists keeps its permissions (a report the user made private
+    stays 0600), unless ``mode`` says otherwise.
+    """
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except FileNotFoundError:
+            pass
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)  # umask applies
     try:

@@ -82,6 +82,15 @@ def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path):
     assert (tmp_path / "target.json").read_text() == "{}"
 
 
+def test_rewriting_a_private_report_keeps_it_private(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text("old")
+    report.chmod(0o600)
+    write_output(report, "{}")
+    assert report.read_text() == "{}"
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600
+
+
 def test_an_output_that_is_a_fifo_is_written_into_not_replaced(tmp_path):
     """``-o /dev/stdout`` and ``-o fifo`` write into the stream: renaming a file over it would replace it."""
     fifo = tmp_path / "out.fifo"
