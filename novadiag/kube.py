@@ -508,7 +508,9 @@ class _PluginProcess(subprocess.Popen[str]):
     """The process of an exec credential plugin, killed when it outlives :func:`exec_plugin_deadline`."""
 
     def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[Any, Any]:
-        state: tuple[float, list[str]] = getattr(_plugin_deadline, "state", None) or (KubeSettings.request_timeout, [])
+        state: tuple[float, list[str]] | None = getattr(_plugin_deadline, "state", None)
+        if state is None:  # a plugin novadiag did not start (another client in the same process): as it was
+            return super().communicate(input, timeout)
         seconds, unanswered = state
         try:
             return super().communicate(input, timeout if timeout is not None else seconds)

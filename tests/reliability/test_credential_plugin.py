@@ -8,14 +8,17 @@ is a real process that records its pid and sleeps far past the test's patience.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.config import exec_provider
 from reliability_support import run_cli
 
+import novadiag.kube  # noqa: F401 - installs the plugin process class in the client's exec provider
 from novadiag.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -63,3 +66,20 @@ def test_a_plugin_that_never_answers_is_killed_after_the_request_timeout(lab, tm
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped, not left sleeping
+
+
+def test_a_plugin_another_client_starts_in_the_same_process_gets_no_deadline(monkeypatch):
+    """The deadline is novadiag's own: a notebook's own kubernetes client keeps the client's behaviour."""
+    timeouts: list[float | None] = []
+
+    def recording(self, input=None, timeout=None):  # the stdlib's method, observed: not novadiag's code
+        timeouts.append(timeout)
+        return "", ""
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", recording)
+    process = exec_provider.subprocess.Popen(["true"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.communicate()
+    process.wait()
+    for stream in (process.stdout, process.stderr):
+        stream.close()
+    assert timeouts == [None]
