@@ -109,11 +109,13 @@ _SECRET_KEY = (
     r"|[\w.\-]*(?:key|auth|pass|sig)"
     r"|(?:[\w.\-]*[_.\-])?pat"  # a personal access token: GITHUB_PAT
 )
-# Where a parameter's value ends when it is not quoted: at the next ``key=`` after a separator (a
-# space, ADO.NET's and JDBC's ``;``, a query's ``&``), or at the end of the line. The next key is one
+# Where a parameter's value ends when it is not quoted: at the next ``key=`` after ADO.NET's and
+# JDBC's ``;`` or a query's ``&``, at the next ``--flag=`` after a space, or at the end of the line. A
+# space alone ends nothing: ``Password=a 0=b`` is one ADO.NET password (libpq, where it does, has its
+# own pattern below). The next key is one
 # word: ADO.NET's ``Password=a b;User Id=x`` then masks ``a b;User``, more than the value, never less,
 # and ``Password=a b;c;Encrypt=True`` is masked whole. Keys are bounded so the look-ahead stays short.
-_NEXT_PARAM = r"(?=[;&\s]\s*[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
+_NEXT_PARAM = r"(?=[;&]\s*[\w.\-]{1,64}\s*=|\s+--?[\w.\-]{1,64}\s*=|[;&\t ]*(?:[\r\n]|\Z))"
 # Quoted values: libpq's backslash escapes, ADO.NET's doubled quotes, JDBC's braces with ``}}``.
 # A quoted value counts only when its closing quote ends the parameter (or the text ends unclosed):
 # ``'a\''b'`` is libpq's escape or ADO.NET's doubling; if one reading stops short, the unquoted rule

@@ -277,6 +277,7 @@ def test_libpq_quoted_passwords_never_leak(drawn: tuple[str, list[str]]) -> None
 @PROPERTY
 @for_format("ado-net")
 @example(("Xq01 horse Xq02TAIL", ["Xq01", "Xq02TAIL"]))
+@example(("Xq0000 0=Xq00000", ["Xq0000", "Xq00000"]))
 def test_ado_net_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
     check_format("ado-net", *drawn)
 
