@@ -47,7 +47,8 @@ def sarif_document(report: Report) -> dict[str, Any]:
         "rules": [_rule(status) for status in RULES],
     }
     results = [_result(report, edge) for edge in report.edges if edge.broken]
-    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [{"tool": {"driver": driver}, "results": results}]}
+    run = {"tool": {"driver": driver}, "results": results}
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
 def _rule(status: str) -> dict[str, Any]:
