@@ -55,7 +55,7 @@ def json_chunks(report: Report, *, indent: bool = False) -> Iterator[bytes]:
     else:
         yield head[:-1] + b',"edges":['
         yield from _edges(report.edge_dicts(), indent)
-        yield b"]," + tail[1:]
+        yield b"]," + tail[1:] + b"\n"
 
 
 def jsonl_chunks(report: Report) -> Iterator[bytes]:

@@ -84,6 +84,8 @@ def print_report(report: Report, console: Console, *, all_edges: bool = False) -
             title = f"namespace {ns} — {len(edges)} edge(s), {broken} broken"
             console.print(_table(title, listed))
     if rest:
+        total = sum(len(edges) for edges in rest.values())
+        console.print(Text(f"{total} other edge(s) by namespace (--all lists them)"))
         console.print(_counts_table(rest))
     for finding in report.findings:
         if finding.severity != "info":
@@ -102,8 +104,7 @@ def _needs_a_look(edge: Edge) -> bool:
 def _counts_table(rest: dict[str, list[Edge]]) -> Table:
     """One row per namespace: how many of its edges were not listed, by status (``--all`` lists them)."""
     statuses = [s for s in _ORDER if any(e.status == s for edges in rest.values() for e in edges)]
-    total = sum(len(edges) for edges in rest.values())
-    table = Table(title=f"{total} other edge(s) by namespace (--all lists them)", title_justify="left")
+    table = Table()
     table.add_column("namespace", overflow="fold")
     for status in statuses:
         table.add_column(status, justify="right", style=STATUS_STYLE[status])
