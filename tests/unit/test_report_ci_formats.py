@@ -21,10 +21,13 @@ import jsonschema
 import pytest
 
 import novadiag
+from benchmarks.generate import SIZES, generate_objects
 from novadiag.cli import main
 from novadiag.model import Edge, ObjectRef, Reference, SourceInfo
 from novadiag.report import Report
+from novadiag.report.html import MAX_TABLE_ROWS
 from novadiag.report.jsonstream import json_chunks
+from novadiag.snapshot import build_snapshot
 
 NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-2.1.0-subset.schema.json"
@@ -260,3 +263,22 @@ def test_markdown_counts_the_rest_unless_all_edges(nova: Report) -> None:
     default = nova.render("markdown")
     assert "20 other edges by namespace" in default and "All 24 edges" not in default
     assert "All 24 edges" in nova.render("markdown", all_edges=True)
+
+
+# --- HTML of a large cluster ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large() -> Report:
+    """The benchmark's size S: 50 namespaces, about 7,000 edges, a few hundred broken."""
+    snapshot = build_snapshot(generate_objects(SIZES["S"], seed=0), SourceInfo(kind="snapshot"))
+    return novadiag.audit(snapshot=snapshot)
+
+
+def test_html_of_a_large_cluster_draws_namespaces_and_pages_its_table(large: Report) -> None:
+    page = large.render("html")
+    assert len(large.edges) > MAX_TABLE_ROWS
+    assert "components: drawn as their 50 namespaces." in page
+    assert len(re.findall(r"<tr[^>]* data-status=", page)) == MAX_TABLE_ROWS
+    assert f"Edges ({MAX_TABLE_ROWS} of {len(large.edges)})" in page
+    assert len(page) < 6_000_000
