@@ -30,6 +30,7 @@ ObjectKey = tuple[str, str, str]
 
 _CONTAINER_PATH = frozenset({"spec", "template", "jobTemplate"})
 _CONTAINER_LISTS = ("containers", "initContainers")
+_MAX_CONTAINER_DEPTH = 6
 _CONFIG_KINDS = frozenset({"ConfigMap", "Secret"})
 _RECORDED_KINDS = _CONFIG_KINDS | frozenset(WORKLOAD_KINDS)
 
@@ -131,13 +132,19 @@ def _record_env(node: yaml.MappingNode, lines: ObjectLines) -> None:
                 lines.env[(name, var)] = entry.start_mark.line + 1
 
 
-def _containers(node: yaml.MappingNode) -> Iterator[yaml.MappingNode]:
-    """Container mappings under spec / template / jobTemplate, at any of the depths workload kinds use."""
+def _containers(node: yaml.MappingNode, depth: int = 0) -> Iterator[yaml.MappingNode]:
+    """Container mappings under spec / template / jobTemplate, at the depths workload kinds use.
+
+    The depth is bounded (a CronJob's are five keys down) so that a YAML alias
+    that contains itself is left to the loader's own check, not recursed into here.
+    """
+    if depth > _MAX_CONTAINER_DEPTH:
+        return
     for key, value in node.value:
         if not isinstance(value, yaml.MappingNode) and not isinstance(value, yaml.SequenceNode):
             continue
         if key.value in _CONTAINER_PATH and isinstance(value, yaml.MappingNode):
-            yield from _containers(value)
+            yield from _containers(value, depth + 1)
         elif key.value in _CONTAINER_LISTS and isinstance(value, yaml.SequenceNode):
             yield from (c for c in value.value if isinstance(c, yaml.MappingNode))
 

@@ -122,6 +122,13 @@ def test_edges_read_from_a_snapshot_file_carry_no_file(nova: Report, repo: Path)
     assert "file" not in again.edge_dict(again.edge(CONTENT))["source"]
 
 
+def test_an_alias_that_contains_itself_on_the_container_path_is_still_named(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("kind: Deployment\nmetadata: {name: a, namespace: x}\nspec: &s\n  template:\n    spec: *s\n")
+    with pytest.raises(novadiag.ManifestError, match="a YAML alias contains itself"):
+        novadiag.audit(manifests=[path])
+
+
 # --- SARIF -------------------------------------------------------------------------------------------
 
 
