@@ -26,6 +26,15 @@ same run, on the same data, so the ratio says what novadiag adds:
   says what novadiag adds to holding the decoded cluster in memory (no target:
   it explains growth). Each line also reports the child's system CPU time and
   minor page faults, the price of fresh memory.
+* **report** — the static audit followed by writing its report, as the CLI
+  writes ``-o``: ``report-json`` streams the JSON document (compact),
+  ``report-json-dict`` builds it whole first (``json.dumps`` of ``to_dict()``
+  indented, how it was written before streaming), ``report-table`` the default
+  table (broken edges listed, the rest counted), ``report-html`` the HTML page.
+  ``wall_added`` is the write's time over the audit's in the same child,
+  ``rss_added`` the peak RSS over the ``static`` line's, minus one: what
+  writing the report adds to the audit, as a share of it (targets for the
+  JSON report: at most 0.25 each).
 * **probes** — ``novadiag.audit(kubeconfig=..., probe=True)`` against the lab:
   probe pods created must equal the (namespace, DNS settings) groups, and the
   audit's wall time is compared with the slowest probe pod's lifetime (target:
@@ -68,10 +77,13 @@ TARGETS: Mapping[str, tuple[str, float]] = {
     "typed_vs_novadiag": (">=", 5.0),
     "wall_vs_slowest_pod": ("<=", 2.0),
     "requests_vs_expected": ("<=", 1.0),
+    "json_wall_added": ("<=", 0.25),
+    "json_rss_added": ("<=", 0.25),
 }
 RESULT_PREFIX = "BENCH-RESULT "
 PROFILE_LINES = 45
-MEASUREMENTS = ("static", "listing", "probes")
+MEASUREMENTS = ("static", "report", "listing", "probes")
+REPORT_MODES = ("report-json", "report-json-dict", "report-table", "report-html")
 PROBE_TIMEOUT = 600.0
 """Each probe pod's deadline in the benchmark: at high concurrency on 2 cores a pod takes minutes."""
 
@@ -108,6 +120,9 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
     elif mode == "static":
         report = novadiag.pipeline.audit(snapshot=target)
         out.update(edges=len(report.edges), broken=sum(1 for e in report.edges if e.broken))
+    elif mode in REPORT_MODES:
+        report = novadiag.pipeline.audit(snapshot=target)
+        out.update(edges=len(report.edges), **_write_report(report, mode, Path(f"{target}.{mode}.out")))
     elif mode == "profile":
         out["profile"] = _profile(target)
     elif mode.startswith("list-"):
@@ -125,6 +140,23 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
         out.update(graph_edges=report.graph.number_of_edges(), graph_s=time.perf_counter() - graph_start)
         out["graph_rss_mb"] = _rss_mb()
     return out
+
+
+def _write_report(report: Any, mode: str, path: Path) -> dict[str, Any]:
+    """Write the report as the CLI writes ``-o``; how long that took and how big the file is."""
+    from novadiag.outputs import write_output, write_output_chunks
+    from novadiag.report.streaming import report_chunks
+
+    start = time.perf_counter()
+    if mode == "report-json":
+        write_output_chunks(path, report_chunks(report, "json"))
+    elif mode == "report-json-dict":
+        write_output(path, report.to_json(indent=2))
+    else:
+        write_output(path, report.render(mode.removeprefix("report-")))
+    written = {"report_s": time.perf_counter() - start, "file_mb": path.stat().st_size / 1e6}
+    path.unlink()
+    return written
 
 
 def _profile(snapshot: str) -> str:
@@ -357,6 +389,7 @@ class Bench:
         self.page_size = page_size
         self.out = out
         self.lines: list[Line] = []
+        self.static_lines: dict[str, Line] = {}
         workdir.mkdir(parents=True, exist_ok=True)
 
     def emit(self, line: Line) -> Line:
@@ -409,9 +442,33 @@ class Bench:
             "rss_vs_floor_nogc": audit.median("peak_rss_mb") / nogc.median("peak_rss_mb"),
         }
         self.emit(audit)
+        self.static_lines[size.name] = audit
         if self.profile:
             for text in str(_run_child("profile", path)["profile"]).splitlines():
                 self.out(f"profile        size={size.name} {text}")
+
+    # -- report ------------------------------------------------------------------------
+    def report(self, size: Size, modes: Sequence[str] = REPORT_MODES) -> None:
+        """Each report format after the audit, against the audit alone (the ``static`` line, measured if missing)."""
+        path = self.snapshot_file(size)
+        audit = self.static_lines.get(size.name)
+        if audit is None:
+            audit = Line("static", size.name)
+            audit.runs = [_run_child("static", path) for _ in range(self.repeat)]
+        for mode in modes:
+            line = Line(mode, size.name)
+            line.runs = [{**_run_child(mode, path), "api_requests": 0, "probe_pods": 0} for _ in range(self.repeat)]
+            line.extra = {"edges": int(line.median("edges")), "report_s": line.median("report_s"),
+                          "file_mb": round(line.median("file_mb"), 1)}  # fmt: skip
+            prefix = "json_" if mode == "report-json" else ""
+            # Time: the write against the audit of the same child (another run's wall time differs by
+            # more than the write under a shared machine's load); memory: against the audit's own line.
+            added = [run["report_s"] / max(run["wall_s"] - run["report_s"], 1e-9) for run in line.runs]
+            line.ratios = {
+                f"{prefix}wall_added": statistics.median(added),
+                f"{prefix}rss_added": line.median("peak_rss_mb") / audit.median("peak_rss_mb") - 1,
+            }
+            self.emit(line)
 
     # -- the lab -----------------------------------------------------------------------
     @contextmanager
@@ -611,6 +668,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="profile the static audit (needs pyinstrument)")
+    parser.add_argument(
+        "--report-modes",
+        type=lambda text: [m.strip() for m in text.split(",") if m.strip()],
+        default=list(REPORT_MODES),
+        help=f"report lines to measure (default {','.join(REPORT_MODES)})",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -632,6 +695,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"workloads={size.workloads} {load_line()}", flush=True)  # fmt: skip
         if "static" in only:
             bench.static(size)
+        if "report" in only:
+            bench.report(size, args.report_modes)
         if only & {"listing", "probes"}:
             with bench.lab(size) as lab:
                 if "listing" in only:

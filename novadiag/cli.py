@@ -29,7 +29,13 @@ from novadiag import __version__
 from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
-from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
+from novadiag.outputs import (
+    check_output_file,
+    discard_stdout,
+    stdout_failures_named,
+    write_output,
+    write_output_chunks,
+)
 from novadiag.plan_cli import add_plan_command
 from novadiag.report.render import FORMATS
 from novadiag.signals import stop_signals_as_interrupt
@@ -164,6 +170,7 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, help="output format (default: from -o's extension, else table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    _add_report_shape_options(out)
     out.add_argument(
         "--fail-on",
         choices=("broken", "never"),
@@ -177,6 +184,21 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _add_probe_options(p)
     p.set_defaults(handler=_run_audit)
+
+
+def _add_report_shape_options(out: argparse._ArgumentGroup) -> None:
+    out.add_argument(
+        "--only",
+        choices=("broken",),
+        help="list only broken edges; the summary still counts every edge",
+    )
+    out.add_argument("--indent", action="store_true", help="indent the JSON report (default: compact)")
+    out.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_edges",
+        help="table and Markdown: list every edge (default: broken edges and a per-namespace count of the rest)",
+    )
 
 
 def _add_probe_options(p: argparse.ArgumentParser) -> None:
@@ -381,15 +403,9 @@ def _run_audit(args: argparse.Namespace) -> int:
             progress=listing,
             probe_progress=probing,
         )
-    if args.output:
-        write_output(args.output, _rendered(report, fmt))
-        from novadiag.report.table import summary_line
-
-        print(summary_line(report), file=sys.stderr)
-    elif fmt == "table":
-        _print_table(report)
-    else:
-        sys.stdout.write(_rendered(report, fmt))
+    if args.only == "broken":
+        report = report.broken_only()
+    _write_report(report, fmt, args)
     left = (report.probes or {}).get("leftovers") or []
     if left:
         print(
@@ -502,9 +518,32 @@ def _duration(text: str) -> float:
         raise ConfigError(f"--older-than {text!r}: expected a duration like 90s, 10m, 2h") from exc
 
 
-def _rendered(report: Report, fmt: str) -> str:
+def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
+    """To -o or standard output; JSON, JSON Lines and CSV are written as they are made."""
+    from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
+
+    if fmt in STREAMED_FORMATS:
+        chunks = report_chunks(report, fmt, indent=args.indent)
+        if args.output:
+            write_output_chunks(args.output, chunks)
+        else:
+            for chunk in chunks:
+                sys.stdout.write(chunk.decode("utf-8"))
+    elif args.output:
+        write_output(args.output, _rendered(report, fmt, all_edges=args.all_edges))
+    elif fmt == "table":
+        _print_table(report, all_edges=args.all_edges)
+    else:
+        sys.stdout.write(_rendered(report, fmt, all_edges=args.all_edges))
+    if args.output:
+        from novadiag.report.table import summary_line
+
+        print(summary_line(report), file=sys.stderr)
+
+
+def _rendered(report: Report, fmt: str, *, all_edges: bool = False) -> str:
     if fmt != "table":
-        return visible(report.render(fmt))
+        return visible(report.render(fmt, all_edges=all_edges))
     import io
 
     from rich.console import Console
@@ -513,11 +552,11 @@ def _rendered(report: Report, fmt: str) -> str:
 
     buffer = io.StringIO()
     console = Console(file=buffer, no_color=True, width=FILE_WIDTH, highlight=False, soft_wrap=False, markup=False)
-    print_report(_visible_report(report), console)
+    print_report(_visible_report(report), console, all_edges=all_edges)
     return buffer.getvalue()
 
 
-def _print_table(report: Report) -> None:
+def _print_table(report: Report, *, all_edges: bool = False) -> None:
     from rich.console import Console
 
     from novadiag.report.table import FILE_WIDTH, print_report
@@ -527,7 +566,7 @@ def _print_table(report: Report) -> None:
     console = Console(highlight=False, markup=False)
     if not console.is_terminal:
         console = Console(highlight=False, markup=False, width=FILE_WIDTH)  # pipes and CI logs
-    print_report(_visible_report(report), console)
+    print_report(_visible_report(report), console, all_edges=all_edges)
 
 
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -29,6 +29,7 @@ from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import InputFileError, ManifestError
 from novadiag.model import Finding, RawObject, SourceInfo
 from novadiag.snapshot import Snapshot, build_snapshot
+from novadiag.sourcelines import SourceLines, record_document
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = MAX_INPUT_BYTES
@@ -45,12 +46,13 @@ def load_manifests(paths: Iterable[str | Path], *, cluster_domain: str = "cluste
     paths = list(paths)
     files = list(_manifest_files(paths))
     findings: list[Finding] = []
-    objects = _read_objects(files, findings)
+    lines: SourceLines = {}
+    objects = _read_objects(files, findings, lines)
     source = SourceInfo("manifests", cluster_domain=cluster_domain, locations=tuple(map(str, files)))
     snapshot = build_snapshot(objects, source, findings=findings)
     if not snapshot.objects:  # auditing nothing would report OK: a wrong path must not pass a CI gate
         raise ManifestError(", ".join(map(str, paths)), f"no Kubernetes object novadiag reads in {len(files)} file(s)")
-    return snapshot
+    return snapshot.with_extra(source_lines=lines)
 
 
 def manifest_objects(paths: Iterable[str | Path]) -> list[RawObject]:
@@ -62,19 +64,21 @@ def manifest_objects(paths: Iterable[str | Path]) -> list[RawObject]:
     return _read_objects(list(_manifest_files(paths)), [])
 
 
-def _read_objects(files: list[Path], findings: list[Finding]) -> list[RawObject]:
+def _read_objects(files: list[Path], findings: list[Finding], lines: SourceLines | None = None) -> list[RawObject]:
     objects: list[RawObject] = []
     for file in files:
-        for doc in read_manifest_file(file):
+        for doc in read_manifest_file(file, lines=lines):
             objects.extend(_flatten(doc, findings, file))
     return objects
 
 
-def read_manifest_file(path: Path, *, keep_empty: bool = False) -> list[Any]:
+def read_manifest_file(path: Path, *, keep_empty: bool = False, lines: SourceLines | None = None) -> list[Any]:
     """Every document of one file; raises ManifestError naming file and line.
 
     ``keep_empty`` keeps empty YAML documents as ``None``, so that a caller can
     number documents as the file does (the lab's scenario loader names "document 2").
+    ``lines``, when given, receives the line of each object, env entry and config
+    key of a YAML file (see :mod:`novadiag.sourcelines`).
     """
     try:
         text = read_bounded_file(path, limit=MAX_FILE_BYTES, what="file").decode("utf-8")
@@ -85,15 +89,15 @@ def read_manifest_file(path: Path, *, keep_empty: bool = False) -> list[Any]:
     if path.suffix == ".json":
         docs = _load_json(path, text)
     else:
-        docs = _load_yaml(path, text, keep_empty=keep_empty)
+        docs = _load_yaml(path, text, keep_empty=keep_empty, lines=lines)
     for doc in docs:
         _check_shape(doc, path)
     return docs
 
 
-def _load_yaml(path: Path, text: str, *, keep_empty: bool = False) -> list[Any]:
+def _load_yaml(path: Path, text: str, *, keep_empty: bool = False, lines: SourceLines | None = None) -> list[Any]:
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_SafeLoader) if keep_empty or d is not None]
+        docs = [d for d in _yaml_documents(path, text, lines) if keep_empty or d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -105,6 +109,19 @@ def _load_yaml(path: Path, text: str, *, keep_empty: bool = False) -> list[Any]:
     except ValueError as exc:  # a tagged value YAML cannot build (2024-13-45, !!float abc, a 5,000-digit int)
         raise ManifestError(str(path), "invalid YAML: a value of a date, number or tag that cannot be read") from exc
     return docs
+
+
+def _yaml_documents(path: Path, text: str, lines: SourceLines | None) -> Iterator[Any]:
+    """What ``yaml.load_all`` yields, composing each document's nodes first so their lines can be recorded."""
+    loader = _SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if lines is not None and node is not None:
+                record_document(node, str(path), lines)
+            yield loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _load_json(path: Path, text: str) -> list[Any]:

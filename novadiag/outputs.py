@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -65,7 +65,20 @@ def write_output(path: str | Path, text: str, *, executable: bool = False) -> No
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _replace_atomically(target: Path, data: bytes, *, mode: int | None) -> None:
+def write_output_chunks(path: str | Path, chunks: Iterable[bytes]) -> None:
+    """:func:`write_output` for a report written as it is made: the same whole-or-nothing promise."""
+    p = Path(path)
+    try:
+        if p.exists() and not p.is_file():
+            with p.open("wb") as stream:
+                stream.writelines(chunks)
+        else:
+            _replace_atomically(p.resolve() if p.is_symlink() else p, chunks, mode=None)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _replace_atomically(target: Path, data: bytes | Iterable[bytes], *, mode: int | None) -> None:
     """Write a temporary file in ``target``'s directory, then rename it over ``target``; no temporary file is left.
 
     A file that exists keeps its permissions (a report the user made private
@@ -80,7 +93,10 @@ def _replace_atomically(target: Path, data: bytes, *, mode: int | None) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)  # umask applies
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
+            if isinstance(data, bytes):
+                stream.write(data)
+            else:
+                stream.writelines(data)
         if mode is not None:
             temporary.chmod(mode)
         os.replace(temporary, target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from novadiag.errors import BrokenEdgesError
 from novadiag.graph import build_graph, namespace_graph
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, SourceInfo
 from novadiag.snapshot import paused_gc
+from novadiag.sourcelines import SourceLine, SourceLines, locate
 from novadiag.visibility import Visibility
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class Report:
     probes: dict[str, Any] | None = field(default=None, compare=False)
     index: ClusterIndex | None = field(default=None, compare=False, repr=False)
     """The cluster the edges were judged against: what :attr:`graph` draws its nodes from."""
+    whole: Report | None = field(default=None, compare=False, repr=False)
+    """Set on a report that lists only some edges (:meth:`broken_only`): the audit whose counts it keeps."""
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -66,12 +70,19 @@ class Report:
 
     @property
     def unverified(self) -> tuple[Edge, ...]:
-        """Edges whose verdict rests on objects the audit could not read (see :mod:`novadiag.visibility`)."""
+        """Edges whose verdict rests on objects the audit could not read (see :mod:`novadiag.visibility`).
+
+        A report listing only broken edges (:meth:`broken_only`) gives the whole audit's.
+        """
+        if self.whole is not None:
+            return self.whole.unverified
         return tuple(e for e in self.edges if e.status == "unverified")
 
     @cached_property
     def nothing_read(self) -> str | None:
         """Why the audit saw nothing at all (no workload or no Service could be read), or None."""
+        if self.whole is not None:
+            return self.whole.nothing_read
         s = self.summary_counts()
         return Visibility.of(self.gaps).nothing_read(workloads=s["workloads"], services=s["services"])
 
@@ -82,6 +93,8 @@ class Report:
         Gaps that no verdict depends on (Secrets of an unreferenced namespace)
         leave an audit complete; they are still listed in :attr:`gaps`.
         """
+        if self.whole is not None:
+            return self.whole.complete
         return self.nothing_read is None and not self.unverified
 
     @property
@@ -125,7 +138,53 @@ class Report:
         services = len(self.snapshot.of("Service")) if self.snapshot is not None else 0
         return {"namespaces": len(namespaces), "workloads": workloads, "services": services}
 
+    def broken_only(self) -> Report:
+        """This report listing only its broken edges; the summary still counts every edge.
+
+        For reports of large clusters where the working edges are noise: the
+        JSON ``summary`` keeps the whole audit's counts and says ``listed``
+        (how many edges the ``edges`` array holds) and ``only: "broken"``.
+        """
+        whole = self.whole or self
+        return Report(
+            source=self.source,
+            edges=whole.broken,
+            findings=self.findings,
+            gaps=self.gaps,
+            snapshot=self.snapshot,
+            probes=self.probes,
+            index=self.index,
+            whole=whole,
+        )
+
+    def source_line(self, edge: Edge) -> SourceLine | None:
+        """The manifest file and line where the edge's reference was written; None unless audited from YAML."""
+        lines = self._source_lines
+        return None if lines is None else locate(lines, edge)
+
+    @cached_property
+    def _source_lines(self) -> SourceLines | None:
+        if self.snapshot is None:
+            return None
+        lines: SourceLines | None = self.snapshot.extra.get("source_lines")
+        return lines or None
+
+    def edge_dict(self, edge: Edge) -> dict[str, Any]:
+        """One edge of the JSON contract, with ``source.file``/``source.line`` when it came from a manifest."""
+        doc = edge.to_dict()
+        where = self.source_line(edge)
+        if where is not None:
+            doc["source"]["file"] = where.file
+            doc["source"]["line"] = where.line
+        return doc
+
+    def edge_dicts(self) -> Iterator[dict[str, Any]]:
+        """The contract's edges one at a time, for writers that stream them."""
+        return map(self.edge_dict, self.edges)
+
     def summary(self) -> dict[str, Any]:
+        if self.whole is not None:
+            return {**self.whole.summary(), "listed": len(self.edges), "only": "broken"}
         by_status = Counter(e.status for e in self.edges)
         return {
             **self.summary_counts(),
@@ -137,13 +196,20 @@ class Report:
             "by_status": {s: by_status[s] for s in STATUSES if by_status[s]},
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``novadiag.audit/v1`` document (see docs/report-contract.md)."""
+    def to_dict(self, *, edges: bool = True) -> dict[str, Any]:
+        """The ``novadiag.audit/v1`` document (see docs/report-contract.md).
+
+        ``edges=False`` leaves the ``edges`` key out, for writers that stream
+        them (:mod:`novadiag.report.jsonstream`).
+        """
         doc: dict[str, Any] = {
             "schema": AUDIT_SCHEMA,
             "source": self.source.to_dict(),
             "summary": self.summary(),
-            "edges": [e.to_dict() for e in self.edges],
+        }
+        if edges:
+            doc["edges"] = list(self.edge_dicts())
+        doc |= {
             "findings": [f.to_dict() for f in self.findings],
             "gaps": [g.to_dict() for g in self.gaps],
         }

@@ -33,10 +33,13 @@ from novadiag.report.table import summary_line
 from novadiag.report.views import (
     DISPLAY_ORDER,
     PSEUDO_NAMESPACES,
+    Drawing,
+    broken_part,
     build_drawing,
     host_port,
     matrix_namespaces,
     namespace_counts,
+    namespace_drawing,
     sorted_edges,
     target_label,
     target_namespace,
@@ -46,6 +49,11 @@ if TYPE_CHECKING:
     from novadiag.planning.model import Plan
 
 REPR_BROKEN_LIMIT = 10
+MAX_DRAWN_NODES = 300
+"""Components (or namespaces) the page's graph draws; past that it collapses (see :func:`drawable`)."""
+MAX_MATRIX_NAMESPACES = 60
+MAX_TABLE_ROWS = 5_000
+"""Rows of the edge table (and items of the fix list): the page of a large cluster must still open."""
 
 
 def esc(value: object) -> str:
@@ -154,22 +162,47 @@ def _fixes(report: Report) -> str:
     if not broken:
         return '<h2 id="fix">Fix first</h2><p>Nothing is broken: every in-cluster reference resolves.</p>'
     items = []
-    for e in broken:
+    for e in broken[:MAX_TABLE_ROWS]:
         fix = f" → write <code>{esc(e.fix)}</code>" if e.fix else ""
         items.append(
             f'<li>{badge(e.status)} <span class="what">{esc(e.reference.namespace)}/{esc(_source_text(e))}</span> '
             f"<code>{esc(e.reference.env)}</code> = <code>{esc(e.reference.reference)}</code>{fix}"
             f'<div class="why">{esc(e.detail)}</div></li>'
         )
-    return f'<h2 id="fix">Fix first ({len(broken)})</h2><ol class="fixes">{"".join(items)}</ol>'
+    more = len(broken) - len(items)
+    rest = _muted(f"{more} more broken edges are in --format csv, json or jsonl.") if more else ""
+    return f'<h2 id="fix">Fix first ({len(broken)})</h2><ol class="fixes">{"".join(items)}</ol>{rest}'
 
 
 def _graph(report: Report) -> str:
-    svg = draw_svg(build_drawing(report))
+    drawing, cut = drawable(build_drawing(report))
+    svg = draw_svg(drawing)
     hint = "Callers on the left, what they call on the right. Click a component to list its edges below."
     return (
-        f'<h2 id="graph">Dependency graph</h2><div class="graph-wrap" id="nd-graph">{svg}</div>'
-        f'<p class="hint">{esc(hint)}</p>'
+        f'<h2 id="graph">Dependency graph</h2>{_muted(cut) if cut else ""}'
+        f'<div class="graph-wrap" id="nd-graph">{svg}</div><p class="hint">{esc(hint)}</p>'
+    )
+
+
+def drawable(drawing: Drawing) -> tuple[Drawing, str]:
+    """The drawing cut to what a browser lays out and shows, and a sentence saying what was cut ("" if nothing).
+
+    Past :data:`MAX_DRAWN_NODES` components the graph collapses to namespaces;
+    past as many namespaces it keeps the namespaces joined by broken edges.
+    Laying out the components of the benchmark's size S (7,345 edges) took
+    5.7 s and 1.5 MB of SVG; at size L the page did not finish.
+    """
+    if len(drawing.nodes) <= MAX_DRAWN_NODES:
+        return drawing, ""
+    components = len(drawing.nodes)
+    drawing = namespace_drawing(drawing)
+    if len(drawing.nodes) <= MAX_DRAWN_NODES:
+        return drawing, f"{components} components: drawn as their {len(drawing.nodes)} namespaces."
+    namespaces = len(drawing.nodes)
+    drawing = broken_part(drawing, max_nodes=MAX_DRAWN_NODES)
+    return drawing, (
+        f"{components} components in {namespaces} namespaces: drawn are the {len(drawing.nodes)} namespaces "
+        "joined by the most broken edges; the matrix and the table below hold the rest."
     )
 
 
@@ -178,6 +211,9 @@ def _matrix(report: Report) -> str:
     if not counts:
         return ""
     names = matrix_namespaces(counts)
+    if len(names) > MAX_MATRIX_NAMESPACES:
+        note = f"{len(names)} namespaces: too many for a matrix; the table below lists the edges by namespace."
+        return f'<h2 id="matrix">Namespace matrix</h2><p class="hint">{esc(note)}</p>'
     sources = [n for n in names if n not in PSEUDO_NAMESPACES and any(src == n for src, _ in counts)]
     head = "".join(f'<th scope="col">{esc(n)}</th>' for n in names)
     rows = []
@@ -218,9 +254,13 @@ _EDGE_COLUMNS = ("status", "source", "env", "host · as written", "fix / detail"
 
 def _edge_table(report: Report) -> str:
     head = "".join(f'<th scope="col"><button type="button">{esc(c)}</button></th>' for c in _EDGE_COLUMNS)
-    rows = "".join(_edge_row(e) for e in sorted_edges(report.edges))
+    listed = sorted_edges(report.edges)[:MAX_TABLE_ROWS]
+    rows = "".join(_edge_row(e) for e in listed)
+    left = len(report.edges) - len(listed)
+    cut = _muted(f"The first {len(listed)} edges, broken first; {left} more are in --format json, csv or jsonl.")
     return (
-        '<h2 id="edges">All edges</h2>'
+        f'<h2 id="edges">{"All edges" if not left else f"Edges ({len(listed)} of {len(report.edges)})"}</h2>'
+        + (cut if left else "")
         + _controls(report)
         + f'<div class="scroll"><table class="edges" id="nd-edges"><thead><tr>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"

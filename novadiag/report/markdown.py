@@ -3,8 +3,10 @@
 Read top-down by a reviewer who did not run the audit: one line that says
 whether anything is broken, the numbers, then only what needs doing (the
 broken edges with their fix), then the namespace matrix that shows how tangled
-the namespaces are. Every edge is still there, folded in a ``<details>`` block,
-so the comment stays short.
+the namespaces are. The other edges are counted per namespace; ``all_edges``
+(``--all``) lists every one, folded in a ``<details>`` block, so the comment
+stays short. The matrix is drawn up to :data:`MATRIX_MAX_NAMESPACES`
+namespaces: past that a pull request comment cannot show it.
 
 Cells hold untrusted cluster content (env values, names). In a GFM table a
 ``|`` ends the cell even inside a code span and a newline ends the row, so
@@ -31,6 +33,7 @@ from novadiag.report.views import (
     target_label,
 )
 
+MATRIX_MAX_NAMESPACES = 30
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
@@ -59,14 +62,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, align: str =
     return lines
 
 
-def render_markdown(report: Report, **_: Any) -> str:
+def render_markdown(report: Report, *, all_edges: bool = False, **_: Any) -> str:
     sections = [
         _header(report),
         _broken(report),
         _unverified(report),
         _matrix(report),
         _notes(report),
-        _all_edges(report),
+        _all_edges(report) if all_edges else _other_counts(report),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
@@ -131,6 +134,8 @@ def _matrix(report: Report) -> str:
     if not counts:
         return ""
     names = matrix_namespaces(counts)
+    if len(names) > MATRIX_MAX_NAMESPACES:
+        return ""
     sources = [n for n in names if n not in PSEUDO_NAMESPACES and any(src == n for src, _ in counts)]
     rows = []
     for src in sources:
@@ -153,6 +158,23 @@ def _notes(report: Report) -> str:
     items = [f"- **{f.severity}** `{f.code}`: {cell(f.message)}" for f in report.findings if f.severity != "info"]
     items += [f"- **gap**: {cell(g.summary())}" for g in report.gaps]
     return "\n".join(["## Findings", "", *items]) if items else ""
+
+
+def _other_counts(report: Report) -> str:
+    """Edges that are neither broken nor unverified, counted per source namespace and status."""
+    counts: dict[str, dict[str, int]] = {}
+    for edge in report.edges:
+        if not edge.broken and edge.status != "unverified":
+            by_status = counts.setdefault(edge.reference.namespace, {})
+            by_status[edge.status] = by_status.get(edge.status, 0) + 1
+    if not counts:
+        return ""
+    statuses = [s for s in ("ok", "external") if any(s in c for c in counts.values())]
+    rows = [[code(ns), *(str(c.get(s, 0)) for s in statuses)] for ns, c in sorted(counts.items())]
+    lines = table(["namespace", *statuses], rows, align="l" + "r" * len(statuses))
+    total = sum(sum(c.values()) for c in counts.values())
+    summary = f"<summary>{total} other edges by namespace (<code>--all</code> lists them)</summary>"
+    return "\n".join(["<details>", summary, "", *lines, "", "</details>"])
 
 
 def _all_edges(report: Report) -> str:

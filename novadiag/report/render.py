@@ -12,9 +12,13 @@ from novadiag.errors import ConfigError
 if TYPE_CHECKING:
     from novadiag.report.core import Report
 
-FORMATS = ("table", "json", "markdown", "html", "junit", "dot", "mermaid", "svg")
+FORMATS = ("table", "json", "jsonl", "csv", "sarif", "github", "markdown", "html", "junit", "dot", "mermaid", "svg")
 EXTENSIONS = {
     ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".sarif": "sarif",
     ".txt": "table",
     ".md": "markdown",
     ".markdown": "markdown",
@@ -42,14 +46,14 @@ def render(report: Report, fmt: str, **options: Any) -> str:
     return renderer(report, **options)
 
 
-def render_json(report: Report, **_: Any) -> str:
-    return report.to_json() + "\n"
-
-
 # Imported on use: a JSON run in CI should not pay for the HTML template or the SVG layout.
 _RENDERERS = {
     "table": "novadiag.report.table:render_table",
-    "json": "novadiag.report.render:render_json",
+    "json": "novadiag.report.jsonstream:render_json",
+    "jsonl": "novadiag.report.tabular:render_jsonl",
+    "csv": "novadiag.report.tabular:render_csv",
+    "sarif": "novadiag.report.sarif:render_sarif",
+    "github": "novadiag.report.github:render_github",
     "markdown": "novadiag.report.markdown:render_markdown",
     "html": "novadiag.report.html:render_html",
     "junit": "novadiag.report.junit:render_junit",

@@ -13,6 +13,7 @@ committed files are stale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,10 @@ REFRESH = "python -m novadiag.report.samples reports/"
 SAMPLES: dict[str, str] = {
     "txt": "table",
     "json": "json",
+    "jsonl": "jsonl",
+    "csv": "csv",
+    "sarif": "sarif",
+    "github": "github",
     "md": "markdown",
     "html": "html",
     "xml": "junit",
@@ -36,10 +41,15 @@ SAMPLES: dict[str, str] = {
 
 
 def nova_report() -> Report:
-    """The static audit of the Nova scenario's manifests."""
+    """The static audit of the Nova scenario's manifests, named ``manifests/...`` as a repository would name them.
+
+    Edges carry the manifest path as given (``source.file``); auditing from the
+    scenario's directory keeps the samples free of this checkout's absolute path.
+    """
     import novadiag
 
-    return novadiag.audit(manifests=[SCENARIO_MANIFESTS])
+    with contextlib.chdir(SCENARIO_MANIFESTS.parent):
+        return novadiag.audit(manifests=[SCENARIO_MANIFESTS.name])
 
 
 def render_samples(report: Report) -> dict[str, str]:

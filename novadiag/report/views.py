@@ -19,6 +19,7 @@ Two choices worth knowing:
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -143,6 +144,48 @@ def build_drawing(report: Report) -> Drawing:
     ordered = tuple(sorted(nodes.values(), key=lambda n: (n.group, n.label, n.id)))
     groups = matrix_namespaces({(n.group, n.group): Counter() for n in ordered})
     return Drawing(groups=tuple(groups), nodes=ordered, links=links)
+
+
+def namespace_drawing(drawing: Drawing, *, edges_per_link: int = 20) -> Drawing:
+    """The drawing collapsed to one box per namespace, for reports too large to draw component by component.
+
+    A link keeps its worst edges (broken first), at most ``edges_per_link``,
+    as its tooltip: listing all of them made the page of a large cluster
+    tens of megabytes of tooltips.
+    """
+    group_of = {n.id: n.group for n in drawing.nodes}
+    nodes = tuple(Node(id=f"namespace:{g}", label=g, group=g, kind="Namespace") for g in drawing.groups)
+    grouped: dict[tuple[str, str], list[Edge]] = {}
+    for link in drawing.links:
+        key = (f"namespace:{group_of[link.source]}", f"namespace:{group_of[link.target]}")
+        grouped.setdefault(key, []).extend(link.edges)
+    links = tuple(Link(s, t, _worst_edges(es, edges_per_link)) for (s, t), es in sorted(grouped.items()))
+    return Drawing(groups=drawing.groups, nodes=nodes, links=links)
+
+
+def _worst_edges(edges: list[Edge], n: int) -> tuple[Edge, ...]:
+    """The ``n`` edges first in display order, kept in the link's own order within a status.
+
+    Sorting by status alone: an edge's id is built on each read, and sorting
+    every edge of a large cluster by it cost more than the rest of the drawing.
+    """
+    return tuple(heapq.nsmallest(n, edges, key=lambda e: DISPLAY_ORDER[e.status]))
+
+
+def broken_part(drawing: Drawing, *, max_nodes: int) -> Drawing:
+    """Only the links with broken edges and the nodes they join, at most ``max_nodes`` (most broken first)."""
+    broken = sorted((link for link in drawing.links if link.broken), key=lambda ln: -sum(e.broken for e in ln.edges))
+    kept_ids: set[str] = set()
+    links = []
+    for link in broken:
+        wanted = kept_ids | {link.source, link.target}
+        if len(wanted) > max_nodes:
+            break
+        kept_ids = wanted
+        links.append(link)
+    nodes = tuple(n for n in drawing.nodes if n.id in kept_ids)
+    groups = tuple(g for g in drawing.groups if any(n.group == g for n in nodes))
+    return Drawing(groups=groups, nodes=nodes, links=tuple(links))
 
 
 def _service_aliases(report: Report) -> dict[str, str]:

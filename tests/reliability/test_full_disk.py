@@ -96,7 +96,7 @@ def test_a_snapshot_save_on_a_full_disk_is_one_line_and_leaves_no_file(full_disk
     assert list(full_disk.iterdir()) == []
 
 
-@pytest.mark.parametrize("fmt", ["json", "table"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "sarif", "table"])
 def test_standard_output_on_a_full_device_is_one_line(big_manifests, fmt):
     assert audit_to_dev_full(big_manifests, fmt) == (2, [f"novadiag: error: cannot write standard output: {NO_SPACE}"])
 

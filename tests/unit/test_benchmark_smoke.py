@@ -104,3 +104,15 @@ def test_listing_line_judges_novadiag_against_each_floor(listing_output: str) ->
     assert re.search(r"wall_vs_bare=\d+\.\d+ \(<=1\.5 (ok|MISS)\)", ours)
     assert re.search(r"wall_vs_bare_kept=\d+\.\d+", ours)
     assert re.search(r"typed_vs_novadiag=\d+\.\d+ \(>=5 (ok|MISS)\)", _line(listing_output, "list-typed"))
+
+
+def test_report_lines_say_what_writing_each_report_adds_to_the_audit(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    output = _quick_run(tmp_path_factory, "report", timeout=180)
+    json_line = _line(output, "report-json")
+    assert re.search(r"json_wall_added=-?\d+\.\d+ \(<=0\.25 (ok|MISS)\)", json_line)
+    assert re.search(r"json_rss_added=-?\d+\.\d+ \(<=0\.25 (ok|MISS)\)", json_line)
+    assert float(_fields(json_line)["file_mb"]) > 0 and _fields(json_line)["edges"] == "7345"
+    for name in ("report-json-dict", "report-table", "report-html"):
+        assert re.search(r"wall_added=-?\d+\.\d+ rss_added=-?\d+\.\d+", _line(output, name))

@@ -1,0 +1,291 @@
+"""CI-native report formats and reports of large clusters, as their readers use them.
+
+SARIF is validated against the schema and its locations checked against the
+manifest lines a code-scanning tool would annotate; GitHub workflow commands
+are parsed as the runner parses them; CSV is read back with the csv module,
+JSON Lines line by line; the streamed JSON must be the same document the
+library builds. ``--only broken`` and the table's default are checked through
+the real command line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import novadiag
+from benchmarks.generate import SIZES, generate_objects
+from novadiag.cli import main
+from novadiag.model import Edge, ObjectRef, Reference, SourceInfo
+from novadiag.report import Report
+from novadiag.report.html import MAX_TABLE_ROWS
+from novadiag.report.jsonstream import json_chunks
+from novadiag.snapshot import build_snapshot
+
+NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-2.1.0-subset.schema.json"
+CONTENT = "nova-backend/deployment/user-service/user-service/CONTENT_SERVICE_URL/content-service:9081"
+MEDIA = "nova-backend/deployment/user-service/user-service/MEDIA_SERVICE_URL/media-service:9082"
+
+
+@pytest.fixture()
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository checkout holding the Nova manifests under ``k8s/``, as the working directory."""
+    shutil.copytree(NOVA, tmp_path / "k8s")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture()
+def nova(repo: Path) -> Report:
+    return novadiag.audit(manifests=["k8s"])
+
+
+def line_of(path: Path, pattern: str) -> int:
+    """The 1-based line of the only line matching ``pattern``, read from the file itself."""
+    found = [n for n, text in enumerate(path.read_text().splitlines(), 1) if re.search(pattern, text)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def hostile_report() -> Report:
+    evil = ObjectRef("Deployment", "evil", "web")
+    ref = Reference(evil, "web", "EVIL", "value", "=cmd|x\n\x9b31m\u202e", "=evil\u202e", 80)
+    broken = Edge(ref, "unknown-target", "no Service\n::error::forged \x1b[31m", fix="a,b:c%0A")
+    return Report(source=SourceInfo(kind="manifests"), edges=(broken,))
+
+
+# --- where a broken edge was written -------------------------------------------------------------
+
+
+def test_an_env_value_edge_carries_the_line_of_its_env_entry(nova: Report, repo: Path) -> None:
+    doc = nova.edge_dict(nova.edge(CONTENT))
+    assert doc["source"]["file"] == "k8s/nova-backend.yaml"
+    assert doc["source"]["line"] == line_of(repo / "k8s" / "nova-backend.yaml", r"- name: CONTENT_SERVICE_URL$")
+
+
+def test_an_env_from_edge_carries_the_line_of_its_config_map_key(nova: Report, repo: Path) -> None:
+    doc = nova.edge_dict(nova.edge(MEDIA))
+    assert nova.edge(MEDIA).reference.origin == "envFrom:configMap/user-service-config"
+    assert doc["source"]["line"] == line_of(repo / "k8s" / "nova-backend.yaml", r"^\s+MEDIA_SERVICE_URL:")
+
+
+KEY_REFS = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: urls, namespace: shop}
+    data:
+      LOG_LEVEL: info
+      cart: "http://cart:80"
+  - apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: shop}
+    spec:
+      template:
+        spec:
+          containers:
+            - name: web
+              envFrom:
+                - prefix: UP_
+                  configMapRef: {name: urls}
+              env:
+                - name: PLAIN
+                  value: "http://pay:80"
+                - name: CART_URL
+                  valueFrom:
+                    configMapKeyRef: {name: urls, key: cart}
+"""
+
+
+def test_key_references_point_at_the_key_and_values_at_the_env_entry(tmp_path: Path) -> None:
+    (tmp_path / "shop.yaml").write_text(KEY_REFS)
+    report = novadiag.audit(manifests=[tmp_path / "shop.yaml"])
+    lines = {e.reference.env: report.edge_dict(e)["source"]["line"] for e in report.edges}
+    key = line_of(tmp_path / "shop.yaml", r"^\s+cart:")
+    assert lines == {"PLAIN": line_of(tmp_path / "shop.yaml", r"- name: PLAIN$"), "CART_URL": key, "UP_cart": key}
+
+
+def test_edges_read_from_a_snapshot_file_carry_no_file(nova: Report, repo: Path) -> None:
+    assert nova.snapshot is not None
+    nova.snapshot.save(repo / "snap.json")
+    again = novadiag.audit(snapshot=str(repo / "snap.json"))
+    assert "file" not in again.edge_dict(again.edge(CONTENT))["source"]
+
+
+def test_an_alias_that_contains_itself_on_the_container_path_is_still_named(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("kind: Deployment\nmetadata: {name: a, namespace: x}\nspec: &s\n  template:\n    spec: *s\n")
+    with pytest.raises(novadiag.ManifestError, match="a YAML alias contains itself"):
+        novadiag.audit(manifests=[path])
+
+
+# --- SARIF -------------------------------------------------------------------------------------------
+
+
+def test_sarif_validates_and_points_each_broken_edge_at_its_line(nova: Report, repo: Path) -> None:
+    doc = json.loads(nova.render("sarif"))
+    jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
+    results = doc["runs"][0]["results"]
+    assert len(results) == len(nova.broken) == 4
+    by_edge = {r["partialFingerprints"]["novadiagEdge/v1"]: r for r in results}
+    content = by_edge[CONTENT]
+    assert content["ruleId"] == "dns-unresolvable"
+    physical = content["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"]["uri"] == "k8s/nova-backend.yaml"
+    assert physical["region"]["startLine"] == line_of(
+        repo / "k8s" / "nova-backend.yaml", r"- name: CONTENT_SERVICE_URL$"
+    )
+    rule_ids = {rule["id"] for rule in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in results} <= rule_ids
+
+
+def test_sarif_of_a_cluster_edge_names_the_workload_without_a_file() -> None:
+    doc = json.loads(hostile_report().render("sarif"))
+    jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()))
+    (location,) = doc["runs"][0]["results"][0]["locations"]
+    assert "physicalLocation" not in location
+    assert location["logicalLocations"][0]["fullyQualifiedName"] == "Deployment evil/web"
+
+
+def test_the_subset_schema_rejects_what_sarif_forbids(nova: Report) -> None:
+    doc = json.loads(nova.render("sarif"))
+    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()))
+
+
+# --- GitHub workflow commands ------------------------------------------------------------------------
+
+
+def test_github_annotates_each_broken_edge_on_its_file_and_line(nova: Report, repo: Path) -> None:
+    lines = nova.render("github").splitlines()
+    errors = [line for line in lines if line.startswith("::error file=")]
+    assert len(errors) == 4
+    line = line_of(repo / "k8s" / "nova-backend.yaml", r"- name: CONTENT_SERVICE_URL$")
+    assert any(e.startswith(f"::error file=k8s/nova-backend.yaml,line={line},") and CONTENT in e for e in errors)
+    assert lines[-1].startswith("::error title=novadiag::BROKEN: 4 of 24 edges")
+
+
+def test_github_commands_cannot_be_forged_by_cluster_text() -> None:
+    text = hostile_report().render("github")
+    assert len(text.splitlines()) == 2  # one annotation and the summary: the newline did not start a command
+    assert "%0A::error::forged" in text
+    assert "a,b:c%250A" in text
+
+
+# --- CSV and JSON Lines --------------------------------------------------------------------------------
+
+
+def test_csv_has_one_row_per_edge_with_file_and_line(nova: Report, repo: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(nova.render("csv"))))
+    assert len(rows) == len(nova.edges)
+    row = next(r for r in rows if r["id"] == CONTENT)
+    assert (row["status"], row["file"]) == ("dns-unresolvable", "k8s/nova-backend.yaml")
+    assert row["line"] == str(line_of(repo / "k8s" / "nova-backend.yaml", r"- name: CONTENT_SERVICE_URL$"))
+
+
+def test_csv_cells_from_the_cluster_are_not_formulas() -> None:
+    (row,) = list(csv.DictReader(io.StringIO(hostile_report().render("csv"))))
+    assert row["reference"].startswith("'=cmd") and row["host"].startswith("'=evil")
+
+
+def test_jsonl_is_one_contract_edge_per_line(nova: Report) -> None:
+    lines = nova.render("jsonl").splitlines()
+    assert [json.loads(line) for line in lines] == [nova.edge_dict(e) for e in nova.edges]
+
+
+# --- the streamed JSON -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indent", [False, True])
+def test_streamed_json_is_the_documented_document(nova: Report, indent: bool) -> None:
+    text = b"".join(json_chunks(nova, indent=indent)).decode()
+    assert json.loads(text) == json.loads(json.dumps(nova.to_dict()))
+    assert (text.count("\n") > 100) is indent
+
+
+def test_streamed_json_of_a_report_without_edges_parses() -> None:
+    empty = Report(source=SourceInfo(kind="manifests"), edges=())
+    for indent in (False, True):
+        assert json.loads(b"".join(json_chunks(empty, indent=indent)))["edges"] == []
+
+
+def test_streamed_json_escapes_terminal_controls_that_json_allows() -> None:
+    text = b"".join(json_chunks(hostile_report())).decode()
+    assert "\x9b" not in text and "\u202e" not in text and "\x1b" not in text
+    assert json.loads(text)["edges"][0]["host"] == "=evil\u202e"
+
+
+def test_cli_json_is_compact_unless_indent_is_asked(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--manifests", "k8s", "--format", "json"]) == 1
+    compact = capsys.readouterr().out
+    assert main(["audit", "--manifests", "k8s", "--format", "json", "--indent"]) == 1
+    indented = capsys.readouterr().out
+    assert compact.count("\n") == 1 and indented.count("\n") > 100
+    assert json.loads(compact) == json.loads(indented)
+
+
+# --- only broken edges -------------------------------------------------------------------------------
+
+
+def test_only_broken_lists_broken_edges_and_keeps_the_whole_counts(repo: Path) -> None:
+    assert main(["audit", "--manifests", "k8s", "--only", "broken", "-o", "r.json"]) == 1
+    doc = json.loads((repo / "r.json").read_text())
+    assert {e["status"] for e in doc["edges"]} == {"dns-unresolvable"}
+    assert doc["summary"]["edges"] == 24 and doc["summary"]["by_status"]["ok"] == 19
+    assert (doc["summary"]["listed"], doc["summary"]["only"]) == (4, "broken")
+
+
+def test_broken_only_keeps_the_verdict_of_the_whole_report(nova: Report) -> None:
+    only = nova.broken_only()
+    assert only.edges == nova.broken and only.summary()["edges"] == len(nova.edges)
+    assert (only.ok, only.complete) == (nova.ok, nova.complete)
+    assert only.broken_only().summary() == only.summary()
+
+
+# --- table and Markdown at scale ----------------------------------------------------------------------
+
+
+def test_the_table_lists_broken_edges_and_counts_the_rest(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["audit", "--manifests", "k8s"])
+    default = capsys.readouterr().out
+    main(["audit", "--manifests", "k8s", "--all"])
+    every = capsys.readouterr().out
+    assert "CONTENT_SERVICE_URL" in default and "SPRING_DATASOURCE_URL" not in default
+    assert "20 other edge(s) by namespace (--all lists them)" in default
+    assert "SPRING_DATASOURCE_URL" in every and "other edge(s)" not in every
+
+
+def test_markdown_counts_the_rest_unless_all_edges(nova: Report) -> None:
+    default = nova.render("markdown")
+    assert "20 other edges by namespace" in default and "All 24 edges" not in default
+    assert "All 24 edges" in nova.render("markdown", all_edges=True)
+
+
+# --- HTML of a large cluster ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large() -> Report:
+    """The benchmark's size S: 50 namespaces, about 7,000 edges, a few hundred broken."""
+    snapshot = build_snapshot(generate_objects(SIZES["S"], seed=0), SourceInfo(kind="snapshot"))
+    return novadiag.audit(snapshot=snapshot)
+
+
+def test_html_of_a_large_cluster_draws_namespaces_and_pages_its_table(large: Report) -> None:
+    page = large.render("html")
+    assert len(large.edges) > MAX_TABLE_ROWS
+    assert "components: drawn as their 50 namespaces." in page
+    assert len(re.findall(r"<tr[^>]* data-status=", page)) == MAX_TABLE_ROWS
+    assert f"Edges ({MAX_TABLE_ROWS} of {len(large.edges)})" in page
+    assert len(page) < 6_000_000
