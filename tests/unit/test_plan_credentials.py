@@ -4,7 +4,7 @@ The snapshot masks credentials (``***`` in a DSN, ``<redacted>`` for a value
 whose name says secret), so every value a plan writes either comes from the
 user's own text (the live object at apply time, or the manifest files) with
 only its hosts replaced, or is refused. The lab test
-``tests/lab/test_plan_credentials.py`` applies the same cluster for real.
+``tests/lab/test_plan_credentials_lab.py`` applies the same cluster for real.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_plan_support import audit_objects, config_map, service, workload
+from plan_support import audit_objects, config_map, service, workload
 
 import novadiag
 from novadiag.errors import PlanError
