@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from novadiag.errors import LabError
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.lab import Lab
 from novadiag.pipeline import audit_cluster
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -60,16 +60,8 @@ def _step_id(line: str) -> str:
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, subprocess.CompletedProcess[str]]]:
     """A lab after a run that stopped before its first manual step (a data migration)."""
-    try:
-        from novadiag.lab import Lab
-
-        lab = Lab(scenario="nova", state_dir=tmp_path_factory.mktemp("lab-resume")).start()
-    except (LabError, OSError, ImportError) as exc:
-        pytest.skip(f"the lab cannot start here: {exc}")
-    try:
+    with Lab(scenario="nova", state_dir=tmp_path_factory.mktemp("lab-resume")) as lab:  # a failed start is an error
         yield lab, _plan(lab.kubeconfig)
-    finally:
-        lab.stop()
 
 
 def test_a_run_that_stops_before_a_manual_step_exits_1(stopped: tuple[Any, subprocess.CompletedProcess[str]]) -> None:

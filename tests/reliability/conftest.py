@@ -8,7 +8,6 @@ start labs of their own in the modules that need them.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -19,14 +18,9 @@ from novadiag.lab import Lab
 
 @pytest.fixture(scope="session")
 def nova_lab() -> Iterator[Lab]:
-    try:
-        lab = Lab(scenario="nova", state_dir=tempfile.mkdtemp(prefix="nd-reliability-")).start()
-    except novadiag.NovadiagError as exc:  # pragma: no cover - machines without the lab's needs
-        pytest.skip(f"the lab cannot start here: {exc}")
-    try:
+    """The suite's Nova lab; one that cannot start is an error of every test that uses it, never a skip."""
+    with Lab.private("nova", prefix="nd-reliability-") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture

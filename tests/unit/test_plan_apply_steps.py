@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_plan_support import FakeClient, audit_objects, config_map, secret, service, workload
+from plan_support import FakeClient, audit_objects, config_map, secret, service, workload
 
 import novadiag
 from novadiag.errors import PlanError

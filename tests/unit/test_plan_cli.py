@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_plan_support import NOVA
+from plan_support import NOVA
 
 from novadiag.cli import main
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_plan_support import audit_objects, config_map, service, workload
+from plan_support import audit_objects, config_map, service, workload
 
 import novadiag
 from novadiag.errors import PlanError

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_plan_support import NOVA, audit_objects, config_map, secret, service, workload
+from plan_support import NOVA, audit_objects, config_map, secret, service, workload
 
 import novadiag
 from novadiag.errors import ConfigError, PlanError

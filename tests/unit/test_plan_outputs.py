@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_plan_support import NOVA
+from plan_support import NOVA
 
 import novadiag
 from novadiag.errors import PlanError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_plan_support import workload
+from plan_support import workload
 
 from novadiag.planning.rename import (
     DataKeys,

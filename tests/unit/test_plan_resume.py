@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_plan_support import NOVA, config_map
+from plan_support import NOVA, config_map
 
 import novadiag
 from novadiag.errors import PlanError

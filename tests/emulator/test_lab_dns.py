@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from novadiag.lab.daemon import BlockLease
 from novadiag.lab.dns import LabDns
 from novadiag.lab.store import Store
 
@@ -433,8 +434,6 @@ def test_twenty_thousand_services_all_answer_and_follow_changes() -> None:
 def port53_server(store: Store, tmp_path: Path) -> Iterator[LabDns]:
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("getent") is None:
         pytest.skip("needs root, unshare and getent")
-    from novadiag.lab.daemon import BlockLease
-
     for block in range(250, 200, -1):
         lease = BlockLease(block)
         if not lease.acquire():
@@ -451,7 +450,7 @@ def port53_server(store: Store, tmp_path: Path) -> Iterator[LabDns]:
             srv.stop()
             lease.release()
         return
-    pytest.skip("no free 127.N.0.10:53")
+    pytest.fail("no free address block among 127.201-250.0.0/16 for a DNS server on port 53", pytrace=False)
 
 
 def getent_in_pod(resolv_conf: Path, name: str) -> subprocess.CompletedProcess[str]:

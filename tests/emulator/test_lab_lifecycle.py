@@ -1,14 +1,11 @@
 """Starting and stopping labs for real: the daemon, its process group, its state dir.
 
-Every test checks that no process of a lab it started survives. When the real
-kubelet (``novadiag.lab.kubelet``) is not there yet, the daemon gets a minimal
-fake one through a ``sitecustomize`` on PYTHONPATH: it runs one child process in
-the daemon's group, which is what the clean-up checks need.
+These test the lab, not novadiag. Every test checks that no process of a lab it
+started survives.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -33,41 +30,6 @@ from novadiag.errors import LabError, ScenarioError
 from novadiag.lab import Lab, commands, control
 
 pytestmark = pytest.mark.lab
-pytest.importorskip("novadiag.lab.apiserver")
-
-HAVE_KUBELET = importlib.util.find_spec("novadiag.lab.kubelet") is not None
-
-FAKE_KUBELET = '''
-"""Test-only stand-in for novadiag.lab.kubelet (installed by sitecustomize)."""
-import subprocess, sys, types
-from pathlib import Path
-
-class Kubelet:
-    def __init__(self, store, *, network, state_dir, dns_address, cluster_domain, mode, scenario):
-        self.state_dir = Path(state_dir)
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["sleep", "300"])
-        pids = self.state_dir / "pids"
-        pids.mkdir(exist_ok=True)
-        (pids / "fake-pod.pid").write_text(f"{self.proc.pid}\\n")
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def read_log(self, namespace, pod, container):
-        return None
-
-    def wait_ready(self, timeout):
-        return True
-
-module = types.ModuleType("novadiag.lab.kubelet")
-module.Kubelet = Kubelet
-sys.modules["novadiag.lab.kubelet"] = module
-'''
 
 SMALL_SCENARIO = {
     "scenario.yaml": "name: small\ndescription: one namespace, one web Deployment\n",
@@ -109,22 +71,6 @@ def small_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, text in SMALL_SCENARIO.items():
         (root / name).write_text(text)
     return root
-
-
-@pytest.fixture(autouse=True, scope="module")
-def fake_kubelet_if_missing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if HAVE_KUBELET:
-        yield
-        return
-    site = tmp_path_factory.mktemp("fake-site")
-    (site / "sitecustomize.py").write_text(FAKE_KUBELET)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), old) if p)
-    yield
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
 
 
 @pytest.fixture
@@ -193,7 +139,6 @@ def test_lab_starts_serves_and_stops_without_leftovers(make_lab: Callable[..., L
     assert took < 10, f"lab start took {took:.1f} s"
 
 
-@pytest.mark.skipif(not HAVE_KUBELET, reason="the Service proxy is the real kubelet's")
 def test_in_cluster_clients_reach_the_api_server_as_kubernetes_default_svc(make_lab: Callable[..., Lab]) -> None:
     with make_lab() as lab:
         (answer,) = ask(lab.dns_address, "kubernetes.default.svc.cluster.local").answer
@@ -370,7 +315,6 @@ def test_lab_down_after_a_crash_cleans_up_everything(make_lab: Callable[..., Lab
     assert not lab.state_dir.exists()
 
 
-@pytest.mark.skipif(not HAVE_KUBELET, reason="pods are the real kubelet's")
 @pytest.mark.parametrize("degraded", [False, True], ids=["root", "degraded"])
 def test_pods_die_with_a_sigkilled_daemon(make_lab: Callable[..., Lab], degraded: bool) -> None:
     lab = make_lab(degraded=degraded).start()
@@ -446,7 +390,6 @@ def test_lab_scenarios_lists_every_bundled_scenario(capsys: Any) -> None:
     assert {"nova", "generated"} <= set(names)
 
 
-@pytest.mark.skipif(not HAVE_KUBELET, reason="the nova timing needs the real kubelet")
 def test_nova_lab_up_prints_the_kubeconfig(tmp_path: Path) -> None:
     """``lab up`` returns once the lab serves; how long it takes is measured by benchmarks/, not asserted."""
     argv = [
@@ -465,7 +408,6 @@ def test_nova_lab_up_prints_the_kubeconfig(tmp_path: Path) -> None:
     assert "export KUBECONFIG=" in done.stdout
 
 
-@pytest.mark.skipif(not HAVE_KUBELET, reason="the owner watch is the real daemon's")
 def test_a_lab_stops_when_the_process_that_started_it_is_killed(tmp_path: Path, small_scenario: Path) -> None:
     """A test run or notebook kernel killed with SIGKILL never reaches ``Lab.stop``; its lab must not linger."""
     state = tmp_path / "owned"
@@ -488,7 +430,6 @@ def test_a_lab_stops_when_the_process_that_started_it_is_killed(tmp_path: Path, 
     assert not state.exists(), "the state dir was removed"
 
 
-@pytest.mark.skipif(not HAVE_KUBELET, reason="the owner watch is the real daemon's")
 def test_lab_up_outlives_the_command(tmp_path: Path, small_scenario: Path) -> None:
     state = tmp_path / "up"
     up = f"lab_up({str(small_scenario)!r}, {str(state)!r})"

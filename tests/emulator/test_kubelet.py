@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from novadiag.lab import podproc
 from novadiag.lab.container import StubResolver, parse_target
@@ -159,7 +161,7 @@ def lease_block() -> BlockLease:
         lease = BlockLease(block)
         if lease.acquire():
             return lease
-    pytest.skip("no free lab address block")
+    pytest.fail("no free address block among 127.230-253.0.0/16: other labs hold them all", pytrace=False)
 
 
 def start_cluster(tmp: Path, *, mode: str, scenario: Any = None) -> tuple[Cluster, LabDns, BlockLease]:
@@ -241,9 +243,6 @@ def test_deployments_get_replicasets_pods_ips_and_endpoint_slices(nova: Cluster)
 
 @needs_root
 def test_grpc_health_answers_serving_through_the_cluster_ip(nova: Cluster) -> None:
-    grpc = pytest.importorskip("grpc")
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     ip = nova.store.get("Service", "nova-content", "content-service")["spec"]["clusterIP"]
     wait_for(lambda: (ip, 9081) in nova.kubelet.proxy.listening, what="proxy listener")
     with grpc.insecure_channel(f"ipv4:{ip}:9081") as channel:
