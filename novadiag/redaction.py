@@ -90,6 +90,9 @@ _ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.I
 _BARE_USERINFO_RE = re.compile(
     r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@"
 )
+# What the patterns above leave of a userinfo they masked: ``***``, or ``oracle:thin:app/***`` as the
+# bare pattern sees Oracle's thin URL. Only the whole of it counts: a password may hold ``***`` itself.
+_MASKED_ALREADY_RE = re.compile(r'(?:[^\s@]*[:/])?(?:\*\*\*|"\*\*\*")')
 _GO_DSN_RE = re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
 # A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
 _SPACED_PASSWORD_RE = re.compile(
@@ -364,7 +367,8 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 
 def _mask_bare_userinfo(match: re.Match[str]) -> str:
-    if MASK in match.group("password") or "://" in match.group("password"):
+    password = match.group("password")
+    if _MASKED_ALREADY_RE.fullmatch(password) or "://" in password:
         return match.group(0)  # a URL (or Oracle thin) userinfo the patterns above have masked already
     return f"{match.group('user')}{match.group('sep')}{MASK}@"
 

@@ -278,6 +278,7 @@ def test_libpq_quoted_passwords_never_leak(drawn: tuple[str, list[str]]) -> None
 @for_format("ado-net")
 @example(("Xq01 horse Xq02TAIL", ["Xq01", "Xq02TAIL"]))
 @example(("Xq0000 0=Xq00000", ["Xq0000", "Xq00000"]))
+@example(("Xq0000***Xq0001", ["Xq0000", "Xq0001"]))
 def test_ado_net_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
     check_format("ado-net", *drawn)
 
@@ -307,6 +308,7 @@ def test_go_mysql_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
 @PROPERTY
 @for_format("oracle-ezconnect")
 @example(("Xq0000@Xq0001", ["Xq0000", "Xq0001"]))
+@example(("Xq0000***Xq0001", ["Xq0000", "Xq0001"]))  # the mask's own text inside a password
 def test_oracle_ezconnect_passwords_never_leak(drawn: tuple[str, list[str]]) -> None:
     check_format("oracle-ezconnect", *drawn)
 
