@@ -47,3 +47,36 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """Where the cluster data comes from: shared by every command that audits (audit, plan, check, ...)."""
+    src = p.add_argument_group("source (default: the current kubeconfig context)")
+    src.add_argument("--manifests", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
+    src.add_argument("--snapshot", metavar="FILE", help="a snapshot saved with 'novadiag snapshot save'")
+    src.add_argument("--lab", metavar="SCENARIO", help="start a bundled lab scenario for this command, stop it after")
+    src.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    src.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    src.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
+    add_request_timeout(src)
+    src.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="only edges from this namespace (repeatable)",
+    )
+    src.add_argument(
+        "--cluster-domain", type=cluster_domain, metavar="DOMAIN", help="cluster DNS domain (default cluster.local)"
+    )
+
+
+def add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    group.add_argument(
+        "--request-timeout",
+        type=positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait this long for each API answer before retrying it (default 30)",
+    )

@@ -17,9 +17,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from novadiag.arguments import positive_count
+from novadiag.arguments import add_source_options, positive_count
 from novadiag.errors import ConfigError
+from novadiag.kube import KubeSettings
+from novadiag.lab import Lab
 from novadiag.outputs import check_output_directory, check_output_file, write_output
+from novadiag.pipeline import audit, audit_cluster
+from novadiag.planning import apply_plan, plan, render_plan, write_manifests
 
 if TYPE_CHECKING:
     from novadiag.planning.model import Plan
@@ -30,15 +34,13 @@ PLAN_FORMATS = ("markdown", "json", "script", "manifests")
 
 def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``novadiag plan`` on the CLI's subcommands."""
-    from novadiag.cli import _add_source_options
-
     p = commands.add_parser(
         "plan",
         help="plan the fixes (or a consolidation) for the broken edges, verified by a re-audit",
         description="Build a dependency-ordered plan that fixes every broken edge, prove it by re-auditing "
         "the simulated result, print it as a runbook, JSON, a bash script or manifests, and optionally apply it.",
     )
-    _add_source_options(p)
+    add_source_options(p)
     s = p.add_argument_group("strategy")
     s.add_argument("--strategy", choices=("consolidate", "rewrite", "alias", "auto"), default="auto")
     s.add_argument("--into", metavar="NS", help="consolidate: the namespace everything moves into")
@@ -94,8 +96,6 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.output:
         (check_output_directory if fmt == "manifests" else check_output_file)(args.output)
     if args.lab:
-        from novadiag.lab import Lab
-
         with Lab.private(args.lab) as lab:  # not the default state dir: a `lab up` lab is left alone
             return _plan_and_apply(args, fmt, kubeconfig=lab.kubeconfig, source_kind="lab")
     return _plan_and_apply(args, fmt, kubeconfig=args.kubeconfig, source_kind="cluster")
@@ -119,7 +119,8 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
     print(f"novadiag plan: {v.summary()}", file=sys.stderr)
     if not args.apply:
         return 0 if v.ok else 1
-    result = plan.apply(
+    result = apply_plan(
+        plan,
         kubeconfig=kubeconfig,
         context=args.context,
         yes=args.yes,
@@ -135,9 +136,6 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
 
 
 def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -> Report:
-    from novadiag.kube import KubeSettings
-    from novadiag.pipeline import audit, audit_cluster
-
     if args.manifests or args.snapshot:
         return audit(manifests=args.manifests, snapshot=args.snapshot, cluster_domain=args.cluster_domain)
     settings = KubeSettings(
@@ -152,8 +150,6 @@ def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -
 
 
 def _build(args: argparse.Namespace, report: Report) -> Plan:
-    from novadiag.planning import plan
-
     options: dict[str, Any] = {
         "gateways": args.gateway,
         "allow_delete": args.allow_delete,
@@ -170,10 +166,10 @@ def _build(args: argparse.Namespace, report: Report) -> Plan:
 def _output(plan: Plan, fmt: str, output: str | None, *, quiet: bool) -> None:
     if fmt == "manifests":
         assert output is not None
-        files = plan.write_manifests(output)
+        files = write_manifests(plan, output)
         print(f"novadiag plan: wrote {len(files)} files to {output}", file=sys.stderr)
         return
-    text = plan.render(fmt)
+    text = render_plan(plan, fmt)
     if output:
         write_output(output, text, executable=fmt == "script")
         print(f"novadiag plan: wrote {output}", file=sys.stderr)

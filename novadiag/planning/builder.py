@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from novadiag.planning.model import PHASES, Operation, Phase, Step
+from novadiag.planning.model import PHASES, Phase, Step
+from novadiag.planning.operations import Operation
 
 
 class StepBuilder:

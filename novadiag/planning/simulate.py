@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
-from novadiag.planning.model import Operation, Step, Verification
+from novadiag.pipeline import audit_snapshot
+from novadiag.planning.model import Step, Verification
+from novadiag.planning.operations import Operation
 from novadiag.planning.paths import get_at, masked_paths, path_text, set_at
 from novadiag.planning.rename import replace_hosts
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
@@ -210,8 +212,6 @@ def strategic_merge(target: Any, patch: Any, field: str | None = None) -> Any:
 # -- verification ----------------------------------------------------------------------------------
 def verify_plan(plan: Plan) -> Verification:
     """Simulate the plan, re-audit, and compare with the report it was built from."""
-    from novadiag.pipeline import audit_snapshot
-
     ctx = plan.context
     if ctx is None:
         raise PlanError("the plan carries no snapshot to verify against")

@@ -23,7 +23,7 @@ import base64
 import hashlib
 import html
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from novadiag.model import BROKEN_STATUSES, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
@@ -41,9 +41,6 @@ from novadiag.report.views import (
     target_label,
     target_namespace,
 )
-
-if TYPE_CHECKING:
-    from novadiag.planning.model import Plan
 
 REPR_BROKEN_LIMIT = 10
 
@@ -325,7 +322,7 @@ _REPR_CSS = (
 )
 
 
-def _muted(text: str) -> str:
+def muted(text: str) -> str:
     return f'<span class="nd-muted">{esc(text)}</span>'
 
 
@@ -390,9 +387,9 @@ def edge_repr_html(edge: Edge) -> str:
     ref = edge.reference
     rows = [
         ["source", esc(f"{ref.namespace}/{_source_text(edge)}")],
-        ["env", f"<code>{esc(ref.env)}</code>" + _muted(f" ({ref.origin})")],
+        ["env", f"<code>{esc(ref.env)}</code>" + muted(f" ({ref.origin})")],
         ["reference", f"<code>{esc(ref.reference)}</code>"],
-        ["target", esc(target_label(edge)) + (_muted(" (cross-namespace)") if edge.cross_namespace else "")],
+        ["target", esc(target_label(edge)) + (muted(" (cross-namespace)") if edge.cross_namespace else "")],
         ["why", esc(edge.detail)],
     ]
     if edge.fix:
@@ -402,29 +399,3 @@ def edge_repr_html(edge: Edge) -> str:
         seen = f"dns {p.dns}, connect {p.connect}, health {p.health}" + (f": {p.error}" if p.error else "")
         rows.append(["probe", esc(seen)])
     return compact_table_html(f"{ref.env} → {host_port(edge)}", None, rows, status=edge.status)
-
-
-PLAN_STEP_LIMIT = 15
-
-
-def plan_repr_html(plan: Plan) -> str:
-    """The notebook view of a migration or fix Plan: verdict of its verification, then its steps in order."""
-    verification = plan.verification
-    status = "ok" if plan.ok else "broken"
-    into = f" into {plan.options.into}" if plan.options.into else ""
-    rows = [
-        [esc(i), esc(step.phase), esc(step.title) + (_muted(f" ⚠ {step.warning}") if step.warning else "")]
-        for i, step in enumerate(plan.steps[:PLAN_STEP_LIMIT], start=1)
-    ]
-    notes = [verification.summary() if verification is not None else "not verified"]
-    if len(plan.steps) > PLAN_STEP_LIMIT:
-        notes.append(f"… and {len(plan.steps) - PLAN_STEP_LIMIT} more steps")
-    notes += list(plan.warnings)
-    notes.append("plan.render('markdown') for the runbook")
-    return compact_table_html(
-        f"novadiag plan: {plan.strategy}{into}, {len(plan.steps)} steps",
-        ["#", "phase", "step"],
-        rows,
-        status=status,
-        note=" · ".join(notes),
-    )
