@@ -133,7 +133,7 @@ def _stderr(text: str) -> None:
 def _refuse_unverified(plan: Plan) -> None:
     v = plan.verification
     if v is None:
-        raise PlanError("refusing to apply a plan that was not verified: verify it first (novadiag.plan(..., verify=True))")
+        raise PlanError("refusing to apply a plan that was not verified: make it with novadiag.plan(..., verify=True)")
     if v.value_problems:
         raise PlanError(f"refusing to apply: {v.value_problems[0]}")
     if v.refused:
