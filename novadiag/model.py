@@ -208,6 +208,8 @@ class Edge:
         return meant is not None and meant.namespace != self.reference.namespace
 
     def _repr_html_(self) -> str:
+        # The one import that runs up the layers: Jupyter asks the value itself for its HTML,
+        # and the renderer lives with the report's; deferred so the model never loads it otherwise.
         from novadiag.report.html import edge_repr_html
 
         return edge_repr_html(self)

@@ -20,6 +20,7 @@ from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
 from novadiag.index import build_index
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.lab import Lab
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
 from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
@@ -77,8 +78,6 @@ def audit(
         probe_progress=probe_progress,
     )
     if lab:
-        from novadiag.lab import Lab
-
         with Lab.private(lab) as running:  # a lab the user keeps running with `lab up` is left alone
             return live(_with_timeout(KubeSettings(kubeconfig=running.kubeconfig), request_timeout), source_kind="lab")
     if manifests or snapshot:

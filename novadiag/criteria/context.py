@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
+from novadiag.lab import Lab
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.snapshot import SNAPSHOT_SCHEMA
 from novadiag.workloads import Workload
@@ -62,14 +63,13 @@ class CheckContext:
     def kubeconfig(self) -> str | None:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
         if self.settings.lab and self._lab is None:
-            from novadiag.lab import Lab
-
             self._lab = self._lab_stack.enter_context(Lab.private(self.settings.lab, prefix="novadiag-criteria-"))
             self._kubeconfig = self._lab.kubeconfig
         return self._kubeconfig or self.settings.kubeconfig
 
     def report(self) -> Report:
         if self._report is None:
+            # deferred: loads the kubernetes client, and the plugin loads in every pytest run
             from novadiag.pipeline import audit
 
             if self.settings.manifests:
@@ -123,6 +123,7 @@ class CheckContext:
         """Make one request from a probe pod in ``namespace``; the probe program's result."""
         if not self.live:
             raise ConfigError("endpoint-responds needs a live cluster or a lab, not manifests")
+        # deferred: these load the kubernetes client, and the plugin loads in every pytest run
         from novadiag.kube import KubeClient, KubeSettings
         from novadiag.probing.groups import Check, ProbeGroup
         from novadiag.probing.runner import run_probes

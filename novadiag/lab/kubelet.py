@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from novadiag.lab import podproc, resolvconf
+from novadiag.lab.admission import admit
 from novadiag.lab.controllers import WorkloadControllers, default_pod
 from novadiag.lab.endpoints import EndpointsController
 from novadiag.lab.execstream import ExecError
@@ -783,11 +784,6 @@ class Kubelet:
         return str(containers[0]["name"]) if containers else None
 
     def _admit_function(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        try:
-            from novadiag.lab.admission import admit
-        except ImportError:
-            return default_pod
-
         def run(obj: dict[str, Any]) -> dict[str, Any]:
             obj = default_pod(obj)
             try:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from novadiag.pipeline import audit
 from novadiag.report.core import Report
 
 SCENARIO_MANIFESTS = Path(__file__).resolve().parent.parent / "lab" / "scenarios" / "nova" / "manifests"
@@ -37,9 +38,7 @@ SAMPLES: dict[str, str] = {
 
 def nova_report() -> Report:
     """The static audit of the Nova scenario's manifests."""
-    import novadiag
-
-    return novadiag.audit(manifests=[SCENARIO_MANIFESTS])
+    return audit(manifests=[SCENARIO_MANIFESTS])
 
 
 def render_samples(report: Report) -> dict[str, str]:
