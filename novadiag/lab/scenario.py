@@ -36,11 +36,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from novadiag.boundedio import read_manifest_file
 from novadiag.errors import ManifestError, ScenarioError
 from novadiag.lab.faults import FaultSet
 from novadiag.lab.rbac import Authorizer
 from novadiag.lab.store import CLUSTER_SCOPED_KINDS
-from novadiag.manifests import read_manifest_file
 
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 SCENARIO_FILE = "scenario.yaml"

@@ -341,3 +341,16 @@ def test_plan_repr_html_lists_the_steps_and_the_verification(nova: Report) -> No
     shown = plan_repr_html(plan(nova, "rewrite"))
     assert "novadiag plan: rewrite" in shown
     assert "broken edges 4 -&gt; 0" in shown
+
+
+def test_a_plan_shows_itself_in_one_line_and_as_a_notebook_table(nova: Report) -> None:
+    """Displaying a consolidation plan printed every step, operation and manifest (141,042 characters)."""
+    plan = novadiag.plan(
+        nova, "consolidate", into="nova-prod", keep=["kafka", "nova-staging"], prefer=["nova-backend/postgres"]
+    )
+    shown = repr(plan)
+    assert len(shown) < 200 and "\n" not in shown
+    assert shown.startswith("<Plan consolidate into nova-prod: ") and f"{len(plan.steps)} steps" in shown
+    assert "OK: broken edges" in shown
+    html = plan._repr_html_()
+    assert "novadiag plan: consolidate into nova-prod" in html and len(html) < 20_000
