@@ -33,6 +33,19 @@ so it is neither ``ok`` nor broken; ``detail`` names the missing permission.
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 
+DISPLAY_ORDER: dict[Status, int] = {
+    "dns-unresolvable": 0,
+    "unknown-target": 1,
+    "port-mismatch": 2,
+    "no-endpoints": 3,
+    "blocked": 4,
+    "unverified": 5,
+    "ok": 6,
+    "external": 7,
+}
+"""Broken first (in the order a reader fixes them), then unverified, then working, then external."""
+assert set(DISPLAY_ORDER) == set(STATUSES)
+
 BROKEN_STATUSES: frozenset[Status] = frozenset(
     {"dns-unresolvable", "unknown-target", "port-mismatch", "no-endpoints", "blocked"}
 )

@@ -25,13 +25,12 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from novadiag.model import BROKEN_STATUSES, Edge
+from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.report.html_template import CSS, PAGE, SCRIPT
 from novadiag.report.svg import draw_svg
 from novadiag.report.table import summary_line
 from novadiag.report.views import (
-    DISPLAY_ORDER,
     PSEUDO_NAMESPACES,
     build_drawing,
     host_port,

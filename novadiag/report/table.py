@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from novadiag.model import BROKEN_STATUSES, Edge
+from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import Report
 
 FILE_WIDTH = 200
@@ -30,16 +30,6 @@ STATUS_STYLE = {
     "no-endpoints": "yellow",
     "blocked": "magenta",
     "unverified": "cyan",
-}
-_ORDER = {
-    "dns-unresolvable": 0,
-    "unknown-target": 1,
-    "port-mismatch": 2,
-    "no-endpoints": 3,
-    "blocked": 4,
-    "unverified": 5,
-    "ok": 6,
-    "external": 7,
 }
 
 
@@ -65,7 +55,7 @@ def print_report(report: Report, console: Console) -> None:
         by_ns[edge.reference.namespace].append(edge)
     order = sorted(by_ns, key=lambda ns: (-sum(e.broken for e in by_ns[ns]), ns))
     for ns in order:
-        edges = sorted(by_ns[ns], key=lambda e: (_ORDER[e.status], e.id))
+        edges = sorted(by_ns[ns], key=lambda e: (DISPLAY_ORDER[e.status], e.id))
         broken = sum(e.broken for e in edges)
         title = f"namespace {ns} — {len(edges)} edge(s), {broken} broken"
         console.print(_table(title, edges))

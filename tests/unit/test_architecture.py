@@ -20,6 +20,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+import novadiag.model
+from novadiag.model import STATUSES
+
 PACKAGE = Path(__file__).resolve().parents[2] / "novadiag"
 
 UPWARD = {("novadiag.model", "novadiag.report.html")}
@@ -170,3 +173,18 @@ def test_the_reader_counts_every_kind_of_import(tmp_path: Path, source: str, exp
     path.write_text(source, encoding="utf-8")
     found = list(imports_of("novadiag.probe", path, set(modules())))
     assert [(i.imported, i.in_function) for i in found] == expected
+
+
+def test_the_status_display_order_is_written_once_next_to_the_statuses() -> None:
+    """The table, the HTML page, the graph, the notebook views and the DataFrame rank statuses one way."""
+    rankings = [
+        name
+        for name, path in modules().items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Dict)
+        and {k.value for k in node.keys if isinstance(k, ast.Constant)} >= set(STATUSES)
+        and all(isinstance(v, ast.Constant) and isinstance(v.value, int) for v in node.values)
+    ]
+    assert rankings == ["novadiag.model"]
+    ranking = novadiag.model.DISPLAY_ORDER
+    assert sorted(ranking, key=ranking.__getitem__)[-3:] == ["unverified", "ok", "external"]
