@@ -26,7 +26,7 @@ from novadiag.pipeline import audit, audit_cluster
 from novadiag.planning import apply_plan, plan, render_plan, write_manifests
 
 if TYPE_CHECKING:
-    from novadiag.planning.model import Plan
+    from novadiag.planning.values import Plan
     from novadiag.report.core import Report
 
 PLAN_FORMATS = ("markdown", "json", "script", "manifests")

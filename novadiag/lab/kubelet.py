@@ -463,7 +463,7 @@ class Kubelet:
         try:
             pr.volumes = podproc.materialize_volumes(
                 pod, pr.pod_dir, lookup=self._lookup, pvc_dir=self.state_dir / "pvc")
-        except podproc.ConfigError as exc:
+        except podproc.PodConfigError as exc:
             for cr in pr.containers:
                 cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return False
@@ -502,7 +502,7 @@ class Kubelet:
                                         services=self.store.list("Service", pr.namespace)[0],
                                         master_service=self._lookup("Service", "default",
                                                                     "kubernetes"))
-        except podproc.ConfigError as exc:
+        except podproc.PodConfigError as exc:
             cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return
         restart = cr.restart_count + (1 if cr.exited_once else 0)

@@ -26,8 +26,13 @@ from typing import TYPE_CHECKING
 from novadiag.errors import ConfigError, PlanError
 from novadiag.planning.apply import ApplyResult, apply_plan
 from novadiag.planning.consolidate import plan_consolidation
-from novadiag.planning.manifests import write_manifests
-from novadiag.planning.model import (
+from novadiag.planning.export import write_manifests
+from novadiag.planning.formats import render_plan
+from novadiag.planning.operations import Operation
+from novadiag.planning.resume import plan_resuming
+from novadiag.planning.simulate import normalize, verify_plan
+from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
+from novadiag.planning.values import (
     PLAN_SCHEMA,
     STRATEGIES,
     EdgeFix,
@@ -38,11 +43,6 @@ from novadiag.planning.model import (
     Unit,
     Verification,
 )
-from novadiag.planning.operations import Operation
-from novadiag.planning.render import render_plan
-from novadiag.planning.resume import plan_resuming
-from novadiag.planning.simulate import normalize, verify_plan
-from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
 
 if TYPE_CHECKING:
     from novadiag.report.core import Report

@@ -41,11 +41,11 @@ from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import load_cluster_snapshot
 from novadiag.model import ObjectRef
 from novadiag.pipeline import audit_snapshot, probe_report
-from novadiag.planning.commands import rollback_text, step_commands
-from novadiag.planning.model import Plan, Step
+from novadiag.planning.kubectl import rollback_text, step_commands
 from novadiag.planning.operations import Operation
 from novadiag.planning.paths import FieldPath, get_at, patch_for, path_text, set_at
 from novadiag.planning.rename import contains_host, replace_hosts
+from novadiag.planning.values import Plan, Step
 from novadiag.redaction import SANITIZED_KEY
 
 Printer = Callable[[str], None]

@@ -19,12 +19,12 @@ from novadiag.planning.builder import StepBuilder
 from novadiag.planning.clean import clean_metadata, clean_object
 from novadiag.planning.datamove import WARNING, claims_of, is_stateful, migration_commands
 from novadiag.planning.layout import namespace_labels
-from novadiag.planning.model import Unit
 from novadiag.planning.moves import Moves
 from novadiag.planning.netpol import rewrite_moved_policy
 from novadiag.planning.operations import HostEdit, Operation, Replacement
 from novadiag.planning.paths import FieldPath, get_at, masked_paths
 from novadiag.planning.rename import pod_config_refs, pod_spec_of, rewrite_role_binding
+from novadiag.planning.values import Unit
 from novadiag.snapshot import object_ref
 
 

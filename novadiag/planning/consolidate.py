@@ -41,7 +41,6 @@ from novadiag.planning.layout import (
     plan_layout,
     renames_by_namespace,
 )
-from novadiag.planning.model import Conflict, EdgeFix, Plan, PlanContext, PlanOptions, Rewrite, Unit
 from novadiag.planning.moves import Moves
 from novadiag.planning.names import next_name, split_fix
 from novadiag.planning.netpol import PodMap, rewrite_moved_policy
@@ -54,6 +53,7 @@ from novadiag.planning.rename import (
     rewrite_role_binding,
 )
 from novadiag.planning.simulate import normalize
+from novadiag.planning.values import Conflict, EdgeFix, Plan, PlanContext, PlanOptions, Rewrite, Unit
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.targets import intended_target
 

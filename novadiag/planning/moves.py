@@ -10,8 +10,8 @@ from novadiag.index import ClusterIndex
 from novadiag.model import ObjectRef
 from novadiag.planning.edits import Edits
 from novadiag.planning.layout import Layout
-from novadiag.planning.model import PlanOptions, Rewrite
 from novadiag.planning.netpol import PodMap
+from novadiag.planning.values import PlanOptions, Rewrite
 from novadiag.snapshot import Snapshot
 
 

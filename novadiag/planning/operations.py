@@ -2,7 +2,7 @@
 
 An :class:`Operation` is executed three ways from the same record: simulated
 (``simulate.py``), sent through the API (``apply.py``) and printed as
-``kubectl`` commands (``commands.py``). It lives apart from :mod:`.model` so
+``kubectl`` commands (``kubectl.py``). It lives apart from :mod:`.values` so
 that the command builder can sit between the two: a step's JSON carries its
 commands, and the commands need only the operation.
 """

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
-from novadiag.planning.model import Plan, Step
 from novadiag.planning.simulate import Key, apply_operation, normalize
+from novadiag.planning.values import Plan, Step
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.workloads import is_owned
 

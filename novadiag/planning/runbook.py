@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from novadiag.planning.commands import step_commands
-from novadiag.planning.model import PHASE_MINUTES, PHASES, Plan, Step
+from novadiag.planning.kubectl import step_commands
+from novadiag.planning.values import PHASE_MINUTES, PHASES, Plan, Step
 
 PHASE_TITLES = {
     "prepare": "Prepare: the target namespace and what the workloads use",

@@ -8,7 +8,7 @@ Safety is layered:
   prints the rollback of it and of every step done before it, newest first;
 - nothing runs without ``--execute``: by default each command is printed;
 - every name was checked against DNS-1123 when the script was generated
-  (:func:`~novadiag.planning.commands.check_ref`) and is checked again when it
+  (:func:`~novadiag.planning.kubectl.check_ref`) and is checked again when it
   runs (``check_names``), every value is quoted with :func:`shlex.quote`, and
   manifests sit in quoted heredocs, so nothing in them is expanded;
 - Secret values are never in the script: ``copy_secret`` and
@@ -33,8 +33,8 @@ import shlex
 from collections.abc import Iterable
 
 from novadiag.errors import PlanError
-from novadiag.planning.commands import HEREDOC, check_ref, operation_lines, rollback_text
-from novadiag.planning.model import Plan, Step
+from novadiag.planning.kubectl import HEREDOC, check_ref, operation_lines, rollback_text
+from novadiag.planning.values import Plan, Step
 from novadiag.version import __version__
 
 PRELUDE = r"""

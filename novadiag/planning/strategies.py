@@ -33,10 +33,10 @@ from novadiag.index import ClusterIndex, ServiceInfo, build_index
 from novadiag.model import Edge, ObjectRef
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.edits import Edits
-from novadiag.planning.model import EdgeFix, PlanOptions
 from novadiag.planning.names import split_fix
 from novadiag.planning.operations import Operation
 from novadiag.planning.rename import POD_SPEC_PATHS, pod_config_refs, pod_spec_of
+from novadiag.planning.values import EdgeFix, PlanOptions
 from novadiag.snapshot import Snapshot
 
 ALIAS_ANNOTATION = "novadiag.dev/alias-for"

@@ -24,7 +24,7 @@ from novadiag.errors import LabError
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.pipeline import audit_cluster
 from novadiag.planning import apply_plan, render_plan
-from novadiag.planning.model import Plan
+from novadiag.planning.values import Plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

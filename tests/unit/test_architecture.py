@@ -12,6 +12,7 @@ defer a heavy dependency, named below with its reason.
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -188,3 +189,16 @@ def test_the_status_display_order_is_written_once_next_to_the_statuses() -> None
     assert rankings == ["novadiag.model"]
     ranking = novadiag.model.DISPLAY_ORDER
     assert sorted(ranking, key=ranking.__getitem__)[-3:] == ["unverified", "ok", "external"]
+
+
+def test_one_name_one_meaning_across_the_rooms() -> None:
+    """No two modules share a file name and no two exception classes a name: the name says the room."""
+    files = Counter(path.name for path in modules().values() if path.name != "__init__.py")
+    errors = Counter(
+        node.name
+        for path in modules().values()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and node.name.endswith(("Error", "Exception"))
+    )
+    assert sorted(name for name, n in files.items() if n > 1) == []
+    assert sorted(name for name, n in errors.items() if n > 1) == []

@@ -8,7 +8,7 @@ from test_plan_support import FakeClient, audit_objects, config_map, secret, ser
 import novadiag
 from novadiag.errors import PlanError
 from novadiag.planning import apply_plan
-from novadiag.planning.model import Plan
+from novadiag.planning.values import Plan
 
 SECRET = "postgres://app:TOP-SECRET-42@db.data:5432/app"
 

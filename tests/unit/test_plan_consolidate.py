@@ -14,7 +14,7 @@ import novadiag
 from novadiag.errors import ConfigError, PlanError
 from novadiag.model import ObjectRef
 from novadiag.planning import apply_plan, render_plan
-from novadiag.planning.model import Plan, Step
+from novadiag.planning.values import Plan, Step
 
 NOVA_OPTIONS = {"into": "nova-prod", "keep": ["kafka", "nova-staging"]}
 

@@ -22,9 +22,9 @@ import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
 from novadiag.planning import apply_plan, render_plan, verify_plan, write_manifests
-from novadiag.planning.model import Plan
 from novadiag.planning.operations import Operation
 from novadiag.planning.simulate import apply_operation
+from novadiag.planning.values import Plan
 from novadiag.redaction import MASK, REDACTED
 
 PASSWORD = "S3cr3t-Pw-9f2"

@@ -13,7 +13,7 @@ from test_plan_support import NOVA, audit_objects, config_map, secret, service, 
 import novadiag
 from novadiag.errors import ConfigError, PlanError
 from novadiag.planning import render_plan
-from novadiag.planning.model import Plan
+from novadiag.planning.values import Plan
 
 
 @pytest.fixture(scope="module")

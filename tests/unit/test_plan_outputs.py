@@ -15,11 +15,11 @@ import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
 from novadiag.planning import PlanOptions, render_plan, write_manifests
-from novadiag.planning.commands import wait_argv
-from novadiag.planning.model import Plan, Step
+from novadiag.planning.kubectl import wait_argv
 from novadiag.planning.operations import Operation
 from novadiag.planning.rename import replace_hosts
 from novadiag.planning.script import render_script
+from novadiag.planning.values import Plan, Step
 
 NOVA_OPTIONS = {"into": "nova-prod", "keep": ["kafka", "nova-staging"], "prefer": ["nova-backend/postgres"]}
 

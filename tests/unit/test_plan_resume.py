@@ -13,10 +13,10 @@ from novadiag.model import SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.planning.apply import apply_plan
 from novadiag.planning.consolidate import plan_consolidation
-from novadiag.planning.model import Plan
-from novadiag.planning.render import render_plan
+from novadiag.planning.formats import render_plan
 from novadiag.planning.resume import first_difference
 from novadiag.planning.simulate import simulate
+from novadiag.planning.values import Plan
 from novadiag.snapshot import Snapshot, build_snapshot
 
 OPTIONS: dict[str, Any] = {"into": "nova-prod", "keep": ["kafka", "nova-staging"], "prefer": ["nova-backend/postgres"]}

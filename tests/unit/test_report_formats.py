@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 import novadiag
 from novadiag.cli import main
 from novadiag.model import Edge, Finding, Gap, ObjectRef, Reference, SourceInfo
-from novadiag.planning.model import plan_repr_html
+from novadiag.planning.values import plan_repr_html
 from novadiag.report import Report
 from novadiag.report.graphviz import dot_quote, mermaid_text
 from novadiag.report.html import content_security_policy, edge_repr_html

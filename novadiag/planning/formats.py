@@ -1,15 +1,15 @@
 """A plan as text: the runbook (Markdown), the ``novadiag.plan/v1`` JSON or the bash script.
 
-A function rather than a method of :class:`~novadiag.planning.model.Plan`, so
+A function rather than a method of :class:`~novadiag.planning.values.Plan`, so
 the plan stays a plain value below the renderers that read it.
 """
 
 from __future__ import annotations
 
 from novadiag.errors import ConfigError
-from novadiag.planning.model import Plan
 from novadiag.planning.runbook import render_runbook
 from novadiag.planning.script import render_script
+from novadiag.planning.values import Plan
 
 PLAN_FORMATS = ("markdown", "json", "script")
 

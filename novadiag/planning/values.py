@@ -3,7 +3,7 @@
 One :class:`Operation` is the unit of change, and it is executed three ways
 from the same record: simulated on a copy of the snapshot (``simulate.py``),
 sent through the API (``apply.py``) and printed as ``kubectl`` commands
-(``commands.py``, used by the runbook, the script and the JSON). Keeping one
+(``kubectl.py``, used by the runbook, the script and the JSON). Keeping one
 record for the three is what makes "the script gives the same end state as
 ``--apply``" and "the verification proves what is applied" true by
 construction rather than by care.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from novadiag.model import ObjectRef, SourceInfo
-from novadiag.planning.commands import step_commands
+from novadiag.planning.kubectl import step_commands
 from novadiag.planning.operations import Action, Operation
 from novadiag.report.html import compact_table_html, esc, muted
 
