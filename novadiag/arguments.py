@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -80,3 +80,9 @@ def add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser
         metavar="SECONDS",
         help="wait this long for each API answer before retrying it (default 30)",
     )
+
+
+def source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`add_source_options` added, as :func:`novadiag.source.source_from` takes them."""
+    names = ("manifests", "snapshot", "lab", "kubeconfig", "context", "in_cluster", "request_timeout")
+    return {name: getattr(args, name) for name in names}

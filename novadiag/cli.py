@@ -29,20 +29,27 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from novadiag.arguments import Parser, add_request_timeout, add_source_options, positive_count, positive_seconds
+from novadiag.arguments import (
+    Parser,
+    add_request_timeout,
+    add_source_options,
+    positive_count,
+    positive_seconds,
+    source_options,
+)
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.kube import KubeClient, KubeSettings
-from novadiag.lab import Lab
 from novadiag.lab import commands as lab_commands
 from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
-from novadiag.pipeline import audit, load_snapshot
+from novadiag.pipeline import audit, read_snapshot
 from novadiag.plan_cli import add_plan_command
 from novadiag.policy_report import policy_view, print_policies, render_policies
 from novadiag.probing import ProbeSettings, cleanup
 from novadiag.report.render import FORMATS, format_for_path
 from novadiag.report.table import FILE_WIDTH, print_report, summary_line
 from novadiag.signals import stop_signals_as_interrupt
+from novadiag.source import Source, open_source, source_from
 from novadiag.version import __version__
 
 if TYPE_CHECKING:
@@ -513,21 +520,16 @@ def _visible_fields(value: Any) -> Any:
     return value
 
 
+def _source_of(args: argparse.Namespace) -> Source:
+    """The source the shared source options name (see :func:`novadiag.arguments.add_source_options`)."""
+    return source_from(**source_options(args))
+
+
 def _run_snapshot_save(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
     check_output_file(args.file, flag="snapshot save")
-    if args.lab:
-        with Lab.private(args.lab) as running:
-            lab_settings = KubeSettings(kubeconfig=running.kubeconfig, request_timeout=args.request_timeout)
-            snap = load_snapshot(settings=lab_settings, source_kind="lab", **options)
-    else:
-        settings = KubeSettings(
-            kubeconfig=args.kubeconfig,
-            context=args.context,
-            in_cluster=args.in_cluster,
-            request_timeout=args.request_timeout,
-        )
-        snap = load_snapshot(manifests=args.manifests, snapshot=args.snapshot, settings=settings, **options)
+    with open_source(_source_of(args)) as opened:
+        snap = read_snapshot(opened, **options)
     snap.save(args.file)
     counts = snap.count()
     print(

@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from novadiag.arguments import add_source_options, positive_count
+from novadiag.arguments import add_source_options, positive_count, source_options
 from novadiag.errors import ConfigError
-from novadiag.kube import KubeSettings
-from novadiag.lab import Lab
 from novadiag.outputs import check_output_directory, check_output_file, write_output
-from novadiag.pipeline import audit, audit_cluster
+from novadiag.pipeline import audit_cluster, audit_snapshot, read_snapshot
 from novadiag.planning import apply_plan, plan, render_plan, write_manifests
+from novadiag.source import Cluster, Opened, is_live, open_source, source_from
 
 if TYPE_CHECKING:
     from novadiag.planning.values import Plan
@@ -88,17 +87,16 @@ def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    if args.apply and (args.manifests or args.snapshot):
+    source = source_from(**source_options(args))
+    if args.apply and not is_live(source):
         raise ConfigError("--apply needs a live cluster (kubeconfig or --lab), not manifests or a snapshot file")
     fmt = args.format or _format_for(args.output)
     if fmt == "manifests" and not args.output:
         raise ConfigError("--format manifests needs -o DIRECTORY")
     if args.output:
         (check_output_directory if fmt == "manifests" else check_output_file)(args.output)
-    if args.lab:
-        with Lab.private(args.lab) as lab:  # not the default state dir: a `lab up` lab is left alone
-            return _plan_and_apply(args, fmt, kubeconfig=lab.kubeconfig, source_kind="lab")
-    return _plan_and_apply(args, fmt, kubeconfig=args.kubeconfig, source_kind="cluster")
+    with open_source(source) as opened:  # a lab: a private one, not a `lab up` lab
+        return _plan_and_apply(args, fmt, opened)
 
 
 def _format_for(output: str | None) -> str:
@@ -110,8 +108,8 @@ def _format_for(output: str | None) -> str:
     return {".json": "json", ".sh": "script", ".bash": "script"}.get(Path(output).suffix, "markdown")
 
 
-def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | None, source_kind: str) -> int:
-    report = _audit(args, kubeconfig, source_kind)
+def _plan_and_apply(args: argparse.Namespace, fmt: str, opened: Opened) -> int:
+    report = _audit(args, opened)
     plan = _build(args, report)
     _output(plan, fmt, args.output, quiet=args.apply and not args.output)
     v = plan.verification
@@ -121,7 +119,7 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
         return 0 if v.ok else 1
     result = apply_plan(
         plan,
-        kubeconfig=kubeconfig,
+        kubeconfig=opened.settings.kubeconfig if isinstance(opened, Cluster) else None,
         context=args.context,
         yes=args.yes,
         allow_delete=args.allow_delete,
@@ -135,18 +133,13 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
     return 0 if result.complete else 1
 
 
-def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -> Report:
-    if args.manifests or args.snapshot:
-        return audit(manifests=args.manifests, snapshot=args.snapshot, cluster_domain=args.cluster_domain)
-    settings = KubeSettings(
-        kubeconfig=kubeconfig, context=args.context, in_cluster=args.in_cluster, request_timeout=args.request_timeout
-    )
-    return audit_cluster(
-        settings,
-        cluster_domain=args.cluster_domain,
-        probe=args.probe is not False,
-        source_kind=source_kind,  # type: ignore[arg-type]
-    )
+def _audit(args: argparse.Namespace, opened: Opened) -> Report:
+    if isinstance(opened, Cluster):
+        return audit_cluster(
+            opened.settings, cluster_domain=args.cluster_domain, probe=args.probe is not False, source_kind=opened.kind
+        )
+    snapshot = read_snapshot(opened, cluster_domain=args.cluster_domain)
+    return audit_snapshot(snapshot, cluster_domain=args.cluster_domain)
 
 
 def _build(args: argparse.Namespace, report: Report) -> Plan:

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
-from novadiag.lab import Lab
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.snapshot import SNAPSHOT_SCHEMA
+from novadiag.source import Cluster, Lab, open_source
 from novadiag.workloads import Workload
 
 
@@ -43,8 +43,8 @@ class CheckContext:
     settings: CriteriaSettings
     _report: Report | None = None
     _baseline: list[dict[str, Any]] | None = None
-    _lab: Any = None
-    _lab_stack: ExitStack = field(default_factory=ExitStack)  # holds Lab.private() open until close()
+    _lab: Cluster | None = None
+    _lab_stack: ExitStack = field(default_factory=ExitStack)  # holds the opened lab source until close()
     _kubeconfig: str | None = None
     _closed: bool = field(default=False)
 
@@ -63,8 +63,11 @@ class CheckContext:
     def kubeconfig(self) -> str | None:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
         if self.settings.lab and self._lab is None:
-            self._lab = self._lab_stack.enter_context(Lab.private(self.settings.lab, prefix="novadiag-criteria-"))
-            self._kubeconfig = self._lab.kubeconfig
+            lab = Lab(self.settings.lab, state_prefix="novadiag-criteria-")
+            opened = self._lab_stack.enter_context(open_source(lab))
+            assert isinstance(opened, Cluster)
+            self._lab = opened
+            self._kubeconfig = opened.settings.kubeconfig
         return self._kubeconfig or self.settings.kubeconfig
 
     def report(self) -> Report:
