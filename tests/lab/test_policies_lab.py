@@ -17,8 +17,9 @@ import pytest
 import novadiag
 from novadiag.kube import KubeSettings
 from novadiag.lab import Lab
-from novadiag.pipeline import audit_snapshot, load_snapshot
+from novadiag.pipeline import audit_snapshot, read_snapshot
 from novadiag.policy_report import policy_view
+from novadiag.source import Cluster
 
 pytestmark = pytest.mark.lab
 
@@ -33,7 +34,7 @@ def lab_report() -> Iterator[novadiag.Report]:
     except Exception as exc:  # the lab is an emulator under construction: skip, do not fail
         pytest.skip(f"the lab cannot start: {exc}")
     try:
-        snap = load_snapshot(settings=KubeSettings(kubeconfig=lab.kubeconfig), source_kind="lab")
+        snap = read_snapshot(Cluster(KubeSettings(kubeconfig=lab.kubeconfig), kind="lab"))
         yield audit_snapshot(snap)
     finally:
         lab.__exit__(None, None, None)
