@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from novadiag.arguments import (
+from novadiag.cli import lab as lab_commands
+from novadiag.cli.options import (
     Parser,
     add_request_timeout,
     add_source_options,
@@ -37,13 +38,12 @@ from novadiag.arguments import (
     positive_seconds,
     source_options,
 )
+from novadiag.cli.plan import add_plan_command
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.kube import KubeClient, KubeSettings
-from novadiag.lab import commands as lab_commands
 from novadiag.outputs import check_output_file, discard_stdout, stdout_failures_named, write_output
 from novadiag.pipeline import audit, read_snapshot
-from novadiag.plan_cli import add_plan_command
 from novadiag.policy_report import policy_view, print_policies, render_policies
 from novadiag.probing import ProbeSettings, cleanup
 from novadiag.report.render import FORMATS, format_for_path
@@ -521,7 +521,7 @@ def _visible_fields(value: Any) -> Any:
 
 
 def _source_of(args: argparse.Namespace) -> Source:
-    """The source the shared source options name (see :func:`novadiag.arguments.add_source_options`)."""
+    """The source the shared source options name (see :func:`novadiag.cli.options.add_source_options`)."""
     return source_from(**source_options(args))
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from novadiag.arguments import add_source_options, positive_count, source_options
+from novadiag.cli.options import add_source_options, positive_count, source_options
 from novadiag.errors import ConfigError
 from novadiag.outputs import check_output_directory, check_output_file, write_output
 from novadiag.pipeline import audit_cluster, audit_snapshot, read_snapshot
