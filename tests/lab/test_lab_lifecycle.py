@@ -29,8 +29,9 @@ import dns.query
 import dns.rcode
 import pytest
 
+from novadiag.cli import lab as commands
 from novadiag.errors import LabError, ScenarioError
-from novadiag.lab import Lab, commands, control
+from novadiag.lab import Lab, control
 
 pytestmark = pytest.mark.lab
 pytest.importorskip("novadiag.lab.apiserver")
