@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
 
 from novadiag.errors import (
     BrokenEdgesError,
@@ -25,6 +25,7 @@ from novadiag.errors import (
     ScenarioError,
     Unauthorized,
 )
+from novadiag.version import __version__
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest of this module
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
     from novadiag.pipeline import audit, audit_snapshot
-    from novadiag.planning import Plan, plan
+    from novadiag.planning import Plan, apply_plan, plan, render_plan, verify_plan
     from novadiag.report import Report
     from novadiag.snapshot import Snapshot, load_snapshot_file
 
@@ -50,8 +51,7 @@ _LAZY = {
     "Report": "novadiag.report",
     "Snapshot": "novadiag.snapshot",
     "load_snapshot_file": "novadiag.snapshot",
-    "plan": "novadiag.planning",
-    "Plan": "novadiag.planning",
+    **dict.fromkeys(("Plan", "apply_plan", "plan", "render_plan", "verify_plan"), "novadiag.planning"),
 }
 
 
@@ -59,8 +59,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'novadiag' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
 
 
@@ -90,8 +88,11 @@ __all__ = [
     "Snapshot",
     "Unauthorized",
     "__version__",
+    "apply_plan",
     "audit",
     "audit_snapshot",
     "load_snapshot_file",
     "plan",
+    "render_plan",
+    "verify_plan",
 ]

@@ -20,20 +20,7 @@ from collections.abc import Iterable
 import networkx as nx
 
 from novadiag.index import ClusterIndex
-from novadiag.model import STATUSES, Edge, ObjectRef, Status
-
-# Worst first: the status an aggregate graph edge shows.
-_SEVERITY: dict[Status, int] = {
-    "unknown-target": 0,
-    "dns-unresolvable": 1,
-    "port-mismatch": 2,
-    "no-endpoints": 3,
-    "blocked": 4,
-    "unverified": 5,
-    "external": 7,
-    "ok": 6,
-}
-assert set(_SEVERITY) == set(STATUSES)
+from novadiag.model import DISPLAY_ORDER, Edge, ObjectRef, Status
 
 
 def workload_node(ref: ObjectRef) -> str:
@@ -49,7 +36,8 @@ def host_node(host: str) -> str:
 
 
 def worst(statuses: Iterable[Status]) -> Status:
-    return min(statuses, key=_SEVERITY.__getitem__, default="ok")
+    """The status an aggregate graph edge shows: the first in display order (what a reader fixes first)."""
+    return min(statuses, key=DISPLAY_ORDER.__getitem__, default="ok")
 
 
 def build_graph(edges: Iterable[Edge], index: ClusterIndex) -> nx.DiGraph:

@@ -94,7 +94,7 @@ class ClusterIndex:
     endpoints: dict[tuple[str, str], EndpointInfo] = field(default_factory=dict)
     live: bool = False
     memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
-    """Answers of :mod:`novadiag.dns` and :mod:`novadiag.targets` (see the module docstring)."""
+    """Answers of :mod:`novadiag.resolver` and :mod:`novadiag.targets` (see the module docstring)."""
     _selected: dict[tuple[str, str], tuple[Workload, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

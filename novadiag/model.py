@@ -33,6 +33,19 @@ so it is neither ``ok`` nor broken; ``detail`` names the missing permission.
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 
+DISPLAY_ORDER: dict[Status, int] = {
+    "dns-unresolvable": 0,
+    "unknown-target": 1,
+    "port-mismatch": 2,
+    "no-endpoints": 3,
+    "blocked": 4,
+    "unverified": 5,
+    "ok": 6,
+    "external": 7,
+}
+"""Broken first (in the order a reader fixes them), then unverified, then working, then external."""
+assert set(DISPLAY_ORDER) == set(STATUSES)
+
 BROKEN_STATUSES: frozenset[Status] = frozenset(
     {"dns-unresolvable", "unknown-target", "port-mismatch", "no-endpoints", "blocked"}
 )
@@ -208,6 +221,8 @@ class Edge:
         return meant is not None and meant.namespace != self.reference.namespace
 
     def _repr_html_(self) -> str:
+        # The one import that runs up the layers: Jupyter asks the value itself for its HTML,
+        # and the renderer lives with the report's; deferred so the model never loads it otherwise.
         from novadiag.report.html import edge_repr_html
 
         return edge_repr_html(self)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 from novadiag.errors import ConfigError
@@ -29,6 +28,7 @@ from novadiag.probing.runner import GroupOutcome, ProbeProgress
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
+from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
 from novadiag.visibility import Visibility
 
@@ -62,56 +62,47 @@ def audit(
         probe: run probe pods (default: yes for live clusters and labs, impossible for files).
         probe_settings: image, timeouts and concurrency of the probe pods.
     """
-    sources = [s for s in (manifests, snapshot, lab) if s]
-    if len(sources) > 1:
-        raise ConfigError("choose one source: manifests, a snapshot file, or a lab scenario")
-    if (manifests or snapshot) and probe:
-        raise ConfigError("probes need a live cluster: manifests and snapshot files cannot be probed")
-    live = partial(
-        audit_cluster,
-        namespaces=namespaces,
-        cluster_domain=cluster_domain,
-        probe=probe is not False,
-        probe_settings=probe_settings,
-        progress=progress,
-        probe_progress=probe_progress,
+    source = source_from(
+        manifests=manifests,
+        snapshot=snapshot,
+        lab=lab,
+        kubeconfig=kubeconfig,
+        context=context,
+        in_cluster=in_cluster,
+        request_timeout=request_timeout,
     )
-    if lab:
-        from novadiag.lab import Lab
+    if probe and not is_live(source):
+        raise ConfigError("probes need a live cluster: manifests and snapshot files cannot be probed")
+    with open_source(source) as opened:
+        if isinstance(opened, Cluster):
+            return audit_cluster(
+                opened.settings,
+                namespaces=namespaces,
+                cluster_domain=cluster_domain,
+                probe=probe is not False,
+                probe_settings=probe_settings,
+                progress=progress,
+                probe_progress=probe_progress,
+                source_kind=opened.kind,
+            )
+        snap = read_snapshot(opened, cluster_domain=cluster_domain)
+    return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
 
-        with Lab.private(lab) as running:  # a lab the user keeps running with `lab up` is left alone
-            return live(_with_timeout(KubeSettings(kubeconfig=running.kubeconfig), request_timeout), source_kind="lab")
-    if manifests or snapshot:
-        snap = load_snapshot(manifests=manifests, snapshot=snapshot, cluster_domain=cluster_domain)
-        return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
-    cluster = KubeSettings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
-    return live(_with_timeout(cluster, request_timeout))
 
-
-def _with_timeout(settings: KubeSettings, request_timeout: float | None) -> KubeSettings:
-    """The settings with the caller's request timeout, or KubeSettings' default when none was given."""
-    return settings if request_timeout is None else replace(settings, request_timeout=request_timeout)
-
-
-def load_snapshot(
+def read_snapshot(
+    source: Opened,
     *,
-    manifests: Sequence[str | Path] | None = None,
-    snapshot: str | Path | Snapshot | None = None,
-    settings: KubeSettings | None = None,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
-    source_kind: SourceKind = "cluster",
 ) -> Snapshot:
-    """Read one source into a Snapshot (manifests, a snapshot file, or a cluster)."""
+    """Read an opened source (see :func:`novadiag.source.open_source`) into a Snapshot."""
     domain = cluster_domain or "cluster.local"
-    if manifests:
-        return load_manifests(manifests, cluster_domain=domain)
-    if isinstance(snapshot, Snapshot):
-        return snapshot
-    if snapshot:
-        return load_snapshot_file(snapshot)
-    with KubeClient(settings or KubeSettings()) as client:
-        return load_cluster_snapshot(client, namespaces=namespaces, cluster_domain=domain, source_kind=source_kind)
+    if isinstance(source, Manifests):
+        return load_manifests(source.paths, cluster_domain=domain)
+    if isinstance(source, SnapshotFile):
+        return source.path if isinstance(source.path, Snapshot) else load_snapshot_file(source.path)
+    with KubeClient(source.settings) as client:
+        return load_cluster_snapshot(client, namespaces=namespaces, cluster_domain=domain, source_kind=source.kind)
 
 
 def audit_cluster(

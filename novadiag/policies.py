@@ -820,16 +820,3 @@ def _dns_fixes(index: PolicyIndex, decision: Decision) -> tuple[SuggestedRule, .
 def _flow(value: Mapping[str, Any]) -> str:
     text = yaml.safe_dump(dict(value), default_flow_style=True, sort_keys=False, width=10_000)
     return str(text).strip()
-
-
-def rewrite_policy_for_move(
-    policy: Mapping[str, Any],
-    moves: Mapping[str, str],
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    *,
-    target_labels: Mapping[str, Mapping[str, str]] | None = None,
-) -> dict[str, Any]:
-    """See :func:`novadiag.policy_rewrite.rewrite_policy_for_move` (a move is its own idea, its own module)."""
-    from novadiag.policy_rewrite import rewrite_policy_for_move as rewrite
-
-    return rewrite(policy, moves, namespace_labels, target_labels=target_labels)

@@ -33,7 +33,6 @@ from rich.table import Table
 from rich.text import Text
 
 from novadiag.addresses import is_ip_literal
-from novadiag.dns import resolver_config
 from novadiag.errors import ConfigError
 from novadiag.index import ClusterIndex, build_index
 from novadiag.model import Edge, Finding, ObjectRef
@@ -48,6 +47,7 @@ from novadiag.policies import (
     evaluate_service,
 )
 from novadiag.report.core import Report
+from novadiag.resolver import resolver_config
 from novadiag.targets import intended_target
 from novadiag.workloads import Workload
 

@@ -24,7 +24,6 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from novadiag.addresses import is_ip_literal
-from novadiag.dns import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
 from novadiag.policies import (
@@ -36,6 +35,7 @@ from novadiag.policies import (
     evaluate_external,
     service_denial,
 )
+from novadiag.resolver import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
 from novadiag.workloads import Workload

@@ -20,6 +20,7 @@ from novadiag.boundedio import MAX_INPUT_BYTES, read_bounded_file
 from novadiag.errors import ConfigError
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.snapshot import SNAPSHOT_SCHEMA
+from novadiag.source import Cluster, Lab, open_source
 from novadiag.workloads import Workload
 
 
@@ -42,8 +43,8 @@ class CheckContext:
     settings: CriteriaSettings
     _report: Report | None = None
     _baseline: list[dict[str, Any]] | None = None
-    _lab: Any = None
-    _lab_stack: ExitStack = field(default_factory=ExitStack)  # holds Lab.private() open until close()
+    _lab: Cluster | None = None
+    _lab_stack: ExitStack = field(default_factory=ExitStack)  # holds the opened lab source until close()
     _kubeconfig: str | None = None
     _closed: bool = field(default=False)
 
@@ -62,14 +63,16 @@ class CheckContext:
     def kubeconfig(self) -> str | None:
         """The kubeconfig of the cluster under test (starting the lab on first use)."""
         if self.settings.lab and self._lab is None:
-            from novadiag.lab import Lab
-
-            self._lab = self._lab_stack.enter_context(Lab.private(self.settings.lab, prefix="novadiag-criteria-"))
-            self._kubeconfig = self._lab.kubeconfig
+            lab = Lab(self.settings.lab, state_prefix="novadiag-criteria-")
+            opened = self._lab_stack.enter_context(open_source(lab))
+            assert isinstance(opened, Cluster)
+            self._lab = opened
+            self._kubeconfig = opened.settings.kubeconfig
         return self._kubeconfig or self.settings.kubeconfig
 
     def report(self) -> Report:
         if self._report is None:
+            # deferred: loads the kubernetes client, and the plugin loads in every pytest run
             from novadiag.pipeline import audit
 
             if self.settings.manifests:
@@ -123,6 +126,7 @@ class CheckContext:
         """Make one request from a probe pod in ``namespace``; the probe program's result."""
         if not self.live:
             raise ConfigError("endpoint-responds needs a live cluster or a lab, not manifests")
+        # deferred: these load the kubernetes client, and the plugin loads in every pytest run
         from novadiag.kube import KubeClient, KubeSettings
         from novadiag.probing.groups import Check, ProbeGroup
         from novadiag.probing.runner import run_probes

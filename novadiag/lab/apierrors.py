@@ -34,7 +34,7 @@ REASONS = {
 }
 
 
-class ApiError(Exception):
+class StatusError(Exception):
     """An error answer: HTTP code, Status reason, message, optional details and headers."""
 
     def __init__(self, code: int, message: str, *, reason: str | None = None,
@@ -77,23 +77,23 @@ def details_for(resource: Resource, name: str | None, **extra: Any) -> Obj:
     return out
 
 
-def not_found(resource: Resource, name: str) -> ApiError:
-    return ApiError(404, f'{resource.qualified} "{name}" not found',
+def not_found(resource: Resource, name: str) -> StatusError:
+    return StatusError(404, f'{resource.qualified} "{name}" not found',
                     details=details_for(resource, name))
 
 
-def namespace_not_found(namespace: str) -> ApiError:
-    return ApiError(404, f'namespaces "{namespace}" not found',
+def namespace_not_found(namespace: str) -> StatusError:
+    return StatusError(404, f'namespaces "{namespace}" not found',
                     details={"name": namespace, "kind": "namespaces"})
 
 
-def already_exists(resource: Resource, name: str) -> ApiError:
-    return ApiError(409, f'{resource.qualified} "{name}" already exists', reason="AlreadyExists",
+def already_exists(resource: Resource, name: str) -> StatusError:
+    return StatusError(409, f'{resource.qualified} "{name}" already exists', reason="AlreadyExists",
                     details=details_for(resource, name))
 
 
-def conflict(resource: Resource, name: str) -> ApiError:
-    return ApiError(
+def conflict(resource: Resource, name: str) -> StatusError:
+    return StatusError(
         409,
         f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
@@ -101,22 +101,22 @@ def conflict(resource: Resource, name: str) -> ApiError:
     )
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, message)
 
 
-def method_not_allowed() -> ApiError:
-    return ApiError(405, "the server does not allow this method on the requested resource",
+def method_not_allowed() -> StatusError:
+    return StatusError(405, "the server does not allow this method on the requested resource",
                     details={})
 
 
-def unknown_path() -> ApiError:
-    return ApiError(404, "the server could not find the requested resource",
+def unknown_path() -> StatusError:
+    return StatusError(404, "the server could not find the requested resource",
                     details={"causes": [{"reason": "UnexpectedServerResponse",
                                          "message": "404 page not found"}]})
 
 
-def from_store_error(error: StoreError, resource: Resource, name: str | None) -> ApiError:
+def from_store_error(error: StoreError, resource: Resource, name: str | None) -> StatusError:
     """Translate a Store exception into the Status a real server sends."""
     name = name or ""
     if error.code == 404:
@@ -129,5 +129,5 @@ def from_store_error(error: StoreError, resource: Resource, name: str | None) ->
         causes = getattr(error, "causes", None)
         details = details_for(resource, name, causes=causes) if causes else details_for(
             resource, name)
-        return ApiError(422, str(error), details=details)
-    return ApiError(error.code, str(error), reason=error.reason)
+        return StatusError(422, str(error), details=details)
+    return StatusError(error.code, str(error), reason=error.reason)

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from novadiag.lab import admission, execstream, resources
-from novadiag.lab.apierrors import ApiError, method_not_allowed, unknown_path
+from novadiag.lab.apierrors import StatusError, method_not_allowed, unknown_path
 from novadiag.lab.bootstrap import NamespaceDefaults, publish_kubernetes_service
 from novadiag.lab.execstream import ContainerExec
 from novadiag.lab.faults import FaultAction, FaultConfigError, FaultRequest, FaultSet
@@ -234,7 +234,7 @@ class ApiServer:
         identity = None if self.faults.token_revoked(token) else self.authorizer.authenticate(
             token)
         if identity is None:
-            raise ApiError(401, "Unauthorized")
+            raise StatusError(401, "Unauthorized")
         return identity
 
     def _apply_faults(self, exchange: Exchange, route: Route | None, verb: str) -> None:
@@ -268,12 +268,12 @@ class ApiServer:
                 details["name"] = route.name
             if res.group:
                 details["group"] = res.group
-            raise ApiError(403, message, details=details)
+            raise StatusError(403, message, details=details)
 
     def _access_review(self, identity: Identity, review: Any) -> Obj:
         """``kubectl auth can-i``: the same decision a real request would get."""
         if not isinstance(review, dict):
-            raise ApiError(400, "the request body must be a SelfSubjectAccessReview")
+            raise StatusError(400, "the request body must be a SelfSubjectAccessReview")
         spec = review.get("spec") or {}
         attrs = spec.get("resourceAttributes")
         allowed, reason = True, "non-resource URLs are open to every authenticated user"
@@ -401,7 +401,7 @@ class ApiServer:
         while not self.stopping.wait(LOG_POLL_SECONDS) and not exchange.client_gone():
             try:
                 pod = self.rest.get(Route(route.resource, route.namespace, route.name))
-            except ApiError:
+            except StatusError:
                 break
             full = self._log_text(route, container)
             if len(full) > sent:
@@ -429,24 +429,24 @@ class ApiServer:
         container = self.rest.log_container(pod, exchange.query.get("container"))
         command = exchange.query_values("command")
         if not command:
-            raise ApiError(400, "you must specify at least 1 command")
+            raise StatusError(400, "you must specify at least 1 command")
         runtime = self.container_exec
         refusal = "this API server runs no kubelet" if runtime is None else runtime.exec_refusal(
             namespace, name, container)
         if refusal is not None or runtime is None:
-            raise ApiError(400, f"unable to upgrade connection: {refusal}")
+            raise StatusError(400, f"unable to upgrade connection: {refusal}")
         if (exchange.header("Upgrade") or "").lower() != "websocket":
-            raise ApiError(400, "the lab API server speaks exec over WebSocket only "
+            raise StatusError(400, "the lab API server speaks exec over WebSocket only "
                            "(v5.channel.k8s.io, kubectl 1.30 or newer), not SPDY")
         protocol = execstream.choose_protocol(exchange.header("Sec-WebSocket-Protocol"))
         if protocol is None:
-            raise ApiError(400, "unable to upgrade connection: no supported channel protocol "
+            raise StatusError(400, "unable to upgrade connection: no supported channel protocol "
                            f"(the lab offers {', '.join(execstream.PROTOCOLS)})")
         try:
             proc = runtime.start_exec(namespace, name, container, command,
                                       stdin=exchange.query.get("stdin") in ("true", "1"))
         except execstream.ExecError as exc:
-            raise ApiError(400, f"unable to upgrade connection: {exc}") from exc
+            raise StatusError(400, f"unable to upgrade connection: {exc}") from exc
         exchange.upgrade_websocket(execstream.accept_key(exchange.header("Sec-WebSocket-Key") or ""),
                                    protocol)
         execstream.ExecSession(exchange.handler.connection, proc, protocol=protocol,
@@ -457,8 +457,8 @@ class ApiServer:
         token = exchange.bearer_token()
         if token != self.authorizer.admin_token:
             if self.authorizer.authenticate(token) is None:
-                raise ApiError(401, "Unauthorized")
-            raise ApiError(403, "the lab admin endpoints need the admin token")
+                raise StatusError(401, "Unauthorized")
+            raise StatusError(403, "the lab admin endpoints need the admin token")
         parts = [p for p in exchange.path.split("/") if p][2:]
         method = exchange.method
         if parts == ["healthz"] and method == "GET":
@@ -487,14 +487,14 @@ class ApiServer:
             try:
                 added = [self.faults.add(spec) for spec in specs]
             except FaultConfigError as exc:
-                raise ApiError(400, str(exc)) from exc
+                raise StatusError(400, str(exc)) from exc
             exchange.send_json(201, {"faults": added})
         elif method == "DELETE" and not rest:
             self.faults.clear()
             exchange.send_json(200, {"faults": []})
         elif method == "DELETE" and len(rest) == 1:
             if not self.faults.remove(rest[0]):
-                raise ApiError(404, f'fault "{rest[0]}" not found')
+                raise StatusError(404, f'fault "{rest[0]}" not found')
             exchange.send_json(200, {"faults": self.faults.describe()})
         else:
             raise method_not_allowed()
@@ -502,12 +502,12 @@ class ApiServer:
     def _admin_tokens(self, exchange: Exchange) -> None:
         body = exchange.json_body()
         if not isinstance(body, dict) or not body.get("user"):
-            raise ApiError(400, 'a token request needs {"user": ..., "rules": [...]}')
+            raise StatusError(400, 'a token request needs {"user": ..., "rules": [...]}')
         try:
             token = self.authorizer.mint(str(body["user"]), body.get("rules") or [],
                                          token=body.get("token"))
         except RbacConfigError as exc:
-            raise ApiError(400, str(exc)) from exc
+            raise StatusError(400, str(exc)) from exc
         exchange.send_json(201, {"token": token, "user": body["user"]})
 
 
@@ -531,7 +531,7 @@ def _check_verb(route: Route, verb: str) -> None:
         raise method_not_allowed()
 
 
-def _fault_error(action: FaultAction) -> ApiError:
+def _fault_error(action: FaultAction) -> StatusError:
     code = int(action.status or 500)
     headers = {}
     if code in (429, 503):
@@ -542,7 +542,7 @@ def _fault_error(action: FaultAction) -> ApiError:
         503: "The server is currently unable to handle the request",
     }.get(code, f"injected fault {code}")
     details: dict[str, Any] = {"retryAfterSeconds": action.retry_after} if headers else {}
-    return ApiError(code, action.message or default, details=details or None, headers=headers)
+    return StatusError(code, action.message or default, details=details or None, headers=headers)
 
 
 def _node(network: LabNetwork) -> Obj:

@@ -48,6 +48,7 @@ ever reaches the machine's own resolver.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -55,6 +56,7 @@ import socket
 import struct
 import sys
 import threading
+from concurrent import futures
 from typing import Any
 
 IDLE_TIMEOUT = 60.0
@@ -279,11 +281,9 @@ PR_SET_PDEATHSIG = 1
 
 
 class _Sys:
-    """The few syscalls the pod side needs, through ctypes (imported only here)."""
+    """The few syscalls the pod side needs, through ctypes ."""
 
     def __init__(self) -> None:
-        import ctypes
-
         self._ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
 
@@ -522,9 +522,7 @@ def answer_http(conn: socket.socket, identity: dict[str, Any], graphql: bool) ->
 
 
 def start_grpc(ip: str, ports: list[int]) -> Any:
-    from concurrent import futures
-
-    import grpc
+    import grpc  # deferred: grpc loads in a pod only when it serves a grpc port
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

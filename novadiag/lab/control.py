@@ -27,6 +27,7 @@ written (a reused pid starts later).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -447,8 +448,6 @@ def control_socket_path(state_dir: Path) -> str:
     path = str(state_dir / CONTROL_SOCKET)
     if len(path.encode()) < 100:
         return path
-    import hashlib
-
     digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
     return f"/tmp/novadiag-lab-{os.getuid()}-{digest}.sock"
 

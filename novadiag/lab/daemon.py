@@ -46,7 +46,11 @@ from typing import IO, Any, Literal, Protocol
 
 from novadiag.errors import LabError, NovadiagError, ScenarioError
 from novadiag.lab import control
+from novadiag.lab.admission import admit
+from novadiag.lab.apiserver import ApiServer
 from novadiag.lab.dns import LabDns
+from novadiag.lab.kubeconfig import write_kubeconfig
+from novadiag.lab.kubelet import Kubelet
 from novadiag.lab.network import LabNetwork
 from novadiag.lab.reaper import DeathWatch
 from novadiag.lab.scenario import Scenario, load_scenario
@@ -186,8 +190,6 @@ def _dns_server(store: Store, scenario: Scenario, cluster_domain: str, ip: str, 
 
 def load_objects(store: Store, network: LabNetwork, scenario: Scenario) -> int:
     """Create the scenario's objects through admission, Namespaces first."""
-    from novadiag.lab.admission import admit
-
     ordered = sorted(scenario.objects, key=lambda o: o.get("kind") != "Namespace")
     for obj in ordered:
         meta = obj.get("metadata") or {}
@@ -247,9 +249,6 @@ class LabDaemon:
         return info
 
     def _start_cluster(self, network: LabNetwork, scenario: Scenario, mode: Mode) -> tuple[Any, Any]:
-        from novadiag.lab.apiserver import ApiServer
-        from novadiag.lab.kubelet import Kubelet
-
         assert self.dns is not None
         kubelet = Kubelet(
             self.store,
@@ -280,8 +279,6 @@ class LabDaemon:
     def _write_access(
         self, network: LabNetwork, scenario: Scenario, mode: str, reason: str, api: Any, started: float
     ) -> dict[str, Any]:
-        from novadiag.lab.kubeconfig import write_kubeconfig
-
         assert self.dns is not None
         kubeconfig = self.state_dir / "kubeconfig"
         ca_pem = Path(api.ca_path).read_bytes()

@@ -7,7 +7,7 @@ client never blocks ``accept``), answers go out as one buffered write with
 requests), and open connections are tracked so that stopping the server also
 ends keep-alive connections and watch streams. The application is anything with
 ``handle(exchange)``; it answers through :class:`Exchange` and signals errors by
-raising :class:`~novadiag.lab.apierrors.ApiError` (sent as a ``Status``) or
+raising :class:`~novadiag.lab.apierrors.StatusError` (sent as a ``Status``) or
 :class:`DropConnection`.
 """
 
@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from novadiag.lab.apierrors import ApiError
+from novadiag.lab.apierrors import StatusError
 from novadiag.lab.faults import FaultAction
 from novadiag.lab.patch import APPLY_PATCH_YAML
 from novadiag.lab.protobuf import ProtobufError, decode_object
@@ -116,7 +116,7 @@ class Exchange:
         if length:
             size = int(length)
             if size > MAX_BODY:
-                raise ApiError(413, "the request body is too large")
+                raise StatusError(413, "the request body is too large")
             return self.handler.rfile.read(size)
         if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
             return b"".join(_read_chunks(self.handler.rfile.readline, self.handler.rfile.read))
@@ -141,15 +141,15 @@ class Exchange:
         if not self.body.strip():
             if optional:
                 return None
-            raise ApiError(400, "the request body is empty")
+            raise StatusError(400, "the request body is empty")
         media = self.content_type.split(";", 1)[0].strip().lower()
         if media == PROTOBUF:
             try:
                 return decode_object(self.body)
             except ProtobufError as exc:
-                raise ApiError(415, str(exc)) from exc
+                raise StatusError(415, str(exc)) from exc
         if "protobuf" in media or "cbor" in media:
-            raise ApiError(415, f"the body of the request was in an unknown format - accepted "
+            raise StatusError(415, f"the body of the request was in an unknown format - accepted "
                            f"media types include: application/json, application/yaml, "
                            f"application/merge-patch+json, application/strategic-merge-patch"
                            f"+json, application/json-patch+json (got {media})")
@@ -158,7 +158,7 @@ class Exchange:
                 return yaml.safe_load(self.body)
             return json.loads(self.body)
         except (ValueError, yaml.YAMLError) as exc:
-            raise ApiError(400, f"couldn't decode the request body: {exc}") from exc
+            raise StatusError(400, f"couldn't decode the request body: {exc}") from exc
 
     # -- answers -----------------------------------------------------------------------------
     def send_json(self, code: int, document: Any, headers: Mapping[str, str] | None = None
@@ -239,7 +239,7 @@ def _read_chunks(readline: Callable[[], bytes], read: Callable[[int], bytes]) ->
             return
         total += size
         if total > MAX_BODY:
-            raise ApiError(413, "the request body is too large")
+            raise StatusError(413, "the request body is too large")
         yield read(size)
         readline()
 
@@ -272,18 +272,18 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        except ApiError as exc:
+        except StatusError as exc:
             self._send_error(exchange, exc)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not kill the thread
             logger.exception("lab API server: internal error on %s %s", self.command, self.path)
-            self._send_error(exchange, ApiError(500, f"Internal error: {exc}"))
+            self._send_error(exchange, StatusError(500, f"Internal error: {exc}"))
         finally:
             logger.debug("lab API server: %s %s in %.1f ms", self.command, self.path,
                          (time.monotonic() - started) * 1000)
 
-    def _send_error(self, exchange: Exchange | None, error: ApiError) -> None:
+    def _send_error(self, exchange: Exchange | None, error: StatusError) -> None:
         if exchange is None or exchange.responded:
             self.close_connection = True
             if exchange is None:

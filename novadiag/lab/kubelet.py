@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from novadiag.lab import podproc, resolvconf
+from novadiag.lab.admission import admit
 from novadiag.lab.controllers import WorkloadControllers, default_pod
 from novadiag.lab.endpoints import EndpointsController
 from novadiag.lab.execstream import ExecError
@@ -462,7 +463,7 @@ class Kubelet:
         try:
             pr.volumes = podproc.materialize_volumes(
                 pod, pr.pod_dir, lookup=self._lookup, pvc_dir=self.state_dir / "pvc")
-        except podproc.ConfigError as exc:
+        except podproc.PodConfigError as exc:
             for cr in pr.containers:
                 cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return False
@@ -501,7 +502,7 @@ class Kubelet:
                                         services=self.store.list("Service", pr.namespace)[0],
                                         master_service=self._lookup("Service", "default",
                                                                     "kubernetes"))
-        except podproc.ConfigError as exc:
+        except podproc.PodConfigError as exc:
             cr.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return
         restart = cr.restart_count + (1 if cr.exited_once else 0)
@@ -783,11 +784,6 @@ class Kubelet:
         return str(containers[0]["name"]) if containers else None
 
     def _admit_function(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        try:
-            from novadiag.lab.admission import admit
-        except ImportError:
-            return default_pod
-
         def run(obj: dict[str, Any]) -> dict[str, Any]:
             obj = default_pod(obj)
             try:

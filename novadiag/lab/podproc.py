@@ -73,7 +73,7 @@ CONTAINER_PROGRAM = THIS_FILE.with_name("container.py")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
-class ConfigError(Exception):
+class PodConfigError(Exception):
     """A container cannot be configured yet (CreateContainerConfigError, FailedMount)."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -243,7 +243,7 @@ def container_env(
     pod: Obj, container: Obj, *, lookup: Lookup, services: Sequence[Obj], hostname: str,
     master_service: Obj | None = None,
 ) -> dict[str, str]:
-    """The container's environment in the kubelet's order; raises ConfigError.
+    """The container's environment in the kubelet's order; raises PodConfigError.
 
     ``master_service`` is ``default/kubernetes``: every pod gets its ``KUBERNETES_*``
     variables, whatever its namespace and even without service links, unless its own
@@ -281,7 +281,7 @@ def _env_from(source: Obj, namespace: str, lookup: Lookup) -> dict[str, str]:
         if obj is None:
             if ref.get("optional"):
                 return {}
-            raise ConfigError("CreateContainerConfigError",
+            raise PodConfigError("CreateContainerConfigError",
                               f'{kind.lower()} "{ref.get("name")}" not found')
         data = object_data(obj)
         return {prefix + k: v for k, v in data.items() if ENV_NAME.match(prefix + k)}
@@ -297,7 +297,7 @@ def _value_from(source: Obj, pod: Obj, namespace: str, lookup: Lookup) -> str | 
         value = None if obj is None else object_data(obj).get(str(ref.get("key")))
         if value is None and not ref.get("optional"):
             what = "not found" if obj is None else f'has no key "{ref.get("key")}"'
-            raise ConfigError("CreateContainerConfigError",
+            raise PodConfigError("CreateContainerConfigError",
                               f'{kind.lower()} "{ref.get("name")}" {what}')
         return value
     if "fieldRef" in source:
@@ -334,7 +334,7 @@ def field_value(pod: Obj, path: str) -> str:
 
 
 def materialize_volumes(pod: Obj, pod_dir: Path, *, lookup: Lookup, pvc_dir: Path) -> dict[str, Path]:
-    """Write each volume's files under ``pod_dir/volumes``; raises ConfigError (FailedMount)."""
+    """Write each volume's files under ``pod_dir/volumes``; raises PodConfigError (FailedMount)."""
     namespace = str(pod["metadata"].get("namespace") or "default")
     paths: dict[str, Path] = {}
     for volume in (pod.get("spec") or {}).get("volumes") or []:
@@ -383,7 +383,7 @@ def _keyed_files(kind: str, source: Obj, namespace: str, lookup: Lookup, mode: i
     if obj is None:
         if source.get("optional"):
             return []
-        raise ConfigError("ContainerCreating",
+        raise PodConfigError("ContainerCreating",
                           f'MountVolume.SetUp failed: {kind.lower()} "{name}" not found')
     data = {k: v.encode() for k, v in object_data(obj).items()}
     data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})

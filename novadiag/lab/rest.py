@@ -39,7 +39,7 @@ from typing import Any
 
 from novadiag.lab import admission, resources
 from novadiag.lab.apierrors import (
-    ApiError,
+    StatusError,
     bad_request,
     conflict,
     details_for,
@@ -146,8 +146,8 @@ def decode_continue(token: str) -> tuple[int, str]:
         raise bad_request(f"invalid continue token: {exc}") from exc
 
 
-def expired_continue() -> ApiError:
-    return ApiError(
+def expired_continue() -> StatusError:
+    return StatusError(
         410,
         "The provided continue parameter is too old to display a consistent list result. You "
         "can start a new list without the continue parameter, or use the continue token in "
@@ -282,9 +282,9 @@ class RestStorage:
             try:
                 result = apply_patch(current, body, content_type, kind=resource.kind)
             except PatchError as exc:
-                raise ApiError(exc.code, str(exc)) from exc
+                raise StatusError(exc.code, str(exc)) from exc
             if not isinstance(result, dict):
-                raise ApiError(422, "the patched object is not a JSON object")
+                raise StatusError(422, "the patched object is not a JSON object")
             return result
 
         if route.subresource == "scale":
@@ -302,7 +302,7 @@ class RestStorage:
 
         def change(draft: Obj) -> Obj:
             if given_rv and str(given_rv) != draft["metadata"].get("resourceVersion"):
-                raise ApiError(409, "", reason="Conflict")
+                raise StatusError(409, "", reason="Conflict")
             new = compute(draft)
             new = self._merge_for_update(route, draft, new)
             admitted = admission.admit_update(draft, new, network=self.network,
@@ -312,7 +312,7 @@ class RestStorage:
 
         try:
             stored = self.store.mutate(resource.kind, route.namespace, route.name, change)
-        except ApiError as exc:
+        except StatusError as exc:
             if exc.code == 409 and not exc.message:
                 raise conflict(resource, route.name) from exc
             raise
@@ -355,7 +355,7 @@ class RestStorage:
             replicas = (scale.get("spec") or {}).get("replicas") if isinstance(
                 scale, dict) else None
             if not isinstance(replicas, int) or replicas < 0:
-                raise ApiError(422, f'Scale "{route.name}" is invalid: spec.replicas: '
+                raise StatusError(422, f'Scale "{route.name}" is invalid: spec.replicas: '
                                "Invalid value: must be greater than or equal to 0")
             if not _dry_run(query):
                 draft.setdefault("spec", {})["replicas"] = replicas
@@ -397,7 +397,7 @@ class RestStorage:
                 suffix = "".join(random.choices(_NAME_ALPHABET, k=5))
                 meta["name"] = f"{meta['generateName']}{suffix}"
             if not meta.get("name"):
-                raise ApiError(422, f'{resource.kind} "" is invalid: metadata.name: Required '
+                raise StatusError(422, f'{resource.kind} "" is invalid: metadata.name: Required '
                                "value: name or generateName is required",
                                details=details_for(resource, None))
         return obj
@@ -410,7 +410,7 @@ class RestStorage:
             raise namespace_not_found(namespace) from exc
         if (ns.get("status") or {}).get("phase") == "Terminating":
             name = obj["metadata"].get("name")
-            raise ApiError(
+            raise StatusError(
                 403,
                 f'{route.resource.qualified} "{name}" is forbidden: unable to create new '
                 f"content in namespace {namespace} because it is being terminated",
@@ -575,7 +575,7 @@ def _check_preconditions(resource: Resource, current: Obj, pre: Any) -> None:
     meta = current["metadata"]
     for key in ("uid", "resourceVersion"):
         if pre.get(key) and pre[key] != meta.get(key):
-            raise ApiError(409, f"Precondition failed: {key} in precondition: {pre[key]}, "
+            raise StatusError(409, f"Precondition failed: {key} in precondition: {pre[key]}, "
                            f"{key} in object meta: {meta.get(key)}",
                            details=details_for(resource, meta.get("name")))
 

@@ -36,9 +36,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from novadiag.boundedio import read_manifest_file
 from novadiag.errors import ManifestError, ScenarioError
+from novadiag.lab.faults import FaultSet
+from novadiag.lab.rbac import Authorizer
 from novadiag.lab.store import CLUSTER_SCOPED_KINDS
-from novadiag.manifests import read_manifest_file
 
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 SCENARIO_FILE = "scenario.yaml"
@@ -173,8 +175,6 @@ def _mapping(value: Any, key: str, where: str) -> dict[str, Any]:
 
 
 def _faults(value: Any, where: str) -> list[Mapping[str, Any]]:
-    from novadiag.lab.faults import FaultSet
-
     if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
         raise ScenarioError(f"{where}: faults must be a list of mappings")
     try:
@@ -185,8 +185,6 @@ def _faults(value: Any, where: str) -> list[Mapping[str, Any]]:
 
 
 def _rbac(value: Any, where: str) -> dict[str, Any]:
-    from novadiag.lab.rbac import Authorizer
-
     rbac = _mapping(value, "rbac", where)
     try:
         Authorizer("validation-only", rbac)

@@ -14,20 +14,28 @@ Strategies: ``consolidate`` (move namespaces into one, blue-green),
 ``alias`` (ExternalName Services so short names work unchanged) and ``auto``
 (per edge, the least disruptive of rewrite and alias). Every plan is verified
 before it is returned: its operations are applied to a copy of the snapshot
-and the result is audited again (:meth:`Plan.verify`).
+and the result is audited again (:func:`verify_plan`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from novadiag.errors import ConfigError, PlanError
-from novadiag.planning.model import (
+from novadiag.planning.apply import ApplyResult, apply_plan
+from novadiag.planning.consolidate import plan_consolidation
+from novadiag.planning.export import write_manifests
+from novadiag.planning.formats import render_plan
+from novadiag.planning.operations import Operation
+from novadiag.planning.resume import plan_resuming
+from novadiag.planning.simulate import normalize, verify_plan
+from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
+from novadiag.planning.values import (
     PLAN_SCHEMA,
     STRATEGIES,
     EdgeFix,
-    Operation,
     Plan,
     PlanContext,
     PlanOptions,
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PLAN_SCHEMA",
     "STRATEGIES",
+    "ApplyResult",
     "EdgeFix",
     "Operation",
     "Plan",
@@ -49,7 +58,11 @@ __all__ = [
     "Step",
     "Unit",
     "Verification",
+    "apply_plan",
     "plan",
+    "render_plan",
+    "verify_plan",
+    "write_manifests",
 ]
 
 
@@ -99,21 +112,15 @@ def plan(
         wait_timeout=wait_timeout,
     )
     if strategy == "consolidate":
-        from novadiag.planning.consolidate import plan_consolidation
-        from novadiag.planning.resume import plan_resuming
-
         built = plan_resuming(report, options.into or "", lambda r: plan_consolidation(r, options))
     else:
         if into or tuple(keep) or tuple(move) or tuple(prefer):
             raise ConfigError("--into, --keep, --move and --prefer only apply to --strategy consolidate")
         built = _plan_fixes(report, options)
-    return built.verified() if verify else built
+    return replace(built, verification=verify_plan(built)) if verify else built
 
 
 def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
-    from novadiag.planning.simulate import normalize
-    from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
-
     assert report.snapshot is not None
     snapshot = normalize(report.snapshot)
     edges = tuple(sorted(report.edges, key=lambda e: e.id))  # not the listing's order: see normalize

@@ -38,12 +38,14 @@ from typing import Any
 
 from novadiag.errors import NovadiagError, PlanError
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.listing import load_cluster_snapshot
 from novadiag.model import ObjectRef
-from novadiag.planning.commands import step_commands
-from novadiag.planning.model import Operation, Plan, Step
+from novadiag.pipeline import audit_snapshot, probe_report
+from novadiag.planning.kubectl import rollback_text, step_commands
+from novadiag.planning.operations import Operation
 from novadiag.planning.paths import FieldPath, get_at, patch_for, path_text, set_at
 from novadiag.planning.rename import contains_host, replace_hosts
-from novadiag.planning.script import rollback_text
+from novadiag.planning.values import Plan, Step
 from novadiag.redaction import SANITIZED_KEY
 
 Printer = Callable[[str], None]
@@ -52,7 +54,7 @@ IN_PLACE = "already in place, skipped"
 # A plan made again after the switch cannot be the first one (see resume.py): the cleanup runs from this plan.
 CLEANUP_LATER = (
     "run the cleanup phase of this same plan: its script (-o plan.sh next to --apply) with "
-    "--execute --cleanup --allow-delete, or plan.apply(cleanup=True, allow_delete=True)"
+    "--execute --cleanup --allow-delete, or novadiag.apply_plan(plan, cleanup=True, allow_delete=True)"
 )
 
 
@@ -103,7 +105,7 @@ def apply_plan(
     steps = [s for s in plan.steps if s.phase == "cleanup"] if cleanup else list(plan.steps)
     if not yes:
         for step in steps:
-            commands, _ = step_commands(step)
+            commands, _ = step_commands(step.id, step.operation, step.rollback)
             if step.id in plan.done:
                 say(f"{step.id} [{step.phase}] {step.title}: {IN_PLACE}")
                 continue
@@ -131,7 +133,7 @@ def _stderr(text: str) -> None:
 def _refuse_unverified(plan: Plan) -> None:
     v = plan.verification
     if v is None:
-        raise PlanError("refusing to apply a plan that was not verified: call plan.verify() first")
+        raise PlanError("refusing to apply a plan that was not verified: make it with novadiag.plan(..., verify=True)")
     if v.value_problems:
         raise PlanError(f"refusing to apply: {v.value_problems[0]}")
     if v.refused:
@@ -338,9 +340,6 @@ class _Runner:
             time.sleep(POLL_SECONDS)
 
     def _verify(self, namespaces: tuple[str, ...]) -> None:
-        from novadiag.listing import load_cluster_snapshot
-        from novadiag.pipeline import audit_snapshot, probe_report
-
         domain = self.plan.options.cluster_domain
         snap = load_cluster_snapshot(self.client, cluster_domain=domain, source_kind="cluster")
         report = audit_snapshot(snap, namespaces=list(namespaces), cluster_domain=domain)

@@ -11,21 +11,21 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from novadiag.index import service_info
 from novadiag.model import WORKLOAD_KINDS, ObjectRef
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.clean import clean_metadata, clean_object
 from novadiag.planning.datamove import WARNING, claims_of, is_stateful, migration_commands
 from novadiag.planning.layout import namespace_labels
-from novadiag.planning.model import HostEdit, Operation, Replacement, Unit
+from novadiag.planning.moves import Moves
 from novadiag.planning.netpol import rewrite_moved_policy
+from novadiag.planning.operations import HostEdit, Operation, Replacement
 from novadiag.planning.paths import FieldPath, get_at, masked_paths
 from novadiag.planning.rename import pod_config_refs, pod_spec_of, rewrite_role_binding
+from novadiag.planning.values import Unit
 from novadiag.snapshot import object_ref
-
-if TYPE_CHECKING:
-    from novadiag.planning.consolidate import Moves
 
 
 def build_steps(
@@ -140,7 +140,6 @@ class _State:
         return [s for s in self.layout.services if s not in homed]
 
     def _services_of(self, workload: ObjectRef) -> list[ObjectRef]:
-        from novadiag.index import service_info
 
         out = []
         for svc in self.layout.services:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from novadiag.planning.model import PHASES, Operation, Phase, Step
+from novadiag.planning.operations import Operation
+from novadiag.planning.values import PHASES, Phase, Step
 
 
 class StepBuilder:

@@ -26,30 +26,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from novadiag.index import ClusterIndex, build_index, service_info
+from novadiag.index import build_index, service_info
 from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, RawObject
+from novadiag.planning.blue_green import build_steps
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.clean import clean_object
 from novadiag.planning.datamove import is_stateful
 from novadiag.planning.edits import Edits
 from novadiag.planning.layout import (
-    Layout,
     namespace_labels,
     plan_layout,
     renames_by_namespace,
 )
-from novadiag.planning.model import (
-    Conflict,
-    EdgeFix,
-    Plan,
-    PlanContext,
-    PlanOptions,
-    Rewrite,
-    Unit,
-)
+from novadiag.planning.moves import Moves
 from novadiag.planning.names import next_name, split_fix
 from novadiag.planning.netpol import PodMap, rewrite_moved_policy
 from novadiag.planning.netpol import namespace_labels as namespace_labels_of
@@ -61,36 +53,12 @@ from novadiag.planning.rename import (
     rewrite_role_binding,
 )
 from novadiag.planning.simulate import normalize
+from novadiag.planning.values import Conflict, EdgeFix, Plan, PlanContext, PlanOptions, Rewrite, Unit
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.targets import intended_target
 
 GATEWAY_WORDS = ("gateway", "ingress")
 SCALABLE = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
-
-
-@dataclass
-class Moves:
-    """Everything the consolidation computed, handed from one pass to the next."""
-
-    snapshot: Snapshot
-    options: PlanOptions
-    layout: Layout
-    index: ClusterIndex
-    copies: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
-    final_index: ClusterIndex | None = None
-    copy_edits: Edits | None = None
-    kept_edits: Edits | None = None
-    rewrites: list[Rewrite] = field(default_factory=list)
-    edge_map: dict[str, str | None] = field(default_factory=dict)
-    needs: dict[ObjectRef, set[ObjectRef]] = field(default_factory=lambda: defaultdict(set))
-    needs_retired: dict[ObjectRef, set[ObjectRef]] = field(default_factory=lambda: defaultdict(set))
-    problems: dict[str, str] = field(default_factory=dict)
-    pods: PodMap | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def into(self) -> str:
-        return self.layout.into
 
 
 def plan_consolidation(report: Any, options: PlanOptions) -> Plan:
@@ -107,8 +75,6 @@ def plan_consolidation(report: Any, options: PlanOptions) -> Plan:
     _apply_copy_edits(moves)
     units = _units(moves)
     builder = StepBuilder()
-    from novadiag.planning.blue_green import build_steps
-
     created, fix_steps = build_steps(moves, units, builder)
     steps = builder.build()
     conflicts = _with_edges(layout.conflicts, edges, moves)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from novadiag.model import ObjectRef
-from novadiag.planning.commands import RESOURCE, check_ref
+from novadiag.planning.kubectl import RESOURCE, check_ref
 from novadiag.planning.rename import pod_spec_of
 
 WARNING = (

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from novadiag.model import ObjectRef, Reference
-from novadiag.planning.model import HostEdit, Operation, Replacement
+from novadiag.planning.operations import HostEdit, Operation, Replacement
 from novadiag.planning.paths import FieldPath, is_rewritten
 from novadiag.planning.rename import (
     DataKeys,

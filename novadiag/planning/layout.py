@@ -38,9 +38,9 @@ from novadiag.errors import ConfigError, PlanError
 from novadiag.index import ClusterIndex, service_info
 from novadiag.model import ObjectRef, RawObject
 from novadiag.planning.clean import is_system_object
-from novadiag.planning.commands import check_name
-from novadiag.planning.model import Conflict, PlanOptions
+from novadiag.planning.kubectl import check_name
 from novadiag.planning.rename import pod_config_refs
+from novadiag.planning.values import Conflict, PlanOptions
 from novadiag.snapshot import Snapshot, object_ref
 from novadiag.workloads import Workload
 

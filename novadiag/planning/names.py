@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from novadiag.dns import Libc, resolve, resolver_config
 from novadiag.index import ClusterIndex, ServiceInfo
+from novadiag.resolver import Libc, resolve, resolver_config
 
 
 def reaches(host: str, target: ServiceInfo, pod_spec: Mapping[str, Any], namespace: str, index: ClusterIndex) -> bool:

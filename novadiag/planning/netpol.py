@@ -18,6 +18,7 @@ target namespace gets). Two things only the planner knows are added here:
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,4 @@ def _admits(peer: Any, own: str, place: Place, ns_labels: Mapping[str, Mapping[s
 
 def spec_key(policy: Mapping[str, Any]) -> str:
     """Identity of a policy's rules, to land identical ones once."""
-    import json
-
     return json.dumps(policy.get("spec") or {}, sort_keys=True)

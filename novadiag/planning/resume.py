@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
 from novadiag.planning.clean import is_system_object
-from novadiag.planning.model import Plan, Step
 from novadiag.planning.simulate import Key, apply_operation, normalize
+from novadiag.planning.values import Plan, Step
 from novadiag.redaction import sanitize_secret_value
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.workloads import is_owned

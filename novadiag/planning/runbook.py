@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from novadiag.planning.commands import step_commands
-from novadiag.planning.model import PHASE_MINUTES, PHASES, Plan, Step
+from novadiag.planning.kubectl import step_commands
+from novadiag.planning.values import PHASE_MINUTES, PHASES, Plan, Step
 
 PHASE_TITLES = {
     "prepare": "Prepare: the target namespace and what the workloads use",
@@ -58,7 +58,7 @@ def _title(plan: Plan) -> str:
 def _verification(plan: Plan) -> list[str]:
     v = plan.verification
     if v is None:
-        return ["> **Not verified.** Run `plan.verify()` before using this runbook.", ""]
+        return ["> **Not verified.** Make it with `novadiag.plan(..., verify=True)` before using this runbook.", ""]
     lines = [f"**Verification: {v.summary()}** (the plan applied to a copy of the snapshot and audited again).", ""]
     lines += [
         "| | before | after |",
@@ -161,7 +161,7 @@ def _step(step: Step, *, done: bool = False) -> list[str]:
         lines += [step.operation.note, ""]
     if step.fixes:
         lines += [f"Fixes: {', '.join(f'`{e}`' for e in step.fixes)}", ""]
-    commands, rollback = step_commands(step)
+    commands, rollback = step_commands(step.id, step.operation, step.rollback)
     lines += _code(commands)
     if rollback:
         lines += ["Rollback:", ""] + _code(rollback)

@@ -8,7 +8,7 @@ Safety is layered:
   prints the rollback of it and of every step done before it, newest first;
 - nothing runs without ``--execute``: by default each command is printed;
 - every name was checked against DNS-1123 when the script was generated
-  (:func:`~novadiag.planning.commands.check_ref`) and is checked again when it
+  (:func:`~novadiag.planning.kubectl.check_ref`) and is checked again when it
   runs (``check_names``), every value is quoted with :func:`shlex.quote`, and
   manifests sit in quoted heredocs, so nothing in them is expanded;
 - Secret values are never in the script: ``copy_secret`` and
@@ -29,27 +29,13 @@ Safety is layered:
 
 from __future__ import annotations
 
-import copy
-import json
 import shlex
 from collections.abc import Iterable
 
-from novadiag import __version__
 from novadiag.errors import PlanError
-from novadiag.planning.commands import (
-    RESOURCE,
-    argv_for,
-    check_host,
-    check_key,
-    check_name,
-    check_ref,
-    compact,
-    live_values_line,
-)
-from novadiag.planning.model import Operation, Plan, Step
-from novadiag.planning.paths import FieldPath, patch_for, set_at
-
-HEREDOC = "NOVADIAG_MANIFEST"
+from novadiag.planning.kubectl import HEREDOC, check_ref, operation_lines, rollback_text
+from novadiag.planning.values import Plan, Step
+from novadiag.version import __version__
 
 PRELUDE = r"""
 DRY_RUN=1
@@ -525,89 +511,6 @@ def _indent(lines: list[str]) -> list[str]:
     return out
 
 
-def operation_lines(op: Operation, step_id: str) -> list[str]:
-    """Bash lines for one operation (used for steps and, commented out, for rollbacks)."""
-    if op.action in ("create", "create-namespace"):
-        assert op.manifest is not None
-        check_ref(op.ref)
-        label = shlex.quote(f"{op.ref.kind} {op.ref.namespace or '-'}/{op.ref.name}")
-        return [f"create_manifest {label} <<'{HEREDOC}'", compact(op.manifest), HEREDOC]
-    if op.action == "copy-secret":
-        assert op.source is not None
-        metadata = {"name": check_name(op.ref.name), "namespace": check_name(op.ref.namespace, label=True)}
-        given = (op.manifest or {}).get("metadata") or {}
-        metadata |= {k: v for k, v in given.items() if k in ("labels", "annotations")}
-        args = [op.source.namespace or "default", op.source.name, op.ref.namespace or "default", compact(metadata)]
-        return ["copy_secret " + " ".join(shlex.quote(a) for a in [*args, *_replacement_args(op)])]
-    if op.action == "rewrite-secret":
-        args = [op.ref.namespace or "default", op.ref.name, *_replacement_args(op)]
-        return ["rewrite_secret " + " ".join(shlex.quote(a) for a in args)]
-    if op.live_values:
-        return _live_lines(op)
-    if op.action == "verify":
-        return ["verify " + " ".join(shlex.quote(a) for a in argv_for(op)[0][5:])]
-    if op.action in ("manual", "grace"):
-        lines = [f"say {shlex.quote(c)}" for c in op.commands]
-        if op.action == "grace":
-            return [*lines, f"grace {shlex.quote(step_id)} {shlex.quote(op.note)}"]
-        return [*lines, f"manual {shlex.quote(step_id)} {shlex.quote(op.note)}"]
-    lines = []
-    for argv in argv_for(op):
-        assert argv[0] == "kubectl"
-        lines.append("kc " + " ".join(shlex.quote(a) for a in argv[1:]))
-    return lines
-
-
-def _live_lines(op: Operation) -> list[str]:
-    """An ``edit`` or ``copy``: read each value live, then write the manifest or patch with them filled in."""
-    read_from = op.source if op.action == "copy" else op.ref
-    assert read_from is not None
-    check_ref(read_from)
-    lines = ["live_begin"]
-    for n, edit in enumerate(op.host_edits):
-        hosts = [check_host(h) for pair in edit.replacements for h in pair]
-        args = [RESOURCE[read_from.kind], read_from.name, read_from.namespace or "default", go_template(edit.path)]
-        lines.append("live_value " + " ".join(shlex.quote(a) for a in [*args, str(n), *hosts]))
-    if op.action == "copy":
-        assert op.manifest is not None
-        label = shlex.quote(f"{op.ref.kind} {op.ref.namespace or '-'}/{op.ref.name}")
-        template = copy.deepcopy(dict(op.manifest))
-        for n, edit in enumerate(op.host_edits):
-            set_at(template, edit.path, f"@@NOVADIAG_VALUE_{n}@@")
-        return [*lines, f"live_create {label} <<'{HEREDOC}'", compact(template), HEREDOC]
-    patch = patch_for({edit.path: f"@@NOVADIAG_VALUE_{n}@@" for n, edit in enumerate(op.host_edits)})
-    kind = "merge" if op.ref.kind in ("ConfigMap", "Secret") else "strategic"
-    args = [RESOURCE[op.ref.kind], op.ref.name, op.ref.namespace or "default", kind]
-    return [*lines, "live_patch " + " ".join(shlex.quote(a) for a in args) + f" <<'{HEREDOC}'", compact(patch), HEREDOC]
-
-
-def go_template(path: FieldPath) -> str:
-    """A ``kubectl -o go-template`` printing ``@@NOVADIAG_FOUND@@`` and the value at ``path``, nothing when absent.
-
-    Every step is a ``with`` or a ``range``, never an ``index`` of what may be
-    missing: a failing template makes kubectl print the whole object, values
-    included. Keys and names are Go string literals (JSON-quoted), so no key
-    can end the template early.
-    """
-    if not path:
-        return "@@NOVADIAG_FOUND@@{{.}}"
-    segment, rest = path[0], path[1:]
-    if "=" in segment:
-        field, _, value = segment.partition("=")
-        test = f'eq (printf "%v" (index . {json.dumps(field)})) {json.dumps(value)}'
-        return f"{{{{range .}}}}{{{{if {test}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
-    if segment.startswith("#"):
-        return f"{{{{range $i, $e := .}}}}{{{{if eq $i {int(segment[1:])}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
-    return f"{{{{with index . {json.dumps(segment)}}}}}{go_template(rest)}{{{{end}}}}"
-
-
-def _replacement_args(op: Operation) -> list[str]:
-    out = []
-    for r in op.replacements:
-        out += [check_key(r.key), check_host(r.old), check_host(r.new)]
-    return out
-
-
 def _rollback_case(step: Step) -> str:
     lines = [f"rollback_{step.id}() {{"]
     if not step.rollback:
@@ -617,19 +520,6 @@ def _rollback_case(step: Step) -> str:
             lines.append(f"  say {shlex.quote(f'  {step.id}: {line}')}")
     lines.append("}")
     return "\n".join(lines)
-
-
-def rollback_text(op: Operation) -> list[str]:
-    """Human-runnable lines for a rollback operation (manifests by reference, not inline)."""
-    if op.action in ("create", "create-namespace"):
-        return [f"kubectl create -f - # recreate {op.ref} from the plan's manifests directory (rollback-*.json)"]
-    if op.action in ("copy-secret", "rewrite-secret"):
-        return operation_lines(op, "")
-    if op.action in ("manual", "grace"):
-        return [f"# {op.note}"]
-    if op.live_values:
-        return [live_values_line(op, rollback=True)]
-    return [shlex.join(argv) for argv in argv_for(op)]
 
 
 def _rollback_dispatch(steps: Iterable[Step]) -> str:

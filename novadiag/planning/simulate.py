@@ -1,6 +1,6 @@
 """Proof by simulation: apply the plan's operations to a copy of the snapshot and audit the result.
 
-The simulator executes the very :class:`~novadiag.planning.model.Operation`
+The simulator executes the very :class:`~novadiag.planning.values.Operation`
 records the API runner and the script execute — creates, merge and strategic
 patches, Secret copies and rewrites (on the sanitized values, whose hosts are
 intact), scales and deletes — on a dict of objects, then builds a new
@@ -31,14 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef, RawObject
-from novadiag.planning.model import Operation, Step, Verification
+from novadiag.pipeline import audit_snapshot
+from novadiag.planning.operations import Operation
 from novadiag.planning.paths import get_at, masked_paths, path_text, set_at
 from novadiag.planning.rename import replace_hosts
+from novadiag.planning.values import Step, Verification
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
 from novadiag.workloads import is_owned
 
 if TYPE_CHECKING:
-    from novadiag.planning.model import Plan
+    from novadiag.planning.values import Plan
     from novadiag.report.core import Report
 
 Key = tuple[str, str | None, str]
@@ -210,8 +212,6 @@ def strategic_merge(target: Any, patch: Any, field: str | None = None) -> Any:
 # -- verification ----------------------------------------------------------------------------------
 def verify_plan(plan: Plan) -> Verification:
     """Simulate the plan, re-audit, and compare with the report it was built from."""
-    from novadiag.pipeline import audit_snapshot
-
     ctx = plan.context
     if ctx is None:
         raise PlanError("the plan carries no snapshot to verify against")

@@ -33,9 +33,10 @@ from novadiag.index import ClusterIndex, ServiceInfo, build_index
 from novadiag.model import Edge, ObjectRef
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.edits import Edits
-from novadiag.planning.model import EdgeFix, Operation, PlanOptions
 from novadiag.planning.names import split_fix
-from novadiag.planning.rename import POD_SPEC_PATHS, pod_spec_of
+from novadiag.planning.operations import Operation
+from novadiag.planning.rename import POD_SPEC_PATHS, pod_config_refs, pod_spec_of
+from novadiag.planning.values import EdgeFix, PlanOptions
 from novadiag.snapshot import Snapshot
 
 ALIAS_ANNOTATION = "novadiag.dev/alias-for"
@@ -380,6 +381,5 @@ def _warnings(ctx: FixContext) -> tuple[str, ...]:
 
 
 def _all_consumers(snapshot: Snapshot, kind: str, ns: str, name: str) -> set[ObjectRef]:
-    from novadiag.planning.rename import pod_config_refs
 
     return {w.ref for w in snapshot.workloads if w.namespace == ns and (kind, name) in pod_config_refs(w.pod_spec)}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import networkx as nx
 
@@ -22,10 +25,51 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from novadiag.index import ClusterIndex
-    from novadiag.report.svg import Figure
     from novadiag.snapshot import Snapshot
 
 AUDIT_SCHEMA = "novadiag.audit/v1"
+
+# The renderers import this module for the Report type, so the Report's convenience
+# methods reach them by name, imported on first use: the dependency runs from the
+# renderers down to the value, and pandas, rich or the SVG layout load only for the
+# view asked for.
+_VIEWS = {
+    "to_frame": "novadiag.report.frame:to_frame",
+    "namespace_matrix": "novadiag.report.frame:namespace_matrix",
+    "draw": "novadiag.report.svg:draw_report",
+    "repr_html": "novadiag.report.html:report_repr_html",
+    "render": "novadiag.report.render:render",
+}
+
+
+def _view(name: str) -> Callable[..., Any]:
+    module, attr = _VIEWS[name].split(":")
+    return cast("Callable[..., Any]", getattr(importlib.import_module(module), attr))
+
+
+class Figure:
+    """An SVG picture that shows itself in Jupyter (``_repr_svg_``) and saves to a file.
+
+    Returned by ``Report.draw()``. One type whatever is installed: Jupyter's
+    display protocol needs only ``_repr_svg_``, so neither IPython nor
+    matplotlib is a dependency.
+    """
+
+    def __init__(self, svg: str) -> None:
+        self.svg = svg
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the SVG document (open it in any browser)."""
+        Path(path).write_text(self.svg, encoding="utf-8")
+
+    def __str__(self) -> str:
+        return self.svg
+
+    def __repr__(self) -> str:
+        return f"<novadiag Figure: SVG, {len(self.svg)} characters>"
 
 
 @dataclass(frozen=True)
@@ -222,29 +266,19 @@ class Report:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per edge with typed columns (see :mod:`novadiag.report.frame`); needs pandas."""
-        from novadiag.report.frame import to_frame
-
-        return to_frame(self)
+        return cast("pd.DataFrame", _view("to_frame")(self))
 
     def namespace_matrix(self, *, status: str | None = None) -> pd.DataFrame:
         """Edge counts by (source, target) namespace and status; ``status=...`` gives the square form."""
-        from novadiag.report.frame import namespace_matrix
-
-        return namespace_matrix(self, status=status)
+        return cast("pd.DataFrame", _view("namespace_matrix")(self, status=status))
 
     def draw(self) -> Figure:
         """The dependency graph as an SVG figure: namespaces as boxes, broken edges red."""
-        from novadiag.report.svg import Figure, render_svg
-
-        return Figure(render_svg(self))
+        return cast(Figure, _view("draw")(self))
 
     def _repr_html_(self) -> str:
-        from novadiag.report.html import report_repr_html
-
-        return report_repr_html(self)
+        return str(_view("repr_html")(self))
 
     def render(self, fmt: str = "table", **options: Any) -> str:
         """The report in one of the formats of :data:`novadiag.report.render.FORMATS`."""
-        from novadiag.report.render import render
-
-        return render(self, fmt, **options)
+        return str(_view("render")(self, fmt, **options))

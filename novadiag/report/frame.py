@@ -19,9 +19,9 @@ from typing import Any, get_args
 
 import pandas as pd
 
-from novadiag.model import BROKEN_STATUSES, Edge, ProbeConnect, ProbeDNS, ProbeHealth
+from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge, ProbeConnect, ProbeDNS, ProbeHealth
 from novadiag.report.core import Report
-from novadiag.report.views import DISPLAY_ORDER, matrix_namespaces, namespace_counts
+from novadiag.report.views import matrix_namespaces, namespace_counts
 
 STATUS_DTYPE = pd.CategoricalDtype(categories=sorted(DISPLAY_ORDER, key=DISPLAY_ORDER.__getitem__))
 _VERDICT_DTYPE = pd.CategoricalDtype(categories=["static", "probe"])

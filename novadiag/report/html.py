@@ -23,15 +23,14 @@ import base64
 import hashlib
 import html
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from novadiag.model import BROKEN_STATUSES, Edge
+from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.report.html_template import CSS, PAGE, SCRIPT
 from novadiag.report.svg import draw_svg
 from novadiag.report.table import summary_line
 from novadiag.report.views import (
-    DISPLAY_ORDER,
     PSEUDO_NAMESPACES,
     Drawing,
     broken_part,
@@ -44,9 +43,6 @@ from novadiag.report.views import (
     target_label,
     target_namespace,
 )
-
-if TYPE_CHECKING:
-    from novadiag.planning.model import Plan
 
 REPR_BROKEN_LIMIT = 10
 MAX_DRAWN_NODES = 300
@@ -170,7 +166,7 @@ def _fixes(report: Report) -> str:
             f'<div class="why">{esc(e.detail)}</div></li>'
         )
     more = len(broken) - len(items)
-    rest = _muted(f"{more} more broken edges are in --format csv, json or jsonl.") if more else ""
+    rest = muted(f"{more} more broken edges are in --format csv, json or jsonl.") if more else ""
     return f'<h2 id="fix">Fix first ({len(broken)})</h2><ol class="fixes">{"".join(items)}</ol>{rest}'
 
 
@@ -179,7 +175,7 @@ def _graph(report: Report) -> str:
     svg = draw_svg(drawing)
     hint = "Callers on the left, what they call on the right. Click a component to list its edges below."
     return (
-        f'<h2 id="graph">Dependency graph</h2>{_muted(cut) if cut else ""}'
+        f'<h2 id="graph">Dependency graph</h2>{muted(cut) if cut else ""}'
         f'<div class="graph-wrap" id="nd-graph">{svg}</div><p class="hint">{esc(hint)}</p>'
     )
 
@@ -257,7 +253,7 @@ def _edge_table(report: Report) -> str:
     listed = sorted_edges(report.edges)[:MAX_TABLE_ROWS]
     rows = "".join(_edge_row(e) for e in listed)
     left = len(report.edges) - len(listed)
-    cut = _muted(f"The first {len(listed)} edges, broken first; {left} more are in --format json, csv or jsonl.")
+    cut = muted(f"The first {len(listed)} edges, broken first; {left} more are in --format json, csv or jsonl.")
     return (
         f'<h2 id="edges">{"All edges" if not left else f"Edges ({len(listed)} of {len(report.edges)})"}</h2>'
         + (cut if left else "")
@@ -365,7 +361,7 @@ _REPR_CSS = (
 )
 
 
-def _muted(text: str) -> str:
+def muted(text: str) -> str:
     return f'<span class="nd-muted">{esc(text)}</span>'
 
 
@@ -430,9 +426,9 @@ def edge_repr_html(edge: Edge) -> str:
     ref = edge.reference
     rows = [
         ["source", esc(f"{ref.namespace}/{_source_text(edge)}")],
-        ["env", f"<code>{esc(ref.env)}</code>" + _muted(f" ({ref.origin})")],
+        ["env", f"<code>{esc(ref.env)}</code>" + muted(f" ({ref.origin})")],
         ["reference", f"<code>{esc(ref.reference)}</code>"],
-        ["target", esc(target_label(edge)) + (_muted(" (cross-namespace)") if edge.cross_namespace else "")],
+        ["target", esc(target_label(edge)) + (muted(" (cross-namespace)") if edge.cross_namespace else "")],
         ["why", esc(edge.detail)],
     ]
     if edge.fix:
@@ -442,29 +438,3 @@ def edge_repr_html(edge: Edge) -> str:
         seen = f"dns {p.dns}, connect {p.connect}, health {p.health}" + (f": {p.error}" if p.error else "")
         rows.append(["probe", esc(seen)])
     return compact_table_html(f"{ref.env} → {host_port(edge)}", None, rows, status=edge.status)
-
-
-PLAN_STEP_LIMIT = 15
-
-
-def plan_repr_html(plan: Plan) -> str:
-    """The notebook view of a migration or fix Plan: verdict of its verification, then its steps in order."""
-    verification = plan.verification
-    status = "ok" if plan.ok else "broken"
-    into = f" into {plan.options.into}" if plan.options.into else ""
-    rows = [
-        [esc(i), esc(step.phase), esc(step.title) + (_muted(f" ⚠ {step.warning}") if step.warning else "")]
-        for i, step in enumerate(plan.steps[:PLAN_STEP_LIMIT], start=1)
-    ]
-    notes = [verification.summary() if verification is not None else "not verified"]
-    if len(plan.steps) > PLAN_STEP_LIMIT:
-        notes.append(f"… and {len(plan.steps) - PLAN_STEP_LIMIT} more steps")
-    notes += list(plan.warnings)
-    notes.append("plan.render('markdown') for the runbook")
-    return compact_table_html(
-        f"novadiag plan: {plan.strategy}{into}, {len(plan.steps)} steps",
-        ["#", "phase", "step"],
-        rows,
-        status=status,
-        note=" · ".join(notes),
-    )

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from novadiag import __version__
 from novadiag.model import BROKEN_STATUSES
+from novadiag.version import __version__
 
 if TYPE_CHECKING:
     from novadiag.model import Edge

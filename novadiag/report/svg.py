@@ -26,14 +26,12 @@ the HTML report retints it for its dark theme by setting the properties.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from novadiag.model import Edge
-from novadiag.report.core import Report
+from novadiag.report.core import Figure, Report
 from novadiag.report.views import PSEUDO_NAMESPACES, Drawing, Link, Node, build_drawing, host_port
 
 FONT = 12
@@ -99,6 +97,11 @@ class Layout:
     columns: dict[str, int]
     width: float
     height: float
+
+
+def draw_report(report: Report) -> Figure:
+    """The dependency graph as a figure (``Report.draw()``)."""
+    return Figure(render_svg(report))
 
 
 def render_svg(report: Report, **_: object) -> str:
@@ -402,28 +405,3 @@ def _legend_svg(y: float, *, unverified: bool = False) -> str:
     parts.append(f'<text x="{_fmt(x)}" y="{_fmt(y + 4)}">boxes are namespaces; hover an arrow for its env vars</text>')
     parts.append("</g>")
     return "".join(parts)
-
-
-class Figure:
-    """An SVG picture that shows itself in Jupyter (``_repr_svg_``) and saves to a file.
-
-    Returned by ``Report.draw()``. One type whatever is installed: Jupyter's
-    display protocol needs only ``_repr_svg_``, so neither IPython nor
-    matplotlib is a dependency.
-    """
-
-    def __init__(self, svg: str) -> None:
-        self.svg = svg
-
-    def _repr_svg_(self) -> str:
-        return self.svg
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the SVG document (open it in any browser)."""
-        Path(path).write_text(self.svg, encoding="utf-8")
-
-    def __str__(self) -> str:
-        return self.svg
-
-    def __repr__(self) -> str:
-        return f"<novadiag Figure: SVG, {len(self.svg)} characters>"

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from novadiag.model import BROKEN_STATUSES, Edge
+from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import Report
 
 FILE_WIDTH = 200
@@ -30,16 +30,6 @@ STATUS_STYLE = {
     "no-endpoints": "yellow",
     "blocked": "magenta",
     "unverified": "cyan",
-}
-_ORDER = {
-    "dns-unresolvable": 0,
-    "unknown-target": 1,
-    "port-mismatch": 2,
-    "no-endpoints": 3,
-    "blocked": 4,
-    "unverified": 5,
-    "ok": 6,
-    "external": 7,
 }
 
 
@@ -75,7 +65,7 @@ def print_report(report: Report, console: Console, *, all_edges: bool = False) -
     order = sorted(by_ns, key=lambda ns: (-sum(e.broken for e in by_ns[ns]), ns))
     rest: dict[str, list[Edge]] = {}
     for ns in order:
-        edges = sorted(by_ns[ns], key=lambda e: (_ORDER[e.status], e.id))
+        edges = sorted(by_ns[ns], key=lambda e: (DISPLAY_ORDER[e.status], e.id))
         listed = edges if all_edges else [e for e in edges if _needs_a_look(e)]
         if len(listed) < len(edges):
             rest[ns] = [e for e in edges if not _needs_a_look(e)]
@@ -103,7 +93,7 @@ def _needs_a_look(edge: Edge) -> bool:
 
 def _counts_table(rest: dict[str, list[Edge]]) -> Table:
     """One row per namespace: how many of its edges were not listed, by status (``--all`` lists them)."""
-    statuses = [s for s in _ORDER if any(e.status == s for edges in rest.values() for e in edges)]
+    statuses = [s for s in DISPLAY_ORDER if any(e.status == s for edges in rest.values() for e in edges)]
     table = Table()
     table.add_column("namespace", overflow="fold")
     for status in statuses:

@@ -25,25 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from novadiag.graph import host_node, service_node, workload_node, worst
-from novadiag.model import STATUSES, Edge, Status
+from novadiag.model import DISPLAY_ORDER, Edge, Status
 from novadiag.report.core import Report
 
 EXTERNAL = "(external)"
 UNKNOWN = "(unknown)"
 PSEUDO_NAMESPACES = (EXTERNAL, UNKNOWN)
 
-DISPLAY_ORDER: dict[Status, int] = {
-    "dns-unresolvable": 0,
-    "unknown-target": 1,
-    "port-mismatch": 2,
-    "no-endpoints": 3,
-    "blocked": 4,
-    "unverified": 5,
-    "ok": 6,
-    "external": 7,
-}
-"""Broken first (in the order a reader fixes them), then unverified, then working, then external."""
-assert set(DISPLAY_ORDER) == set(STATUSES)
 
 
 def target_namespace(edge: Edge) -> str:

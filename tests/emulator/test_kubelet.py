@@ -641,7 +641,7 @@ def test_container_env_follows_kubelet_order_and_expansion() -> None:
     assert env["IP"] == "1.2.3.4"
     assert env["REDIS_MAIN_SERVICE_HOST"] == "127.1.128.4"
     assert env["REDIS_MAIN_PORT_6379_TCP_ADDR"] == "127.1.128.4"
-    with pytest.raises(podproc.ConfigError, match='configmap "missing" not found'):
+    with pytest.raises(podproc.PodConfigError, match='configmap "missing" not found'):
         podproc.container_env(pod, {"envFrom": [{"configMapRef": {"name": "missing"}}]},
                               lookup=lambda *_: None, services=[], hostname="p")
 

@@ -26,8 +26,9 @@ import dns.query
 import dns.rcode
 import pytest
 
+from novadiag.cli import lab as commands
 from novadiag.errors import LabError, ScenarioError
-from novadiag.lab import Lab, commands, control
+from novadiag.lab import Lab, control
 
 pytestmark = pytest.mark.lab
 
@@ -395,7 +396,7 @@ def test_nova_lab_up_prints_the_kubeconfig(tmp_path: Path) -> None:
     argv = [
         sys.executable,
         "-c",
-        f"from novadiag.lab.commands import lab_up; raise SystemExit(lab_up('nova', {str(tmp_path / 'nova')!r}))",
+        f"from novadiag.cli.lab import lab_up; raise SystemExit(lab_up('nova', {str(tmp_path / 'nova')!r}))",
     ]
     began = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -433,7 +434,7 @@ def test_a_lab_stops_when_the_process_that_started_it_is_killed(tmp_path: Path, 
 def test_lab_up_outlives_the_command(tmp_path: Path, small_scenario: Path) -> None:
     state = tmp_path / "up"
     up = f"lab_up({str(small_scenario)!r}, {str(state)!r})"
-    program = f"from novadiag.lab.commands import lab_up; raise SystemExit({up})"
+    program = f"from novadiag.cli.lab import lab_up; raise SystemExit({up})"
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
     try:
         assert done.returncode == 0, done.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from novadiag.lab.commands import _pods_line
+from novadiag.cli.lab import _pods_line
 
 
 def test_crash_looping_pods_are_counted_once_under_their_reason():

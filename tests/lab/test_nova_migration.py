@@ -20,6 +20,7 @@ import pytest
 import novadiag
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.lab import Lab
+from novadiag.planning import apply_plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -72,7 +73,7 @@ def migration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
             prefer=["nova-backend/postgres"],
             wait_timeout=120,
         )
-        result = plan.apply(
+        result = apply_plan(plan,
             kubeconfig=lab.kubeconfig, yes=True, allow_delete=True, skip_grace=True, ack_manual=True, out=lambda _: None
         )
         assert result.ok, f"{result.stopped_at}: {result.reason}"

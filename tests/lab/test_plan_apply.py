@@ -23,7 +23,8 @@ import novadiag
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.lab import Lab
 from novadiag.pipeline import audit_cluster
-from novadiag.planning.model import Plan
+from novadiag.planning import apply_plan, render_plan
+from novadiag.planning.values import Plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -105,7 +106,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Pla
     try:
         plan = _plan(lab.kubeconfig)
         with KubeClient(KubeSettings(kubeconfig=lab.kubeconfig)) as client:
-            result = plan.apply(
+            result = apply_plan(plan,
                 client, yes=True, allow_delete=True, skip_grace=True, ack_manual=True, out=lambda _: None
             )
         assert result.ok, f"{result.stopped_at}: {result.reason}"
@@ -148,7 +149,7 @@ def test_the_script_reaches_the_same_end_state_as_apply(applied: tuple[Any, Plan
     other = _lab(tmp_path / "lab-script")
     try:
         script = tmp_path / "plan.sh"
-        script.write_text(_plan(other.kubeconfig).render("script"))
+        script.write_text(render_plan(_plan(other.kubeconfig), "script"))
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         args = [
             "bash",
@@ -175,7 +176,7 @@ def test_the_quick_fix_ends_the_crash_loop(strategy: str, tmp_path: Path) -> Non
         settings = KubeSettings(kubeconfig=lab.kubeconfig)
         plan = novadiag.plan(audit_cluster(settings, source_kind="lab", probe=True), strategy, wait_timeout=120)
         with KubeClient(settings) as client:
-            result = plan.apply(client, yes=True, out=lambda _: None)
+            result = apply_plan(plan, client, yes=True, out=lambda _: None)
         assert result.ok, f"{result.stopped_at}: {result.reason}"
         after = audit_cluster(settings, source_kind="lab", probe=True)
         assert [e.id for e in after.broken] == []

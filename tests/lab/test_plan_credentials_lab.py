@@ -28,6 +28,7 @@ from novadiag.kube import KubeClient, KubeSettings
 from novadiag.lab import Lab
 from novadiag.model import ObjectRef
 from novadiag.pipeline import audit_cluster
+from novadiag.planning import apply_plan, render_plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -134,7 +135,7 @@ def _apply(kubeconfig: str, strategy: str, **options: Any) -> novadiag.Plan:
     plan = novadiag.plan(audit_cluster(settings, source_kind="lab", probe=False), strategy, wait_timeout=120, **options)
     assert plan.verification is not None and plan.verification.ok, plan.verification
     with KubeClient(settings) as client:
-        result = plan.apply(
+        result = apply_plan(plan,
             client, yes=True, allow_delete=True, skip_grace=True, ack_manual=True, probe=False, out=lambda _: None
         )
     assert result.ok, f"{result.stopped_at}: {result.reason}"
@@ -209,7 +210,7 @@ def test_the_script_writes_the_same_passwords_as_apply(lab: Any, tmp_path: Path,
     report = audit_cluster(settings, source_kind="lab", probe=False)
     plan = novadiag.plan(report, strategy, wait_timeout=120, **options)
     script = tmp_path / "plan.sh"
-    script.write_text(plan.render("script"))
+    script.write_text(render_plan(plan, "script"))
     assert not any(pw in script.read_text() for pw in PASSWORDS.values())
     env_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     run = subprocess.run(
@@ -243,7 +244,7 @@ def test_a_value_changed_since_the_plan_stops_its_step_without_printing_it(lab: 
     )
     said: list[str] = []
     with KubeClient(settings) as client:
-        result = plan.apply(client, yes=True, probe=False, out=said.append)
+        result = apply_plan(plan, client, yes=True, probe=False, out=said.append)
     step = next(s for s in plan.steps if s.object == ObjectRef("Deployment", "shop", "orders"))
     assert result.failed and result.stopped_at == step.id
     assert result.reason == (

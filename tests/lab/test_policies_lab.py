@@ -16,8 +16,9 @@ import pytest
 import novadiag
 from novadiag.kube import KubeSettings
 from novadiag.lab import Lab
-from novadiag.pipeline import audit_snapshot, load_snapshot
+from novadiag.pipeline import audit_snapshot, read_snapshot
 from novadiag.policy_report import policy_view
+from novadiag.source import Cluster
 
 pytestmark = pytest.mark.lab
 
@@ -27,7 +28,7 @@ MANIFESTS = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "man
 @pytest.fixture(scope="module")
 def lab_report() -> Iterator[novadiag.Report]:
     with Lab.private("nova", prefix="nd-policies-") as lab:  # a failed start is an error, never a skip
-        snap = load_snapshot(settings=KubeSettings(kubeconfig=lab.kubeconfig), source_kind="lab")
+        snap = read_snapshot(Cluster(KubeSettings(kubeconfig=lab.kubeconfig), kind="lab"))
         yield audit_snapshot(snap)
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from novadiag.dns import MAX_SEARCH_DOMAINS, ResolverConfig, candidate_names, resolve, resolver_config
 from novadiag.index import ClusterIndex, build_index
 from novadiag.model import SourceInfo
+from novadiag.resolver import MAX_SEARCH_DOMAINS, ResolverConfig, candidate_names, resolve, resolver_config
 from novadiag.snapshot import build_snapshot
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)

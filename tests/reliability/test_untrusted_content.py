@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 import novadiag
+from novadiag.boundedio import read_manifest_file
 from novadiag.cli import main
 from novadiag.errors import ManifestError
-from novadiag.manifests import read_manifest_file
 
 HOSTILE_NAME = "web[bold red]x[/] [/] \x1b]0;pwned\x07 \x1b[31m\r\u202eevil|a\nb`c <script>alert(1)</script>"
 HOSTILE_CONTAINER = "c[link=https://evil.example]y[/link]"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from novadiag.dns import CLUSTER_DNS, NODE_DNS, candidate_names, resolve, resolver_config
 from novadiag.index import build_index
 from novadiag.model import SourceInfo
+from novadiag.resolver import CLUSTER_DNS, NODE_DNS, candidate_names, resolve, resolver_config
 from novadiag.snapshot import build_snapshot
 
 ZONE = "cluster.local"

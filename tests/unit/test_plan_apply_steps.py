@@ -7,7 +7,8 @@ from plan_support import FakeClient, audit_objects, config_map, secret, service,
 
 import novadiag
 from novadiag.errors import PlanError
-from novadiag.planning.model import Plan
+from novadiag.planning import apply_plan
+from novadiag.planning.values import Plan
 
 SECRET = "postgres://app:TOP-SECRET-42@db.data:5432/app"
 
@@ -33,14 +34,14 @@ def plan() -> Plan:
 
 def _run(plan: Plan, client: FakeClient, **options: object) -> tuple[object, list[str]]:
     lines: list[str] = []
-    result = plan.apply(client, yes=True, probe=False, timeout=0.2, out=lines.append, **options)  # type: ignore[arg-type]
+    result = apply_plan(plan, client, yes=True, probe=False, timeout=0.2, out=lines.append, **options)  # type: ignore[arg-type]
     return result, lines
 
 
 def test_without_yes_nothing_is_sent(plan: Plan) -> None:
     client = FakeClient(_cluster())
     lines: list[str] = []
-    result = plan.apply(client, out=lines.append)  # type: ignore[arg-type]
+    result = apply_plan(plan, client, out=lines.append)  # type: ignore[arg-type]
     assert not result.executed and client.calls == []
     assert any("kubectl create" in line for line in lines)
 
@@ -80,7 +81,7 @@ def test_the_grace_period_stops_before_anything_is_deleted(plan: Plan) -> None:
 
 def test_cleanup_needs_allow_delete(plan: Plan) -> None:
     with pytest.raises(PlanError, match="allow-delete"):
-        plan.apply(FakeClient(_cluster()), yes=True, cleanup=True, probe=False)  # type: ignore[arg-type]
+        apply_plan(plan, FakeClient(_cluster()), yes=True, cleanup=True, probe=False)  # type: ignore[arg-type]
 
 
 def test_a_failed_check_stops_the_run_and_prints_the_rollback(plan: Plan) -> None:

@@ -13,7 +13,8 @@ from plan_support import NOVA, audit_objects, config_map, namespace, service, wo
 import novadiag
 from novadiag.errors import ConfigError, PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning.model import Plan, Step
+from novadiag.planning import apply_plan, render_plan
+from novadiag.planning.values import Plan, Step
 
 NOVA_OPTIONS = {"into": "nova-prod", "keep": ["kafka", "nova-staging"]}
 
@@ -95,7 +96,7 @@ def test_without_prefer_the_conflict_stays_open_and_the_plan_is_not_ok(unresolve
 
 def test_an_unresolved_plan_is_not_applied(unresolved: Plan) -> None:
     with pytest.raises(PlanError, match="incomplete"):
-        unresolved.apply(object(), yes=True)  # type: ignore[arg-type]
+        apply_plan(unresolved, object(), yes=True)  # type: ignore[arg-type]
 
 
 def test_stateful_units_get_data_migration_steps_and_a_warning(plan: Plan) -> None:
@@ -138,7 +139,7 @@ def test_secrets_are_copied_at_run_time_with_host_rewrites_only(plan: Plan) -> N
 
 
 def test_no_secret_value_reaches_any_output(plan: Plan, tmp_path: object) -> None:
-    outputs = [plan.to_json(), plan.render("markdown"), plan.render("script")]
+    outputs = [plan.to_json(), render_plan(plan, "markdown"), render_plan(plan, "script")]
     assert not any("NOVA-SECRET" in text for text in outputs)
     # auth-service's TOKEN_TTL ("15m") is masked whole for its name: its copy reads it live, never the mask
     assert not any("<redacted>" in text or "***" in text for text in outputs)
@@ -212,9 +213,9 @@ def test_a_plan_that_would_break_a_working_edge_is_refused() -> None:
     assert plan.verification is not None and plan.verification.refused
     assert "k/deployment/client" in plan.verification.regressions[0]
     with pytest.raises(PlanError, match="breaks 1 working edge"):
-        plan.render("script")
+        render_plan(plan, "script")
     with pytest.raises(PlanError, match="refusing to apply"):
-        plan.apply(object(), yes=True)  # type: ignore[arg-type]
+        apply_plan(plan, object(), yes=True)  # type: ignore[arg-type]
 
 
 def test_same_named_config_from_two_namespaces_is_renamed_and_followed() -> None:

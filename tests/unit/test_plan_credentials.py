@@ -22,8 +22,10 @@ from plan_support import audit_objects, config_map, service, workload
 import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning.model import Operation, Plan
+from novadiag.planning import apply_plan, render_plan, verify_plan, write_manifests
+from novadiag.planning.operations import Operation
 from novadiag.planning.simulate import apply_operation
+from novadiag.planning.values import Plan
 from novadiag.redaction import MASK, REDACTED
 
 PASSWORD = "S3cr3t-Pw-9f2"
@@ -76,7 +78,7 @@ def _plans(report: novadiag.Report) -> list[Plan]:
 
 
 def _outputs(plan: Plan) -> str:
-    return "\n".join([plan.to_json(), plan.render("markdown"), plan.render("script")])
+    return "\n".join([plan.to_json(), render_plan(plan, "markdown"), render_plan(plan, "script")])
 
 
 def test_the_snapshot_really_masks_these_values(report: novadiag.Report) -> None:
@@ -96,7 +98,7 @@ def test_no_plan_output_holds_a_mask_or_a_password(
         text = _outputs(plan)
         assert MASK not in text and REDACTED not in text and PASSWORD not in text
         if source == "manifest files":  # the user's own values, byte for byte: the password is theirs to keep
-            written = "".join(Path(f).read_text() for f in plan.write_manifests(tmp_path / plan.strategy))
+            written = "".join(Path(f).read_text() for f in write_manifests(plan, tmp_path / plan.strategy))
             assert MASK not in written and REDACTED not in written
 
 
@@ -137,7 +139,7 @@ def test_consolidated_copies_take_their_masked_values_from_the_live_source(repor
 
 def test_manifests_from_files_hold_the_users_values_byte_for_byte_but_the_host(manifests: Path, tmp_path: Path) -> None:
     plan = novadiag.plan(novadiag.audit(manifests=[manifests]), "consolidate", into="prod", keep=["ops"])
-    files = {Path(f).name: Path(f) for f in plan.write_manifests(tmp_path / "out")}
+    files = {Path(f).name: Path(f) for f in write_manifests(plan, tmp_path / "out")}
     orders = yaml.safe_load(next(p for n, p in files.items() if n.endswith("deployment-prod-orders.yaml")).read_text())
     env = {e["name"]: e["value"] for e in orders["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env == {"DATABASE_URL": ORDERS_URL, "SESSION_TOKEN": "Opaque-Token-5e1c"}
@@ -150,7 +152,7 @@ def test_manifests_from_files_hold_the_users_values_byte_for_byte_but_the_host(m
 def test_manifests_of_a_plan_without_the_users_files_are_refused(report: novadiag.Report, tmp_path: Path) -> None:
     plan = novadiag.plan(report, "consolidate", into="prod", keep=["ops"])
     with pytest.raises(PlanError, match=r"refusing to write manifests: step s\d+ .*novadiag plan --apply"):
-        plan.write_manifests(tmp_path / "out")
+        write_manifests(plan, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -168,21 +170,23 @@ def test_verification_fails_a_plan_that_changes_a_value_beyond_its_host() -> Non
     assert plan.ok and step.operation.host_edits
     patch = copy.deepcopy(dict(step.operation.patch or {}))
     patch["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "main-db.data:6543"
-    doctored = _with_step_operation(plan, step.id, replace(step.operation, patch=patch)).verified()
+    unverified = _with_step_operation(plan, step.id, replace(step.operation, patch=patch))
+    doctored = replace(unverified, verification=verify_plan(unverified))
     assert doctored.verification is not None and not doctored.ok and doctored.verification.refused
     assert doctored.verification.value_problems == (
         f"step {step.id}: Deployment shop/web spec.template.spec.containers[name=web].env[name=DB].value: "
         "the new value differs from the original outside the host names",
     )
     with pytest.raises(PlanError, match="refusing to apply: step .* outside the host names"):
-        doctored.apply(yes=True)
+        apply_plan(doctored, yes=True)
 
 
 def test_verification_fails_a_plan_that_would_write_a_mask(report: novadiag.Report) -> None:
     plan = novadiag.plan(report, "consolidate", into="prod", keep=["ops"])
     step = next(s for s in plan.steps if s.action == "copy" and s.object.name == "orders")
     as_create = replace(step.operation, action="create", host_edits=())
-    doctored = _with_step_operation(plan, step.id, as_create).verified()
+    unverified = _with_step_operation(plan, step.id, as_create)
+    doctored = replace(unverified, verification=verify_plan(unverified))
     assert doctored.verification is not None and not doctored.ok
     assert doctored.verification.value_problems == (
         f"step {step.id}: Deployment prod/orders spec.template.spec.containers[name=orders].env[name=DATABASE_URL]"
@@ -191,12 +195,12 @@ def test_verification_fails_a_plan_that_would_write_a_mask(report: novadiag.Repo
         ".value: would write a masked value",
     )
     with pytest.raises(PlanError, match="refusing to write a script: step .* would write a masked value"):
-        doctored.render("script")
+        render_plan(doctored, "script")
 
 
 def test_the_runbook_of_a_copy_names_its_file_from_the_users_manifests(manifests: Path, tmp_path: Path) -> None:
     plan = novadiag.plan(novadiag.audit(manifests=[manifests]), "consolidate", into="prod", keep=["ops"])
-    files = {Path(f).name for f in plan.write_manifests(tmp_path / "out")}
+    files = {Path(f).name for f in write_manifests(plan, tmp_path / "out")}
     step = next(s for s in plan.steps if s.action == "copy" and s.object.name == "orders")
     live, alternative = step.to_dict()["commands"]
     assert live.startswith("# novadiag plan --apply: create Deployment prod/orders with values read from the live")
@@ -229,7 +233,7 @@ def test_a_copy_from_manifest_files_changes_only_the_host(tmp_path: Path) -> Non
     assert plan.ok, plan.verification
     (rewrite,) = [r for r in plan.rewrites if r.changed]
     assert rewrite.old_host == "main-db.data" and rewrite.new_host != rewrite.old_host
-    files = plan.write_manifests(tmp_path / "out")
+    files = write_manifests(plan, tmp_path / "out")
     copy_file = next(Path(f) for f in files if f.endswith("deployment-prod-inv.yaml"))
     env = yaml.safe_load(copy_file.read_text())["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "DB", "value": url.replace("@main-db.data:", f"@{rewrite.new_host}:")}]
@@ -272,7 +276,7 @@ def test_the_script_leaves_no_live_value_behind_when_a_step_fails(report: novadi
     plan = novadiag.plan(report, "rewrite")
     assert any(s.action == "edit" for s in plan.steps)
     script = tmp_path / "plan.sh"
-    script.write_text(plan.render("script"))
+    script.write_text(render_plan(plan, "script"))
     stub = tmp_path / "bin" / "kubectl"
     stub.parent.mkdir()
     stub.write_text(

@@ -12,7 +12,8 @@ from plan_support import NOVA, audit_objects, config_map, secret, service, workl
 
 import novadiag
 from novadiag.errors import ConfigError, PlanError
-from novadiag.planning.model import Plan
+from novadiag.planning import render_plan
+from novadiag.planning.values import Plan
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_a_secret_reference_is_rewritten_at_run_time_without_its_value() -> None
     plan = novadiag.plan(report, "rewrite")
     step = next(s for s in plan.steps if s.action == "rewrite-secret")
     assert [(r.key, r.old, r.new) for r in step.operation.replacements] == [("url", "pg", "pg.b")]
-    assert "s3cr3t-VALUE" not in plan.to_json() and "s3cr3t-VALUE" not in plan.render("script")
+    assert "s3cr3t-VALUE" not in plan.to_json() and "s3cr3t-VALUE" not in render_plan(plan, "script")
     assert any(s.action == "restart" for s in plan.steps)
 
 

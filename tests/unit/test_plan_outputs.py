@@ -14,11 +14,12 @@ from plan_support import NOVA
 import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning import PlanOptions
-from novadiag.planning.commands import wait_argv
-from novadiag.planning.model import Operation, Plan, Step
+from novadiag.planning import PlanOptions, render_plan, write_manifests
+from novadiag.planning.kubectl import wait_argv
+from novadiag.planning.operations import Operation
 from novadiag.planning.rename import replace_hosts
 from novadiag.planning.script import render_script
+from novadiag.planning.values import Plan, Step
 
 NOVA_OPTIONS = {"into": "nova-prod", "keep": ["kafka", "nova-staging"], "prefer": ["nova-backend/postgres"]}
 
@@ -31,7 +32,7 @@ def plan() -> Plan:
 @pytest.fixture(scope="module")
 def script(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("script") / "plan.sh"
-    path.write_text(plan.render("script"), encoding="utf-8")
+    path.write_text(render_plan(plan, "script"), encoding="utf-8")
     return path
 
 
@@ -62,7 +63,7 @@ def test_json_steps_name_the_edges_they_fix(plan: Plan) -> None:
 
 
 def test_runbook_has_phases_times_checks_and_rollbacks(plan: Plan) -> None:
-    text = plan.render("markdown")
+    text = render_plan(plan, "markdown")
     assert "**Verification: OK" in text
     for phase in ("Prepare", "Deploy next to the old", "Verify", "Switch", "Grace", "Clean up"):
         assert f"## Phase: {phase}" in text
@@ -126,7 +127,7 @@ def test_bash_and_python_rewrite_hosts_alike(script: Path, tmp_path: Path, text:
 
 
 def test_manifests_directory_is_in_apply_order_without_secrets(plan: Plan, tmp_path: Path) -> None:
-    files = plan.write_manifests(tmp_path / "out")
+    files = write_manifests(plan, tmp_path / "out")
     names = sorted(Path(f).name for f in files if Path(f).name.startswith("s"))
     assert names[0] == "s001-namespace-nova-prod.yaml"
     assert not any("-secret-" in n for n in names)
@@ -137,7 +138,7 @@ def test_manifests_directory_is_in_apply_order_without_secrets(plan: Plan, tmp_p
 
 
 def test_runbook_commands_name_the_manifest_files(plan: Plan, tmp_path: Path) -> None:
-    files = {Path(f).name for f in plan.write_manifests(tmp_path / "m")}
+    files = {Path(f).name for f in write_manifests(plan, tmp_path / "m")}
     create = next(s for s in plan.steps if s.action == "create")
     command = create.to_dict()["commands"][0]
     assert command.split()[-1] in files

@@ -11,10 +11,12 @@ import novadiag
 from novadiag.errors import PlanError
 from novadiag.model import SourceInfo
 from novadiag.pipeline import audit_snapshot
+from novadiag.planning.apply import apply_plan
 from novadiag.planning.consolidate import plan_consolidation
-from novadiag.planning.model import Plan
+from novadiag.planning.formats import render_plan
 from novadiag.planning.resume import first_difference
 from novadiag.planning.simulate import simulate
+from novadiag.planning.values import Plan
 from novadiag.snapshot import Snapshot, build_snapshot
 
 OPTIONS: dict[str, Any] = {"into": "nova-prod", "keep": ["kafka", "nova-staging"], "prefer": ["nova-backend/postgres"]}
@@ -118,12 +120,12 @@ def test_first_difference_ignores_what_the_server_adds(expected: Any, actual: An
 def test_every_output_of_a_resumed_plan_says_which_steps_are_already_in_place(first: Plan) -> None:
     again = _replan(_half_migrated(first, _until_first_manual(first)))
     printed: list[str] = []
-    result = again.apply(yes=False, out=printed.append)
+    result = apply_plan(again, yes=False, out=printed.append)
     assert not result.executed
     assert f"{again.steps[0].id} [prepare] {again.steps[0].title}: already in place, skipped" in printed
-    assert f"### {again.steps[0].id}. {again.steps[0].title}" in again.render("markdown")
-    assert "**Already in place** when the plan was made" in again.render("markdown")
-    script = again.render("script")
+    assert f"### {again.steps[0].id}. {again.steps[0].title}" in render_plan(again, "markdown")
+    assert "**Already in place** when the plan was made" in render_plan(again, "markdown")
+    script = render_plan(again, "script")
     pending = next(s.id for s in again.steps if s.id not in again.done)
     assert "already in place when the plan was made: skipped" in _function(script, again.done[0])
     assert "kubectl" not in _function(script, again.done[0])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novadiag.model import ObjectRef
-from novadiag.planning.model import Operation, Replacement
+from novadiag.planning.operations import Operation, Replacement
 from novadiag.planning.simulate import apply_operation, merge, strategic_merge
 
 

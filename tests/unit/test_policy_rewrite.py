@@ -13,7 +13,6 @@ import novadiag
 from novadiag.index import build_index
 from novadiag.model import SourceInfo
 from novadiag.policies import Selector, build_policy_index, evaluate_service
-from novadiag.policies import rewrite_policy_for_move as reexported
 from novadiag.policy_rewrite import rewrite_policies_for_move, rewrite_policy, rewrite_policy_for_move
 from novadiag.snapshot import build_snapshot
 
@@ -129,13 +128,6 @@ def test_egress_peers_are_rewritten_too():
     p = policy("kafka", {"namespaceSelector": {"matchLabels": {NAME: "nova-content"}}}, direction="egress")
     out = rewrite_policy_for_move(p, {"nova-content": "nova-prod"}, LABELS)
     assert peers(out, "egress") == [{"namespaceSelector": {"matchLabels": {NAME: "nova-prod"}}}]
-
-
-def test_policies_module_re_exports_the_rewrite():
-    p = policy("kafka", {"namespaceSelector": {"matchLabels": {NAME: "nova-content"}}})
-    assert reexported(p, {"nova-content": "nova-prod"}, LABELS) == rewrite_policy_for_move(
-        p, {"nova-content": "nova-prod"}, LABELS
-    )
 
 
 def test_identical_policies_merged_into_one_namespace_are_kept_once_and_different_ones_renamed():

@@ -21,9 +21,10 @@ from markdown_it import MarkdownIt
 import novadiag
 from novadiag.cli import main
 from novadiag.model import Edge, Finding, Gap, ObjectRef, Reference, SourceInfo
+from novadiag.planning.values import plan_repr_html
 from novadiag.report import Report
 from novadiag.report.graphviz import dot_quote, mermaid_text
-from novadiag.report.html import content_security_policy, edge_repr_html, plan_repr_html
+from novadiag.report.html import content_security_policy, edge_repr_html
 from novadiag.report.html_template import SCRIPT
 from novadiag.report.markdown import cell, code
 from novadiag.report.render import FORMATS, format_for_path
@@ -340,3 +341,16 @@ def test_plan_repr_html_lists_the_steps_and_the_verification(nova: Report) -> No
     shown = plan_repr_html(plan(nova, "rewrite"))
     assert "novadiag plan: rewrite" in shown
     assert "broken edges 4 -&gt; 0" in shown
+
+
+def test_a_plan_shows_itself_in_one_line_and_as_a_notebook_table(nova: Report) -> None:
+    """Displaying a consolidation plan printed every step, operation and manifest (141,042 characters)."""
+    plan = novadiag.plan(
+        nova, "consolidate", into="nova-prod", keep=["kafka", "nova-staging"], prefer=["nova-backend/postgres"]
+    )
+    shown = repr(plan)
+    assert len(shown) < 200 and "\n" not in shown
+    assert shown.startswith("<Plan consolidate into nova-prod: ") and f"{len(plan.steps)} steps" in shown
+    assert "OK: broken edges" in shown
+    html = plan._repr_html_()
+    assert "novadiag plan: consolidate into nova-prod" in html and len(html) < 20_000

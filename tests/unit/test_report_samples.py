@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from novadiag.report.samples import REFRESH, SAMPLES, nova_report, render_samples, write_samples
+from novadiag.samples import REFRESH, SAMPLES, nova_report, render_samples, write_samples
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 

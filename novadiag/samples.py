@@ -1,6 +1,6 @@
 """Write the sample reports of the bundled Nova scenario, one file per output format.
 
-    python -m novadiag.report.samples reports/
+    python -m novadiag.samples reports/
 
 The committed ``reports/`` directory shows every format on the scenario from
 Nova (docs/lab.md), so a reader can see what novadiag produces without running it,
@@ -18,10 +18,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from novadiag.pipeline import audit
 from novadiag.report.core import Report
 
-SCENARIO_MANIFESTS = Path(__file__).resolve().parent.parent / "lab" / "scenarios" / "nova" / "manifests"
-REFRESH = "python -m novadiag.report.samples reports/"
+SCENARIO_MANIFESTS = Path(__file__).resolve().parent / "lab" / "scenarios" / "nova" / "manifests"
+REFRESH = "python -m novadiag.samples reports/"
 
 SAMPLES: dict[str, str] = {
     "txt": "table",
@@ -46,10 +47,8 @@ def nova_report() -> Report:
     Edges carry the manifest path as given (``source.file``); auditing from the
     scenario's directory keeps the samples free of this checkout's absolute path.
     """
-    import novadiag
-
     with contextlib.chdir(SCENARIO_MANIFESTS.parent):
-        return novadiag.audit(manifests=[SCENARIO_MANIFESTS.name])
+        return audit(manifests=[SCENARIO_MANIFESTS.name])
 
 
 def render_samples(report: Report) -> dict[str, str]:
@@ -68,7 +67,7 @@ def write_samples(directory: Path, *, report: Report | None = None) -> list[Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m novadiag.report.samples", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m novadiag.samples", description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, help="where to write nova.* (the repository keeps them in reports/)")
     args = parser.parse_args(argv)
     for path in write_samples(args.directory):

@@ -13,16 +13,17 @@ and ``novadiag plan --apply`` runs it, reading the values from the cluster.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
-from novadiag.planning.model import HostEdit, Operation, Step
-from novadiag.planning.paths import path_text
+from novadiag.planning.operations import HostEdit, Operation
+from novadiag.planning.paths import FieldPath, patch_for, path_text, set_at
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -48,6 +49,8 @@ RESOURCE = {
     "RoleBinding": "rolebinding",
 }
 ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+HEREDOC = "NOVADIAG_MANIFEST"
 
 
 def check_name(name: str | None, *, what: str = "name", label: bool = False) -> str:
@@ -128,8 +131,6 @@ def wait_argv(ref: ObjectRef, timeout: int = 300) -> list[str]:
 def kubectl_commands(op: Operation, *, manifest_file: str | None = None) -> list[str]:
     """Shell-quoted command lines of one operation, for reading (runbook, JSON)."""
     if op.action in ("copy-secret", "rewrite-secret"):
-        from novadiag.planning.script import operation_lines
-
         return [
             line + "   # script helper: values read and written at run time, never stored"
             for line in operation_lines(op, "")
@@ -169,16 +170,16 @@ def _edit_text(edit: HostEdit) -> str:
     return path_text(edit.path) + (f" ({hosts})" if hosts else " (as it is)")
 
 
-def step_commands(step: Step) -> tuple[list[str], list[str]]:
+def step_commands(step_id: str, operation: Operation, rollback: Sequence[Operation]) -> tuple[list[str], list[str]]:
     """(commands, rollback commands) of a step; manifests by their file in ``--format manifests``."""
-    forward = kubectl_commands(step.operation, manifest_file=_manifest_path(step.id, step.operation))
+    forward = kubectl_commands(operation, manifest_file=_manifest_path(step_id, operation))
     backward = [
         c
-        for i, op in enumerate(step.rollback)
+        for i, op in enumerate(rollback)
         for c in (
             [live_values_line(op, rollback=True)]
             if op.live_values
-            else kubectl_commands(op, manifest_file=_manifest_path(step.id, op, prefix=f"rollback{i or ''}-"))
+            else kubectl_commands(op, manifest_file=_manifest_path(step_id, op, prefix=f"rollback{i or ''}-"))
         )
     ]
     return forward, backward
@@ -202,3 +203,99 @@ def check_host(text: str) -> str:
 
 def compact(value: Mapping[str, Any] | list[Any]) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def operation_lines(op: Operation, step_id: str) -> list[str]:
+    """Bash lines for one operation (used for steps and, commented out, for rollbacks)."""
+    if op.action in ("create", "create-namespace"):
+        assert op.manifest is not None
+        check_ref(op.ref)
+        label = shlex.quote(f"{op.ref.kind} {op.ref.namespace or '-'}/{op.ref.name}")
+        return [f"create_manifest {label} <<'{HEREDOC}'", compact(op.manifest), HEREDOC]
+    if op.action == "copy-secret":
+        assert op.source is not None
+        metadata = {"name": check_name(op.ref.name), "namespace": check_name(op.ref.namespace, label=True)}
+        given = (op.manifest or {}).get("metadata") or {}
+        metadata |= {k: v for k, v in given.items() if k in ("labels", "annotations")}
+        args = [op.source.namespace or "default", op.source.name, op.ref.namespace or "default", compact(metadata)]
+        return ["copy_secret " + " ".join(shlex.quote(a) for a in [*args, *_replacement_args(op)])]
+    if op.action == "rewrite-secret":
+        args = [op.ref.namespace or "default", op.ref.name, *_replacement_args(op)]
+        return ["rewrite_secret " + " ".join(shlex.quote(a) for a in args)]
+    if op.live_values:
+        return _live_lines(op)
+    if op.action == "verify":
+        return ["verify " + " ".join(shlex.quote(a) for a in argv_for(op)[0][5:])]
+    if op.action in ("manual", "grace"):
+        lines = [f"say {shlex.quote(c)}" for c in op.commands]
+        if op.action == "grace":
+            return [*lines, f"grace {shlex.quote(step_id)} {shlex.quote(op.note)}"]
+        return [*lines, f"manual {shlex.quote(step_id)} {shlex.quote(op.note)}"]
+    lines = []
+    for argv in argv_for(op):
+        assert argv[0] == "kubectl"
+        lines.append("kc " + " ".join(shlex.quote(a) for a in argv[1:]))
+    return lines
+
+
+def _live_lines(op: Operation) -> list[str]:
+    """An ``edit`` or ``copy``: read each value live, then write the manifest or patch with them filled in."""
+    read_from = op.source if op.action == "copy" else op.ref
+    assert read_from is not None
+    check_ref(read_from)
+    lines = ["live_begin"]
+    for n, edit in enumerate(op.host_edits):
+        hosts = [check_host(h) for pair in edit.replacements for h in pair]
+        args = [RESOURCE[read_from.kind], read_from.name, read_from.namespace or "default", go_template(edit.path)]
+        lines.append("live_value " + " ".join(shlex.quote(a) for a in [*args, str(n), *hosts]))
+    if op.action == "copy":
+        assert op.manifest is not None
+        label = shlex.quote(f"{op.ref.kind} {op.ref.namespace or '-'}/{op.ref.name}")
+        template = copy.deepcopy(dict(op.manifest))
+        for n, edit in enumerate(op.host_edits):
+            set_at(template, edit.path, f"@@NOVADIAG_VALUE_{n}@@")
+        return [*lines, f"live_create {label} <<'{HEREDOC}'", compact(template), HEREDOC]
+    patch = patch_for({edit.path: f"@@NOVADIAG_VALUE_{n}@@" for n, edit in enumerate(op.host_edits)})
+    kind = "merge" if op.ref.kind in ("ConfigMap", "Secret") else "strategic"
+    args = [RESOURCE[op.ref.kind], op.ref.name, op.ref.namespace or "default", kind]
+    return [*lines, "live_patch " + " ".join(shlex.quote(a) for a in args) + f" <<'{HEREDOC}'", compact(patch), HEREDOC]
+
+
+def go_template(path: FieldPath) -> str:
+    """A ``kubectl -o go-template`` printing ``@@NOVADIAG_FOUND@@`` and the value at ``path``, nothing when absent.
+
+    Every step is a ``with`` or a ``range``, never an ``index`` of what may be
+    missing: a failing template makes kubectl print the whole object, values
+    included. Keys and names are Go string literals (JSON-quoted), so no key
+    can end the template early.
+    """
+    if not path:
+        return "@@NOVADIAG_FOUND@@{{.}}"
+    segment, rest = path[0], path[1:]
+    if "=" in segment:
+        field, _, value = segment.partition("=")
+        test = f'eq (printf "%v" (index . {json.dumps(field)})) {json.dumps(value)}'
+        return f"{{{{range .}}}}{{{{if {test}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
+    if segment.startswith("#"):
+        return f"{{{{range $i, $e := .}}}}{{{{if eq $i {int(segment[1:])}}}}}{go_template(rest)}{{{{end}}}}{{{{end}}}}"
+    return f"{{{{with index . {json.dumps(segment)}}}}}{go_template(rest)}{{{{end}}}}"
+
+
+def _replacement_args(op: Operation) -> list[str]:
+    out = []
+    for r in op.replacements:
+        out += [check_key(r.key), check_host(r.old), check_host(r.new)]
+    return out
+
+
+def rollback_text(op: Operation) -> list[str]:
+    """Human-runnable lines for a rollback operation (manifests by reference, not inline)."""
+    if op.action in ("create", "create-namespace"):
+        return [f"kubectl create -f - # recreate {op.ref} from the plan's manifests directory (rollback-*.json)"]
+    if op.action in ("copy-secret", "rewrite-secret"):
+        return operation_lines(op, "")
+    if op.action in ("manual", "grace"):
+        return [f"# {op.note}"]
+    if op.live_values:
+        return [live_values_line(op, rollback=True)]
+    return [shlex.join(argv) for argv in argv_for(op)]

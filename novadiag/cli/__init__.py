@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import os
 import re
@@ -25,10 +26,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from novadiag import __version__
-from novadiag.arguments import Parser, cluster_domain, positive_count, positive_seconds
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from novadiag.cli import lab as lab_commands
+from novadiag.cli.options import (
+    Parser,
+    add_request_timeout,
+    add_source_options,
+    positive_count,
+    positive_seconds,
+    source_options,
+)
+from novadiag.cli.plan import add_plan_command
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
+from novadiag.kube import KubeClient, KubeSettings
 from novadiag.outputs import (
     check_output_file,
     discard_stdout,
@@ -36,12 +49,17 @@ from novadiag.outputs import (
     write_output,
     write_output_chunks,
 )
-from novadiag.plan_cli import add_plan_command
-from novadiag.report.render import FORMATS
+from novadiag.pipeline import audit, read_snapshot
+from novadiag.policy_report import policy_view, print_policies, render_policies
+from novadiag.probing import ProbeSettings, cleanup
+from novadiag.report.render import FORMATS, format_for_path
+from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
+from novadiag.report.table import FILE_WIDTH, print_report, summary_line
 from novadiag.signals import stop_signals_as_interrupt
+from novadiag.source import Source, open_source, source_from
+from novadiag.version import __version__
 
 if TYPE_CHECKING:
-    from novadiag.probing import ProbeSettings
     from novadiag.report.core import Report
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
@@ -132,41 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("source (default: the current kubeconfig context)")
-    src.add_argument("--manifests", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
-    src.add_argument("--snapshot", metavar="FILE", help="a snapshot saved with 'novadiag snapshot save'")
-    src.add_argument("--lab", metavar="SCENARIO", help="start a bundled lab scenario for this command, stop it after")
-    src.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    src.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    src.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
-    _add_request_timeout(src)
-    src.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        dest="namespaces",
-        metavar="NS",
-        help="only edges from this namespace (repeatable)",
-    )
-    src.add_argument(
-        "--cluster-domain", type=cluster_domain, metavar="DOMAIN", help="cluster DNS domain (default cluster.local)"
-    )
-
-
-def _add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
-    group.add_argument(
-        "--request-timeout",
-        type=positive_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="wait this long for each API answer before retrying it (default 30)",
-    )
-
-
 def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("audit", help="find the references that do not reach their Service")
-    _add_source_options(p)
+    add_source_options(p)
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, help="output format (default: from -o's extension, else table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
@@ -267,7 +253,7 @@ def _run_check(args: argparse.Namespace) -> int:
     does not parse). The baseline is read here first so that a bad one is one
     line and exit 2, not a criterion that fails.
     """
-    import pytest
+    import pytest  # deferred: pytest and its plugins load only for `novadiag check`
 
     for path in args.files:
         if not os.path.isfile(path):
@@ -301,7 +287,7 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     p = commands.add_parser(
         "policies", help="NetworkPolicies per namespace: what they select, which edges they allow or deny"
     )
-    _add_source_options(p)
+    add_source_options(p)
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the view to FILE")
@@ -309,11 +295,6 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _run_policies(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from novadiag.pipeline import audit
-    from novadiag.policy_report import policy_view, print_policies, render_policies
-
     if args.output:
         check_output_file(args.output)
     report = audit(
@@ -342,7 +323,7 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = commands.add_parser("cleanup", help="delete probe pods and ConfigMaps a killed run left behind")
     p.add_argument("--kubeconfig", metavar="FILE")
     p.add_argument("--context", metavar="NAME")
-    _add_request_timeout(p)
+    add_request_timeout(p)
     p.add_argument("--older-than", metavar="DURATION", help="only objects older than this (e.g. 10m, 1h)")
     p.set_defaults(handler=_run_cleanup)
 
@@ -352,7 +333,7 @@ def _add_snapshot(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     sub = p.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
     save = sub.add_parser("save", help="read the source and write a snapshot file (secrets sanitized)")
     save.add_argument("file", metavar="FILE")
-    _add_source_options(save)
+    add_source_options(save)
     save.set_defaults(handler=_run_snapshot_save)
 
 
@@ -374,15 +355,10 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _lab(command: str, *args: object) -> int:
-    from novadiag.lab import commands
-
-    return int(getattr(commands, command)(*args))
+    return int(getattr(lab_commands, command)(*args))
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from novadiag.pipeline import audit
-    from novadiag.report.render import format_for_path
-
     fmt = args.format or (format_for_path(args.output) if args.output else None) or "table"
     live = not (args.manifests or args.snapshot)
     if args.output:
@@ -435,8 +411,6 @@ def _audit_exit_code(report: Report, *, fail_on: str, fail_on_gaps: bool) -> int
 
 
 def _probe_settings(args: argparse.Namespace) -> ProbeSettings:
-    from novadiag.probing import ProbeSettings
-
     return ProbeSettings(
         image=args.probe_image,
         image_pull_secret=args.image_pull_secret,
@@ -468,14 +442,10 @@ def _toleration(item: str) -> dict[str, str]:
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[tuple[Any, Any]]:
     """Progress on stderr while listing and probing; nothing when not a TTY or for files."""
-    from rich.console import Console
-
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
         yield None, None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
         task = bar.add_task("listing the cluster…", total=None)
 
@@ -495,9 +465,6 @@ def _progress(*, enabled: bool) -> Iterator[tuple[Any, Any]]:
 
 
 def _run_cleanup(args: argparse.Namespace) -> int:
-    from novadiag.kube import KubeClient, KubeSettings
-    from novadiag.probing import cleanup
-
     older = _duration(args.older_than) if args.older_than else None
     settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, request_timeout=args.request_timeout)
     with KubeClient(settings) as client:
@@ -520,8 +487,6 @@ def _duration(text: str) -> float:
 
 def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
     """To -o or standard output; JSON, JSON Lines and CSV are written as they are made."""
-    from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
-
     if fmt in STREAMED_FORMATS:
         chunks = report_chunks(report, fmt, indent=args.indent)
         if args.output:
@@ -536,20 +501,12 @@ def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
     else:
         sys.stdout.write(_rendered(report, fmt, all_edges=args.all_edges))
     if args.output:
-        from novadiag.report.table import summary_line
-
         print(summary_line(report), file=sys.stderr)
 
 
 def _rendered(report: Report, fmt: str, *, all_edges: bool = False) -> str:
     if fmt != "table":
         return visible(report.render(fmt, all_edges=all_edges))
-    import io
-
-    from rich.console import Console
-
-    from novadiag.report.table import FILE_WIDTH, print_report
-
     buffer = io.StringIO()
     console = Console(file=buffer, no_color=True, width=FILE_WIDTH, highlight=False, soft_wrap=False, markup=False)
     print_report(_visible_report(report), console, all_edges=all_edges)
@@ -557,10 +514,6 @@ def _rendered(report: Report, fmt: str, *, all_edges: bool = False) -> str:
 
 
 def _print_table(report: Report, *, all_edges: bool = False) -> None:
-    from rich.console import Console
-
-    from novadiag.report.table import FILE_WIDTH, print_report
-
     # markup=False: names, env values and messages come from the cluster; "[/]" or "[link=...]" in
     # one must print as text, not crash rich or style the terminal.
     console = Console(highlight=False, markup=False)
@@ -605,26 +558,16 @@ def _visible_fields(value: Any) -> Any:
     return value
 
 
-def _run_snapshot_save(args: argparse.Namespace) -> int:
-    from novadiag.kube import KubeSettings
-    from novadiag.pipeline import load_snapshot
+def _source_of(args: argparse.Namespace) -> Source:
+    """The source the shared source options name (see :func:`novadiag.cli.options.add_source_options`)."""
+    return source_from(**source_options(args))
 
+
+def _run_snapshot_save(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
     check_output_file(args.file, flag="snapshot save")
-    if args.lab:
-        from novadiag.lab import Lab
-
-        with Lab.private(args.lab) as running:
-            lab_settings = KubeSettings(kubeconfig=running.kubeconfig, request_timeout=args.request_timeout)
-            snap = load_snapshot(settings=lab_settings, source_kind="lab", **options)
-    else:
-        settings = KubeSettings(
-            kubeconfig=args.kubeconfig,
-            context=args.context,
-            in_cluster=args.in_cluster,
-            request_timeout=args.request_timeout,
-        )
-        snap = load_snapshot(manifests=args.manifests, snapshot=args.snapshot, settings=settings, **options)
+    with open_source(_source_of(args)) as opened:
+        snap = read_snapshot(opened, **options)
     snap.save(args.file)
     counts = snap.count()
     print(

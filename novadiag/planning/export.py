@@ -29,11 +29,12 @@ import yaml
 from novadiag.errors import ConfigError, PlanError
 from novadiag.manifests import manifest_objects
 from novadiag.model import ObjectRef, RawObject
-from novadiag.planning.commands import manifest_filename
-from novadiag.planning.model import Operation, Plan, Step
+from novadiag.planning.kubectl import manifest_filename
+from novadiag.planning.operations import Operation
 from novadiag.planning.paths import get_at, path_text, set_at
 from novadiag.planning.rename import replace_hosts
 from novadiag.planning.runbook import render_runbook
+from novadiag.planning.values import Plan, Step
 from novadiag.snapshot import object_ref
 
 RawIndex = Mapping[ObjectRef, RawObject]

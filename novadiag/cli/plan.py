@@ -17,12 +17,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from novadiag.arguments import positive_count
+from novadiag.cli.options import add_source_options, positive_count, source_options
 from novadiag.errors import ConfigError
 from novadiag.outputs import check_output_directory, check_output_file, write_output
+from novadiag.pipeline import audit_cluster, audit_snapshot, read_snapshot
+from novadiag.planning import apply_plan, plan, render_plan, write_manifests
+from novadiag.source import Cluster, Opened, is_live, open_source, source_from
 
 if TYPE_CHECKING:
-    from novadiag.planning.model import Plan
+    from novadiag.planning.values import Plan
     from novadiag.report.core import Report
 
 PLAN_FORMATS = ("markdown", "json", "script", "manifests")
@@ -30,15 +33,13 @@ PLAN_FORMATS = ("markdown", "json", "script", "manifests")
 
 def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``novadiag plan`` on the CLI's subcommands."""
-    from novadiag.cli import _add_source_options
-
     p = commands.add_parser(
         "plan",
         help="plan the fixes (or a consolidation) for the broken edges, verified by a re-audit",
         description="Build a dependency-ordered plan that fixes every broken edge, prove it by re-auditing "
         "the simulated result, print it as a runbook, JSON, a bash script or manifests, and optionally apply it.",
     )
-    _add_source_options(p)
+    add_source_options(p)
     s = p.add_argument_group("strategy")
     s.add_argument("--strategy", choices=("consolidate", "rewrite", "alias", "auto"), default="auto")
     s.add_argument("--into", metavar="NS", help="consolidate: the namespace everything moves into")
@@ -86,19 +87,16 @@ def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    if args.apply and (args.manifests or args.snapshot):
+    source = source_from(**source_options(args))
+    if args.apply and not is_live(source):
         raise ConfigError("--apply needs a live cluster (kubeconfig or --lab), not manifests or a snapshot file")
     fmt = args.format or _format_for(args.output)
     if fmt == "manifests" and not args.output:
         raise ConfigError("--format manifests needs -o DIRECTORY")
     if args.output:
         (check_output_directory if fmt == "manifests" else check_output_file)(args.output)
-    if args.lab:
-        from novadiag.lab import Lab
-
-        with Lab.private(args.lab) as lab:  # not the default state dir: a `lab up` lab is left alone
-            return _plan_and_apply(args, fmt, kubeconfig=lab.kubeconfig, source_kind="lab")
-    return _plan_and_apply(args, fmt, kubeconfig=args.kubeconfig, source_kind="cluster")
+    with open_source(source) as opened:  # a lab: a private one, not a `lab up` lab
+        return _plan_and_apply(args, fmt, opened)
 
 
 def _format_for(output: str | None) -> str:
@@ -110,8 +108,8 @@ def _format_for(output: str | None) -> str:
     return {".json": "json", ".sh": "script", ".bash": "script"}.get(Path(output).suffix, "markdown")
 
 
-def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | None, source_kind: str) -> int:
-    report = _audit(args, kubeconfig, source_kind)
+def _plan_and_apply(args: argparse.Namespace, fmt: str, opened: Opened) -> int:
+    report = _audit(args, opened)
     plan = _build(args, report)
     _output(plan, fmt, args.output, quiet=args.apply and not args.output)
     v = plan.verification
@@ -119,8 +117,9 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
     print(f"novadiag plan: {v.summary()}", file=sys.stderr)
     if not args.apply:
         return 0 if v.ok else 1
-    result = plan.apply(
-        kubeconfig=kubeconfig,
+    result = apply_plan(
+        plan,
+        kubeconfig=opened.settings.kubeconfig if isinstance(opened, Cluster) else None,
         context=args.context,
         yes=args.yes,
         allow_delete=args.allow_delete,
@@ -134,26 +133,16 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, *, kubeconfig: str | Non
     return 0 if result.complete else 1
 
 
-def _audit(args: argparse.Namespace, kubeconfig: str | None, source_kind: str) -> Report:
-    from novadiag.kube import KubeSettings
-    from novadiag.pipeline import audit, audit_cluster
-
-    if args.manifests or args.snapshot:
-        return audit(manifests=args.manifests, snapshot=args.snapshot, cluster_domain=args.cluster_domain)
-    settings = KubeSettings(
-        kubeconfig=kubeconfig, context=args.context, in_cluster=args.in_cluster, request_timeout=args.request_timeout
-    )
-    return audit_cluster(
-        settings,
-        cluster_domain=args.cluster_domain,
-        probe=args.probe is not False,
-        source_kind=source_kind,  # type: ignore[arg-type]
-    )
+def _audit(args: argparse.Namespace, opened: Opened) -> Report:
+    if isinstance(opened, Cluster):
+        return audit_cluster(
+            opened.settings, cluster_domain=args.cluster_domain, probe=args.probe is not False, source_kind=opened.kind
+        )
+    snapshot = read_snapshot(opened, cluster_domain=args.cluster_domain)
+    return audit_snapshot(snapshot, cluster_domain=args.cluster_domain)
 
 
 def _build(args: argparse.Namespace, report: Report) -> Plan:
-    from novadiag.planning import plan
-
     options: dict[str, Any] = {
         "gateways": args.gateway,
         "allow_delete": args.allow_delete,
@@ -170,10 +159,10 @@ def _build(args: argparse.Namespace, report: Report) -> Plan:
 def _output(plan: Plan, fmt: str, output: str | None, *, quiet: bool) -> None:
     if fmt == "manifests":
         assert output is not None
-        files = plan.write_manifests(output)
+        files = write_manifests(plan, output)
         print(f"novadiag plan: wrote {len(files)} files to {output}", file=sys.stderr)
         return
-    text = plan.render(fmt)
+    text = render_plan(plan, fmt)
     if output:
         write_output(output, text, executable=fmt == "script")
         print(f"novadiag plan: wrote {output}", file=sys.stderr)

@@ -3,7 +3,7 @@
 One :class:`Operation` is the unit of change, and it is executed three ways
 from the same record: simulated on a copy of the snapshot (``simulate.py``),
 sent through the API (``apply.py``) and printed as ``kubectl`` commands
-(``commands.py``, used by the runbook, the script and the JSON). Keeping one
+(``kubectl.py``, used by the runbook, the script and the JSON). Keeping one
 record for the three is what makes "the script gives the same end state as
 ``--apply``" and "the verification proves what is applied" true by
 construction rather than by care.
@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from novadiag.model import ObjectRef, SourceInfo
-from novadiag.planning.paths import FieldPath, path_text, without
-from novadiag.planning.rename import contains_host
+from novadiag.planning.kubectl import step_commands
+from novadiag.planning.operations import Action, Operation
+from novadiag.report.html import compact_table_html, esc, muted
 
 if TYPE_CHECKING:
-    from novadiag.kube import KubeClient
-    from novadiag.planning.apply import ApplyResult
     from novadiag.report.core import Report
     from novadiag.snapshot import Snapshot
 
@@ -54,130 +53,6 @@ PHASE_MINUTES: Mapping[str, int] = {
     "cleanup": 15,
 }
 """Rough wall-clock estimates per phase for the runbook (grace is its own duration)."""
-
-Action = Literal[
-    "create-namespace",
-    "create",
-    "copy",
-    "edit",
-    "copy-secret",
-    "rewrite-secret",
-    "patch",
-    "restart",
-    "scale",
-    "wait-ready",
-    "verify",
-    "manual",
-    "grace",
-    "delete",
-]
-
-
-@dataclass(frozen=True)
-class Replacement:
-    """Replace host ``old`` by ``new`` (token-wise, see ``rename.replace_host``) in one data key."""
-
-    key: str
-    old: str
-    new: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"key": self.key, "old": self.old, "new": self.new}
-
-
-@dataclass(frozen=True)
-class HostEdit:
-    """Replace hosts (token-wise, see ``rename.replace_hosts``) in the value at ``path``, nothing else.
-
-    On an ``edit`` the value is read from the live object itself, on a
-    ``copy`` from the live ``source``; on a ``patch`` or ``create`` it records
-    what the literal payload changed, so verification can check that only the
-    hosts did.
-    """
-
-    path: FieldPath
-    replacements: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def mapping(self) -> dict[str, str]:
-        return dict(self.replacements)
-
-    def reverse_of(self, original: str) -> HostEdit | None:
-        """The edit that turns the edited value back into ``original``, or None when none can.
-
-        None when two old hosts became one, or a new host was in the value
-        already: the edited value no longer tells which occurrence was which.
-        """
-        news = [new.lower() for _, new in self.replacements]
-        if len(set(news)) != len(news) or any(contains_host(original, new) for _, new in self.replacements):
-            return None
-        return HostEdit(self.path, tuple((new, old) for old, new in self.replacements))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": path_text(self.path),
-            "replacements": [{"old": old, "new": new} for old, new in self.replacements],
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class Operation:
-    """One change or check, executable by the simulator, the API runner and kubectl.
-
-    ``manifest`` is the cleaned object for ``create`` and ``copy``; ``patch`` a
-    JSON merge patch (or a strategic one when ``strategic``); ``source`` the
-    Secret a ``copy-secret`` reads, or the object a ``copy`` (or a ``create`` of
-    a moved object) was made from; ``host_edits`` the values an ``edit`` or a
-    ``copy`` takes from the live object (see :class:`HostEdit`); ``namespaces``
-    the namespaces a ``verify`` audits.
-    """
-
-    action: Action
-    ref: ObjectRef
-    manifest: Mapping[str, Any] | None = None
-    patch: Mapping[str, Any] | None = None
-    strategic: bool = False
-    source: ObjectRef | None = None
-    replacements: tuple[Replacement, ...] = ()
-    host_edits: tuple[HostEdit, ...] = ()
-    replicas: int | None = None
-    namespaces: tuple[str, ...] = ()
-    note: str = ""
-    commands: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"action": self.action, "object": self.ref.to_dict()}
-        if self.manifest is not None:
-            doc["manifest"] = self.shown_manifest()
-        if self.patch is not None:
-            doc["patch"] = self.patch
-            doc["patch_type"] = "strategic" if self.strategic else "merge"
-        if self.source is not None:
-            doc["source"] = self.source.to_dict()
-        if self.replacements:
-            doc["replacements"] = [r.to_dict() for r in self.replacements]
-        if self.host_edits:
-            doc["host_edits"] = [e.to_dict() for e in self.host_edits]
-        if self.replicas is not None:
-            doc["replicas"] = self.replicas
-        if self.namespaces:
-            doc["namespaces"] = list(self.namespaces)
-        if self.note:
-            doc["note"] = self.note
-        return doc
-
-    @property
-    def live_values(self) -> bool:
-        """Whether values are read from the live object when the step runs (``edit``, ``copy``)."""
-        return self.action in ("edit", "copy")
-
-    def shown_manifest(self) -> Mapping[str, Any] | None:
-        """The manifest as plans show it: a ``copy``'s live values are null (they are not known here)."""
-        if self.manifest is None or self.action != "copy":
-            return self.manifest
-        shown: Mapping[str, Any] = without(self.manifest, {e.path for e in self.host_edits})
-        return shown
-
 
 @dataclass(frozen=True, eq=False)
 class Step:
@@ -203,9 +78,7 @@ class Step:
         return self.operation.ref
 
     def to_dict(self) -> dict[str, Any]:
-        from novadiag.planning.commands import step_commands
-
-        commands, rollback = step_commands(self)
+        commands, rollback = step_commands(self.id, self.operation, self.rollback)
         return {
             "id": self.id,
             "phase": self.phase,
@@ -454,6 +327,15 @@ class Plan:
     done: tuple[str, ...] = ()
     """Steps whose result the cluster already holds (a resumed consolidation): the runner skips them."""
 
+    def __repr__(self) -> str:
+        """One line: the dataclass repr printed every step, operation and manifest (over 100,000 characters)."""
+        into = f" into {self.options.into}" if self.options.into else ""
+        verified = "not verified" if self.verification is None else self.verification.summary()
+        return f"<Plan {self.strategy}{into}: {len(self.steps)} steps, {len(self.fixes)} fixes; {verified}>"
+
+    def _repr_html_(self) -> str:
+        return plan_repr_html(self)
+
     @property
     def strategy(self) -> Strategy:
         return self.options.strategy
@@ -471,16 +353,6 @@ class Plan:
             if s.id == step_id:
                 return s
         raise KeyError(step_id)
-
-    def verify(self) -> Verification:
-        """Apply the plan to a copy of the snapshot, re-audit it, compare edge for edge."""
-        from novadiag.planning.simulate import verify_plan
-
-        return verify_plan(self)
-
-    def verified(self) -> Plan:
-        """This plan with :attr:`verification` filled in."""
-        return replace(self, verification=self.verify())
 
     def to_dict(self) -> dict[str, Any]:
         """The ``novadiag.plan/v1`` document."""
@@ -519,57 +391,28 @@ class Plan:
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def render(self, fmt: str = "markdown") -> str:
-        """``markdown`` (runbook), ``json`` or ``script`` (bash)."""
-        if fmt == "json":
-            return self.to_json() + "\n"
-        if fmt == "markdown":
-            from novadiag.planning.runbook import render_runbook
 
-            return render_runbook(self)
-        if fmt == "script":
-            from novadiag.planning.script import render_script
+PLAN_STEP_LIMIT = 15
 
-            return render_script(self)
-        from novadiag.errors import ConfigError
 
-        raise ConfigError(f"unknown plan format {fmt!r}: choose markdown, json, script or manifests")
-
-    def write_manifests(self, directory: str) -> list[str]:
-        """Write the cleaned manifests in apply order into ``directory``; returns the files."""
-        from novadiag.planning.manifests import write_manifests
-
-        return write_manifests(self, directory)
-
-    def apply(
-        self,
-        client: KubeClient | None = None,
-        *,
-        kubeconfig: str | None = None,
-        context: str | None = None,
-        yes: bool = False,
-        allow_delete: bool = False,
-        cleanup: bool = False,
-        skip_grace: bool = False,
-        ack_manual: bool = False,
-        probe: bool = True,
-        timeout: float | None = None,
-        out: Any = None,
-    ) -> ApplyResult:
-        """Execute the plan against a cluster, step by step (see :func:`novadiag.planning.apply.apply_plan`)."""
-        from novadiag.planning.apply import apply_plan
-
-        return apply_plan(
-            self,
-            client,
-            kubeconfig=kubeconfig,
-            context=context,
-            yes=yes,
-            allow_delete=allow_delete,
-            cleanup=cleanup,
-            skip_grace=skip_grace,
-            ack_manual=ack_manual,
-            probe=probe,
-            timeout=timeout,
-            out=out,
-        )
+def plan_repr_html(plan: Plan) -> str:
+    """The notebook view of a migration or fix Plan: verdict of its verification, then its steps in order."""
+    verification = plan.verification
+    status = "ok" if plan.ok else "broken"
+    into = f" into {plan.options.into}" if plan.options.into else ""
+    rows = [
+        [esc(i), esc(step.phase), esc(step.title) + (muted(f" ⚠ {step.warning}") if step.warning else "")]
+        for i, step in enumerate(plan.steps[:PLAN_STEP_LIMIT], start=1)
+    ]
+    notes = [verification.summary() if verification is not None else "not verified"]
+    if len(plan.steps) > PLAN_STEP_LIMIT:
+        notes.append(f"… and {len(plan.steps) - PLAN_STEP_LIMIT} more steps")
+    notes += list(plan.warnings)
+    notes.append("novadiag.render_plan(plan, 'markdown') for the runbook")
+    return compact_table_html(
+        f"novadiag plan: {plan.strategy}{into}, {len(plan.steps)} steps",
+        ["#", "phase", "step"],
+        rows,
+        status=status,
+        note=" · ".join(notes),
+    )
