@@ -39,13 +39,12 @@ disappears from the printed text. The host parser in
 from __future__ import annotations
 
 import base64
-import importlib
 import re
 from collections.abc import Mapping
-from functools import cache, lru_cache
-from types import ModuleType
+from functools import lru_cache
 from typing import Any, cast
 
+from novadiag.hostgrammar import NOT_NEXT_URL, USERINFO, parse_value
 from novadiag.model import RawObject
 
 REDACTED = "<redacted>"
@@ -65,16 +64,7 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _SCHEME = r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}://"
 _MAX_SCHEME = 32  # characters before "://" in _SCHEME: a letter and up to 31 more
-# A comma or semicolon followed by another URL starts the next list entry.
-_NOT_NEXT_URL = r"(?![,;][a-z][a-z0-9+.\-]{0,31}://)"
-# ``host:8080/...@...`` (an ``@`` in a path or query) is an authority, not userinfo.
-_NOT_A_PORT = r"(?!\d{1,5}[/?#])"
-_USERINFO = (
-    rf"(?P<user>(?:{_NOT_NEXT_URL}[^\s/?#:])*)"
-    rf"(?P<colon>:{_NOT_A_PORT}(?P<password>(?:{_NOT_NEXT_URL}\S)*))?@"
-)
-_USERINFO_RE = re.compile(_USERINFO, re.IGNORECASE)
-_URL_CREDENTIALS_RE = re.compile(rf"(?P<scheme>{_SCHEME}){_USERINFO}", re.IGNORECASE)
+_URL_CREDENTIALS_RE = re.compile(rf"(?P<scheme>{_SCHEME}){USERINFO}", re.IGNORECASE)
 # ``scheme://user:password@rest`` with the only ``@`` of the text: the full pattern's match
 # is then known (see :func:`_mask_url_credentials`), so it is taken in one step.
 _ONE_CREDENTIAL_URL_RE = re.compile(
@@ -103,7 +93,7 @@ _NOT_ONE_URL_RE = re.compile(r"[\s;]")
 _SCHEME_BEFORE_RE = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}\Z", re.IGNORECASE)
 _TAIL_START_RE = re.compile(r"[/?#]")
 _URL_TAIL_RE = re.compile(
-    rf"(?P<head>{_SCHEME}(?:{_NOT_NEXT_URL}[^/?#\s;])*)(?P<tail>[/?#](?:{_NOT_NEXT_URL}[^\s;])*)", re.IGNORECASE
+    rf"(?P<head>{_SCHEME}(?:{NOT_NEXT_URL}[^/?#\s;])*)(?P<tail>[/?#](?:{NOT_NEXT_URL}[^\s;])*)", re.IGNORECASE
 )
 
 _SECRET_KEY = (
@@ -352,14 +342,6 @@ def is_libpq_dsn(text: str) -> bool:
     return _LIBPQ_START_RE.match(text) is not None
 
 
-def authority_start(rest: str) -> int:
-    """Where the host part begins in the text after ``scheme://`` (past any userinfo)."""
-    if "@" not in rest:  # userinfo ends with "@"; most URLs have none
-        return 0
-    match = _USERINFO_RE.match(rest)
-    return 0 if match is None else match.end()
-
-
 def _mask_userinfo(match: re.Match[str]) -> str:
     if match.group("colon") is None:
         return f"{match.group('scheme')}{MASK}@"
@@ -453,7 +435,7 @@ def sanitize_secret_value(key: str, value: str) -> str:
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
     # Masked first, then parsed: a parser confused by a password's characters sees only "***".
     masked = authority_only(redact(value))
-    hosts = _references().parse_value(key, masked, remember=False)
+    hosts = parse_value(key, masked, remember=False)
     kept = _text_naming(key, value, masked, hosts) if hosts else REDACTED
     if kept != REDACTED:
         _remember_kept(key, kept)
@@ -500,7 +482,7 @@ def _text_naming(key: str, value: str, masked: str, hosts: tuple[Any, ...]) -> s
 
 def _reads_as(key: str, text: str, hosts: tuple[Any, ...], parsed: str) -> bool:
     """Whether ``text`` names ``hosts`` under ``key``; ``parsed`` is known to, so it is not parsed again."""
-    return bool(text) and (text == parsed or _references().parse_value(key, text, remember=False) == hosts)
+    return bool(text) and (text == parsed or parse_value(key, text, remember=False) == hosts)
 
 
 def _joined(hosts: tuple[Any, ...], *, grouped: bool, suffix: str) -> str:
@@ -520,16 +502,6 @@ def _joined(hosts: tuple[Any, ...], *, grouped: bool, suffix: str) -> str:
 
 def _host_text(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-@cache
-def _references() -> ModuleType:
-    """:mod:`novadiag.references` (for its parser), imported on first use: it imports this module.
-
-    Once, not per call: an import statement in the function was 1.3 µs of each
-    Secret value, about 6% of sanitizing one.
-    """
-    return importlib.import_module("novadiag.references")
 
 
 def sanitize_secret(obj: Mapping[str, Any], *, trust_marker: bool = True) -> RawObject:

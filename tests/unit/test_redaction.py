@@ -281,12 +281,12 @@ def test_secret_token_with_capitals_under_a_host_key_vanishes():
 
 def test_sanitizing_never_memoizes_a_value():
     """A lone lower-case password passes redact() unchanged: parsing it must not leave it in a cache."""
-    from novadiag import references
+    from novadiag import hostgrammar
 
-    before = references._parse.cache_info().currsize
+    before = hostgrammar._parse.cache_info().currsize
     sanitize_secret_value("DB_HOST", "correcthorsebattery")
     sanitize_secret_value("API_URL", "http://svc-memo-check:80")
-    assert references._parse.cache_info().currsize == before
+    assert hostgrammar._parse.cache_info().currsize == before
 
 
 # ----------------------------------------------------------------------------- the one-URL shortcut

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from novadiag.hostgrammar import HostPort, classify_env_name, parse_value
 from novadiag.model import Gap, ObjectRef, SourceInfo
 from novadiag.redaction import REDACTED
-from novadiag.references import HostPort, classify_env_name, discover_references, expand, parse_value
+from novadiag.references import discover_references, expand
 from novadiag.snapshot import build_snapshot
 
 NOVA = Path(__file__).resolve().parents[2] / "novadiag" / "lab" / "scenarios" / "nova"
@@ -710,9 +711,9 @@ def test_nova_scenario_never_exposes_a_secret():
 
 
 def test_values_that_may_carry_credentials_are_not_memoized():
-    from novadiag import references
+    from novadiag import hostgrammar
 
-    before = references._parse.cache_info().currsize
+    before = hostgrammar._parse.cache_info().currsize
     parse_value("DATABASE_URL", "postgres://u:PWmemo@db/app")
     parse_value("DSN", "host=db password=PWmemo")
-    assert references._parse.cache_info().currsize == before
+    assert hostgrammar._parse.cache_info().currsize == before

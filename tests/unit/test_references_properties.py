@@ -6,9 +6,10 @@ import string
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from novadiag.hostgrammar import HostPort, parse_value
 from novadiag.model import SourceInfo
 from novadiag.redaction import REDACTED, redact, sanitize_secret, sanitize_secret_value
-from novadiag.references import HostPort, discover_references, parse_value
+from novadiag.references import discover_references
 from novadiag.snapshot import build_snapshot
 
 PROPERTY = settings(max_examples=300, deadline=None, database=None)
@@ -208,7 +209,7 @@ def credential_urls(draw):
 @example(text="mongodb://u:p@a:1,b:99999/x")
 @example(text="mongodb://u:p@h:1/x;host=y")
 def test_credential_url_shortcut_agrees_with_the_general_rules(text):
-    from novadiag.references import _parse_credential_url, _parse_text
+    from novadiag.hostgrammar import _parse_credential_url, _parse_text
 
     fast = _parse_credential_url(text)
     if fast is not None:
@@ -218,7 +219,7 @@ def test_credential_url_shortcut_agrees_with_the_general_rules(text):
 
 def test_credential_url_shortcut_takes_the_common_dsns():
     """Not vacuous: the shapes most Secrets hold go through the shortcut."""
-    from novadiag.references import _parse_credential_url
+    from novadiag.hostgrammar import _parse_credential_url
 
     assert _parse_credential_url("mongodb://u:***@a-0:9090,b.ns-1:9090/app?replicaset=rs0") == (
         HostPort("a-0", 9090, "mongodb"),
