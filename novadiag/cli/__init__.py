@@ -297,17 +297,8 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _run_policies(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output)
-    report = audit(
-        manifests=args.manifests,
-        snapshot=args.snapshot,
-        lab=args.lab,
-        kubeconfig=args.kubeconfig,
-        context=args.context,
-        in_cluster=args.in_cluster,
-        request_timeout=args.request_timeout,
-        cluster_domain=args.cluster_domain,
-        probe=False,
-    )  # every namespace's edges: -n picks the policies shown, their callers may live anywhere
+    # every namespace's edges: -n picks the policies shown, their callers may live anywhere
+    report = audit(**source_options(args), cluster_domain=args.cluster_domain, probe=False)
     view = policy_view(report, namespaces=args.namespaces)
     if args.output:
         write_output(args.output, visible(render_policies(view, args.format)))
@@ -365,13 +356,7 @@ def _run_audit(args: argparse.Namespace) -> int:
         check_output_file(args.output)
     with _progress(enabled=fmt == "table" and not args.output and live) as (listing, probing):
         report = audit(
-            manifests=args.manifests,
-            snapshot=args.snapshot,
-            lab=args.lab,
-            kubeconfig=args.kubeconfig,
-            context=args.context,
-            in_cluster=args.in_cluster,
-            request_timeout=args.request_timeout,
+            **source_options(args),
             namespaces=args.namespaces,
             cluster_domain=args.cluster_domain,
             probe=args.probe if live else (args.probe or None),
