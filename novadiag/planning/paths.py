@@ -20,7 +20,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from novadiag.redaction import MASK, REDACTED, names_a_secret
+from novadiag.redaction import MASK, REDACTED, annotation_names_a_secret, names_a_secret
 
 FieldPath = tuple[str, ...]
 
@@ -102,9 +102,16 @@ def masked_paths(obj: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
 
 
 def _named_like_a_credential(path: FieldPath) -> bool:
-    """An env entry's ``value`` or a ConfigMap's ``data`` key whose name says credential: see :func:`is_rewritten`."""
+    """A place the snapshot keeps as its hosts only, by its name: see :func:`is_rewritten`.
+
+    An env entry's ``value`` or a ConfigMap's ``data`` key named like a
+    credential, and an annotation whose key says so (the snapshot's
+    ``_masked_annotation``), wherever the annotations are (object or pod template).
+    """
     if len(path) >= 2 and path[-1] == "value" and path[-2].startswith("name="):
         return names_a_secret(path[-2][len("name=") :])
+    if len(path) >= 2 and path[-2] == "annotations":
+        return annotation_names_a_secret(path[-1])
     return len(path) == 2 and path[0] == "data" and names_a_secret(path[1])
 
 

@@ -24,6 +24,7 @@ from novadiag.errors import PlanError
 from novadiag.model import ObjectRef
 from novadiag.planning import apply_plan, render_plan, verify_plan, write_manifests
 from novadiag.planning.operations import Operation
+from novadiag.planning.paths import masked_paths
 from novadiag.planning.simulate import apply_operation
 from novadiag.planning.values import Plan
 from novadiag.redaction import MASK, REDACTED
@@ -294,3 +295,19 @@ def test_the_script_leaves_no_live_value_behind_when_a_step_fails(report: novadi
     assert result.returncode != 0 and "refusing a value with control characters" in result.stderr, result.stderr[-2000:]
     assert list(scratch.iterdir()) == []
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_every_place_the_snapshot_keeps_as_hosts_only_is_read_live() -> None:
+    # the snapshot keeps a credential-named env value, data key or annotation as its hosts ('db:1433'),
+    # with no mask: a copy must take each from the live source
+    manifest = {
+        "metadata": {"annotations": {"example.com/api-token": "db:1433", "note": "db:1433"}},
+        "data": {"DB_PASSWORD_DSN": "db:1433", "DB_URL": "db:1433"},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "env": [
+            {"name": "DB_CREDENTIALS", "value": "db:1433"}, {"name": "DB_HOST", "value": "db"}]}]}}},
+    }
+    assert sorted(masked_paths(manifest)) == sorted([
+        ("metadata", "annotations", "example.com/api-token"),
+        ("data", "DB_PASSWORD_DSN"),
+        ("spec", "template", "spec", "containers", "name=app", "env", "name=DB_CREDENTIALS", "value"),
+    ])
