@@ -1,7 +1,7 @@
 """The console script (``novadiag``, ``kubectl novadiag``, ``python -m novadiag``): Ctrl-C from the first moment.
 
-Importing the CLI takes a noticeable fraction of a second (rich, networkx, the
-report renderers; the kubernetes client comes later, inside :func:`~novadiag.cli.main`).
+Importing the CLI takes a noticeable fraction of a second (rich, the kubernetes
+client, the planner and the report renderers).
 Python's own SIGINT handler would turn a Ctrl-C in that time into a
 KeyboardInterrupt raised inside some module's import, and a traceback. Nothing
 exists yet that needs cleaning up, so until :func:`~novadiag.cli.main` takes
