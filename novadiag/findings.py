@@ -111,7 +111,7 @@ def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
         if edge.status == "unknown-target" and "does not exist" in edge.detail:
             out.append(
                 Finding(
-                    "error", "missing-namespace", f"{edge.source} env {edge.reference.env}: {edge.detail}", edge.source
+                    "error", "missing-namespace", f"{edge.source} env {edge.reference.slot}: {edge.detail}", edge.source
                 )
             )
     return out
@@ -137,7 +137,7 @@ def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding
         cause = ""
         if causes:
             named = ", ".join(
-                f"{e.reference.env} ({e.status}{', needed at start-up' if e.reference.startup else ''})"
+                f"{e.reference.slot} ({e.status}{', needed at start-up' if e.reference.startup else ''})"
                 for e in causes[:3]
             )
             cause = f"; likely cause: {named}"

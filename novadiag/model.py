@@ -122,16 +122,19 @@ class ObjectRef:
 
 @dataclass(frozen=True, order=True)
 class Reference:
-    """One place where a workload names a host: one env var, one host.
+    """One place where a workload names a host: one env var, argument, script line or file key; one host.
 
     ``reference`` is the value as written with credentials redacted; the raw value
     never leaves the parser. ``port_env`` names the second variable when host and
-    port are split across two (``DB_HOST`` + ``DB_PORT``).
+    port are split across two (``DB_HOST`` + ``DB_PORT``). ``env`` is None when
+    the host is not named in an env var (a command argument, a shell script, a
+    mounted config file); ``location`` then says where inside it: ``args[3]``,
+    the script's ``line 2``, or the key path inside a file (``exporters.otlp.endpoint``).
     """
 
     workload: ObjectRef
     container: str
-    env: str
+    env: str | None
     origin: str
     reference: str
     host: str
@@ -140,6 +143,23 @@ class Reference:
     init_container: bool = False
     port_env: str | None = None
     startup: bool = False
+    location: str | None = None
+
+    @property
+    def slot(self) -> str:
+        """Where in the container the host is named: the env var, else the origin and location.
+
+        >>> Reference(ObjectRef("Deployment", "a", "w"), "c", None, "args", "db:5432", "db", 5432,
+        ...           location="args[2]").slot
+        'args[2]'
+        """
+        if self.env is not None:
+            return self.env
+        if self.location is None:
+            return self.origin
+        if self.origin in ("command", "args", "init-script"):
+            return self.location
+        return f"{self.origin}:{self.location}"
 
     @property
     def namespace(self) -> str:
@@ -150,7 +170,7 @@ class Reference:
         """Stable, readable id: one edge per (workload, container, env var, host, port)."""
         port = "-" if self.port is None else str(self.port)
         w = self.workload
-        return f"{w.namespace}/{w.kind.lower()}/{w.name}/{self.container}/{self.env}/{self.host}:{port}"
+        return f"{w.namespace}/{w.kind.lower()}/{w.name}/{self.container}/{self.slot}/{self.host}:{port}"
 
 
 ProbeDNS = Literal["ok", "nxdomain", "servfail", "timeout", "error", "not-run"]
@@ -239,6 +259,7 @@ class Edge:
             },
             "env": ref.env,
             "origin": ref.origin,
+            "location": ref.location,
             "reference": ref.reference,
             "host": ref.host,
             "port": ref.port,

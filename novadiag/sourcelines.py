@@ -78,12 +78,12 @@ def locate(lines: SourceLines, edge: Edge) -> SourceLine | None:
     ref = edge.reference
     w = ref.workload
     workload = lines.get((w.kind, w.namespace or "default", w.name))
-    config = _config_key_line(lines, ref.origin, ref.env, w.namespace or "default")
+    config = None if ref.env is None else _config_key_line(lines, ref.origin, ref.env, w.namespace or "default")
     if config is not None:
         return config
     if workload is None:
         return None
-    line = workload.env.get((ref.container, ref.env), workload.line)
+    line = workload.line if ref.env is None else workload.env.get((ref.container, ref.env), workload.line)
     return SourceLine(workload.file, line)
 
 

@@ -308,7 +308,7 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
         new_port = split_fix(edge.fix)[1] or ref.port
         if new_host == ref.host:
             why = f"port {ref.port} is not exposed by {target.namespace}/{target.name}"
-    where = f"{ref.env} of {ref.workload}"
+    where = f"{ref.slot} of {ref.workload}"
     if new_host is None:
         moves.problems[edge.id] = why
         moves.rewrites.append(Rewrite(edge.id, ref.host, ref.host, where, why))
@@ -321,7 +321,7 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
         if problem is not None:
             moves.problems[edge.id] = f"cannot rewrite: {problem}"
             moves.rewrites.append(
-                Rewrite(edge.id, ref.host, ref.host, where or f"{ref.env}", f"cannot rewrite: {problem}")
+                Rewrite(edge.id, ref.host, ref.host, where or f"{ref.slot}", f"cannot rewrite: {problem}")
             )
             moves.edge_map[edge.id] = _edge_id(new_source, edge, ref.host, ref.port)
             return
@@ -332,7 +332,7 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
 def _edge_id(source: ObjectRef, edge: Edge, host: str, port: int | None) -> str:
     ref = edge.reference
     return (
-        f"{source.namespace}/{source.kind.lower()}/{source.name}/{ref.container}/{ref.env}/"
+        f"{source.namespace}/{source.kind.lower()}/{source.name}/{ref.container}/{ref.slot}/"
         f"{host.lower()}:{'-' if port is None else port}"
     )
 

@@ -70,6 +70,8 @@ class Edits:
     def add_fix(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
         """Record the rewrite of one reference; returns (reason it is impossible or None, where)."""
         host = ref.host
+        if ref.env is None:
+            return f"{host} is named in {ref.slot}, not in an env var: the plan rewrites env values only", ref.slot
         if new_port is None or new_port == ref.port:
             return self._add(edge_id, ref, ref.env, host, new_host)
         pair = f"{host}:{ref.port}"

@@ -33,11 +33,11 @@ def _link_colour(link: Link) -> str:
 
 
 def _broken_label(link: Link) -> str:
-    return "\n".join(sorted({e.reference.env for e in link.edges if e.broken}))
+    return "\n".join(sorted({e.reference.slot for e in link.edges if e.broken}))
 
 
 def _tooltip(link: Link) -> str:
-    return "\n".join(f"{e.reference.env} → {host_port(e)}: {e.status}" for e in link.edges)
+    return "\n".join(f"{e.reference.slot} → {host_port(e)}: {e.status}" for e in link.edges)
 
 
 def _node_ids(drawing: Drawing) -> dict[str, str]:

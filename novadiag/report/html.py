@@ -162,7 +162,7 @@ def _fixes(report: Report) -> str:
         fix = f" → write <code>{esc(e.fix)}</code>" if e.fix else ""
         items.append(
             f'<li>{badge(e.status)} <span class="what">{esc(e.reference.namespace)}/{esc(_source_text(e))}</span> '
-            f"<code>{esc(e.reference.env)}</code> = <code>{esc(e.reference.reference)}</code>{fix}"
+            f"<code>{esc(e.reference.slot)}</code> = <code>{esc(e.reference.reference)}</code>{fix}"
             f'<div class="why">{esc(e.detail)}</div></li>'
         )
     more = len(broken) - len(items)
@@ -296,7 +296,7 @@ def _edge_row(e: Edge) -> str:
     cells = [
         f'<td data-sort="{DISPLAY_ORDER[e.status]}">{badge(e.status)}</td>',
         f'<td class="src nw"><span class="ns">{esc(ref.namespace)}/</span><wbr>{esc(_source_text(e))}</td>',
-        f'<td class="mono">{esc(ref.env)}</td>',
+        f'<td class="mono">{esc(ref.slot)}</td>',
         f'<td class="ref">{_host_cell(e)}</td>',
         f'<td class="note" title="{esc(e.detail)}">{note}</td>',
         f"<td>{_wrap_after_slash(target_label(e))}</td>",
@@ -404,7 +404,7 @@ def report_repr_html(report: Report) -> str:
         [
             _repr_badge(e.status),
             esc(f"{e.reference.namespace}/{_source_text(e)}"),
-            f"<code>{esc(e.reference.env)}</code>",
+            f"<code>{esc(e.reference.slot)}</code>",
             f"<code>{esc(host_port(e))}</code>",
             f"<code>{esc(e.fix)}</code>" if e.fix else '<span class="nd-muted">-</span>',
         ]
@@ -426,7 +426,7 @@ def edge_repr_html(edge: Edge) -> str:
     ref = edge.reference
     rows = [
         ["source", esc(f"{ref.namespace}/{_source_text(edge)}")],
-        ["env", f"<code>{esc(ref.env)}</code>" + muted(f" ({ref.origin})")],
+        ["env", f"<code>{esc(ref.slot)}</code>" + muted(f" ({ref.origin})")],
         ["reference", f"<code>{esc(ref.reference)}</code>"],
         ["target", esc(target_label(edge)) + (muted(" (cross-namespace)") if edge.cross_namespace else "")],
         ["why", esc(edge.detail)],
@@ -437,4 +437,4 @@ def edge_repr_html(edge: Edge) -> str:
         p = edge.probe
         seen = f"dns {p.dns}, connect {p.connect}, health {p.health}" + (f": {p.error}" if p.error else "")
         rows.append(["probe", esc(seen)])
-    return compact_table_html(f"{ref.env} → {host_port(edge)}", None, rows, status=edge.status)
+    return compact_table_html(f"{ref.slot} → {host_port(edge)}", None, rows, status=edge.status)

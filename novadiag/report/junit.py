@@ -92,7 +92,7 @@ def _properties(report: Report) -> ET.Element:
 def testcase_name(edge: Edge) -> str:
     ref = edge.reference
     container = "" if ref.container == ref.workload.name else f"[{ref.container}] "
-    return f"{container}{ref.env} -> {host_port(edge)}"
+    return f"{container}{ref.slot} -> {host_port(edge)}"
 
 
 def _testcase(edge: Edge) -> ET.Element:
@@ -115,7 +115,7 @@ def _failure_body(edge: Edge) -> str:
     lines = [
         f"edge:      {edge.id}",
         f"source:    {ref.workload} (container {ref.container})",
-        f"env:       {ref.env} ({ref.origin})",
+        f"env:       {ref.slot} ({ref.origin})",
         f"reference: {ref.reference}",
         f"target:    {target_label(edge)}",
         f"status:    {edge.status}",

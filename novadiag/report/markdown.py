@@ -108,7 +108,7 @@ def _broken(report: Report) -> str:
     if not broken:
         return "## Broken edges\n\nNone: every in-cluster reference resolves to a Service that can answer."
     rows = [
-        [cell(e.status), _source(e), code(e.reference.env), code(host_port(e)), code(e.fix or ""), cell(e.detail)]
+        [cell(e.status), _source(e), code(e.reference.slot), code(host_port(e)), code(e.fix or ""), cell(e.detail)]
         for e in broken
     ]
     lines = table(["status", "source", "env", "host", "fix", "why"], rows)
@@ -122,7 +122,7 @@ def _unverified(report: Report) -> str:
     edges = sorted_edges(report.unverified)
     if not edges:
         return ""
-    rows = [[_source(e), code(e.reference.env), code(host_port(e)), cell(e.detail)] for e in edges]
+    rows = [[_source(e), code(e.reference.slot), code(host_port(e)), cell(e.detail)] for e in edges]
     intro = "Neither OK nor broken: each verdict needs objects the audit could not read."
     return "\n".join(
         [f"## Unverified edges ({len(edges)})", "", intro, "", *table(["source", "env", "host", "why"], rows)]
@@ -181,7 +181,7 @@ def _all_edges(report: Report) -> str:
     if not report.edges:
         return ""
     rows = [
-        [cell(e.status), _source(e), code(e.reference.env), code(e.reference.reference), code(target_label(e))]
+        [cell(e.status), _source(e), code(e.reference.slot), code(e.reference.reference), code(target_label(e))]
         for e in sorted_edges(report.edges)
     ]
     lines = table(["status", "source", "env", "reference", "target"], rows)

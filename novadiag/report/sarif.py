@@ -61,7 +61,7 @@ def _rule(status: str) -> dict[str, Any]:
 
 
 def _result(report: Report, edge: Edge) -> dict[str, Any]:
-    message = f"{edge.source} container {edge.reference.container}, {edge.reference.env}: {edge.detail}"
+    message = f"{edge.source} container {edge.reference.container}, {edge.reference.slot}: {edge.detail}"
     if edge.fix:
         message += f" Fix: {edge.fix}"
     result: dict[str, Any] = {

@@ -370,7 +370,7 @@ def _link_svg(
 
 
 def _edge_tip(edge: Edge) -> str:
-    tip = f"{edge.source.name} {edge.reference.env} → {host_port(edge)}: {edge.status}"
+    tip = f"{edge.source.name} {edge.reference.slot} → {host_port(edge)}: {edge.status}"
     return tip + (f" (fix: {edge.fix})" if edge.fix else "")
 
 

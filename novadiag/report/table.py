@@ -137,7 +137,7 @@ def _table(title: str, edges: list[Edge]) -> Table:
         table.add_row(
             *cells,
             source,
-            ref.env,
+            ref.slot,
             ref.host if ref.port is None else f"{ref.host}:{ref.port}",
             target_text,
             note,
