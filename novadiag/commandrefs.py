@@ -46,6 +46,8 @@ from novadiag.shellwords import SHELLS, find_script, simple_commands
 
 _PROPERTY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _NUMBER_RE = re.compile(r"-\d+(?:\.\d+)?")
+# Programs whose arguments are text to print or files to touch, not addresses to reach.
+_TEXT_PROGRAMS = frozenset({"echo", "printf", "logger", "sleep", "exit", "test", "[", "[[", "cat", "mkdir", "rm", "cp"})
 _PREFIX_PROGRAMS = frozenset({"exec", "nohup", "time", "command", "sudo", "busybox", "env"})
 
 
@@ -145,14 +147,19 @@ def _read_word(word: str, pending: str | None) -> tuple[_Candidate | None, str |
         if word.startswith("-D") and not word.startswith("--") and equals:
             name = name[1:]  # -Dspring.datasource.url=...: the property's name
         if equals:
-            return _Candidate(name, value), None
+            return _property(value) or _Candidate(name, value), None
         return None, name
     if pending is not None:
-        return _Candidate(pending, word), None
-    key, equals, value = word.partition("=")
+        return _property(word) or _Candidate(pending, word), None
+    return _property(word) or _Candidate("", word), None
+
+
+def _property(text: str) -> _Candidate | None:
+    """``zookeeper.connect=zk:2181``, as ``--override`` and ``--set`` take a property: its key is the hint."""
+    key, equals, value = text.partition("=")
     if equals and _PROPERTY_RE.fullmatch(key):
-        return _Candidate(key, value), None  # zookeeper.connect=zk:2181, as Kafka's --override takes it
-    return _Candidate("", word), None
+        return _Candidate(key, value)
+    return None
 
 
 def _hosts(candidate: _Candidate, origin: str, location: str, text: str) -> Iterator[_Found]:
@@ -169,6 +176,8 @@ def _script_hosts(script: str, origin: str, first_line: int = 1) -> Iterator[_Fo
         if not words:
             continue
         program = words[0].rsplit("/", 1)[-1]
+        if program in _TEXT_PROGRAMS:
+            continue
         inner = find_script(words, ()) if program in SHELLS else None
         if inner is not None:
             yield from _script_hosts(inner.text, origin, line)
@@ -176,9 +185,12 @@ def _script_hosts(script: str, origin: str, first_line: int = 1) -> Iterator[_Fo
         text = " ".join(str(w) for w in redact_command(list(words)))
         location = f"line {line}"
         reader = _TOOLS.get(program)
-        for candidate in reader(words[1:]) if reader is not None else ():
-            yield from _hosts(candidate, origin, location, text)
-        for candidate in _argument_candidates(words[1:]):
+        candidates = list(_argument_candidates(words[1:]))
+        if reader is not None:
+            # The tool's own reading knows its options (``-h`` is a host there, ``--host`` comes with
+            # ``--port``); of the rest only URLs and host:port words count, as in any text.
+            candidates = [*reader(words[1:]), *(c._replace(hint="") for c in candidates)]
+        for candidate in candidates:
             yield from _hosts(candidate, origin, location, text)
 
 

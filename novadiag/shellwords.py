@@ -123,15 +123,29 @@ def _logical_lines(script: str) -> Iterator[tuple[int, str]]:
 
 def _tokens(text: str) -> list[str]:
     """Words and operators of one line; plain whitespace words when the line does not tokenize."""
+    text = _without_comment(text)
     text = _FD_DUPLICATION_RE.sub(lambda m: " >" if m[0].startswith("&") else " ", text)
     lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()")
     lexer.whitespace_split = True
-    lexer.commenters = "#"
+    lexer.commenters = ""  # shlex would end a word at any "#" (``${HOSTNAME##*-}``); the shell only at a word's start
     try:
         return list(lexer)
     except ValueError:  # an unbalanced quote: read what is there word by word
-        words = text.partition(" #")[0].split()
+        words = text.split()
         return [w.strip("'\"") for w in words if w.strip("'\"")]
+
+
+def _without_comment(text: str) -> str:
+    """The line up to a ``#`` that starts a word outside quotes (where the shell starts a comment)."""
+    quote = ""
+    for position, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (position == 0 or text[position - 1].isspace()):
+            return text[:position]
+    return text
 
 
 def _command(line: int, words: list[str]) -> Iterator[SimpleCommand]:
