@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import doctest
+import io
 from pathlib import Path
 
 import pytest
 
+import novadiag
 import novadiag.commandrefs
 import novadiag.shellwords
 from novadiag import audit
 from novadiag.hostgrammar import HostPort, parse_value
 from novadiag.manifests import load_manifests
 from novadiag.model import SourceInfo
+from novadiag.planning import render_plan
 from novadiag.references import discover_references
+from novadiag.report.tabular import render_csv
 from novadiag.shellwords import find_script, simple_commands
 from novadiag.snapshot import build_snapshot
 
@@ -223,3 +228,28 @@ def test_an_init_script_edge_to_another_namespace_is_judged_like_an_env_edge(tmp
 def test_docstrings() -> None:
     assert doctest.testmod(novadiag.shellwords).failed == 0
     assert doctest.testmod(novadiag.commandrefs).failed == 0
+
+
+def test_manifest_lines_point_at_the_argument_or_the_script_line() -> None:
+    report = audit(manifests=[DATA / "workloads.yaml", DATA / "services.yaml"])
+    rows = csv.DictReader(io.StringIO(render_csv(report)))
+    lines = {(r["container"], r["location"], r["host"]): int(r["line"]) for r in rows if r["location"]}
+    text = (DATA / "workloads.yaml").read_text().splitlines()
+    for (container, location, host), line in lines.items():
+        assert host in text[line - 1], (container, location, host, text[line - 1])
+    assert lines[("wait-for-db", "line 5", "redis-master.data")] == 27  # a "|" block: the script's own line
+    assert lines[("orders", "args[1]", "kafka.data")] == 40
+
+
+def test_the_planner_says_which_argument_to_change_to_what(tmp_path: Path) -> None:
+    (tmp_path / "w.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: kafka, namespace: data}\nspec: {ports: [{port: 9092}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n"
+        "  initContainers: [{name: wait, command: [sh, -c, 'until nc -z kafka 9092; do sleep 2; done']}]\n"
+        "  containers: [{name: web, image: x, args: [--kafka-brokers=kafka:9092]}]\n"
+    )
+    plan = novadiag.plan(audit(manifests=[tmp_path]), "rewrite")
+    text = render_plan(plan, "markdown")
+    assert "kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092)" in text
+    assert "kafka is named in args[0] of container web (--kafka-brokers=kafka:9092)" in text
+    assert text.count("change kafka there to kafka.data") == 2
