@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import doctest
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,23 @@ def test_references_keep_env_null_and_the_value_as_written() -> None:
     assert script.init_container and script.slot == "line 6"
     assert script.reference == "mysqladmin ping -h mysql.data -P 3306 -u root -p*** --silent"
     assert "XYZ" not in repr(refs) and "s3cr3t" not in repr(refs)
+
+
+INIT_WAIT = """\
+apiVersion: v1
+kind: Service
+metadata: {name: kafka, namespace: data}
+spec: {ports: [{port: 9092}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  initContainers: [{name: wait, command: [sh, -c, 'until nc -z kafka 9092; do sleep 2; done']}]
+  containers:
+  - name: web
+    image: x
+"""
 
 
 def pod(containers, *, init=(), services=("db", "kafka", "api", "cache"), name="web"):
@@ -241,13 +259,20 @@ def test_manifest_lines_point_at_the_argument_or_the_script_line() -> None:
     assert lines[("orders", "args[1]", "kafka.data")] == 40
 
 
+def test_junit_and_sarif_say_where_the_host_is_named(tmp_path: Path) -> None:
+    (tmp_path / "w.yaml").write_text(INIT_WAIT)
+    report = audit(manifests=[tmp_path])
+    junit = report.render("junit")
+    assert 'name="[wait] line 1 -&gt; kafka:9092"' in junit
+    assert "where:     init-script line 1" in junit and "env:       None" not in junit
+    sarif = json.loads(report.render("sarif"))
+    (result,) = sarif["runs"][0]["results"]
+    assert result["message"]["text"].startswith("Pod shop/web container wait, line 1: kafka does not resolve")
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 10  # the line of the script item
+
+
 def test_the_planner_says_which_argument_to_change_to_what(tmp_path: Path) -> None:
-    (tmp_path / "w.yaml").write_text(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: kafka, namespace: data}\nspec: {ports: [{port: 9092}]}\n"
-        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n"
-        "  initContainers: [{name: wait, command: [sh, -c, 'until nc -z kafka 9092; do sleep 2; done']}]\n"
-        "  containers: [{name: web, image: x, args: [--kafka-brokers=kafka:9092]}]\n"
-    )
+    (tmp_path / "w.yaml").write_text(INIT_WAIT + "    args: [--kafka-brokers=kafka:9092]\n")
     plan = novadiag.plan(audit(manifests=[tmp_path]), "rewrite")
     text = render_plan(plan, "markdown")
     assert "kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092)" in text
