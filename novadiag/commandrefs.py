@@ -60,7 +60,6 @@ class CommandSite:
     init: bool
     names: ClusterNames
     own_names: frozenset[str]
-    startup: frozenset[str] = frozenset()
 
 
 class _Found(NamedTuple):
@@ -122,7 +121,6 @@ def _references(site: CommandSite, found: Iterable[_Found]) -> list[Reference]:
                 port=item.port,
                 scheme=item.scheme,
                 init_container=site.init,
-                startup=item.location in site.startup,
                 location=item.location,
             )
     return list(seen.values())
@@ -172,6 +170,8 @@ def _script_hosts(script: str, origin: str, first_line: int = 1) -> Iterator[_Fo
     """Hosts of every command of a script, located at ``line N`` of the script the container holds."""
     for command in simple_commands(script):
         line = first_line + command.line - 1
+        for assignment in command.assignments:  # DB_URL=postgres://db:5432/app: the name is the hint
+            yield from _hosts(_property(assignment) or _Candidate("", assignment), origin, f"line {line}", assignment)
         words = _program_words(command.words)
         if not words:
             continue

@@ -61,7 +61,7 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
             name = str(container.get("name") or "")
             env = _Resolver(workload, name, sources).resolve(container)
             references.extend(_references(_Site(workload, name, init, startup), env))
-            site = CommandSite(workload.ref, name, init, names, _own_names(workload, name), startup)
+            site = CommandSite(workload.ref, name, init, names, _own_names(workload, name))
             references.extend(command_references(site, container, _known_values(env)))
     return references, sources.findings
 

@@ -46,10 +46,15 @@ class Script:
 
 @dataclass(frozen=True)
 class SimpleCommand:
-    """One simple command of a script: its words and the 1-based line it starts on."""
+    """One simple command of a script: its words and the 1-based line it starts on.
+
+    ``assignments`` are the ``VAR=value`` words before the program (``PGHOST=db
+    pg_isready``), or a line of assignments alone: their values may name hosts too.
+    """
 
     line: int
     words: tuple[str, ...]
+    assignments: tuple[str, ...] = ()
 
 
 def find_script(command: Sequence[str], args: Sequence[str]) -> Script | None:
@@ -69,7 +74,14 @@ def find_script(command: Sequence[str], args: Sequence[str]) -> Script | None:
     position = 1
     if argv[0][2].rsplit("/", 1)[-1] == "busybox" and len(argv) > 1 and _is_shell(argv[1][2]):
         position = 2  # busybox sh -c '...'
+    option_value = False
     for origin, index, word in argv[position:]:
+        if option_value:  # the name after ``-o``/``+o`` (``bash -o pipefail -c ...``)
+            option_value = False
+            continue
+        if word in ("-o", "+o", "-O", "+O"):
+            option_value = True
+            continue
         if not word.startswith("-"):
             return None
         if "c" in word.lstrip("-") and not word.startswith("--"):  # -c, -ec, -xc
@@ -149,11 +161,14 @@ def _without_comment(text: str) -> str:
 
 
 def _command(line: int, words: list[str]) -> Iterator[SimpleCommand]:
+    assignments: list[str] = []
     while words and (words[0] in _KEYWORDS or _ASSIGNMENT_RE.match(words[0])):
+        if words[0] not in _KEYWORDS:
+            assignments.append(words[0])
         words = words[1:]
     words = _without_redirections(words)
-    if words:
-        yield SimpleCommand(line, tuple(words))
+    if words or assignments:
+        yield SimpleCommand(line, tuple(words), tuple(assignments))
 
 
 def _without_redirections(words: list[str]) -> list[str]:

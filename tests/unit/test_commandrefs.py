@@ -177,6 +177,12 @@ def test_the_pods_own_names_are_not_references() -> None:
         (["sh", "-c", "echo db:5432 api:80; sleep 5; cat /etc/db.conf; nc -z localhost 80"], [], []),
         (["sh", "-c", "until nc -z $DB_HOST $DB_PORT; do sleep 1; done"], [], []),
         (["sh", "-c", "nc -z mainframe 23"], [], []),
+        (["bash", "-o", "pipefail", "-c", "nc -z db 5432 | tee /tmp/log"], [], [("line 1", "db", 5432)]),
+        (
+            ["sh", "-c", "DB_URL=postgres://u:pw@db:5432/x\nAPI_HOST=api exec /app"],
+            [],
+            [("line 1", "db", 5432), ("line 2", "api", None)],
+        ),
     ],
 )
 def test_scripts_name_hosts_in_tool_arguments(command, args, expected) -> None:
