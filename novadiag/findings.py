@@ -111,10 +111,18 @@ def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
         if edge.status == "unknown-target" and "does not exist" in edge.detail:
             out.append(
                 Finding(
-                    "error", "missing-namespace", f"{edge.source} env {edge.reference.slot}: {edge.detail}", edge.source
+                    "error", "missing-namespace", f"{edge.source} {_named_in(edge)}: {edge.detail}", edge.source
                 )
             )
     return out
+
+
+def _named_in(edge: Edge) -> str:
+    """``env DB_URL``, or ``container wait init-script line 2`` for a host named outside the env."""
+    ref = edge.reference
+    if ref.env is not None:
+        return f"env {ref.env}"
+    return f"container {ref.container} {ref.origin} {ref.location or ''}".rstrip()
 
 
 def crashlooping_pods(snapshot: Snapshot, edges: Sequence[Edge]) -> list[Finding]:

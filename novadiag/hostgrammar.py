@@ -14,7 +14,8 @@ shapes:
 2. Always hosts: URLs of any scheme (userinfo skipped, multi-host authorities,
    default port by scheme, ``jdbc:`` stripped, file/unix/xds/bucket schemes
    ignored); gRPC targets (``dns:///h:p``, ``dns://auth/h:p``, ``dns:h:p``,
-   ``ipv4:``, ``ipv6:``); ``host:port``; key=value DSNs (libpq ``host=db
+   ``ipv4:``, ``ipv6:``); ``host:port``; Kafka KRaft voters (``1@kafka-0:9093``,
+   the entries of ``controller.quorum.voters``); key=value DSNs (libpq ``host=db
    port=5432``, ADO.NET ``Server=db,1433;...``).
 3. Lists: ``,``/``;`` separated tokens, or whitespace separated ones. The value
    counts only if *every* token is a host, so prose never yields a fragment;
@@ -134,6 +135,8 @@ _CREDENTIAL_URL_RE = re.compile(
     r"([a-z0-9_.\-]+(?::\d{1,5})?(?:,[a-z0-9_.\-]+(?::\d{1,5})?)*)"
     r"(?:[/?#][^\s@,;]*)?"
 )
+# A KRaft voter, ``node-id@host:port``: an id, not a user, before the "@"; the port is always written.
+_VOTER_RE = re.compile(r"\d{1,10}@([^@\s,;/]+)")
 _IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]{0,31}")
 _VERSION_LABEL_RE = re.compile(r"v\d+(?:[a-z]+\d*)?")
@@ -279,6 +282,10 @@ def _split_list(piece: str) -> list[str]:
 
 def _parse_token(token: str, name_class: NameClass, strict: bool) -> _Hosts | None:
     """Hosts of one token; None when the token is not host-shaped at all."""
+    if "@" in token and token[0].isdigit():
+        voter = _VOTER_RE.fullmatch(token)
+        if voter is not None:
+            return _parse_voter(voter[1])
     simple = None if "@" in token else _SIMPLE_RE.fullmatch(token)  # the common shapes never hold an "@"
     if simple is not None:
         hosts = _parse_simple(simple, name_class, strict)
@@ -335,6 +342,18 @@ def _authority_hosts(authority: str, scheme: str | None, default: int | None) ->
         if kind != "self":
             found.append(HostPort(host, default if port is None else port, scheme))
     return tuple(found)
+
+
+def _parse_voter(address: str) -> _Hosts | None:
+    """The ``host:port`` of a KRaft voter; None without a port (then it is no voter)."""
+    split = _split_host_port(address)
+    if split is None or split[1] is None:
+        return None
+    host, port = split
+    kind = _classify_host(host)
+    if kind is None:
+        return None
+    return () if kind == "self" else (HostPort(host, port, None),)
 
 
 def _parse_grpc_target(scheme: str, target: str) -> _Hosts | None:

@@ -129,16 +129,33 @@ class ClusterIndex:
         return list(found)
 
 
+API_SERVER_SERVICE = ServiceInfo(
+    ref=ObjectRef("Service", "default", "kubernetes"),
+    type="ClusterIP",
+    cluster_ip=None,
+    ports=(ServicePort("https", 443, 6443, "TCP"),),
+    selector=None,
+)
+"""``default/kubernetes``: the API server's Service, which every cluster has whether or not it was listed."""
+
+
 def build_index(snapshot: Snapshot, *, cluster_domain: str | None = None) -> ClusterIndex:
-    """One pass over Services, workloads and endpoints."""
+    """One pass over Services, workloads and endpoints.
+
+    Manifests never declare ``default/kubernetes`` (the API server makes it), so
+    it is added when the snapshot lacks it: ``kubernetes.default.svc`` is always
+    there, and a pod that talks to the API server has no broken edge for it.
+    """
     index = ClusterIndex(
         cluster_domain=(cluster_domain or snapshot.source.cluster_domain).strip(".").lower(),
-        namespaces=snapshot.namespaces,
+        namespaces=snapshot.namespaces | {"default"},
         live=snapshot.source.live,
     )
     by_name: dict[str, list[ServiceInfo]] = defaultdict(list)
-    for obj in snapshot.of("Service"):
-        info = service_info(obj)
+    listed = [service_info(obj) for obj in snapshot.of("Service")]
+    if not any(info.ref == API_SERVER_SERVICE.ref for info in listed):
+        listed.append(API_SERVER_SERVICE)
+    for info in listed:
         index.services[(info.namespace, info.name)] = info
         by_name[info.name].append(info)
         if info.cluster_ip and info.cluster_ip not in ("None", "none"):

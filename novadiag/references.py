@@ -22,6 +22,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from novadiag.clusternames import ClusterNames
+from novadiag.commandrefs import CommandSite, command_references
+from novadiag.expansion import expand as expand  # re-exported: callers read it here
 from novadiag.hostgrammar import HostPort, parse_port, parse_value
 from novadiag.model import Finding, Gap, Reference
 from novadiag.redaction import redact, sanitize_secret
@@ -31,28 +34,9 @@ if TYPE_CHECKING:
     from novadiag.workloads import Workload
 
 _ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
-_EXPAND_RE = re.compile(r"\$(?:\$|\(([^)]*)\))")
 _FIELD_PATH_RE = re.compile(r"metadata\.(labels|annotations)\['([^']*)'\]")
 
 STARTUP_ANNOTATION = "lab.novadiag.dev/startup-needs"
-
-
-def expand(value: str, variables: Mapping[str, str]) -> str:
-    """Expand ``$(VAR)`` like the kubelet: ``$$`` escapes, unknown names stay literal.
-
-    >>> expand("http://$(HOST):$(PORT)/$$(HOST)", {"HOST": "api"})
-    'http://api:$(PORT)/$(HOST)'
-    """
-    if "$" not in value:
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "$"
-        return variables.get(name, match.group(0))
-
-    return _EXPAND_RE.sub(substitute, value)
 
 
 class _EnvVar(NamedTuple):
@@ -69,6 +53,7 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
     their owner); init containers are included, marked ``init_container``.
     """
     sources = _Sources(snapshot)
+    names = cluster_names(snapshot)
     references: list[Reference] = []
     for workload in snapshot.workloads:
         startup = _startup_names(workload)
@@ -76,7 +61,27 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
             name = str(container.get("name") or "")
             env = _Resolver(workload, name, sources).resolve(container)
             references.extend(_references(_Site(workload, name, init, startup), env))
+            site = CommandSite(workload.ref, name, init, names, _own_names(workload, name))
+            references.extend(command_references(site, container, _known_values(env)))
     return references, sources.findings
+
+
+def cluster_names(snapshot: Snapshot) -> ClusterNames:
+    """The Service names free text is checked against (arguments, scripts, files)."""
+    services = ((svc.get("metadata") or {}).get("name") for svc in snapshot.of("Service"))
+    return ClusterNames.of((s for s in services if isinstance(s, str)), snapshot.source.cluster_domain)
+
+
+def _own_names(workload: Workload, container: str) -> frozenset[str]:
+    """Names a pod calls itself: a process naming one of them is not calling another service."""
+    hostname = workload.pod_spec.get("hostname")
+    names = {workload.ref.name, container, hostname if isinstance(hostname, str) else ""}
+    return frozenset(n for n in names if n)
+
+
+def _known_values(env: Mapping[str, _EnvVar]) -> dict[str, str]:
+    """The env a container's ``$(VAR)`` in ``command``/``args`` expands against."""
+    return {name: var.value for name, var in env.items() if var.value is not None}
 
 
 def _containers(workload: Workload) -> Iterator[tuple[bool, Mapping[str, Any]]]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from novadiag.model import WORKLOAD_KINDS
+from novadiag.shellwords import find_script
 
 if TYPE_CHECKING:
     from novadiag.model import Edge
@@ -53,6 +54,12 @@ class ObjectLines:
     """(container, env var name) -> line of the ``- name:`` entry."""
     keys: dict[str, int] = field(default_factory=dict)
     """ConfigMap/Secret ``data``/``stringData`` key -> line of the key."""
+    containers: dict[str, int] = field(default_factory=dict)
+    """Container name -> line of its ``- name:`` entry."""
+    items: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(container, ``args[2]``/``command[0]``) -> line of that item."""
+    script_lines: dict[str, int] = field(default_factory=dict)
+    """Container -> file line of the first line of its ``sh -c`` script, when written as a ``|`` block."""
 
 
 SourceLines = dict[ObjectKey, ObjectLines]
@@ -83,8 +90,21 @@ def locate(lines: SourceLines, edge: Edge) -> SourceLine | None:
         return config
     if workload is None:
         return None
-    line = workload.line if ref.env is None else workload.env.get((ref.container, ref.env), workload.line)
-    return SourceLine(workload.file, line)
+    if ref.env is not None:
+        return SourceLine(workload.file, workload.env.get((ref.container, ref.env), workload.line))
+    return SourceLine(workload.file, _command_line(workload, ref.container, ref.location))
+
+
+def _command_line(workload: ObjectLines, container: str, location: str | None) -> int:
+    """The line of an argument, or of a script line written as a block; else the container's, else the workload's."""
+    fallback = workload.containers.get(container, workload.line)
+    if location is None:
+        return fallback
+    if location.startswith("line "):
+        first = workload.script_lines.get(container)
+        number = location[5:]
+        return first + int(number) - 1 if first is not None and number.isdigit() else fallback
+    return workload.items.get((container, location), fallback)
 
 
 def _config_key_line(lines: SourceLines, origin: str, env: str, namespace: str) -> SourceLine | None:
@@ -123,13 +143,37 @@ def _object_nodes(node: yaml.Node, kind: str | None) -> Iterator[tuple[yaml.Mapp
 def _record_env(node: yaml.MappingNode, lines: ObjectLines) -> None:
     for container in _containers(node):
         name = _scalar(container, "name")
+        if name is None:
+            continue
+        lines.containers[name] = container.start_mark.line + 1
+        _record_command(container, name, lines)
         env = _child(container, "env")
-        if name is None or not isinstance(env, yaml.SequenceNode):
+        if not isinstance(env, yaml.SequenceNode):
             continue
         for entry in env.value:
             var = _scalar(entry, "name")
             if var is not None:
                 lines.env[(name, var)] = entry.start_mark.line + 1
+
+
+def _record_command(container: yaml.MappingNode, name: str, lines: ObjectLines) -> None:
+    """Lines of each ``command``/``args`` item, and of the first line of a ``|`` block script."""
+    words: dict[str, list[str]] = {"command": [], "args": []}
+    nodes: dict[tuple[str, int], yaml.Node] = {}
+    for key in words:
+        items = _child(container, key)
+        if not isinstance(items, yaml.SequenceNode):
+            continue
+        for index, item in enumerate(items.value):
+            lines.items[(name, f"{key}[{index}]")] = item.start_mark.line + 1
+            words[key].append(str(item.value) if isinstance(item, yaml.ScalarNode) else "")
+            nodes[(key, index)] = item
+    script = find_script(words["command"], words["args"])
+    node = None if script is None else nodes.get((script.origin, script.index))
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        lines.script_lines[name] = node.start_mark.line + 2  # the block's text starts below its "|"
+    elif node is not None and "\n" not in str(node.value):
+        lines.script_lines[name] = node.start_mark.line + 1
 
 
 def _containers(node: yaml.MappingNode, depth: int = 0) -> Iterator[yaml.MappingNode]:

@@ -71,7 +71,7 @@ class Edits:
         """Record the rewrite of one reference; returns (reason it is impossible or None, where)."""
         host = ref.host
         if ref.env is None:
-            return f"{host} is named in {ref.slot}, not in an env var: the plan rewrites env values only", ref.slot
+            return manual_change(ref, new_host, new_port), ref.slot
         if new_port is None or new_port == ref.port:
             return self._add(edge_id, ref, ref.env, host, new_host)
         pair = f"{host}:{ref.port}"
@@ -285,3 +285,22 @@ def _live_change(
         note = f"restore {where} from your own copy: a new host was already in it, so the old value cannot be derived"
         rollback = Operation("manual", ref, note=note)
     return Change(Operation("edit", ref, host_edits=edits), rollback, edges, restart, where)
+
+
+def manual_change(ref: Reference, new_host: str, new_port: int | None) -> str:
+    """Why a host outside the env is not rewritten, and the edit a person makes instead.
+
+    ``kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092), not in an
+    env var: the plan rewrites env values only; change kafka there to kafka.data``.
+    """
+    if ref.origin == "init-script":
+        place = f"{ref.location} of the init-script of container {ref.container}"
+    elif ref.location is not None and ref.location.startswith("line "):
+        place = f"{ref.location} of the script in {ref.origin} of container {ref.container}"
+    else:
+        place = f"{ref.slot} of container {ref.container}"
+    change = f"{ref.host} there to {new_host}"
+    if new_port is not None and new_port != ref.port:
+        change += f" and port {ref.port} to {new_port}"
+    why = "not in an env var: the plan rewrites env values only"
+    return f"{ref.host} is named in {place} ({ref.reference}), {why}; change {change}"

@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from novadiag.model import Edge, Gap
+from novadiag.model import Edge, Gap, Reference
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.report.views import host_port, sorted_edges, target_label
 
@@ -110,12 +110,19 @@ def _testcase(edge: Edge) -> ET.Element:
     return case
 
 
+def _where(ref: Reference) -> str:
+    """``env:  DB_URL (value)``, or ``where:  init-script line 2`` for a host named outside the env."""
+    if ref.env is not None:
+        return f"env:       {ref.env} ({ref.origin})"
+    return f"where:     {' '.join(filter(None, (ref.origin, ref.location)))}"
+
+
 def _failure_body(edge: Edge) -> str:
     ref = edge.reference
     lines = [
         f"edge:      {edge.id}",
         f"source:    {ref.workload} (container {ref.container})",
-        f"env:       {ref.slot} ({ref.origin})",
+        _where(ref),
         f"reference: {ref.reference}",
         f"target:    {target_label(edge)}",
         f"status:    {edge.status}",

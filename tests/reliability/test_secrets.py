@@ -44,6 +44,9 @@ SEEDS = {
     "configmap-kv": "NDSEED-cm-kv-6f",
     "last-applied": "NDSEED-last-applied-1e",
     "jdbc": "NDSEED-jdbc-pw-44",
+    "arg-password": "NDSEED-arg-pw-5d",
+    "script-redis": "NDSEED-script-redis-a1",
+    "script-mysql": "NDSEEDscriptmysql7c",
 }
 
 
@@ -53,6 +56,13 @@ SECRET_DATA_SEEDS = {"dsn-password", "plain-password", "string-data", "last-appl
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+SCRIPT = (
+    f"until redis-cli -h redis.nova-media -a {SEEDS['script-redis']} ping; do sleep 1; done\n"
+    f"mysql -h postgres.nova-backend -P 5432 -u app -p{SEEDS['script-mysql']} -e 'select 1'"
+)
+"""An init container's wait script with passwords on its command lines; its hosts are audited all the same."""
 
 
 def seeded_manifests() -> list[dict[str, Any]]:
@@ -104,10 +114,19 @@ def seeded_manifests() -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": {"app": "seeded-service"}},
                 "spec": {
+                    "initContainers": [
+                        {
+                            "name": "wait",
+                            "image": "seeded-wait:1",
+                            "command": ["sh", "-c"],
+                            "args": [SCRIPT],
+                        }
+                    ],
                     "containers": [
                         {
                             "name": "app",
                             "image": "seeded:1",
+                            "args": [f"--password={SEEDS['arg-password']}", "--cache-url=redis://redis.nova-media:6379"],
                             "env": env,
                             "envFrom": [{"configMapRef": {"name": "seeded-config"}}],
                         }
@@ -184,6 +203,14 @@ def test_the_seeded_references_are_still_audited(probed_report):
     report, _, _ = probed_report
     seeded = {e.reference.env for e in report.edges if e.source.name == "seeded-service"}
     assert {"DATABASE_URL", "JDBC_URL", "CACHE_URL", "AMQP_URL"} <= seeded
+    outside_env = {
+        (e.reference.origin, e.reference.slot, e.reference.host) for e in report.edges if e.reference.env is None
+    }
+    assert {
+        ("args", "args[1]", "redis.nova-media"),
+        ("init-script", "line 1", "redis.nova-media"),
+        ("init-script", "line 2", "postgres.nova-backend"),
+    } <= outside_env
     assert report.probes["ran"] == report.probes["groups"]
 
 
