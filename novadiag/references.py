@@ -1,4 +1,4 @@
-"""References: every host a workload names in its environment.
+"""References: every host a workload names in its environment and mounted config files.
 
 Services find each other through names written in env vars, so the env is
 where broken edges start. This module turns a snapshot's workloads into
@@ -13,7 +13,9 @@ finding, never a crash; Secrets are read only in their sanitized form, and every
 stored ``reference`` is :func:`~novadiag.redaction.redact`-ed.
 
 Host detection is :mod:`novadiag.hostgrammar`'s: this module resolves the env, that one
-reads each value.
+reads each value. Files a container mounts from ConfigMaps and Secrets are
+read by :mod:`novadiag.filereferences`, one call per container, from the same
+(sanitized) sources.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from novadiag.clusternames import ClusterNames
+from novadiag.filereferences import file_references
 from novadiag.hostgrammar import HostPort, parse_port, parse_value
 from novadiag.model import Finding, Gap, Reference
 from novadiag.redaction import redact, sanitize_secret
@@ -69,6 +73,7 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
     their owner); init containers are included, marked ``init_container``.
     """
     sources = _Sources(snapshot)
+    names = _cluster_names(snapshot)
     references: list[Reference] = []
     for workload in snapshot.workloads:
         startup = _startup_names(workload)
@@ -76,7 +81,14 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
             name = str(container.get("name") or "")
             env = _Resolver(workload, name, sources).resolve(container)
             references.extend(_references(_Site(workload, name, init, startup), env))
+            references.extend(file_references(workload, container, init, sources, names))
     return references, sources.findings
+
+
+def _cluster_names(snapshot: Snapshot) -> ClusterNames:
+    """The Service names free text (mounted files) is checked against."""
+    services = (str((svc.get("metadata") or {}).get("name") or "") for svc in snapshot.of("Service"))
+    return ClusterNames.of((name for name in services if name), snapshot.source.cluster_domain)
 
 
 def _containers(workload: Workload) -> Iterator[tuple[bool, Mapping[str, Any]]]:
@@ -112,6 +124,12 @@ class _Sources:
             obj = self._sanitized[(namespace, name)]
         data = obj.get("data")
         return data if isinstance(data, Mapping) else {}
+
+    def binary_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
+        """A ConfigMap's ``binaryData`` keys: mounted as files, never read as text."""
+        obj = self._snapshot.get(kind, namespace, name) if kind == "ConfigMap" else None
+        binary = obj.get("binaryData") if obj is not None else None
+        return frozenset(str(key) for key in binary) if isinstance(binary, Mapping) else frozenset()
 
     def gap(self, kind: str, namespace: str) -> Gap | None:
         return self._gaps.get((kind, namespace)) or self._gaps.get((kind, None))
@@ -211,9 +229,7 @@ class _Resolver:
         source = self.workload.pod_labels if match[1] == "labels" else self.workload.pod_annotations
         return source.get(match[2])
 
-    def _lookup(
-        self, kind: str, name: str, key: str | None, optional: bool, env: str
-    ) -> Mapping[str, Any] | None:
+    def _lookup(self, kind: str, name: str, key: str | None, optional: bool, env: str) -> Mapping[str, Any] | None:
         """A source's data, with a finding when it (or its key) is missing or unreadable."""
         data = self.sources.data(kind, self.namespace, name)
         if data is not None and (key is None or key in data):
