@@ -61,9 +61,14 @@ _KEY_PART_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _NGINX_TOKEN_RE = re.compile(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
 _NGINX_MARK_RE = re.compile(r"^\s*(?:upstream\s+\S+\s*\{|(?:proxy|grpc|fastcgi|uwsgi)_pass\s)", re.MULTILINE)
 _INI_SECTION_RE = re.compile(r"\[([^\]\n]+)\]")
-_PROPERTIES_LINE_RE = re.compile(r"^\s*[\w.\-]+\s*[=:]", re.MULTILINE)
+_PROPERTIES_LINE_RE = re.compile(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
+"""A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key."""
 _PROPERTIES_SEPARATOR_RE = re.compile(r"(?<!\\)(?:\s*[=:]\s*|\s+)")
-_URL_WORD_RE = re.compile(r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?![\w.])", re.IGNORECASE)
+_URL_WORD_RE = re.compile(
+    r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?!\w|\.\w)", re.IGNORECASE
+)
+# A credential the snapshot masked reads ``key: ***``; unquoted, YAML takes ``*`` for an alias.
+_BARE_MASK_RE = re.compile(r"(?<=[:\-] )\*\*\*(?=[ \t]*(?:#.*)?$)", re.MULTILINE)
 _WORD_TRIM = "\"'`,;()[]{}<>"
 
 
@@ -147,6 +152,7 @@ def hint_for(key: str) -> str:
 
 def _values(chosen: Format, file_name: str, text: str) -> Iterator[ConfigValue]:
     if chosen in ("yaml", "json"):
+        text = _BARE_MASK_RE.sub('"***"', text) if chosen == "yaml" else text
         for doc in parse_documents(text, name=file_name, as_json=chosen == "json"):
             yield from _tree_values(doc)
     elif chosen == "toml":
@@ -172,7 +178,7 @@ def _parses_as_json(text: str) -> bool:
 def _parses_as_yaml_tree(text: str, file_name: str) -> bool:
     """Whether a text with no telling extension is YAML holding keys (a bare scalar is plain text)."""
     try:
-        docs = parse_documents(text, name=file_name)
+        docs = parse_documents(_BARE_MASK_RE.sub('"***"', text), name=file_name)
     except (ManifestError, RecursionError):
         return False
     return any(isinstance(doc, dict | list) for doc in docs)
@@ -287,7 +293,7 @@ def _nginx_values(text: str) -> Iterator[ConfigValue]:
     names that group, not a host.
     """
     directives = list(_nginx_directives(text))
-    upstreams = {args[0].lower() for block, name, args, _ in directives if name == "upstream" and block == "" and args}
+    upstreams = {args[0].lower() for _, name, args, _ in directives if name == "upstream" and args}
     counters: dict[str, int] = {}
     for block, name, args, line in directives:
         if not args:
