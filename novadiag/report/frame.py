@@ -57,6 +57,7 @@ COLUMNS: tuple[_Column, ...] = (
     ("container", "string", lambda e: e.reference.container),
     ("env", "string", lambda e: e.reference.env),
     ("origin", "string", lambda e: e.reference.origin),
+    ("location", "string", lambda e: e.reference.location),
     ("reference", "string", lambda e: e.reference.reference),
     ("host", "string", lambda e: e.reference.host),
     ("port", "Int64", lambda e: e.reference.port),
