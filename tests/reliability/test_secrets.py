@@ -2,12 +2,13 @@
 
 A variant of Nova is seeded with distinctive secret values in every place a
 credential hides: Secret ``data`` and ``stringData`` (whole passwords and DSNs
-with passwords), env values with inline URL passwords, bearer tokens and
-secret query parameters, ConfigMap values, and the ``last-applied-configuration``
-annotation that repeats a whole Secret. Every output is then searched for every
-seed — and for the kubeconfig's bearer token: each report format, the CLI's
-stdout and stderr, a saved snapshot, the policies view, the DataFrame, error
-messages, log records at DEBUG, and the probe objects created in the cluster.
+with passwords), Secret and ConfigMap keys mounted as config files, env values
+with inline URL passwords, bearer tokens and secret query parameters, ConfigMap
+values, and the ``last-applied-configuration`` annotation that repeats a whole
+Secret. Every output is then searched for every seed, and for the kubeconfig's
+bearer token: each report format, the CLI's stdout and stderr, a saved
+snapshot, the policies view, the DataFrame, error messages, log records at
+DEBUG, and the probe objects created in the cluster.
 """
 
 from __future__ import annotations
@@ -44,10 +45,22 @@ SEEDS = {
     "configmap-kv": "NDSEED-cm-kv-6f",
     "last-applied": "NDSEED-last-applied-1e",
     "jdbc": "NDSEED-jdbc-pw-44",
+    "secret-file-dsn": "NDSEED-secret-file-dsn-5d",
+    "secret-file-yaml": "NDSEED-secret-file-yaml-9e",
+    "configmap-file-dsn": "NDSEED-cm-file-dsn-71",
+    "configmap-file-key": "NDSEED-cm-file-key-a0",
 }
 
 
-SECRET_DATA_SEEDS = {"dsn-password", "plain-password", "string-data", "last-applied", "jdbc"}
+SECRET_DATA_SEEDS = {
+    "dsn-password",
+    "plain-password",
+    "string-data",
+    "last-applied",
+    "jdbc",
+    "secret-file-dsn",
+    "secret-file-yaml",
+}
 """The seeds that live in a Secret's data; the others are plain values of the user's own manifests."""
 
 
@@ -86,6 +99,32 @@ def seeded_manifests() -> list[dict[str, Any]]:
             "LIBPQ": f"host=postgres port=5432 user=app password={SEEDS['configmap-kv']}",
         },
     }
+    secret_files = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "seeded-files", "namespace": "nova-backend"},
+        "data": {
+            "database-url": _b64(f"postgres://app:{SEEDS['secret-file-dsn']}@postgres.nova-backend:5432/app"),
+            "config.yaml": _b64(
+                "datasource:\n"
+                f"  url: postgres://app:{SEEDS['secret-file-yaml']}@postgres.nova-backend:5432/app\n"
+                f"  password: {SEEDS['secret-file-yaml']}\n"
+            ),
+        },
+    }
+    configmap_files = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "seeded-files", "namespace": "nova-backend"},
+        "data": {
+            "collector.yaml": (
+                "exporters:\n"
+                "  otlphttp:\n"
+                f"    endpoint: http://otel:{SEEDS['configmap-file-dsn']}@content-service:9081\n"
+                f"    api_key: {SEEDS['configmap-file-key']}\n"
+            ),
+        },
+    }
     env = [
         {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "seeded-db", "key": "url"}}},
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "seeded-db", "key": "password"}}},
@@ -110,13 +149,21 @@ def seeded_manifests() -> list[dict[str, Any]]:
                             "image": "seeded:1",
                             "env": env,
                             "envFrom": [{"configMapRef": {"name": "seeded-config"}}],
+                            "volumeMounts": [
+                                {"name": "secret-files", "mountPath": "/etc/secret-files"},
+                                {"name": "config-files", "mountPath": "/etc/config-files"},
+                            ],
                         }
-                    ]
+                    ],
+                    "volumes": [
+                        {"name": "secret-files", "secret": {"secretName": "seeded-files"}},
+                        {"name": "config-files", "configMap": {"name": "seeded-files"}},
+                    ],
                 },
             },
         },
     }
-    return [secret, configmap, deployment]
+    return [secret, configmap, secret_files, configmap_files, deployment]
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +231,11 @@ def test_the_seeded_references_are_still_audited(probed_report):
     report, _, _ = probed_report
     seeded = {e.reference.env for e in report.edges if e.source.name == "seeded-service"}
     assert {"DATABASE_URL", "JDBC_URL", "CACHE_URL", "AMQP_URL"} <= seeded
+    files = {(e.reference.origin, e.reference.host) for e in report.edges if e.reference.origin.startswith("file:")}
+    assert files == {
+        ("file:secret/seeded-files/database-url", "postgres.nova-backend"),
+        ("file:configMap/seeded-files/collector.yaml", "content-service"),
+    }
     assert report.probes["ran"] == report.probes["groups"]
 
 
@@ -301,12 +353,19 @@ def exec_kubeconfig(tmp_path, plugin_source, *args):
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": sys.executable,
-            "args": [str(plugin), *args],
-            "interactiveMode": "Never",
-        }}}],
+        "users": [
+            {
+                "name": "u",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": sys.executable,
+                        "args": [str(plugin), *args],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
         "current-context": "x",
     }
@@ -322,8 +381,10 @@ def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
     assert done.code == 2
     assert "NDSEED-exec-stderr-77" not in done.out + done.err
     warnings = [line for line in done.err.splitlines() if "exec credential plugin" in line]
-    assert warnings == [f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
-                        "its output is not shown, as it may hold a credential"]
+    assert warnings == [
+        f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
+        "its output is not shown, as it may hold a credential"
+    ]
 
 
 def test_an_exec_plugin_failing_on_refresh_is_named_but_its_output_is_not_logged(tmp_path, capsys, caplog):
