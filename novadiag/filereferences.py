@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from novadiag.clusternames import ClusterNames
-from novadiag.configformats import read_config
+from novadiag.configformats import ParsedFile, read_config
 from novadiag.hostgrammar import HostPort, parse_port, parse_value
 from novadiag.model import Finding, Gap, Reference
 from novadiag.mounts import MountedFile, MountedSource, container_mounts, mounted_files, pod_sources
@@ -38,6 +38,8 @@ class ConfigSources(Protocol):
     """ConfigMap/Secret data of one run (Secrets sanitized), and where findings about them go."""
 
     findings: list[Finding]
+    parsed_files: dict[tuple[str, str, str, str, str], ParsedFile]
+    """Each file parsed once a run, however many workloads mount it: (kind, namespace, name, key, file name)."""
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
@@ -118,7 +120,10 @@ class _FileReader:
         if not isinstance(text, str):
             return
         origin = file_origin(source.kind, source.name, file.key)
-        parsed = read_config(file.file_name, text)
+        cache_key = (source.kind, self.workload.namespace, source.name, file.key, file.file_name)
+        parsed = self.sources.parsed_files.get(cache_key)
+        if parsed is None:
+            parsed = self.sources.parsed_files[cache_key] = read_config(file.file_name, text)
         if parsed.problem is not None:
             self._warn(
                 "malformed-config-file",

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from novadiag.clusternames import ClusterNames
+from novadiag.configformats import ParsedFile
 from novadiag.filereferences import file_references
 from novadiag.hostgrammar import HostPort, parse_port, parse_value
 from novadiag.model import Finding, Gap, Reference
@@ -112,6 +113,7 @@ class _Sources:
         self._gaps = {(gap.kind, gap.namespace): gap for gap in snapshot.gaps}
         self._sanitized: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.findings: list[Finding] = []
+        self.parsed_files: dict[tuple[str, str, str, str, str], ParsedFile] = {}
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
         obj: Mapping[str, Any] | None = self._snapshot.get(kind, namespace, name)

@@ -74,8 +74,7 @@ def record_document(node: yaml.Node, file: str, into: SourceLines) -> None:
 
 
 def locate(lines: SourceLines, edge: Edge) -> SourceLine | None:
-    """Where the edge's reference was written: the config key holding it (or the mounted file), else its env entry,
-    else its workload."""
+    """Where the edge's reference was written: the config key or mounted file, else the env entry, else the workload."""
     ref = edge.reference
     w = ref.workload
     workload = lines.get((w.kind, w.namespace or "default", w.name))

@@ -53,13 +53,7 @@ SEEDS = {
 
 
 SECRET_DATA_SEEDS = {
-    "dsn-password",
-    "plain-password",
-    "string-data",
-    "last-applied",
-    "jdbc",
-    "secret-file-dsn",
-    "secret-file-yaml",
+    "dsn-password", "plain-password", "string-data", "last-applied", "jdbc", "secret-file-dsn", "secret-file-yaml",
 }
 """The seeds that live in a Secret's data; the others are plain values of the user's own manifests."""
 
@@ -353,19 +347,12 @@ def exec_kubeconfig(tmp_path, plugin_source, *args):
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}],
-        "users": [
-            {
-                "name": "u",
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": sys.executable,
-                        "args": [str(plugin), *args],
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
+        "users": [{"name": "u", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin), *args],
+            "interactiveMode": "Never",
+        }}}],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
         "current-context": "x",
     }
@@ -381,10 +368,8 @@ def test_a_failing_exec_plugin_is_named_but_its_output_is_not_shown(tmp_path):
     assert done.code == 2
     assert "NDSEED-exec-stderr-77" not in done.out + done.err
     warnings = [line for line in done.err.splitlines() if "exec credential plugin" in line]
-    assert warnings == [
-        f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
-        "its output is not shown, as it may hold a credential"
-    ]
+    assert warnings == [f"novadiag: warning: the exec credential plugin {sys.executable} failed (exit status 3); "
+                        "its output is not shown, as it may hold a credential"]
 
 
 def test_an_exec_plugin_failing_on_refresh_is_named_but_its_output_is_not_logged(tmp_path, capsys, caplog):
