@@ -231,7 +231,9 @@ class _Resolver:
         source = self.workload.pod_labels if match[1] == "labels" else self.workload.pod_annotations
         return source.get(match[2])
 
-    def _lookup(self, kind: str, name: str, key: str | None, optional: bool, env: str) -> Mapping[str, Any] | None:
+    def _lookup(
+        self, kind: str, name: str, key: str | None, optional: bool, env: str
+    ) -> Mapping[str, Any] | None:
         """A source's data, with a finding when it (or its key) is missing or unreadable."""
         data = self.sources.data(kind, self.namespace, name)
         if data is not None and (key is None or key in data):
