@@ -59,7 +59,10 @@ _PORT_KEYS = ("port", "port_value", "portValue", "PORT")
 _HOST_SUFFIX_RE = re.compile(r"(host(?:name)?|addr(?:ess)?|server)\Z", re.IGNORECASE)
 _KEY_PART_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _NGINX_TOKEN_RE = re.compile(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
-_NGINX_MARK_RE = re.compile(r"^\s*(?:upstream\s+\S+\s*\{|(?:proxy|grpc|fastcgi|uwsgi)_pass\s)", re.MULTILINE)
+_NGINX_MARK_RE = re.compile(
+    r"(?:^|[{;])[ \t]*(?:upstream\s+[\w.\-]+\s*\{|location\s+[^{};\n]+\{|(?:proxy|grpc|fastcgi|uwsgi|scgi)_pass\s)",
+    re.MULTILINE,
+)
 _INI_SECTION_RE = re.compile(r"\[([^\]\n]+)\]")
 _PROPERTIES_LINE_RE = re.compile(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
 """A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key."""
