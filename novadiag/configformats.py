@@ -34,7 +34,12 @@ from typing import Any, Literal
 from novadiag.boundedio import parse_documents
 from novadiag.errors import ManifestError
 
-Format = Literal["yaml", "json", "toml", "properties", "ini", "nginx", "text"]
+Format = Literal["yaml", "json", "toml", "properties", "ini", "nginx", "text", "sanitized"]
+
+SANITIZED_MARK = "# novadiag: sanitized config file: location, hint, value, port"
+"""First line of a Secret file's sanitized form (:func:`write_sanitized`): one value a line, tab-separated."""
+CONFIG_EXTENSIONS = frozenset({"yaml", "yml", "json", "toml", "properties", "env", "ini", "cfg", "conf"})
+"""Extensions that say a key holds a config file (:func:`~novadiag.redaction.sanitize_secret_value` reads those)."""
 
 MAX_VALUES = 10_000
 """Values read of one file: far past a real config, short of what an alias bomb expands to."""
@@ -106,6 +111,8 @@ def read_config(file_name: str, text: str) -> ParsedFile:
     """
     if len(text) > MAX_TEXT:
         return ParsedFile("text", problem=f"over {MAX_TEXT >> 20} MiB; not read")
+    if text.startswith(SANITIZED_MARK + "\n"):
+        return ParsedFile("sanitized", list(_sanitized_values(text)))
     chosen = choose_format(file_name, text)
     try:
         values = list(_values(chosen, file_name, text))
@@ -357,3 +364,31 @@ def _text_values(text: str) -> Iterator[ConfigValue]:
             word = match.group(0).strip(_WORD_TRIM)
             if word:
                 yield ConfigValue(f"line {number}", URL_HINT, word)
+
+
+# -- a Secret file's sanitized form --------------------------------------------------------------
+
+
+def names_config_file(file_name: str) -> bool:
+    """Whether a key's name says it holds a config file (``config.yaml``, ``.env``), not one value."""
+    return "." in file_name and file_name.lower().rpartition(".")[2] in CONFIG_EXTENSIONS
+
+
+def write_sanitized(values: list[ConfigValue]) -> str:
+    """The text :func:`read_config` reads back as exactly ``values`` (which must hold no credential).
+
+    A location holding a tab or a line break cannot be written, and is left out.
+    """
+    lines = [SANITIZED_MARK]
+    for value in values:
+        fields = (value.location, value.hint, value.value, value.port or "")
+        if not any(("\t" in field or "\n" in field or "\r" in field) for field in fields):
+            lines.append("\t".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+def _sanitized_values(text: str) -> Iterator[ConfigValue]:
+    for line in text.splitlines()[1 : MAX_VALUES + 1]:
+        fields = line.split("\t")
+        if len(fields) == 4 and all(fields[:3]):
+            yield ConfigValue(fields[0], fields[1], fields[2], fields[3] or None)

@@ -228,6 +228,7 @@ def test_the_seeded_references_are_still_audited(probed_report):
     files = {(e.reference.origin, e.reference.host) for e in report.edges if e.reference.origin.startswith("file:")}
     assert files == {
         ("file:secret/seeded-files/database-url", "postgres.nova-backend"),
+        ("file:secret/seeded-files/config.yaml", "postgres.nova-backend"),
         ("file:configMap/seeded-files/collector.yaml", "content-service"),
     }
     assert report.probes["ran"] == report.probes["groups"]

@@ -298,5 +298,26 @@ def test_a_mounted_secret_file_is_read_only_sanitized():
         creds,
         workload([{"name": "s", "secret": {"secretName": "creds"}}], [mounting("c", {"name": "s", "mountPath": "/s"})]),
     )
-    assert found(references) == {("file:secret/creds/dsn", "line 1", "postgres", 5432)}
+    assert found(references) == {
+        ("file:secret/creds/dsn", "line 1", "postgres", 5432),
+        ("file:secret/creds/config.yaml", "datasource.url", "postgres", 5432),
+    }
     assert all("Hunter2" not in repr(x) for x in (*references, *findings))
+    assert {r.reference for r in references} == {"postgres://postgres:5432/***"}
+
+
+def test_a_secret_file_keeps_only_its_host_naming_values_in_the_snapshot():
+    text = "db:\n  host: postgres\n  port: 5432\n  password: lowercasepw\n  user: admin\nurl: S3cr3t-No-Host\n"
+    snapshot = build_snapshot(
+        [secret("creds", {"app.yaml": text, "notes": "a\nb: http://postgres:5432\n"})], SourceInfo("manifests")
+    )
+    data = snapshot.get("Secret", "app", "creds")["data"]
+    assert data["app.yaml"] == (
+        "# novadiag: sanitized config file: location, hint, value, port\ndb.host\tHOST\tpostgres\t5432\n"
+    )
+    assert data["notes"] == "<redacted>"  # no config file extension: one value, which names no host alone
+    workload_ = workload(
+        [{"name": "s", "secret": {"secretName": "creds"}}], [mounting("c", {"name": "s", "mountPath": "/s"})]
+    )
+    references, _ = discover(secret("creds", {"app.yaml": text}), workload_)
+    assert found(references) == {("file:secret/creds/app.yaml", "db.host", "postgres", 5432)}
