@@ -264,7 +264,7 @@ def _properties_values(text: str) -> Iterator[ConfigValue]:
         if not stripped or stripped[0] in "#!":
             continue
         parts = _PROPERTIES_SEPARATOR_RE.split(stripped, maxsplit=1)
-        if len(parts) == 2 and parts[1]:
+        if len(parts) == 2 and parts[0] and parts[1]:
             key = parts[0].replace("\\", "")
             yield ConfigValue(key, hint_for(key), parts[1].strip())
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import doctest
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import novadiag.configformats
 import novadiag.mounts
 from novadiag.configformats import MAX_TEXT, choose_format, hint_for, read_config
+from novadiag.model import SourceInfo
+from novadiag.redaction import sanitize_secret_value
+from novadiag.references import discover_references
+from novadiag.snapshot import build_snapshot
 
 
 def pairs(file_name, text):
@@ -142,3 +148,59 @@ def test_the_key_says_what_a_value_holds(key, hint):
 def test_doctests():
     assert doctest.testmod(novadiag.configformats).failed == 0
     assert doctest.testmod(novadiag.mounts).failed == 0
+
+
+CONFIG_TEXT = st.text(alphabet=st.sampled_from(list("abc:/.=[]{};#'\"\n\t -*&!1234567890")), max_size=200)
+
+
+@given(
+    name=st.sampled_from(["c.yaml", "c.json", "c.toml", "c.properties", ".env", "c.ini", "nginx.conf", "c"]),
+    text=CONFIG_TEXT,
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_read_config_never_raises(name, text):
+    parsed = read_config(name, text)
+    assert all(isinstance(v.value, str) and v.location for v in parsed.values)
+
+
+@given(text=CONFIG_TEXT)
+@settings(max_examples=200, deadline=None, database=None)
+def test_a_secret_config_file_is_sanitized_idempotently_and_keeps_no_other_text(text):
+    kept = sanitize_secret_value("config.yaml", text + "\nurl: postgres://u:Pw-Secret-9@db:5432/x\n")
+    assert "Pw-Secret-9" not in kept
+    assert sanitize_secret_value("config.yaml", kept) == kept
+
+
+MALFORMED_SPECS = [
+    {"volumes": "nope", "containers": [{"name": "c", "volumeMounts": "nope"}]},
+    {"volumes": [None, 3, {"name": 5}, {"name": "v", "configMap": "x"}], "containers": [{"name": "c"}]},
+    {
+        "volumes": [{"name": "v", "configMap": {"name": "cfg", "items": [None, {"key": 3}, {"key": "a", "path": 4}]}}],
+        "containers": [
+            {"name": "c", "volumeMounts": [None, {"name": "v"}, {"name": "v", "mountPath": "/c", "subPath": 7}]}
+        ],
+    },
+    {
+        "volumes": [{"name": "v", "projected": {"sources": [None, {"secret": None}, {"configMap": {"name": ""}}]}}],
+        "containers": [{"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/c"}]}],
+    },
+]
+
+
+@pytest.mark.parametrize("spec", MALFORMED_SPECS)
+def test_malformed_volumes_and_mounts_are_skipped_not_fatal(spec):
+    objects = [
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "namespace": "a"},
+            "data": {"a": "url: http://x:1\n", "b": 5},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "w", "namespace": "a"},
+            "spec": {"template": {"spec": spec}},
+        },
+    ]
+    references, _ = discover_references(build_snapshot(objects, SourceInfo("manifests")))
+    assert references == []
