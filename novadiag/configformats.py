@@ -53,7 +53,7 @@ IMAGE_HINT = "IMAGE"
 
 _EXTENSIONS: dict[str, Format] = {
     "yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml", "properties": "properties",
-    "env": "ini", "ini": "ini", "cfg": "ini",
+    "env": "ini", "ini": "ini",
 }  # fmt: skip
 _HOST_KEY_WORDS = frozenset(
     "endpoint endpoints url urls uri uris host hosts hostname hostnames server servers broker brokers "
@@ -137,7 +137,7 @@ def choose_format(file_name: str, text: str) -> Format:
     first = next((line.strip() for line in text.splitlines() if line.strip() and line.strip()[0] not in "#;"), "")
     if _INI_SECTION_RE.fullmatch(first):
         return "ini"
-    if extension == "conf":
+    if extension in ("conf", "cfg"):  # nginx, INI, key = value, or a syntax of its own (haproxy, redis)
         return "properties" if _PROPERTIES_LINE_RE.search(text) else "text"
     if _parses_as_yaml_tree(text, file_name):
         return "yaml"

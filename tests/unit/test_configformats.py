@@ -36,6 +36,7 @@ def pairs(file_name, text):
         ("settings", "; comment\n[database]\nhost = db\n", "ini"),
         ("config", "exporters:\n  otlp:\n    endpoint: a:1\n", "yaml"),
         ("app.conf", "key = value\n", "properties"),
+        ("haproxy.cfg", "backend api\n    server api1 api:80 check\n", "text"),
         ("database-url", "postgres://db:5432/***", "text"),
         ("README", "Talk to http://api:80 please.", "text"),
     ],
