@@ -9,7 +9,8 @@ mounts a volume that projects it, the way the kubelet lays the volume out:
   ``configMap``/``secret`` sources, projects every key of its object, or
   only those ``items`` list (each at its ``path``);
 * a ``volumeMount`` with ``subPath`` sees only the file (or the directory) at
-  that path inside the volume;
+  that path inside the volume; one with ``subPathExpr`` (expanded per pod) is
+  left out, as the file it shows is not known;
 * ``optional: true`` lets the object, or a listed key, be missing.
 
 Pure: reads a pod spec, never the objects it names; whether they exist is
@@ -82,8 +83,8 @@ def container_mounts(container: Mapping[str, Any]) -> Iterator[tuple[str, str, s
     """(volume name, mount path, subPath or "") of each of the container's ``volumeMounts``."""
     mounts = container.get("volumeMounts")
     for mount in mounts if isinstance(mounts, list) else ():
-        if not isinstance(mount, Mapping):
-            continue
+        if not isinstance(mount, Mapping) or mount.get("subPathExpr"):
+            continue  # a subPathExpr expands per pod (``$(POD_NAME)``): which file it shows is not known here
         name, path, sub = mount.get("name"), mount.get("mountPath"), mount.get("subPath") or ""
         if isinstance(name, str) and isinstance(path, str) and isinstance(sub, str):
             yield name, path, sub.strip("/")

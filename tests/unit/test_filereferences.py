@@ -190,6 +190,12 @@ def test_items_mount_only_the_listed_keys_under_their_path():
     assert findings == []
 
 
+def test_a_subpath_expression_mount_is_left_out():
+    volume = {"name": "v", "configMap": {"name": "cfg"}}
+    mount = {"name": "v", "mountPath": "/etc/app", "subPathExpr": "$(POD_NAME)"}
+    assert discover(config_map("cfg", TWO_FILES), workload([volume], [mounting("c", mount)]))[0] == []
+
+
 def test_subpath_mounts_only_that_file():
     volume = {"name": "v", "configMap": {"name": "cfg"}}
     mount = {"name": "v", "mountPath": "/etc/app/a.yaml", "subPath": "a.yaml"}
