@@ -10,9 +10,9 @@ names something in the cluster (and not the workload itself). ``localhost``,
 IPs, ``${env:MY_POD_IP}`` placeholders and paths never do.
 
 A Secret's data is read only as :func:`~novadiag.redaction.sanitize_secret`
-left it (hosts and ports of a value that names some, ``<redacted>`` for the
-rest), so a mounted Secret file yields the hosts of a one-value DSN file and
-nothing of a file whose text would hold a credential.
+left it: a one-value file (a DSN) as its scheme, hosts and ports; a config
+file (``config.yaml``) as its host-naming values only, in the sanitized form
+:mod:`novadiag.configformats` reads back; anything else as ``<redacted>``.
 
 Each reference has ``env`` None, ``origin`` ``file:configMap/NAME/KEY`` (or
 ``file:secret/...``) and ``location`` the key path inside the file.
