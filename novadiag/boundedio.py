@@ -98,6 +98,19 @@ def read_manifest_file(
     return docs
 
 
+def parse_documents(text: str, *, name: str, as_json: bool = False) -> list[Any]:
+    """The documents of a text that is not a file of its own (a ConfigMap key), with the same bounds.
+
+    ``name`` says where the text came from in messages. Raises
+    :class:`~novadiag.errors.ManifestError` naming it, as a file's would.
+    """
+    where = Path(name)
+    docs = _load_json(where, text) if as_json else _load_yaml(where, text)
+    for doc in docs:
+        _check_shape(doc, where)
+    return docs
+
+
 def _load_yaml(
     path: Path, text: str, *, keep_empty: bool = False, on_node: Callable[[yaml.Node], None] | None = None
 ) -> list[Any]:

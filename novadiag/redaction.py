@@ -44,7 +44,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, cast
 
-from novadiag.hostgrammar import NOT_NEXT_URL, USERINFO, parse_value
+from novadiag.configformats import ConfigValue, names_config_file, read_config, write_sanitized
+from novadiag.hostgrammar import NOT_NEXT_URL, USERINFO, parse_port, parse_value
 from novadiag.model import RawObject
 
 REDACTED = "<redacted>"
@@ -431,6 +432,8 @@ def sanitize_secret_value(key: str, value: str) -> str:
         return REDACTED
     if (key, value) in _KEPT:
         return value  # a text this function wrote: sanitized already
+    if names_config_file(key) and "\n" in value.strip():
+        return _sanitize_config_file(key, value)
     if _STRUCTURED_RE.search(value) is None and (value != value.lower() or names_a_secret(key)):
         return REDACTED  # checked before parsing: most Secret values are passwords and tokens
     # Masked first, then parsed: a parser confused by a password's characters sees only "***".
@@ -440,6 +443,35 @@ def sanitize_secret_value(key: str, value: str) -> str:
     if kept != REDACTED:
         _remember_kept(key, kept)
     return kept
+
+
+def _sanitize_config_file(key: str, text: str) -> str:
+    """A config file kept in a Secret (``config.yaml``, ``alertmanager.yaml``): its host-naming values, sanitized.
+
+    The file is read by :func:`~novadiag.configformats.read_config` and each
+    value sanitized as a Secret value of its own; only those that name hosts
+    are kept, with their key paths, in a form of their own
+    (:func:`~novadiag.configformats.write_sanitized`), so no text of the file
+    but its keys survives. A value under a key named like a credential, and a
+    file that does not parse as its extension says, keep nothing.
+    """
+    parsed = read_config(key, text)
+    if parsed.problem is not None or parsed.format == "text":
+        return REDACTED
+    kept: list[ConfigValue] = []
+    for value in parsed.values:
+        last = value.location.rpartition(".")[2].partition("[")[0]
+        if names_a_secret(last) or names_a_secret(value.location):
+            continue
+        clean = sanitize_secret_value(value.hint, value.value)
+        if clean != REDACTED:
+            port = parse_port(value.port or "")
+            kept.append(ConfigValue(value.location, value.hint, clean, None if port is None else str(port)))
+    if not kept:
+        return REDACTED
+    written = write_sanitized(kept)
+    _remember_kept(key, written)
+    return written
 
 
 _KEPT: dict[tuple[str, str], None] = {}

@@ -1,4 +1,4 @@
-"""References: every host a workload names in its environment.
+"""References: every host a workload names in its environment and mounted config files.
 
 Services find each other through names written in env vars, so the env is
 where broken edges start. This module turns a snapshot's workloads into
@@ -13,7 +13,9 @@ finding, never a crash; Secrets are read only in their sanitized form, and every
 stored ``reference`` is :func:`~novadiag.redaction.redact`-ed.
 
 Host detection is :mod:`novadiag.hostgrammar`'s: this module resolves the env, that one
-reads each value.
+reads each value. Files a container mounts from ConfigMaps and Secrets are
+read by :mod:`novadiag.filereferences`, one call per container, from the same
+(sanitized) sources.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from novadiag.clusternames import ClusterNames
 from novadiag.commandrefs import CommandSite, command_references
+from novadiag.configformats import ParsedFile
 from novadiag.expansion import expand as expand  # re-exported: callers read it here
+from novadiag.filereferences import file_references
 from novadiag.hostgrammar import HostPort, parse_port, parse_value
 from novadiag.model import Finding, Gap, Reference
 from novadiag.redaction import redact, sanitize_secret
@@ -63,6 +67,7 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
             references.extend(_references(_Site(workload, name, init, startup), env))
             site = CommandSite(workload.ref, name, init, names, _own_names(workload, name))
             references.extend(command_references(site, container, _known_values(env)))
+            references.extend(file_references(workload, container, init, sources, names))
     return references, sources.findings
 
 
@@ -105,6 +110,7 @@ class _Sources:
         self._gaps = {(gap.kind, gap.namespace): gap for gap in snapshot.gaps}
         self._sanitized: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.findings: list[Finding] = []
+        self.parsed_files: dict[tuple[str, str, str, str, str], ParsedFile] = {}
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
         obj: Mapping[str, Any] | None = self._snapshot.get(kind, namespace, name)
@@ -117,6 +123,12 @@ class _Sources:
             obj = self._sanitized[(namespace, name)]
         data = obj.get("data")
         return data if isinstance(data, Mapping) else {}
+
+    def binary_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
+        """A ConfigMap's ``binaryData`` keys: mounted as files, never read as text."""
+        obj = self._snapshot.get(kind, namespace, name) if kind == "ConfigMap" else None
+        binary = obj.get("binaryData") if obj is not None else None
+        return frozenset(str(key) for key in binary) if isinstance(binary, Mapping) else frozenset()
 
     def gap(self, kind: str, namespace: str) -> Gap | None:
         return self._gaps.get((kind, namespace)) or self._gaps.get((kind, None))

@@ -81,11 +81,11 @@ def record_document(node: yaml.Node, file: str, into: SourceLines) -> None:
 
 
 def locate(lines: SourceLines, edge: Edge) -> SourceLine | None:
-    """Where the edge's reference was written: the config key holding it, else its env entry, else its workload."""
+    """Where the edge's reference was written: the config key or mounted file, else the env entry, else the workload."""
     ref = edge.reference
     w = ref.workload
     workload = lines.get((w.kind, w.namespace or "default", w.name))
-    config = None if ref.env is None else _config_key_line(lines, ref.origin, ref.env, w.namespace or "default")
+    config = _config_key_line(lines, ref.origin, ref.env, w.namespace or "default")
     if config is not None:
         return config
     if workload is None:
@@ -107,13 +107,17 @@ def _command_line(workload: ObjectLines, container: str, location: str | None) -
     return workload.items.get((container, location), fallback)
 
 
-def _config_key_line(lines: SourceLines, origin: str, env: str, namespace: str) -> SourceLine | None:
-    """``configMapKeyRef:NAME/KEY`` or ``envFrom:configMap/NAME``: the line of the key in that object."""
+def _config_key_line(lines: SourceLines, origin: str, env: str | None, namespace: str) -> SourceLine | None:
+    """``configMapKeyRef:NAME/KEY``, ``envFrom:configMap/NAME`` or ``file:configMap/NAME/KEY``: the key's line."""
     kind_name, _, rest = origin.partition(":")
     if kind_name in ("configMapKeyRef", "secretKeyRef"):
         name, _, key = rest.partition("/")
         kind = "ConfigMap" if kind_name == "configMapKeyRef" else "Secret"
-    elif kind_name == "envFrom":
+    elif kind_name == "file":
+        source, _, name_key = rest.partition("/")
+        name, _, key = name_key.partition("/")
+        kind = "Secret" if source == "secret" else "ConfigMap"
+    elif kind_name == "envFrom" and env is not None:
         source, _, name = rest.partition("/")
         kind = "Secret" if source == "secret" else "ConfigMap"
         key = env
@@ -124,7 +128,7 @@ def _config_key_line(lines: SourceLines, origin: str, env: str, namespace: str) 
         return None
     if key in obj.keys:
         return SourceLine(obj.file, obj.keys[key])
-    suffixed = [k for k in obj.keys if env.endswith(k)]  # envFrom with a prefix: PREFIX + key
+    suffixed = [k for k in obj.keys if env is not None and env.endswith(k)]  # envFrom with a prefix: PREFIX + key
     return SourceLine(obj.file, obj.keys[max(suffixed, key=len)] if suffixed else obj.line)
 
 

@@ -70,6 +70,8 @@ class Edits:
     def add_fix(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
         """Record the rewrite of one reference; returns (reason it is impossible or None, where)."""
         host = ref.host
+        if ref.env is None and ref.origin.startswith("file:"):
+            return file_instruction(ref, new_host, new_port), ref.slot
         if ref.env is None:
             return manual_change(ref, new_host, new_port), ref.slot
         if new_port is None or new_port == ref.port:
@@ -304,3 +306,22 @@ def manual_change(ref: Reference, new_host: str, new_port: int | None) -> str:
         change += f" and port {ref.port} to {new_port}"
     why = "not in an env var: the plan rewrites env values only"
     return f"{ref.host} is named in {place} ({ref.reference}), {why}; change {change}"
+
+
+def file_instruction(ref: Reference, new_host: str, new_port: int | None) -> str:
+    """What to change by hand in a mounted config file, which the plan never rewrites.
+
+    A file's text is the program's own syntax (and a Secret's is masked in the
+    snapshot), so a rewrite could not be checked the way an env value's is;
+    the step names the object, the key, the place inside the file, and the text.
+    """
+    source, _, name_key = ref.origin.removeprefix("file:").partition("/")
+    name, _, key = name_key.partition("/")
+    kind = "Secret" if source == "secret" else "ConfigMap"
+    old = ref.host if ref.port is None else f"{ref.host}:{ref.port}"
+    port = ref.port if new_port is None else new_port
+    new = new_host if port is None else f"{new_host}:{port}"
+    return (
+        f"{ref.host} is named in a mounted file, which the plan does not rewrite: in {kind} {ref.namespace}/{name}, "
+        f"key {key}, change {old} to {new} at {ref.location}"
+    )

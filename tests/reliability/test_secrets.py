@@ -2,12 +2,13 @@
 
 A variant of Nova is seeded with distinctive secret values in every place a
 credential hides: Secret ``data`` and ``stringData`` (whole passwords and DSNs
-with passwords), env values with inline URL passwords, bearer tokens and
-secret query parameters, ConfigMap values, and the ``last-applied-configuration``
-annotation that repeats a whole Secret. Every output is then searched for every
-seed — and for the kubeconfig's bearer token: each report format, the CLI's
-stdout and stderr, a saved snapshot, the policies view, the DataFrame, error
-messages, log records at DEBUG, and the probe objects created in the cluster.
+with passwords), Secret and ConfigMap keys mounted as config files, env values
+with inline URL passwords, bearer tokens and secret query parameters, ConfigMap
+values, and the ``last-applied-configuration`` annotation that repeats a whole
+Secret. Every output is then searched for every seed, and for the kubeconfig's
+bearer token: each report format, the CLI's stdout and stderr, a saved
+snapshot, the policies view, the DataFrame, error messages, log records at
+DEBUG, and the probe objects created in the cluster.
 """
 
 from __future__ import annotations
@@ -47,10 +48,16 @@ SEEDS = {
     "arg-password": "NDSEED-arg-pw-5d",
     "script-redis": "NDSEED-script-redis-a1",
     "script-mysql": "NDSEEDscriptmysql7c",
+    "secret-file-dsn": "NDSEED-secret-file-dsn-5d",
+    "secret-file-yaml": "NDSEED-secret-file-yaml-9e",
+    "configmap-file-dsn": "NDSEED-cm-file-dsn-71",
+    "configmap-file-key": "NDSEED-cm-file-key-a0",
 }
 
 
-SECRET_DATA_SEEDS = {"dsn-password", "plain-password", "string-data", "last-applied", "jdbc"}
+SECRET_DATA_SEEDS = {
+    "dsn-password", "plain-password", "string-data", "last-applied", "jdbc", "secret-file-dsn", "secret-file-yaml",
+}
 """The seeds that live in a Secret's data; the others are plain values of the user's own manifests."""
 
 
@@ -96,6 +103,32 @@ def seeded_manifests() -> list[dict[str, Any]]:
             "LIBPQ": f"host=postgres port=5432 user=app password={SEEDS['configmap-kv']}",
         },
     }
+    secret_files = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "seeded-files", "namespace": "nova-backend"},
+        "data": {
+            "database-url": _b64(f"postgres://app:{SEEDS['secret-file-dsn']}@postgres.nova-backend:5432/app"),
+            "config.yaml": _b64(
+                "datasource:\n"
+                f"  url: postgres://app:{SEEDS['secret-file-yaml']}@postgres.nova-backend:5432/app\n"
+                f"  password: {SEEDS['secret-file-yaml']}\n"
+            ),
+        },
+    }
+    configmap_files = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "seeded-files", "namespace": "nova-backend"},
+        "data": {
+            "collector.yaml": (
+                "exporters:\n"
+                "  otlphttp:\n"
+                f"    endpoint: http://otel:{SEEDS['configmap-file-dsn']}@content-service:9081\n"
+                f"    api_key: {SEEDS['configmap-file-key']}\n"
+            ),
+        },
+    }
     env = [
         {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "seeded-db", "key": "url"}}},
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "seeded-db", "key": "password"}}},
@@ -129,13 +162,21 @@ def seeded_manifests() -> list[dict[str, Any]]:
                             "args": [f"--password={SEEDS['arg-password']}", "--cache-url=redis://redis.nova-media:6379"],
                             "env": env,
                             "envFrom": [{"configMapRef": {"name": "seeded-config"}}],
+                            "volumeMounts": [
+                                {"name": "secret-files", "mountPath": "/etc/secret-files"},
+                                {"name": "config-files", "mountPath": "/etc/config-files"},
+                            ],
                         }
-                    ]
+                    ],
+                    "volumes": [
+                        {"name": "secret-files", "secret": {"secretName": "seeded-files"}},
+                        {"name": "config-files", "configMap": {"name": "seeded-files"}},
+                    ],
                 },
             },
         },
     }
-    return [secret, configmap, deployment]
+    return [secret, configmap, secret_files, configmap_files, deployment]
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +252,12 @@ def test_the_seeded_references_are_still_audited(probed_report):
         ("init-script", "line 1", "redis.nova-media"),
         ("init-script", "line 2", "postgres.nova-backend"),
     } <= outside_env
+    files = {(e.reference.origin, e.reference.host) for e in report.edges if e.reference.origin.startswith("file:")}
+    assert files == {
+        ("file:secret/seeded-files/database-url", "postgres.nova-backend"),
+        ("file:secret/seeded-files/config.yaml", "postgres.nova-backend"),
+        ("file:configMap/seeded-files/collector.yaml", "content-service"),
+    }
     assert report.probes["ran"] == report.probes["groups"]
 
 

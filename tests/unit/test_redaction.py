@@ -151,9 +151,17 @@ def test_secret_password_that_looks_like_a_word_vanishes():
     assert sanitize_secret_value("DB_PASSWORD", "redis") == REDACTED
 
 
-def test_multi_line_secret_file_vanishes():
+def test_multi_line_secret_file_keeps_only_its_hosts():
     text = "spring.datasource.url=jdbc:postgresql://db/app\nspring.datasource.password=hunter2\n"
-    assert sanitize_secret_value("application.properties", text) == REDACTED
+    kept = sanitize_secret_value("application.properties", text)
+    assert kept.splitlines()[1:] == ["spring.datasource.url\tHOST\tpostgresql://db:5432/***\t"]
+    assert "hunter2" not in kept and sanitize_secret_value("application.properties", kept) == kept
+
+
+def test_multi_line_secret_value_that_is_not_a_config_file_vanishes():
+    text = "spring.datasource.url=jdbc:postgresql://db/app\nspring.datasource.password=hunter2\n"
+    assert sanitize_secret_value("application", text) == REDACTED
+    assert sanitize_secret_value("broken.yaml", "a: [\nurl: http://db:80\n") == REDACTED
 
 
 # ----------------------------------------------------------------------------- sanitize_secret
