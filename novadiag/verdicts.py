@@ -169,6 +169,10 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     if intent.service is None:
         return _open(_unknown_target(host, intent, answer), ctx.visibility.unknown_target(intent.missing_namespace))
     target = intent.service
+    if intent.hostname is not None:
+        missing_pod = _missing_pod(host, target, intent.hostname, index)
+        if missing_pod is not None:
+            return _open(missing_pod, ctx.visibility.stateful_sets(target.namespace))
     if not answer.resolved or answer.service is None:
         tried = _tried_namespaces(answer, namespace, index.cluster_domain)
         return _open(
@@ -334,6 +338,45 @@ def _unknown_target(host: str, intent: Intent, answer: Answer) -> NameVerdict:
         detail = f"no Service anywhere matches {host}"
     reached = answer.service if answer.resolved else None
     return NameVerdict("unknown-target", detail, None, reached)
+
+
+def _missing_pod(host: str, svc: ServiceInfo, hostname: str, index: ClusterIndex) -> NameVerdict | None:
+    """The verdict of a pod name under a headless Service when no such pod exists; None when it does.
+
+    Judged before DNS, as the target is: the name's pod is its target. An
+    ordinal past the StatefulSet's replicas is ``no-endpoints`` (the name is
+    right, no pod stands behind it until the set scales up); a pod name that no
+    StatefulSet of the Service makes is ``unknown-target``.
+    """
+    if hostname in index.hostnames(svc.namespace, svc.name):
+        return None
+    for owner in index.stateful_sets_of(svc):
+        if _ordinal(hostname, owner.ref.name) is not None:
+            detail = (
+                f"{host} names pod {hostname} of StatefulSet {owner.namespace}/{owner.ref.name}, "
+                f"which has {_replica_range(owner.ref.name, owner.replicas)}: no such pod answers"
+            )
+            return NameVerdict("no-endpoints", detail, svc, svc, None, svc, hostname)
+    owners = ", ".join(sorted(o.ref.name for o in index.stateful_sets_of(svc)))
+    known = f"StatefulSet(s) with serviceName {svc.name}: {owners}" if owners else f"no StatefulSet names {svc.name}"
+    detail = f"{host} names pod {hostname} under {_label(svc)}, which has no pod of that name ({known})"
+    return NameVerdict("unknown-target", detail, None, None, None, svc)
+
+
+def _ordinal(hostname: str, stateful_set: str) -> int | None:
+    """``3`` for ``kafka-3`` of StatefulSet ``kafka``; None when the name is not one of its pods'."""
+    prefix = f"{stateful_set}-"
+    rest = hostname[len(prefix) :] if hostname.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() and (rest == "0" or not rest.startswith("0")) else None
+
+
+def _replica_range(name: str, replicas: int) -> str:
+    """``3 replicas (kafka-0..kafka-2)``, as a reader checks the ordinal against it."""
+    if replicas <= 0:
+        return "0 replicas"
+    if replicas == 1:
+        return f"1 replica ({name}-0)"
+    return f"{replicas} replicas ({name}-0..{name}-{replicas - 1})"
 
 
 def _unresolvable(
