@@ -36,6 +36,7 @@ HEADLESS = ObjectRef("Service", "kafka", "kafka-headless")
 
 def _objects() -> list[dict[str, Any]]:
     labels = {"app": "kafka"}
+    broker = {"name": "kafka", "image": "example/kafka:1", "ports": [{"containerPort": 9092}]}
     kafka = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -46,7 +47,7 @@ def _objects() -> list[dict[str, Any]]:
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "kafka", "image": "example/kafka:1", "ports": [{"containerPort": 9092}]}]},
+                "spec": {"containers": [broker]},
             },
         },
     }
