@@ -21,7 +21,7 @@ FQDN only where the pod has no cluster search list.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from novadiag.addresses import is_ip_literal
 from novadiag.index import ClusterIndex, ServiceInfo, remember
@@ -75,7 +75,7 @@ class VerdictContext:
 
     index: ClusterIndex
     node_search: tuple[str, ...] = ()
-    cluster_dns_ips: tuple[str, ...] = ()
+    cluster_dns_ips: tuple[str, ...] | None = ()  # the cluster DNS Service's address; None: unknown
     policies: PolicyIndex | None = None  # NetworkPolicies; None: not judged (no policy in the snapshot)
     visibility: Visibility = field(default_factory=Visibility)  # what RBAC hid: verdicts resting on it are open
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
@@ -158,6 +158,8 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
 
 def judge_name(host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext) -> NameVerdict:
     """Every layer but NetworkPolicies, for one name as one resolver sees it."""
+    if config.unclassified:
+        return _judge_unclassified(host, port, namespace, config, ctx)
     index = ctx.index
     intent = intended_target(host, namespace, index)
     if not intent.in_cluster:
@@ -198,6 +200,33 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     if answer.fqdn:
         detail += f" as {answer.fqdn.rstrip('.')}"
     return NameVerdict("ok", detail + musl, target, reached, None, intent.service, intent.hostname)
+
+
+def _judge_unclassified(
+    host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext
+) -> NameVerdict:
+    """A ``dnsPolicy: None`` pod whose nameservers may or may not be the cluster DNS.
+
+    The name is judged both ways. Where the answer does not depend on it (an
+    external host, a name of no Service, a name that fails either way) that verdict stands;
+    otherwise it is ``unverified``, saying what would decide it and what the
+    verdict is if the nameserver is the cluster DNS.
+    """
+    as_cluster = judge_name(host, port, namespace, config.as_cluster_dns(), ctx)
+    if as_cluster.status == "external":
+        return as_cluster
+    otherwise = judge_name(host, port, namespace, config.as_other_dns(), ctx)
+    servers = ", ".join(config.unclassified)
+    missing = (
+        f"whether nameserver {servers} is the cluster DNS: no Service kube-system/kube-dns was read "
+        "and no --cluster-dns was given"
+    )
+    if as_cluster.status == otherwise.status == "dns-unresolvable":
+        return replace(as_cluster, detail=f"{as_cluster.detail}; no fix offered: unknown {missing}", fix=None)
+    if as_cluster.status == otherwise.status:
+        return as_cluster
+    if_cluster = replace(as_cluster, detail=f"{as_cluster.detail} (if it is)")
+    return _open(if_cluster, [missing])
 
 
 def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
