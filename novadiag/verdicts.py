@@ -15,7 +15,9 @@ each layer needs is decided in :mod:`novadiag.visibility`.
 Every broken edge whose target is known gets a ``fix``: the shortest name that
 the *source's own resolver* maps to the target (checked with the DNS model,
 not assumed), so ``svc`` within a namespace, ``svc.ns`` across, and the full
-FQDN only where the pod has no cluster search list.
+FQDN only where the pod has no cluster search list. The name and port are the
+edge's ``fix_host``/``fix_port``; ``fix`` is the value to write, the reference
+as written with them put in (:mod:`novadiag.fixvalue`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from novadiag.addresses import is_ip_literal
+from novadiag.fixvalue import fix_value
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
 from novadiag.policies import (
@@ -40,6 +43,9 @@ from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
 from novadiag.workloads import Workload
 
+Address = tuple[str, int | None]
+"""A host and port to name instead: what a fix puts into the reference."""
+
 
 @dataclass(frozen=True, slots=True)
 class NameVerdict:
@@ -55,7 +61,7 @@ class NameVerdict:
     detail: str
     target: ServiceInfo | None = None
     reached: ServiceInfo | None = None
-    fix: str | None = None
+    fix: Address | None = None  # the name and port to use instead; the value to write depends on the reference
     meant: ServiceInfo | None = None  # the Service the name means, for a DNS-egress denial
     hostname: str | None = None  # a pod hostname named in front of the Service, for policy ports
 
@@ -152,7 +158,7 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
     if source.endpoint is not None and ctx.policies is not None:
         edge = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
     if edge is None:
-        edge = _edge(ref, named.status, named.detail, named.target, named.reached, named.fix)
+        edge = _edge(ref, named.status, named.detail, named.target, named.reached, address=named.fix)
     return _unless_unread(edge, _policy_reads(edge, source.dns_blocked, ctx))
 
 
@@ -355,9 +361,18 @@ def _edge(
     detail: str,
     target: ServiceInfo | None,
     reached: ServiceInfo | None,
-    fix: str | None,
+    fix: str | None = None,
+    *,
+    address: Address | None = None,
 ) -> Edge:
-    return Edge(ref, status, detail, _ref(target), _ref(reached), fix)
+    """The edge; a name fix (``address``) becomes the value to write into the reference's slot."""
+    if address is None:
+        return Edge(ref, status, detail, _ref(target), _ref(reached), fix)
+    host, port = address
+    if ref.port_env is not None and port is not None and port != ref.port:
+        detail += f"; set {ref.port_env} to {port}"
+    value = fix_value(ref, host, port)
+    return Edge(ref, status, detail, _ref(target), _ref(reached), value, fix_host=host, fix_port=port)
 
 
 def _unknown_target(host: str, intent: Intent, answer: Answer) -> NameVerdict:
@@ -488,7 +503,7 @@ def _has_endpoints(svc: ServiceInfo, index: ClusterIndex) -> bool:
 
 def _fix(
     intent: Intent, target: ServiceInfo, port: int | None, config: ResolverConfig, ctx: VerdictContext
-) -> str | None:
+) -> Address | None:
     """The shortest name that the source's resolver maps to the target, with the port."""
     zone = ctx.index.cluster_domain
     if intent.hostname:
@@ -502,7 +517,7 @@ def _fix(
         if answer.service is not None and answer.service.ref == target.ref:
             musl = resolve(form, config, ctx.index, libc="musl")
             if musl.service is not None and musl.service.ref == target.ref:
-                return form if port is None else f"{form}:{port}"
+                return form, port
     return None
 
 
