@@ -11,7 +11,8 @@ import base64
 
 import pytest
 
-from novadiag.model import SourceInfo
+from novadiag.fixvalue import fix_value
+from novadiag.model import ObjectRef, Reference, SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.snapshot import build_snapshot
 
@@ -145,3 +146,31 @@ def test_the_json_edge_carries_the_value_and_the_address(edges):
         "feed-service.nova-feed",
         8089,
     )
+
+
+def _ref(value: str, host: str, port: int | None) -> Reference:
+    return Reference(ObjectRef("Deployment", "shop", "orders"), "orders", "X", "value", value, host, port)
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "port", "new", "expected"),
+    [
+        # the host named again in the path: the one before the port is the host
+        ("http://content-service:9081/content-service/v1", "content-service", 9081, "content-service.c", None),
+        # a user named like the host: the userinfo is not the host
+        ("amqp://rabbitmq:***@rabbitmq:5672/vhost", "rabbitmq", 5672, "rabbitmq.d", None),
+        # written in capitals: hosts are case-insensitive, the fix is written as the resolver checked it
+        ("HTTP://Feed-Service:8089", "feed-service", 8089, "feed-service.f", "HTTP://feed-service.f:8089"),
+        # ADO.NET writes the port after a comma
+        ("Server=db,1433;Database=app", "db", 1433, "db.data", "Server=db.data,1433;Database=app"),
+        # a longer name that starts with the host is left alone
+        ("db-replica:5432,db:5432", "db", 5432, "db.data", "db-replica:5432,db.data:5432"),
+    ],
+)
+def test_only_the_host_itself_is_replaced(value, host, port, new, expected):
+    want = expected or value.replace(f"{host}:{port}", f"{new}:{port}")
+    assert fix_value(_ref(value, host, port), new, port) == want
+
+
+def test_a_value_masked_whole_gets_the_name_and_port_alone():
+    assert fix_value(_ref("<redacted>", "db", 5432), "db.data", 5432) == "db.data:5432"
