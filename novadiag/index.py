@@ -91,6 +91,8 @@ class ClusterIndex:
     services_by_ip: dict[str, ServiceInfo] = field(default_factory=dict)
     workloads_by_ns: dict[str, list[Workload]] = field(default_factory=dict)
     static_hostnames: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    stateful_sets: dict[tuple[str, str], list[Workload]] = field(default_factory=dict)
+    """StatefulSets per (namespace, headless Service) that names them in ``serviceName`` and selects their pods."""
     endpoints: dict[tuple[str, str], EndpointInfo] = field(default_factory=dict)
     live: bool = False
     memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -109,6 +111,10 @@ class ClusterIndex:
         if live is not None:
             names |= live.hostnames
         return names
+
+    def stateful_sets_of(self, svc: ServiceInfo) -> list[Workload]:
+        """The StatefulSets whose pods get DNS names under ``svc`` (``POD.SVC.NS.svc.<zone>``)."""
+        return list(self.stateful_sets.get((svc.namespace, svc.name), ()))
 
     def selected_workloads(self, svc: ServiceInfo) -> list[Workload]:
         """Workloads in the Service's namespace whose pod template its selector matches."""
@@ -164,13 +170,29 @@ def build_index(snapshot: Snapshot, *, cluster_domain: str | None = None) -> Clu
     by_ns: dict[str, list[Workload]] = defaultdict(list)
     for workload in snapshot.workloads:
         by_ns[workload.namespace].append(workload)
-        if workload.ref.kind == "StatefulSet" and workload.service_name:
+        if _names_pods_under(workload, index):
+            assert workload.service_name is not None
             key = (workload.namespace, workload.service_name)
+            index.stateful_sets.setdefault(key, []).append(workload)
             hosts = index.static_hostnames.setdefault(key, set())
             hosts.update(f"{workload.ref.name}-{i}" for i in range(workload.replicas))
     index.workloads_by_ns = dict(by_ns)
     index.endpoints = _endpoints(snapshot)
     return index
+
+
+def _names_pods_under(workload: Workload, index: ClusterIndex) -> bool:
+    """Whether the StatefulSet's pods get hostnames under its ``serviceName``.
+
+    The pod records come from the Service's endpoints, so the Service must exist,
+    be headless and select the pods; a ``serviceName`` alone names nothing.
+    """
+    if workload.ref.kind != "StatefulSet" or not workload.service_name:
+        return False
+    svc = index.service(workload.namespace, workload.service_name)
+    if svc is None or not svc.headless or not svc.selector:
+        return False
+    return all(workload.pod_labels.get(k) == v for k, v in svc.selector.items())
 
 
 def service_info(obj: Mapping[str, Any]) -> ServiceInfo:

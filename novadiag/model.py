@@ -221,6 +221,10 @@ class Edge:
     probe: ProbeObservation | None = None
     predicted: Status | None = None
     verdict_from: Literal["static", "probe"] = "static"
+    fix_host: str | None = None
+    """The name a fix uses (``fix`` is the whole value to write); None when ``fix`` is not a name."""
+    fix_port: int | None = None
+    """The port a fix uses; with ``port_env`` set, the value for that variable."""
 
     @property
     def id(self) -> str:
@@ -269,6 +273,8 @@ class Edge:
             "status": self.status,
             "detail": self.detail,
             "fix": self.fix,
+            "fix_host": self.fix_host,
+            "fix_port": self.fix_port,
             "probe": None if self.probe is None else self.probe.to_dict(),
             "predicted": self.predicted or self.status,
             "verdict_from": self.verdict_from,

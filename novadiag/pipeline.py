@@ -17,7 +17,7 @@ from pathlib import Path
 
 from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
-from novadiag.index import build_index
+from novadiag.index import ClusterIndex, build_index
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
@@ -44,6 +44,7 @@ def audit(
     lab: str | None = None,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
+    cluster_dns: str | None = None,
     probe: bool | None = None,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -59,6 +60,8 @@ def audit(
         lab: name of a bundled lab scenario: start it, audit it, stop it.
         namespaces: only edges whose source is in these namespaces.
         cluster_domain: the cluster DNS domain (default ``cluster.local``; probes detect it).
+        cluster_dns: the cluster DNS Service's IP, for pods with ``dnsPolicy: None`` that name
+            nameservers (default: the ClusterIP of ``kube-system/kube-dns`` when it was read).
         probe: run probe pods (default: yes for live clusters and labs, impossible for files).
         probe_settings: image, timeouts and concurrency of the probe pods.
     """
@@ -79,6 +82,7 @@ def audit(
                 opened.settings,
                 namespaces=namespaces,
                 cluster_domain=cluster_domain,
+                cluster_dns=cluster_dns,
                 probe=probe is not False,
                 probe_settings=probe_settings,
                 progress=progress,
@@ -86,7 +90,7 @@ def audit(
                 source_kind=opened.kind,
             )
         snap = read_snapshot(opened, cluster_domain=cluster_domain)
-    return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+    return audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
 
 
 def read_snapshot(
@@ -110,6 +114,7 @@ def audit_cluster(
     *,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
+    cluster_dns: str | None = None,
     probe: bool = True,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -125,9 +130,9 @@ def audit_cluster(
             source_kind=source_kind,
             progress=progress,
         )
-        report = audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain)
+        report = audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
         if probe:
-            report = probe_report(client, report, probe_settings, progress=probe_progress)
+            report = probe_report(client, report, probe_settings, progress=probe_progress, cluster_dns=cluster_dns)
     return report
 
 
@@ -136,8 +141,11 @@ def audit_snapshot(
     *,
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
+    cluster_dns: str | None = None,
 ) -> Report:
     """The static audit of a Snapshot: pure, no I/O.
+
+    ``cluster_dns``: the cluster DNS Service's IP (see :func:`cluster_dns_addresses`).
 
     Runs with the cyclic garbage collector paused (see :func:`paused_gc`): the
     audit builds hundreds of thousands of small acyclic objects, and the
@@ -145,7 +153,21 @@ def audit_snapshot(
     cluster (benchmarks/, size L). Collection resumes when the audit returns.
     """
     with paused_gc():
-        return _audit_snapshot(snapshot, namespaces=namespaces, cluster_domain=cluster_domain)
+        return _audit_snapshot(snapshot, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
+
+
+def cluster_dns_addresses(index: ClusterIndex, given: str | None) -> tuple[str, ...] | None:
+    """The cluster DNS Service's address: as given, else the ClusterIP of kube-system/kube-dns; None: unknown.
+
+    Only ``dnsPolicy: None`` pods need it: their ``dnsConfig.nameservers`` are
+    addresses, and only this one makes them resolve cluster names.
+    """
+    if given:
+        return (given,)
+    kube_dns = index.service("kube-system", "kube-dns")
+    if kube_dns is None or kube_dns.headless or not kube_dns.cluster_ip:
+        return None
+    return (kube_dns.cluster_ip,)
 
 
 def _audit_snapshot(
@@ -153,6 +175,7 @@ def _audit_snapshot(
     *,
     namespaces: Sequence[str] | None,
     cluster_domain: str | None,
+    cluster_dns: str | None,
 ) -> Report:
     if namespaces:
         _check_namespaces_exist(snapshot, namespaces)
@@ -163,7 +186,12 @@ def _audit_snapshot(
         references = [r for r in references if r.namespace in wanted]
     workloads = {w.ref: w for w in snapshot.workloads}
     policies = build_policy_index(snapshot, index) if snapshot.of("NetworkPolicy") else None
-    context = VerdictContext(index, policies=policies, visibility=Visibility.of(snapshot.gaps))
+    context = VerdictContext(
+        index,
+        cluster_dns_ips=cluster_dns_addresses(index, cluster_dns),
+        policies=policies,
+        visibility=Visibility.of(snapshot.gaps),
+    )
     edges = judge_all(references, workloads, context)
     findings = (
         *snapshot.findings,
@@ -229,6 +257,7 @@ def probe_report(
     settings: ProbeSettings | None = None,
     *,
     progress: ProbeProgress | None = None,
+    cluster_dns: str | None = None,
 ) -> Report:
     """Run probe pods for the report's edges and fold what they saw into it.
 
@@ -247,7 +276,7 @@ def probe_report(
     )
     if detected and detected != report.source.cluster_domain:
         namespaces = sorted({e.reference.namespace for e in report.edges})
-        report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected)
+        report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected, cluster_dns=cluster_dns)
         index = build_index(snap, cluster_domain=detected)
     edges, findings = merge_observations(report.edges, run.outcomes, index)
     return replace(

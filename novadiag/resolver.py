@@ -13,7 +13,10 @@ resolver notes):
 - ``hostNetwork: true`` with ``ClusterFirst`` silently falls back to ``Default``.
 - ``Default``: the node's resolv.conf — no cluster search list, and (as on most
   clusters) a nameserver that does not serve the cluster zone.
-- ``None``: only what ``dnsConfig`` gives.
+- ``None``: only what ``dnsConfig`` gives. A nameserver that is the cluster DNS
+  Service's address makes it a cluster resolver with the pod's own searches and
+  options; any other is not the cluster DNS; when that address is not known
+  the nameservers stay ``unclassified`` and verdicts resting on them stay open.
 - ``dnsConfig`` nameservers and searches are appended (deduplicated); its
   options override by name.
 - glibc: a name with fewer dots than ndots tries the search list first and the
@@ -28,7 +31,7 @@ touches the network, so it is the same for manifests, snapshots and live runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from novadiag.addresses import is_ip_literal
@@ -55,10 +58,21 @@ class ResolverConfig:
     search: tuple[str, ...]
     ndots: int
     notes: tuple[str, ...] = ()
+    unclassified: tuple[str, ...] = ()
+    """``dnsPolicy: None`` nameservers that may be the cluster DNS: its address was not known."""
 
     @property
     def uses_cluster_dns(self) -> bool:
         return CLUSTER_DNS in self.nameservers
+
+    def as_cluster_dns(self) -> ResolverConfig:
+        """This resolver if its unclassified nameservers are the cluster DNS."""
+        kept = tuple(ns for ns in self.nameservers if ns not in self.unclassified)
+        return replace(self, nameservers=(CLUSTER_DNS, *kept), unclassified=())
+
+    def as_other_dns(self) -> ResolverConfig:
+        """This resolver if its unclassified nameservers are not the cluster DNS."""
+        return replace(self, unclassified=())
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -91,9 +105,13 @@ def resolver_config(
     cluster_domain: str,
     *,
     node_search: Iterable[str] = (),
-    cluster_dns_ips: Iterable[str] = (),
+    cluster_dns_ips: Iterable[str] | None = (),
 ) -> ResolverConfig:
-    """The resolver a pod of this spec gets in ``namespace``, as the kubelet builds it."""
+    """The resolver a pod of this spec gets in ``namespace``, as the kubelet builds it.
+
+    ``cluster_dns_ips``: the cluster DNS Service's addresses; None when unknown,
+    which leaves a ``dnsPolicy: None`` pod's nameservers unclassified.
+    """
     declared = str(pod_spec.get("dnsPolicy") or "ClusterFirst")
     host_network = bool(pod_spec.get("hostNetwork"))
     notes: list[str] = []
@@ -111,11 +129,14 @@ def resolver_config(
     else:
         nameservers, search, ndots = [NODE_DNS], list(node_search), 1
     config = pod_spec.get("dnsConfig") or {}
-    cluster_ips = set(cluster_dns_ips)
+    cluster_ips = set(cluster_dns_ips or ())
     for ns in config.get("nameservers") or ():
         mapped = CLUSTER_DNS if ns in cluster_ips else str(ns)
         if mapped not in nameservers:
             nameservers.append(mapped)
+    unclassified: tuple[str, ...] = ()
+    if cluster_dns_ips is None and policy == "None" and CLUSTER_DNS not in nameservers:
+        unclassified = tuple(nameservers)
     for domain in config.get("searches") or ():
         domain = str(domain).strip(".").lower()
         if domain and domain not in search:
@@ -126,7 +147,7 @@ def resolver_config(
     if len(search) > MAX_SEARCH_DOMAINS:
         notes.append(f"search list truncated to {MAX_SEARCH_DOMAINS} domains")
         search = search[:MAX_SEARCH_DOMAINS]
-    return ResolverConfig(policy, tuple(nameservers), tuple(search), ndots, tuple(notes))
+    return ResolverConfig(policy, tuple(nameservers), tuple(search), ndots, tuple(notes), unclassified)
 
 
 def _int_option(value: Any, default: int) -> int:

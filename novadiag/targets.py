@@ -4,8 +4,9 @@ A verdict needs two facts: the object the author of an env var meant, and what
 the source pod's DNS actually gives. The first is inferred here from the name's
 shape and the cluster's Services: ``content-service`` means the one Service of
 that name (preferring the caller's namespace), ``svc.ns`` and ``svc.ns.svc``
-name a namespace, ``host.svc.ns`` a StatefulSet pod under a headless Service,
-and a name ending in the cluster domain is in-cluster by definition. Anything
+name a namespace, ``host.svc.ns`` a StatefulSet pod under a headless Service
+(``host.svc`` too, from any namespace when a headless Service of that name
+names pods), and a name ending in the cluster domain is in-cluster by definition. Anything
 else with dots is outside the cluster.
 """
 
@@ -90,6 +91,9 @@ def _two_labels(first: str, second: str, source_ns: str, index: ClusterIndex) ->
         return _in_namespace(first, second, index)
     if index.service(source_ns, second) is not None:
         return _pod_hostname(first, second, source_ns, index) or Intent(True)
+    elsewhere = _pod_of_headless_elsewhere(first, second, index)
+    if elsewhere is not None:
+        return elsewhere
     if first in index.services_by_name:
         return Intent(True, missing_namespace=second)
     return None
@@ -99,6 +103,24 @@ def _in_namespace(name: str, namespace: str, index: ClusterIndex) -> Intent:
     if namespace not in index.namespaces:
         return Intent(True, missing_namespace=namespace)
     return Intent(True, index.service(namespace, name))
+
+
+def _pod_of_headless_elsewhere(host: str, service: str, index: ClusterIndex) -> Intent | None:
+    """``kafka-0.kafka-headless`` written in another namespace than the Service's: a pod name, not a domain.
+
+    Only a headless Service that gives its pods names (a StatefulSet's
+    ``serviceName``, or live endpoints with hostnames) makes the second label a
+    Service; the one that has a pod of that name wins, then the first namespace.
+    """
+    named = [
+        svc
+        for svc in index.services_by_name.get(service, ())
+        if svc.headless and (index.stateful_sets_of(svc) or index.hostnames(svc.namespace, svc.name))
+    ]
+    if not named:
+        return None
+    ordered = sorted(named, key=lambda s: (host not in index.hostnames(s.namespace, s.name), s.namespace))
+    return Intent(True, ordered[0], hostname=host, candidates=tuple(ordered))
 
 
 def _pod_hostname(host: str, service: str, namespace: str, index: ClusterIndex) -> Intent | None:

@@ -15,15 +15,18 @@ each layer needs is decided in :mod:`novadiag.visibility`.
 Every broken edge whose target is known gets a ``fix``: the shortest name that
 the *source's own resolver* maps to the target (checked with the DNS model,
 not assumed), so ``svc`` within a namespace, ``svc.ns`` across, and the full
-FQDN only where the pod has no cluster search list.
+FQDN only where the pod has no cluster search list. The name and port are the
+edge's ``fix_host``/``fix_port``; ``fix`` is the value to write, the reference
+as written with them put in (:mod:`novadiag.fixvalue`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from novadiag.addresses import is_ip_literal
+from novadiag.fixvalue import fix_value
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
 from novadiag.policies import (
@@ -40,6 +43,9 @@ from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
 from novadiag.workloads import Workload
 
+Address = tuple[str, int | None]
+"""A host and port to name instead: what a fix puts into the reference."""
+
 
 @dataclass(frozen=True, slots=True)
 class NameVerdict:
@@ -55,7 +61,7 @@ class NameVerdict:
     detail: str
     target: ServiceInfo | None = None
     reached: ServiceInfo | None = None
-    fix: str | None = None
+    fix: Address | None = None  # the name and port to use instead; the value to write depends on the reference
     meant: ServiceInfo | None = None  # the Service the name means, for a DNS-egress denial
     hostname: str | None = None  # a pod hostname named in front of the Service, for policy ports
 
@@ -75,7 +81,7 @@ class VerdictContext:
 
     index: ClusterIndex
     node_search: tuple[str, ...] = ()
-    cluster_dns_ips: tuple[str, ...] = ()
+    cluster_dns_ips: tuple[str, ...] | None = ()  # the cluster DNS Service's address; None: unknown
     policies: PolicyIndex | None = None  # NetworkPolicies; None: not judged (no policy in the snapshot)
     visibility: Visibility = field(default_factory=Visibility)  # what RBAC hid: verdicts resting on it are open
     _resolvers: dict[tuple[object, ...], ResolverConfig] = field(default_factory=dict)
@@ -152,12 +158,14 @@ def judge(ref: Reference, workload: Workload, ctx: VerdictContext) -> Edge:
     if source.endpoint is not None and ctx.policies is not None:
         edge = _policy_verdict(ref, source.endpoint, source.dns_blocked, named, ctx.policies)
     if edge is None:
-        edge = _edge(ref, named.status, named.detail, named.target, named.reached, named.fix)
+        edge = _edge(ref, named.status, named.detail, named.target, named.reached, address=named.fix)
     return _unless_unread(edge, _policy_reads(edge, source.dns_blocked, ctx))
 
 
 def judge_name(host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext) -> NameVerdict:
     """Every layer but NetworkPolicies, for one name as one resolver sees it."""
+    if config.unclassified:
+        return _judge_unclassified(host, port, namespace, config, ctx)
     index = ctx.index
     intent = intended_target(host, namespace, index)
     if not intent.in_cluster:
@@ -169,6 +177,10 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     if intent.service is None:
         return _open(_unknown_target(host, intent, answer), ctx.visibility.unknown_target(intent.missing_namespace))
     target = intent.service
+    if intent.hostname is not None:
+        missing_pod = _missing_pod(host, target, intent.hostname, index)
+        if missing_pod is not None:
+            return _open(missing_pod, ctx.visibility.stateful_sets(target.namespace))
     if not answer.resolved or answer.service is None:
         tried = _tried_namespaces(answer, namespace, index.cluster_domain)
         return _open(
@@ -194,6 +206,33 @@ def judge_name(host: str, port: int | None, namespace: str, config: ResolverConf
     if answer.fqdn:
         detail += f" as {answer.fqdn.rstrip('.')}"
     return NameVerdict("ok", detail + musl, target, reached, None, intent.service, intent.hostname)
+
+
+def _judge_unclassified(
+    host: str, port: int | None, namespace: str, config: ResolverConfig, ctx: VerdictContext
+) -> NameVerdict:
+    """A ``dnsPolicy: None`` pod whose nameservers may or may not be the cluster DNS.
+
+    The name is judged both ways. Where the answer does not depend on it (an
+    external host, a name of no Service, a name that fails either way) that verdict stands;
+    otherwise it is ``unverified``, saying what would decide it and what the
+    verdict is if the nameserver is the cluster DNS.
+    """
+    as_cluster = judge_name(host, port, namespace, config.as_cluster_dns(), ctx)
+    if as_cluster.status == "external":
+        return as_cluster
+    otherwise = judge_name(host, port, namespace, config.as_other_dns(), ctx)
+    servers = ", ".join(config.unclassified)
+    missing = (
+        f"whether nameserver {servers} is the cluster DNS: no Service kube-system/kube-dns was read "
+        "and no --cluster-dns was given"
+    )
+    if as_cluster.status == otherwise.status == "dns-unresolvable":
+        return replace(as_cluster, detail=f"{as_cluster.detail}; no fix offered: unknown {missing}", fix=None)
+    if as_cluster.status == otherwise.status:
+        return as_cluster
+    if_cluster = replace(as_cluster, detail=f"{as_cluster.detail} (if it is)")
+    return _open(if_cluster, [missing])
 
 
 def _ref(svc: ServiceInfo | None) -> ObjectRef | None:
@@ -322,9 +361,18 @@ def _edge(
     detail: str,
     target: ServiceInfo | None,
     reached: ServiceInfo | None,
-    fix: str | None,
+    fix: str | None = None,
+    *,
+    address: Address | None = None,
 ) -> Edge:
-    return Edge(ref, status, detail, _ref(target), _ref(reached), fix)
+    """The edge; a name fix (``address``) becomes the value to write into the reference's slot."""
+    if address is None:
+        return Edge(ref, status, detail, _ref(target), _ref(reached), fix)
+    host, port = address
+    if ref.port_env is not None and port is not None and port != ref.port:
+        detail += f"; set {ref.port_env} to {port}"
+    value = fix_value(ref, host, port)
+    return Edge(ref, status, detail, _ref(target), _ref(reached), value, fix_host=host, fix_port=port)
 
 
 def _unknown_target(host: str, intent: Intent, answer: Answer) -> NameVerdict:
@@ -334,6 +382,45 @@ def _unknown_target(host: str, intent: Intent, answer: Answer) -> NameVerdict:
         detail = f"no Service anywhere matches {host}"
     reached = answer.service if answer.resolved else None
     return NameVerdict("unknown-target", detail, None, reached)
+
+
+def _missing_pod(host: str, svc: ServiceInfo, hostname: str, index: ClusterIndex) -> NameVerdict | None:
+    """The verdict of a pod name under a headless Service when no such pod exists; None when it does.
+
+    Judged before DNS, as the target is: the name's pod is its target. An
+    ordinal past the StatefulSet's replicas is ``no-endpoints`` (the name is
+    right, no pod stands behind it until the set scales up); a pod name that no
+    StatefulSet of the Service makes is ``unknown-target``.
+    """
+    if hostname in index.hostnames(svc.namespace, svc.name):
+        return None
+    for owner in index.stateful_sets_of(svc):
+        if _ordinal(hostname, owner.ref.name) is not None:
+            detail = (
+                f"{host} names pod {hostname} of StatefulSet {owner.namespace}/{owner.ref.name}, "
+                f"which has {_replica_range(owner.ref.name, owner.replicas)}: no such pod answers"
+            )
+            return NameVerdict("no-endpoints", detail, svc, svc, None, svc, hostname)
+    owners = ", ".join(sorted(o.ref.name for o in index.stateful_sets_of(svc)))
+    known = f"StatefulSet(s) with serviceName {svc.name}: {owners}" if owners else f"no StatefulSet names {svc.name}"
+    detail = f"{host} names pod {hostname} under {_label(svc)}, which has no pod of that name ({known})"
+    return NameVerdict("unknown-target", detail, None, None, None, svc)
+
+
+def _ordinal(hostname: str, stateful_set: str) -> int | None:
+    """``3`` for ``kafka-3`` of StatefulSet ``kafka``; None when the name is not one of its pods'."""
+    prefix = f"{stateful_set}-"
+    rest = hostname[len(prefix) :] if hostname.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() and (rest == "0" or not rest.startswith("0")) else None
+
+
+def _replica_range(name: str, replicas: int) -> str:
+    """``3 replicas (kafka-0..kafka-2)``, as a reader checks the ordinal against it."""
+    if replicas <= 0:
+        return "0 replicas"
+    if replicas == 1:
+        return f"1 replica ({name}-0)"
+    return f"{replicas} replicas ({name}-0..{name}-{replicas - 1})"
 
 
 def _unresolvable(
@@ -416,7 +503,7 @@ def _has_endpoints(svc: ServiceInfo, index: ClusterIndex) -> bool:
 
 def _fix(
     intent: Intent, target: ServiceInfo, port: int | None, config: ResolverConfig, ctx: VerdictContext
-) -> str | None:
+) -> Address | None:
     """The shortest name that the source's resolver maps to the target, with the port."""
     zone = ctx.index.cluster_domain
     if intent.hostname:
@@ -430,7 +517,7 @@ def _fix(
         if answer.service is not None and answer.service.ref == target.ref:
             musl = resolve(form, config, ctx.index, libc="musl")
             if musl.service is not None and musl.service.ref == target.ref:
-                return form if port is None else f"{form}:{port}"
+                return form, port
     return None
 
 

@@ -11,6 +11,8 @@ layer, and only the data that layer reads counts:
 * a name that does not resolve depends on the Services of the namespaces its
   resolver tried (a same-named Service there would answer);
 * ``no-endpoints`` depends on the target namespace's EndpointSlices/Endpoints;
+* a pod name under a headless Service (``kafka-0.kafka-headless.kafka``) that
+  names no pod depends on the StatefulSets of the Service's namespace;
 * ``ok`` depends on the NetworkPolicies of the source and target namespaces
   (an unseen policy may deny it);
 * ``blocked`` depends on Namespace labels when a policy there selects
@@ -112,6 +114,10 @@ class Visibility:
         """Readiness is unknown only when neither EndpointSlices nor Endpoints were read there."""
         missing = [self.unread(kind, [namespace]) for kind in ENDPOINT_KINDS]
         return [text for texts in missing for text in texts] if all(missing) else []
+
+    def stateful_sets(self, namespace: str) -> list[str]:
+        """What could hide the StatefulSet whose pod a name like ``kafka-3.kafka-headless.NS`` means."""
+        return self.unread("StatefulSet", [namespace])
 
     def policies(self, namespaces: Iterable[str | None]) -> list[str]:
         return self.unread("NetworkPolicy", namespaces)

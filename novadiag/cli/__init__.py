@@ -298,7 +298,9 @@ def _run_policies(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output)
     # every namespace's edges: -n picks the policies shown, their callers may live anywhere
-    report = audit(**source_options(args), cluster_domain=args.cluster_domain, probe=False)
+    report = audit(
+        **source_options(args), cluster_domain=args.cluster_domain, cluster_dns=args.cluster_dns, probe=False
+    )
     view = policy_view(report, namespaces=args.namespaces)
     if args.output:
         write_output(args.output, visible(render_policies(view, args.format)))
@@ -359,6 +361,7 @@ def _run_audit(args: argparse.Namespace) -> int:
             **source_options(args),
             namespaces=args.namespaces,
             cluster_domain=args.cluster_domain,
+            cluster_dns=args.cluster_dns,
             probe=args.probe if live else (args.probe or None),
             probe_settings=_probe_settings(args),
             progress=listing,
@@ -551,6 +554,8 @@ def _source_of(args: argparse.Namespace) -> Source:
 def _run_snapshot_save(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
     check_output_file(args.file, flag="snapshot save")
+    if args.cluster_dns:
+        raise ConfigError("--cluster-dns: a snapshot keeps objects, not verdicts; give it to audit, plan or policies")
     with open_source(_source_of(args)) as opened:
         snap = read_snapshot(opened, **options)
     snap.save(args.file)

@@ -7,6 +7,7 @@ pod finished within -1 s; ``--probe-concurrency 0`` was silently taken as 8.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from typing import Any, NoReturn
 
@@ -42,6 +43,14 @@ def cluster_domain(text: str) -> str:
     return domain
 
 
+def cluster_dns(text: str) -> str:
+    """An IP address like ``10.96.0.10``: compared with ``dnsConfig.nameservers``, so a name will not do."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address like 10.96.0.10: {text!r}") from None
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors in one line (argparse prints the whole usage block first)."""
 
@@ -69,6 +78,12 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     )
     src.add_argument(
         "--cluster-domain", type=cluster_domain, metavar="DOMAIN", help="cluster DNS domain (default cluster.local)"
+    )
+    src.add_argument(
+        "--cluster-dns",
+        type=cluster_dns,
+        metavar="IP",
+        help="the cluster DNS Service's IP, for pods with dnsPolicy None (default: kube-system/kube-dns's ClusterIP)",
     )
 
 

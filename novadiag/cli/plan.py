@@ -136,10 +136,14 @@ def _plan_and_apply(args: argparse.Namespace, fmt: str, opened: Opened) -> int:
 def _audit(args: argparse.Namespace, opened: Opened) -> Report:
     if isinstance(opened, Cluster):
         return audit_cluster(
-            opened.settings, cluster_domain=args.cluster_domain, probe=args.probe is not False, source_kind=opened.kind
+            opened.settings,
+            cluster_domain=args.cluster_domain,
+            cluster_dns=args.cluster_dns,
+            probe=args.probe is not False,
+            source_kind=opened.kind,
         )
     snapshot = read_snapshot(opened, cluster_domain=args.cluster_domain)
-    return audit_snapshot(snapshot, cluster_domain=args.cluster_domain)
+    return audit_snapshot(snapshot, cluster_domain=args.cluster_domain, cluster_dns=args.cluster_dns)
 
 
 def _build(args: argparse.Namespace, report: Report) -> Plan:

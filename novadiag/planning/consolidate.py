@@ -42,7 +42,7 @@ from novadiag.planning.layout import (
     renames_by_namespace,
 )
 from novadiag.planning.moves import Moves
-from novadiag.planning.names import next_name, split_fix
+from novadiag.planning.names import next_name
 from novadiag.planning.netpol import PodMap, rewrite_moved_policy
 from novadiag.planning.netpol import namespace_labels as namespace_labels_of
 from novadiag.planning.order import dependency_order
@@ -304,8 +304,8 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
         ref.host, target, pod_spec, new_source.namespace or "default", moves.final_index, hostname=hostname
     )
     new_port = ref.port
-    if edge.status == "port-mismatch" and edge.fix:
-        new_port = split_fix(edge.fix)[1] or ref.port
+    if edge.status == "port-mismatch" and edge.fix_host:
+        new_port = edge.fix_port or ref.port
         if new_host == ref.host:
             why = f"port {ref.port} is not exposed by {target.namespace}/{target.name}"
     where = f"{ref.slot} of {ref.workload}"

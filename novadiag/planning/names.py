@@ -1,6 +1,6 @@
 """The name a reference should use after a change: kept when it still works, else the shortest that does.
 
-The same rule the verdicts use for ``Edge.fix`` — try ``svc``, ``svc.ns``,
+The same rule the verdicts use for ``Edge.fix_host`` — try ``svc``, ``svc.ns``,
 ``svc.ns.svc``, then the FQDN, and take the first one that the *source pod's
 own resolver* maps to the target, with glibc and with musl — applied to the
 layout after the plan. A name that still reaches its Service from the new
@@ -62,11 +62,3 @@ def next_name(
     if name is None:
         return None, f"no name reaches {target.namespace}/{target.name} from {namespace} with this pod's resolver"
     return name, f"{current} would not reach {target.namespace}/{target.name} from {namespace}"
-
-
-def split_fix(fix: str) -> tuple[str, int | None]:
-    """``"svc.ns:8080"`` -> ``("svc.ns", 8080)``; ``Edge.fix`` without a port -> ``(fix, None)``."""
-    host, sep, port = fix.rpartition(":")
-    if sep and port.isdigit():
-        return host, int(port)
-    return fix, None

@@ -1,7 +1,7 @@
 """The quick fixes: ``rewrite``, ``alias`` and ``auto``, one decision per broken edge.
 
 - ``rewrite`` changes the reference to the shortest name that works from the
-  source (``Edge.fix``), where the value is written: the workload's env, the
+  source (``Edge.fix_host`` and ``fix_port``), where the value is written: the workload's env, the
   ConfigMap key or the Secret key it came from.
 - ``alias`` creates an ExternalName Service named like the short name in the
   source's namespace, pointing at the real Service, so the reference works
@@ -33,7 +33,6 @@ from novadiag.index import ClusterIndex, ServiceInfo, build_index
 from novadiag.model import Edge, ObjectRef
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.edits import Edits
-from novadiag.planning.names import split_fix
 from novadiag.planning.operations import Operation
 from novadiag.planning.rename import POD_SPEC_PATHS, pod_config_refs, pod_spec_of
 from novadiag.planning.values import EdgeFix, PlanOptions
@@ -105,7 +104,7 @@ def _decide(edge: Edge, ctx: FixContext) -> Decision:
         return Decision(None, f"no Service anywhere matches {edge.reference.host}: there is nothing to point it at")
     if edge.status == "blocked":
         return Decision(None, "a NetworkPolicy denies this traffic; novadiag does not widen policies on its own")
-    if edge.fix is None:
+    if edge.fix_host is None:
         return _dns_policy(edge, ctx)
     strategy = ctx.options.strategy
     alias_problem = _alias_problem(edge, ctx)
@@ -126,8 +125,8 @@ def _decide(edge: Edge, ctx: FixContext) -> Decision:
 
 
 def _rewrite(edge: Edge, ctx: FixContext, why: str) -> Decision:
-    assert edge.fix is not None
-    host, port = split_fix(edge.fix)
+    assert edge.fix_host is not None
+    host, port = edge.fix_host, edge.fix_port
     problem, where = ctx.edits.add_fix(edge.id, edge.reference, host, port)
     if problem is not None:
         return Decision(None, f"cannot rewrite: {problem}")
@@ -221,8 +220,9 @@ def _follows(edge: Edge, broken: list[Edge], decided: dict[str, Decision], ctx: 
 
 
 def _new_reference(edge: Edge, decision: Decision) -> str | None:
-    if decision.action == "rewrite":
-        return edge.fix
+    """The host[:port] the reference names after the plan (``Edge.fix`` holds masked parts of the value)."""
+    if decision.action == "rewrite" and edge.fix_host is not None:
+        return edge.fix_host if edge.fix_port is None else f"{edge.fix_host}:{edge.fix_port}"
     if decision.action == "alias":
         return edge.reference.host if edge.reference.port is None else f"{edge.reference.host}:{edge.reference.port}"
     return None

@@ -45,7 +45,7 @@ def index():
         ns("kafka"),
         svc("nova-content", "content-service", ports=(9081,)),
         svc("nova-backend", "postgres", ports=(5432,)),
-        svc("kafka", "kafka-headless", cluster_ip="None", ports=(9092,)),
+        svc("kafka", "kafka-headless", cluster_ip="None", ports=(9092,), selector={"app": "kafka"}),
         statefulset("kafka", "kafka", "kafka-headless", replicas=1),
         svc(
             "nova-backend",
@@ -170,6 +170,17 @@ def test_statefulset_pod_hostname_under_headless_service(index):
     assert answer.kind == "pod-hostname"
     assert answer.service.name == "kafka-headless"
     assert not resolve("kafka-7.kafka-headless.kafka.svc.cluster.local", cluster_first(), index).resolved
+
+
+def test_statefulset_pods_get_no_hostname_under_a_headless_service_that_does_not_select_them():
+    """The records come from the Service's endpoints: ``serviceName`` alone names no pod."""
+    objs = [
+        ns("kafka"),
+        svc("kafka", "kafka-headless", cluster_ip="None", ports=(9092,)),
+        statefulset("kafka", "kafka", "kafka-headless", replicas=1),
+    ]
+    index = build_index(build_snapshot(objs, SourceInfo("manifests")))
+    assert not resolve("kafka-0.kafka-headless.kafka.svc.cluster.local", cluster_first(), index).resolved
 
 
 def test_external_name_in_zone_is_followed_to_its_target(index):

@@ -62,12 +62,23 @@ def test_broken_edges_are_exactly_the_four_the_plan_calls_broken(report):
 
 
 def test_each_broken_edge_gets_the_shortest_working_name(report):
-    fixes = {e.reference.env: e.fix for e in report.broken}
-    assert fixes == {
-        "CONTENT_SERVICE_URL": "content-service.nova-content:9081",
-        "FEED_SERVICE_URL": "feed-service.nova-feed:8089",
-        "AUTH_SERVICE_URL": "auth-service.nova-auth:9083",
-        "MEDIA_SERVICE_URL": "media-service.nova-media:9082",
+    addresses = {e.reference.env: (e.fix_host, e.fix_port) for e in report.broken}
+    assert addresses == {
+        "CONTENT_SERVICE_URL": ("content-service.nova-content", 9081),
+        "FEED_SERVICE_URL": ("feed-service.nova-feed", 8089),
+        "AUTH_SERVICE_URL": ("auth-service.nova-auth", 9083),
+        "MEDIA_SERVICE_URL": ("media-service.nova-media", 9082),
+    }
+
+
+def test_each_fix_is_the_value_to_write_keeping_scheme_and_path(report):
+    """``fix`` is what the variable must hold: the written value with the name put in."""
+    written = {e.reference.env: (e.reference.reference, e.fix) for e in report.broken}
+    assert written == {
+        "CONTENT_SERVICE_URL": ("content-service:9081", "content-service.nova-content:9081"),
+        "FEED_SERVICE_URL": ("http://feed-service:8089", "http://feed-service.nova-feed:8089"),
+        "AUTH_SERVICE_URL": ("dns:///auth-service:9083", "dns:///auth-service.nova-auth:9083"),
+        "MEDIA_SERVICE_URL": ("http://media-service:9082", "http://media-service.nova-media:9082"),
     }
 
 

@@ -126,11 +126,11 @@ def test_markdown_lists_each_broken_edge_with_its_fix(nova: Report) -> None:
     broken = _gfm_tables(nova.render("markdown"))[1]
     assert broken[0] == ["status", "source", "env", "host", "fix", "why"]
     fixes = sorted(row[4] for row in broken[1:])
-    assert fixes == [
-        "<code>auth-service.nova-auth:9083</code>",
+    assert fixes == [  # the values to write: scheme and path kept
         "<code>content-service.nova-content:9081</code>",
-        "<code>feed-service.nova-feed:8089</code>",
-        "<code>media-service.nova-media:9082</code>",
+        "<code>dns:///auth-service.nova-auth:9083</code>",
+        "<code>http://feed-service.nova-feed:8089</code>",
+        "<code>http://media-service.nova-media:9082</code>",
     ]
 
 

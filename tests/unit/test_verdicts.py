@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from novadiag.index import build_index
-from novadiag.model import ObjectRef, Reference, SourceInfo
+from novadiag.model import Gap, ObjectRef, Reference, SourceInfo
 from novadiag.snapshot import build_snapshot
 from novadiag.verdicts import VerdictContext, judge
+from novadiag.visibility import Visibility
 
 
 def ns(name):
@@ -191,3 +192,90 @@ def test_ndots_two_dotted_name_notes_musl_difference():
     edge = verdict("content-service.nova-content", 9081, source_spec=spec)
     assert edge.status == "ok"
     assert "musl" in edge.detail
+
+
+# -- StatefulSet pod names through a headless Service --
+
+
+def statefulset(namespace, name, *, service_name, replicas, labels=None):
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "serviceName": service_name,
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name}]}},
+        },
+    }
+
+
+def kafka(*, replicas=3, labels=None):
+    """Namespace kafka: StatefulSet kafka (serviceName kafka-headless) behind a headless Service selecting app=kafka."""
+    headless = service("kafka", "kafka-headless", 9092, clusterIP="None")
+    headless["spec"]["selector"] = {"app": "kafka"}
+    return (
+        ns("kafka"),
+        statefulset("kafka", "kafka", service_name="kafka-headless", replicas=replicas, labels=labels),
+        headless,
+    )
+
+
+KAFKA_HEADLESS = ObjectRef("Service", "kafka", "kafka-headless")
+
+
+def test_pod_short_form_from_another_namespace_is_dns_unresolvable_with_the_namespace_added():
+    edge = verdict("kafka-0.kafka-headless", 9092, *kafka())
+    assert edge.status == "dns-unresolvable"
+    assert edge.target == KAFKA_HEADLESS
+    assert edge.fix == "kafka-0.kafka-headless.kafka:9092"
+
+
+def test_pod_name_with_its_namespace_is_ok():
+    edge = verdict("kafka-2.kafka-headless.kafka", 9092, *kafka())
+    assert edge.status == "ok"
+    assert edge.resolves_to == KAFKA_HEADLESS
+
+
+def test_pod_ordinal_past_the_replicas_is_no_endpoints_naming_the_range():
+    edge = verdict("kafka-3.kafka-headless.kafka.svc.cluster.local", 9092, *kafka())
+    assert edge.status == "no-endpoints"
+    assert edge.target == KAFKA_HEADLESS
+    assert "kafka-3" in edge.detail and "3 replicas (kafka-0..kafka-2)" in edge.detail
+    assert edge.fix is None
+
+
+def test_pod_ordinal_past_the_replicas_in_the_short_form_is_no_endpoints_too():
+    assert verdict("kafka-3.kafka-headless", 9092, *kafka()).status == "no-endpoints"
+
+
+def test_pod_name_of_no_statefulset_of_the_service_is_unknown_target():
+    edge = verdict("zookeeper-0.kafka-headless.kafka", 9092, *kafka())
+    assert edge.status == "unknown-target"
+    assert edge.target is None
+    assert "zookeeper-0" in edge.detail and "StatefulSet(s) with serviceName kafka-headless: kafka" in edge.detail
+
+
+def test_statefulset_whose_pods_the_service_does_not_select_names_no_pod():
+    edge = verdict("kafka-0.kafka-headless.kafka", 9092, *kafka(labels={"app": "broker"}))
+    assert edge.status == "unknown-target"
+    assert "no StatefulSet names kafka-headless" in edge.detail
+
+
+def test_pod_name_under_a_headless_service_with_unread_statefulsets_is_unverified():
+    ctx, workloads = make_ctx(*kafka())
+    ctx.visibility = Visibility.of([Gap("StatefulSet", "kafka", "forbidden: no")])
+    ref = Reference(
+        ObjectRef("Deployment", "nova-backend", "user-service"),
+        "user-service",
+        "BROKER",
+        "value",
+        "kafka-7.kafka-headless.kafka:9092",
+        "kafka-7.kafka-headless.kafka",
+        9092,
+    )
+    edge = judge(ref, workloads[ref.workload], ctx)
+    assert edge.status == "unverified"
+    assert "list statefulsets in kafka: forbidden" in edge.detail
