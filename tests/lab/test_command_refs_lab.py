@@ -85,7 +85,9 @@ def test_the_init_script_wait_is_a_broken_edge_checked_by_the_probe(probed: nova
     )
     assert edge.status == "dns-unresolvable" and edge.target is not None
     assert edge.target.namespace == "nova-content"
-    assert edge.fix == "content-service.nova-content:9081"
+    # The fix is the script command as it should read: the tool keeps its own syntax.
+    assert edge.fix == "nc -z content-service.nova-content 9081"
+    assert (edge.fix_host, edge.fix_port) == ("content-service.nova-content", 9081)
     assert edge.probe is not None and edge.probe.dns == "nxdomain" and edge.verdict_from == "probe"
     assert edge.probe.tried[0] == ("content-service.nova-backend.svc.cluster.local", "nxdomain")
 
