@@ -10,6 +10,7 @@ file: outputs are written to a temporary file and renamed into place.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 import sys
@@ -19,6 +20,20 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from novadiag.errors import ConfigError
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text from the cluster made safe for a terminal, a CI log or an XML parser.
+
+    Names, env values and server messages are data: an escape sequence in one
+    must not retitle the terminal, recolour it or move the cursor, a carriage
+    return must not overwrite the line, a bidi override must not reorder it, and
+    JUnit XML must stay parseable. Each such character is written as ``\\u`` and four
+    hex digits (ESC becomes ``\\u001b``), which JSON reads back as the same character.
+    """
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def check_output_file(path: str | Path, flag: str = "-o") -> None:

@@ -29,7 +29,7 @@ from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
 from novadiag.report.html_template import CSS, PAGE, SCRIPT
 from novadiag.report.svg import draw_svg
-from novadiag.report.table import summary_line
+from novadiag.report.tablerows import summary_line
 from novadiag.report.views import (
     PSEUDO_NAMESPACES,
     Drawing,

@@ -23,7 +23,7 @@ from typing import Any
 
 from novadiag.model import BROKEN_STATUSES, Edge
 from novadiag.report.core import Report
-from novadiag.report.table import summary_line
+from novadiag.report.tablerows import summary_line
 from novadiag.report.views import (
     PSEUDO_NAMESPACES,
     host_port,
