@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from novadiag.cli import EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_OK
@@ -19,7 +18,7 @@ from novadiag.cli.options import source_options
 from novadiag.errors import ConfigError
 from novadiag.outputs import check_output_file, visible, write_output, write_output_chunks
 from novadiag.pipeline import audit, read_snapshot
-from novadiag.report.plaintable import plain_table_lines
+from novadiag.report.plaintable import plain_table_chunks, plain_table_lines
 from novadiag.report.render import format_for_path
 from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
 from novadiag.report.tablerows import summary_line
@@ -122,7 +121,7 @@ def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
             for chunk in chunks:
                 sys.stdout.write(chunk.decode("utf-8"))
     elif fmt == "table" and args.output:
-        write_output_chunks(args.output, _encoded(plain_table_lines(report, all_edges=args.all_edges)))
+        write_output_chunks(args.output, plain_table_chunks(report, all_edges=args.all_edges))
     elif fmt == "table":
         _print_table(report, all_edges=args.all_edges)
     elif args.output:
@@ -131,17 +130,6 @@ def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
         sys.stdout.write(visible(report.render(fmt, all_edges=args.all_edges)))
     if args.output:
         print(summary_line(report), file=sys.stderr)
-
-
-def _encoded(lines: Iterator[str], lines_per_chunk: int = 1000) -> Iterator[bytes]:
-    """Lines of text as UTF-8 chunks of a thousand lines, for :func:`novadiag.outputs.write_output_chunks`."""
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == lines_per_chunk:
-            yield "".join(batch).encode("utf-8")
-            batch.clear()
-    yield "".join(batch).encode("utf-8")
 
 
 def _print_table(report: Report, *, all_edges: bool) -> None:

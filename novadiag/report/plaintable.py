@@ -35,9 +35,21 @@ from novadiag.report.tablerows import (
 GAP = "  "
 """Between two columns."""
 
+
 def render_plain_table(report: Report, *, all_edges: bool = False) -> str:
     """The whole plain table as one string (what ``-o report.txt`` writes)."""
     return "".join(plain_table_lines(report, all_edges=all_edges))
+
+
+def plain_table_chunks(report: Report, *, all_edges: bool = False, lines_per_chunk: int = 1000) -> Iterator[bytes]:
+    """The plain table in UTF-8 chunks of a thousand lines, as ``-o`` writes it through ``write_output_chunks``."""
+    batch: list[str] = []
+    for line in plain_table_lines(report, all_edges=all_edges):
+        batch.append(line)
+        if len(batch) == lines_per_chunk:
+            yield "".join(batch).encode("utf-8")
+            batch.clear()
+    yield "".join(batch).encode("utf-8")
 
 
 def plain_table_lines(report: Report, *, all_edges: bool = False) -> Iterator[str]:
