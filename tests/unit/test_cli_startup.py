@@ -46,7 +46,7 @@ def heavy(modules: set[str], names: tuple[str, ...] = ONLY_FOR_OTHER_COMMANDS) -
 )
 def test_version_and_help_import_none_of_the_heavy_dependencies(argv: list[str]) -> None:
     modules = imported_by(*argv)
-    assert "novadiag.cli" in modules
+    assert "novadiag.console" in modules
     assert heavy(modules, (*ONLY_FOR_OTHER_COMMANDS, "novadiag.pipeline", "novadiag.report.core", "orjson")) == []
 
 
@@ -65,3 +65,15 @@ def test_the_probe_options_are_still_checked_for_an_audit_of_manifests(capsys: p
     """Probe settings are built only for live clusters; a malformed one is refused all the same."""
     assert main(["audit", "--manifests", NOVA, "--toleration", "no-effect"]) == 2
     assert capsys.readouterr().err.strip() == ("novadiag: error: --toleration 'no-effect': expected KEY[=VALUE]:EFFECT")
+
+
+def test_the_early_version_answer_is_the_parsers_own(capsys: pytest.CaptureFixture[str]) -> None:
+    """``novadiag --version`` is answered before the CLI loads; it must say what the parser's --version says."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    parsers = capsys.readouterr().out
+    early = subprocess.run(
+        [sys.executable, "-m", "novadiag", "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert early.stdout == parsers == f"novadiag {novadiag.__version__}\n"
