@@ -72,17 +72,18 @@ def lay_out(report: Report, *, all_edges: bool = False) -> Layout:
     by_ns: dict[str, list[Edge]] = defaultdict(list)
     for edge in report.edges:
         by_ns[edge.reference.namespace].append(edge)
-    order = sorted(by_ns, key=lambda ns: (-sum(e.broken for e in by_ns[ns]), ns))
+    broken = {ns: sum(e.broken for e in edges) for ns, edges in by_ns.items()}
     sections: list[Section] = []
     counted: dict[str, list[Edge]] = {}
-    for ns in order:
-        edges = sorted(by_ns[ns], key=lambda e: (DISPLAY_ORDER[e.status], e.id))
-        listed = edges if all_edges else [e for e in edges if needs_a_look(e)]
+    for ns in sorted(by_ns, key=lambda ns: (-broken[ns], ns)):
+        edges = by_ns[ns]
+        listed = list(edges) if all_edges else [e for e in edges if needs_a_look(e)]
         if len(listed) < len(edges):
             counted[ns] = [e for e in edges if not needs_a_look(e)]
-        if listed:
-            broken = sum(e.broken for e in edges)
-            sections.append(Section(ns, f"namespace {ns} — {len(edges)} edge(s), {broken} broken", tuple(listed)))
+        if listed:  # only rows are sorted: an edge that is only counted needs no id
+            listed.sort(key=lambda e: (DISPLAY_ORDER[e.status], e.id))
+            title = f"namespace {ns} — {len(edges)} edge(s), {broken[ns]} broken"
+            sections.append(Section(ns, title, tuple(listed)))
     return Layout(tuple(sections), counted)
 
 
