@@ -31,9 +31,9 @@ same run, on the same data, so the ratio says what novadiag adds:
   ``report-json-dict`` builds it whole first (``json.dumps`` of ``to_dict()``
   indented, how it was written before streaming), ``report-table`` the default
   table (broken edges listed, the rest counted) as plain text, as ``-o`` and a
-  pipe get it, ``report-html`` the HTML page; ``report-table-rich`` (not run
-  unless named in ``--report-modes``) is the table through rich, as a terminal
-  gets it.
+  pipe get it, ``report-html`` the HTML page; ``report-table-rich`` and
+  ``report-markdown`` (run only when named in ``--report-modes``) are the
+  table through rich, as a terminal gets it, and the Markdown report.
   ``wall_added`` is the write's time over the audit's in the same child,
   ``rss_added`` the peak RSS over the ``static`` line's, minus one: what
   writing the report adds to the audit, as a share of it (targets for the
@@ -97,7 +97,7 @@ RESULT_PREFIX = "BENCH-RESULT "
 PROFILE_LINES = 45
 MEASUREMENTS = ("startup", "static", "report", "listing", "probes")
 REPORT_MODES = ("report-json", "report-json-dict", "report-table", "report-html")
-OPTIONAL_REPORT_MODES = ("report-table-rich",)
+OPTIONAL_REPORT_MODES = ("report-table-rich", "report-markdown")
 NOVA_MANIFESTS = Path(__file__).resolve().parent.parent / "novadiag" / "lab" / "scenarios" / "nova" / "manifests"
 PROBE_TIMEOUT = 600.0
 """Each probe pod's deadline in the benchmark: at high concurrency on 2 cores a pod takes minutes."""
