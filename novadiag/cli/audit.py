@@ -135,7 +135,8 @@ def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
 def _print_table(report: Report, *, all_edges: bool) -> None:
     """rich's table on a terminal; plain aligned text, line by line, into a pipe or a CI log."""
     if not sys.stdout.isatty():
-        sys.stdout.writelines(plain_table_lines(report, all_edges=all_edges))
+        for line in plain_table_lines(report, all_edges=all_edges):
+            sys.stdout.write(line)  # write, not writelines: stdout's wrapper names a failed write
         return
     # deferred: rich takes longer to import than a small audit takes to run; only a terminal needs it
     from novadiag.cli.terminal import print_table
