@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 handler.addFilter(_not_pool_housekeeping)
         args = build_parser().parse_args(argv)
         with stop_signals_as_interrupt(), stdout_failures_named():
-            code = int(command(args.handler)(args))
+            code = int(import_command(args.handler)(args))
             sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
             return code
     except NovadiagError as exc:
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command(handler: str) -> Callable[[argparse.Namespace], int]:
+def import_command(handler: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs a command, named ``module:function`` in this package by the parser.
 
     The parser is built from light modules only; each command's module imports
