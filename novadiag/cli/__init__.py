@@ -33,7 +33,7 @@ from novadiag.cli.plan_options import add_plan_command
 from novadiag.errors import NovadiagError
 from novadiag.outputs import discard_stdout, stdout_failures_named, visible
 from novadiag.report.render import FORMATS
-from novadiag.signals import stop_signals_as_interrupt
+from novadiag.signals import interrupts_end_at_once, stop_signals_as_interrupt
 from novadiag.version import __version__
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
@@ -133,9 +133,9 @@ def import_command(handler: str) -> Callable[[argparse.Namespace], int]:
     of manifests do not pay for the rest (docs/performance.md, start-up).
     """
     module, function = handler.split(":")
-    run_command: Callable[[argparse.Namespace], int] = getattr(
-        importlib.import_module(f"novadiag.cli.{module}"), function
-    )
+    with interrupts_end_at_once():  # nothing to clean up yet; an interrupted extension import can crash
+        imported = importlib.import_module(f"novadiag.cli.{module}")
+    run_command: Callable[[argparse.Namespace], int] = getattr(imported, function)
     return run_command
 
 

@@ -22,6 +22,7 @@ from novadiag.report.plaintable import plain_table_chunks, plain_table_lines
 from novadiag.report.render import format_for_path
 from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
 from novadiag.report.tablerows import summary_line
+from novadiag.signals import interrupts_end_at_once
 from novadiag.source import open_source, source_from
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def _audit_live(args: argparse.Namespace, probe_options: dict[str, Any], *, progress: bool) -> Report:
-    # deferred: the kubernetes client, the probe runner and rich's progress display load only for a live cluster
-    from novadiag.cli.live import audit_live
+    with interrupts_end_at_once():  # nothing to clean up yet: the cluster is not contacted, no lab started
+        # deferred: the kubernetes client, the probe runner and rich's progress display load only for a live cluster
+        from novadiag.cli.live import audit_live
 
     return audit_live(args, probe_options, progress=progress)
 
@@ -138,8 +140,9 @@ def _print_table(report: Report, *, all_edges: bool) -> None:
         for line in plain_table_lines(report, all_edges=all_edges):
             sys.stdout.write(line)  # write, not writelines: stdout's wrapper names a failed write
         return
-    # deferred: rich takes longer to import than a small audit takes to run; only a terminal needs it
-    from novadiag.cli.terminal import print_table
+    with interrupts_end_at_once():  # the audit is over (probe pods deleted, a lab stopped): nothing to clean up
+        # deferred: rich takes longer to import than a small audit takes to run; only a terminal needs it
+        from novadiag.cli.terminal import print_table
 
     print_table(report, all_edges=all_edges)
 

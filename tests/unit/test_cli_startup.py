@@ -77,3 +77,39 @@ def test_the_early_version_answer_is_the_parsers_own(capsys: pytest.CaptureFixtu
         [sys.executable, "-m", "novadiag", "--version"], capture_output=True, text=True, timeout=60, check=True
     )
     assert early.stdout == parsers == f"novadiag {novadiag.__version__}\n"
+
+
+INTERRUPTED_WHILE_LOADING = """
+import atexit, os, signal, sys
+
+class InterruptWhenLoading:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        return None
+
+sys.meta_path.insert(0, InterruptWhenLoading())
+atexit.register(lambda: print("unwound"))
+from novadiag.cli import main
+sys.exit(main(["audit", "--manifests", sys.argv[3]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "signal_name"),
+    [("novadiag.cli.audit", "SIGINT"), ("novadiag.cli.audit", "SIGTERM"), ("orjson", "SIGINT")],
+)
+def test_an_interrupt_while_a_command_loads_ends_at_once(module: str, signal_name: str) -> None:
+    """Ctrl-C while the chosen command's modules load: one line, exit 130, and no unwinding through the import.
+
+    Nothing is owned yet, and a KeyboardInterrupt raised inside an extension
+    module's initialisation can crash the interpreter (orjson's did, with SIGSEGV).
+    """
+    run = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_LOADING, module, signal_name, NOVA],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (run.returncode, run.stderr, run.stdout) == (130, "novadiag: interrupted\n", "")
