@@ -30,11 +30,21 @@ same run, on the same data, so the ratio says what novadiag adds:
   writes ``-o``: ``report-json`` streams the JSON document (compact),
   ``report-json-dict`` builds it whole first (``json.dumps`` of ``to_dict()``
   indented, how it was written before streaming), ``report-table`` the default
-  table (broken edges listed, the rest counted), ``report-html`` the HTML page.
+  table (broken edges listed, the rest counted) as plain text, as ``-o`` and a
+  pipe get it, ``report-html`` the HTML page; ``report-table-rich`` and
+  ``report-markdown`` (run only when named in ``--report-modes``) are the
+  table through rich, as a terminal gets it, and the Markdown report.
   ``wall_added`` is the write's time over the audit's in the same child,
   ``rss_added`` the peak RSS over the ``static`` line's, minus one: what
   writing the report adds to the audit, as a share of it (targets for the
   JSON report: at most 0.25 each).
+* **startup** — the command line as a user starts it, each a fresh process,
+  against ``python -c pass`` (``python``) in the same run: ``novadiag
+  --version`` (``version``), and an audit of the Nova scenario's manifests
+  written as JSON to /dev/null (``audit-json``) and as the default table into
+  a pipe (``audit-table``). Best and median of ``--startup-runs`` runs; targets
+  on the medians: ``--version`` at most 3× ``python -c pass``, each audit at
+  most 6×. Once per run, not per size.
 * **probes** — ``novadiag.audit(kubeconfig=..., probe=True)`` against the lab:
   probe pods created must equal the (namespace, DNS settings) groups, and the
   audit's wall time is compared with the slowest probe pod's lifetime (target:
@@ -79,11 +89,16 @@ TARGETS: Mapping[str, tuple[str, float]] = {
     "requests_vs_expected": ("<=", 1.0),
     "json_wall_added": ("<=", 0.25),
     "json_rss_added": ("<=", 0.25),
+    "version_vs_python": ("<=", 3.0),
+    "audit_json_vs_python": ("<=", 6.0),
+    "audit_table_vs_python": ("<=", 6.0),
 }
 RESULT_PREFIX = "BENCH-RESULT "
 PROFILE_LINES = 45
-MEASUREMENTS = ("static", "report", "listing", "probes")
+MEASUREMENTS = ("startup", "static", "report", "listing", "probes")
 REPORT_MODES = ("report-json", "report-json-dict", "report-table", "report-html")
+OPTIONAL_REPORT_MODES = ("report-table-rich", "report-markdown")
+NOVA_MANIFESTS = Path(__file__).resolve().parent.parent / "novadiag" / "lab" / "scenarios" / "nova" / "manifests"
 PROBE_TIMEOUT = 600.0
 """Each probe pod's deadline in the benchmark: at high concurrency on 2 cores a pod takes minutes."""
 
@@ -120,7 +135,7 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
     elif mode == "static":
         report = novadiag.pipeline.audit(snapshot=target)
         out.update(edges=len(report.edges), broken=sum(1 for e in report.edges if e.broken))
-    elif mode in REPORT_MODES:
+    elif mode in REPORT_MODES + OPTIONAL_REPORT_MODES:
         report = novadiag.pipeline.audit(snapshot=target)
         out.update(edges=len(report.edges), **_write_report(report, mode, Path(f"{target}.{mode}.out")))
     elif mode == "profile":
@@ -145,6 +160,7 @@ def _child(mode: str, target: str, concurrency: int, page_size: int, timeout: fl
 def _write_report(report: Any, mode: str, path: Path) -> dict[str, Any]:
     """Write the report as the CLI writes ``-o``; how long that took and how big the file is."""
     from novadiag.outputs import write_output, write_output_chunks
+    from novadiag.report.plaintable import plain_table_chunks
     from novadiag.report.streaming import report_chunks
 
     start = time.perf_counter()
@@ -152,6 +168,10 @@ def _write_report(report: Any, mode: str, path: Path) -> dict[str, Any]:
         write_output_chunks(path, report_chunks(report, "json"))
     elif mode == "report-json-dict":
         write_output(path, report.to_json(indent=2))
+    elif mode == "report-table":
+        write_output_chunks(path, plain_table_chunks(report))
+    elif mode == "report-table-rich":
+        write_output(path, report.render("table"))
     else:
         write_output(path, report.render(mode.removeprefix("report-")))
     written = {"report_s": time.perf_counter() - start, "file_mb": path.stat().st_size / 1e6}
@@ -447,6 +467,25 @@ class Bench:
             for text in str(_run_child("profile", path)["profile"]).splitlines():
                 self.out(f"profile        size={size.name} {text}")
 
+    # -- start-up ----------------------------------------------------------------------
+    def startup(self, runs: int) -> None:
+        """The console script's start-up, each command a fresh process, against ``python -c pass``."""
+        python = _timed_runs([sys.executable, "-c", "pass"], runs)
+        self.out(_startup_line("python", python))
+        script = _novadiag_command()
+        audit = [*script, "audit", "--manifests", str(NOVA_MANIFESTS)]
+        for name, command, ratio in (
+            ("version", [*script, "--version"], "version_vs_python"),
+            ("audit-json", [*audit, "--format", "json", "-o", os.devnull], "audit_json_vs_python"),
+            ("audit-table", audit, "audit_table_vs_python"),
+        ):
+            times = _timed_runs(command, runs)
+            ratios = {
+                ratio: statistics.median(times) / statistics.median(python),
+                "best_vs_python": min(times) / min(python),
+            }
+            self.out(_startup_line(name, times, ratios))
+
     # -- report ------------------------------------------------------------------------
     def report(self, size: Size, modes: Sequence[str] = REPORT_MODES) -> None:
         """Each report format after the audit, against the audit alone (the ``static`` line, measured if missing)."""
@@ -583,6 +622,35 @@ class Bench:
                 )
 
 
+def _novadiag_command() -> list[str]:
+    """The ``novadiag`` console script next to this interpreter, as a user runs it; else ``python -m novadiag``."""
+    script = Path(sys.executable).with_name("novadiag")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "novadiag"]
+
+
+def _timed_runs(command: Sequence[str], runs: int) -> list[float]:
+    """Wall seconds of each of ``runs`` runs, output into a pipe that is read and dropped (not a terminal)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+        if proc.returncode not in (0, 1):  # 1: the Nova scenario has broken edges
+            raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): {proc.stderr.decode()[-300:]}")
+    return times
+
+
+def _startup_line(name: str, times: Sequence[float], ratios: Mapping[str, float] | None = None) -> str:
+    text = f"{name:<14} runs={len(times)} best_s={min(times):.3f} median_s={statistics.median(times):.3f}"
+    for key, value in (ratios or {}).items():
+        text += f" {key}={value:.2f}"
+        if key in TARGETS:
+            op, bound = TARGETS[key]
+            met = value <= bound if op == "<=" else value >= bound
+            text += f" ({op}{bound:g} {'ok' if met else 'MISS'})"
+    return text
+
+
 def _warm_up(lab: Any, page_size: int) -> None:
     """List everything once, unmeasured, so that every measured listing meets the same server.
 
@@ -672,8 +740,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--report-modes",
         type=lambda text: [m.strip() for m in text.split(",") if m.strip()],
         default=list(REPORT_MODES),
-        help=f"report lines to measure (default {','.join(REPORT_MODES)})",
+        help=f"report lines to measure (default {','.join(REPORT_MODES)}; also {','.join(OPTIONAL_REPORT_MODES)})",
     )
+    parser.add_argument("--startup-runs", type=int, default=15, help="runs of each start-up command (default 15)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -690,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   concurrency=args.probe_concurrency, page_size=args.page_size, profile=args.profile,
                   probe_timeout=args.probe_timeout)  # fmt: skip
     print(machine_line(), flush=True)
+    if "startup" in only:
+        bench.startup(max(1, args.startup_runs))
     for size in args.size:
         print(f"size           {size.name}: namespaces={size.namespaces} services={size.services} "
               f"workloads={size.workloads} {load_line()}", flush=True)  # fmt: skip

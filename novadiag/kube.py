@@ -46,6 +46,7 @@ from novadiag.errors import (
     PermissionDenied,
     Unauthorized,
 )
+from novadiag.kubesettings import KubeSettings as KubeSettings  # re-exported: the value lives apart, light to import
 from novadiag.redaction import redact
 
 
@@ -98,20 +99,6 @@ KINDS: dict[str, KindInfo] = {
 }
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class KubeSettings:
-    """How to reach the cluster; all optional, like kubectl's flags."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    in_cluster: bool = False
-    request_timeout: float = 30.0
-    page_size: int = 500
-    max_retries: int = 5
-    backoff_base: float = 0.2
-    backoff_cap: float = 5.0
 
 
 class ApiError(ClusterAccessError):

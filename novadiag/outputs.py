@@ -10,7 +10,7 @@ file: outputs are written to a temporary file and renamed into place.
 from __future__ import annotations
 
 import os
-import secrets
+import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
@@ -19,6 +19,20 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from novadiag.errors import ConfigError
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text from the cluster made safe for a terminal, a CI log or an XML parser.
+
+    Names, env values and server messages are data: an escape sequence in one
+    must not retitle the terminal, recolour it or move the cursor, a carriage
+    return must not overwrite the line, a bidi override must not reorder it, and
+    JUnit XML must stay parseable. Each such character is written as ``\\u`` and four
+    hex digits (ESC becomes ``\\u001b``), which JSON reads back as the same character.
+    """
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def check_output_file(path: str | Path, flag: str = "-o") -> None:
@@ -89,7 +103,7 @@ def _replace_atomically(target: Path, data: bytes | Iterable[bytes], *, mode: in
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
             pass
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    temporary = target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)  # umask applies
     try:
         with os.fdopen(fd, "wb") as stream:

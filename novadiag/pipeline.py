@@ -14,23 +14,27 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
 from novadiag.index import ClusterIndex, build_index
-from novadiag.kube import KubeClient, KubeSettings
-from novadiag.listing import Progress, load_cluster_snapshot
+from novadiag.kubesettings import KubeSettings
 from novadiag.manifests import load_manifests
 from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
 from novadiag.policies import build_policy_index
-from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
-from novadiag.probing.runner import GroupOutcome, ProbeProgress
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
 from novadiag.visibility import Visibility
+
+if TYPE_CHECKING:
+    from novadiag.kube import KubeClient
+    from novadiag.listing import Progress
+    from novadiag.probing import ProbeSettings
+    from novadiag.probing.runner import GroupOutcome, ProbeProgress
 
 
 def audit(
@@ -105,6 +109,10 @@ def read_snapshot(
         return load_manifests(source.paths, cluster_domain=domain)
     if isinstance(source, SnapshotFile):
         return source.path if isinstance(source.path, Snapshot) else load_snapshot_file(source.path)
+    # deferred: the kubernetes client (its import alone outlasts a manifest audit) loads only for a live cluster
+    from novadiag.kube import KubeClient
+    from novadiag.listing import load_cluster_snapshot
+
     with KubeClient(source.settings) as client:
         return load_cluster_snapshot(client, namespaces=namespaces, cluster_domain=domain, source_kind=source.kind)
 
@@ -122,6 +130,10 @@ def audit_cluster(
     source_kind: SourceKind = "cluster",
 ) -> Report:
     """List the cluster once, judge every edge, then (optionally) probe them."""
+    # deferred: the kubernetes client loads only for a live cluster (see read_snapshot)
+    from novadiag.kube import KubeClient
+    from novadiag.listing import load_cluster_snapshot
+
     with KubeClient(settings) as client:
         snap = load_cluster_snapshot(
             client,
@@ -264,6 +276,9 @@ def probe_report(
     The cluster domain a probe pod's resolv.conf shows replaces the assumed one
     (and the static verdicts are recomputed with it) before merging.
     """
+    # deferred: the probe runner imports the kubernetes client, needed only for a live cluster
+    from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
+
     assert report.snapshot is not None
     snap = report.snapshot
     settings = settings or ProbeSettings()

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from novadiag.errors import ConfigError
-from novadiag.kube import KubeSettings
-from novadiag.lab import Lab as RunningLab
+from novadiag.kubesettings import KubeSettings
 from novadiag.snapshot import Snapshot
 
 
@@ -93,6 +92,9 @@ def open_source(source: Source) -> Iterator[Opened]:
     if not isinstance(source, Lab):
         yield source
         return
+    # deferred: the lab (its servers, scenario loader and their dependencies) loads only to run a scenario
+    from novadiag.lab import Lab as RunningLab
+
     with RunningLab.private(source.scenario, prefix=source.state_prefix) as running:  # a `lab up` lab is left alone
         settings = KubeSettings(kubeconfig=running.kubeconfig)
         if source.request_timeout is not None:

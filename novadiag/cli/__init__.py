@@ -16,51 +16,25 @@ codes, each with one line for the user:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import io
+import importlib
 import logging
 import os
-import re
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
-
-from novadiag.cli import lab as lab_commands
 from novadiag.cli.options import (
     Parser,
     add_request_timeout,
     add_source_options,
     positive_count,
     positive_seconds,
-    source_options,
 )
-from novadiag.cli.plan import add_plan_command
-from novadiag.criteria.context import read_baseline
-from novadiag.errors import ConfigError, NovadiagError
-from novadiag.kube import KubeClient, KubeSettings
-from novadiag.outputs import (
-    check_output_file,
-    discard_stdout,
-    stdout_failures_named,
-    write_output,
-    write_output_chunks,
-)
-from novadiag.pipeline import audit, read_snapshot
-from novadiag.policy_report import policy_view, print_policies, render_policies
-from novadiag.probing import ProbeSettings, cleanup
-from novadiag.report.render import FORMATS, format_for_path
-from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
-from novadiag.report.table import FILE_WIDTH, print_report, summary_line
-from novadiag.signals import stop_signals_as_interrupt
-from novadiag.source import Source, open_source, source_from
+from novadiag.cli.plan_options import add_plan_command
+from novadiag.errors import NovadiagError
+from novadiag.outputs import discard_stdout, stdout_failures_named, visible
+from novadiag.report.render import FORMATS
+from novadiag.signals import interrupts_end_at_once, stop_signals_as_interrupt
 from novadiag.version import __version__
-
-if TYPE_CHECKING:
-    from novadiag.report.core import Report
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 
@@ -84,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 handler.addFilter(_not_pool_housekeeping)
         args = build_parser().parse_args(argv)
         with stop_signals_as_interrupt(), stdout_failures_named():
-            code = int(args.handler(args))
+            code = int(import_command(args.handler)(args))
             sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
             return code
     except NovadiagError as exc:
@@ -150,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def import_command(handler: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs a command, named ``module:function`` in this package by the parser.
+
+    The parser is built from light modules only; each command's module imports
+    what that command needs (the pipeline, the kubernetes client, the planner,
+    rich) when it is the one chosen, so ``--version``, ``--help`` and an audit
+    of manifests do not pay for the rest (docs/performance.md, start-up).
+    """
+    module, function = handler.split(":")
+    with interrupts_end_at_once():  # nothing to clean up yet; an interrupted extension import can crash
+        imported = importlib.import_module(f"novadiag.cli.{module}")
+    run_command: Callable[[argparse.Namespace], int] = getattr(imported, function)
+    return run_command
+
+
 def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("audit", help="find the references that do not reach their Service")
     add_source_options(p)
@@ -169,7 +158,7 @@ def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="exit 3 when the report has gaps (objects not read, probe pods refused), even if nothing is broken",
     )
     _add_probe_options(p)
-    p.set_defaults(handler=_run_audit)
+    p.set_defaults(handler="audit:run_audit")
 
 
 def _add_report_shape_options(out: argparse._ArgumentGroup) -> None:
@@ -238,49 +227,7 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--baseline", metavar="FILE", help="an earlier audit JSON or snapshot")
     p.add_argument("--no-probe", action="store_true")
     p.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report")
-    p.set_defaults(handler=_run_check)
-
-
-def _run_check(args: argparse.Namespace) -> int:
-    """Criteria files run under pytest, isolated from the pytest config of the repo they sit in.
-
-    That config (``addopts``, ``timeout`` from a plugin the user's CI may not
-    install, ``filterwarnings = error``) belongs to the repo's own tests; the
-    criteria only need novadiag's plugin, so ``-c /dev/null`` skips it.
-
-    Exit codes: 0 every criterion passed, 1 some failed or could not be checked,
-    2 bad input (a missing criteria file, a bad baseline, a criteria file that
-    does not parse). The baseline is read here first so that a bad one is one
-    line and exit 2, not a criterion that fails.
-    """
-    import pytest  # deferred: pytest and its plugins load only for `novadiag check`
-
-    for path in args.files:
-        if not os.path.isfile(path):
-            raise ConfigError(f"{path}: no such criteria file")
-    if args.baseline:
-        read_baseline(args.baseline)
-    argv = [*args.files, "-c", os.devnull, "--rootdir", os.getcwd(), "-p", "no:cacheprovider", "-q"]
-    for flag, value in (
-        ("--novadiag-kubeconfig", args.kubeconfig),
-        ("--novadiag-context", args.context),
-        ("--novadiag-lab", args.lab),
-        ("--novadiag-baseline", args.baseline),
-        ("--junitxml", args.junitxml),
-    ):
-        if value:
-            argv += [flag, value]
-    for path in args.manifests:
-        argv += ["--novadiag-manifests", path]
-    if args.no_probe:
-        argv.append("--novadiag-no-probe")
-    code = pytest.main(argv)
-    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        return int(code)
-    # pytest's usage and internal errors, a file holding no criteria, and collection errors (which
-    # pytest reports as INTERRUPTED, like Ctrl-C; a real Ctrl-C reaches main() as KeyboardInterrupt
-    # only outside pytest): pytest has said why above.
-    return EXIT_ERROR
+    p.set_defaults(handler="check:run_check")
 
 
 def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -291,25 +238,7 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the view to FILE")
-    p.set_defaults(handler=_run_policies)
-
-
-def _run_policies(args: argparse.Namespace) -> int:
-    if args.output:
-        check_output_file(args.output)
-    # every namespace's edges: -n picks the policies shown, their callers may live anywhere
-    report = audit(
-        **source_options(args), cluster_domain=args.cluster_domain, cluster_dns=args.cluster_dns, probe=False
-    )
-    view = policy_view(report, namespaces=args.namespaces)
-    if args.output:
-        write_output(args.output, visible(render_policies(view, args.format)))
-    elif args.format == "table":
-        console = Console(highlight=False, markup=False)
-        print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
-    else:
-        sys.stdout.write(visible(render_policies(view, args.format)))
-    return EXIT_OK
+    p.set_defaults(handler="policies_command:run_policies")
 
 
 def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -318,7 +247,7 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--context", metavar="NAME")
     add_request_timeout(p)
     p.add_argument("--older-than", metavar="DURATION", help="only objects older than this (e.g. 10m, 1h)")
-    p.set_defaults(handler=_run_cleanup)
+    p.set_defaults(handler="cleanup:run_cleanup")
 
 
 def _add_snapshot(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -327,7 +256,7 @@ def _add_snapshot(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     save = sub.add_parser("save", help="read the source and write a snapshot file (secrets sanitized)")
     save.add_argument("file", metavar="FILE")
     add_source_options(save)
-    save.set_defaults(handler=_run_snapshot_save)
+    save.set_defaults(handler="audit:run_snapshot_save")
 
 
 def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -336,235 +265,15 @@ def _add_lab(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = sub.add_parser("up", help="start a lab in the background and print its kubeconfig")
     up.add_argument("--scenario", default="nova")
     up.add_argument("--state-dir", metavar="DIR")
-    up.set_defaults(handler=lambda a: _lab("lab_up", a.scenario, a.state_dir))
+    up.set_defaults(handler="lab:run_lab_up")
     down = sub.add_parser("down", help="stop the lab and remove its state")
     down.add_argument("--state-dir", metavar="DIR")
-    down.set_defaults(handler=lambda a: _lab("lab_down", a.state_dir))
+    down.set_defaults(handler="lab:run_lab_down")
     status = sub.add_parser("status", help="is the lab running, and how")
     status.add_argument("--state-dir", metavar="DIR")
-    status.set_defaults(handler=lambda a: _lab("lab_status", a.state_dir))
+    status.set_defaults(handler="lab:run_lab_status")
     scenarios = sub.add_parser("scenarios", help="list the bundled scenarios")
-    scenarios.set_defaults(handler=lambda a: _lab("lab_scenarios"))
-
-
-def _lab(command: str, *args: object) -> int:
-    return int(getattr(lab_commands, command)(*args))
-
-
-def _run_audit(args: argparse.Namespace) -> int:
-    fmt = args.format or (format_for_path(args.output) if args.output else None) or "table"
-    live = not (args.manifests or args.snapshot)
-    if args.output:
-        check_output_file(args.output)
-    with _progress(enabled=fmt == "table" and not args.output and live) as (listing, probing):
-        report = audit(
-            **source_options(args),
-            namespaces=args.namespaces,
-            cluster_domain=args.cluster_domain,
-            cluster_dns=args.cluster_dns,
-            probe=args.probe if live else (args.probe or None),
-            probe_settings=_probe_settings(args),
-            progress=listing,
-            probe_progress=probing,
-        )
-    if args.only == "broken":
-        report = report.broken_only()
-    _write_report(report, fmt, args)
-    left = (report.probes or {}).get("leftovers") or []
-    if left:
-        print(
-            f"novadiag: warning: {len(left)} probe object(s) could not be deleted ({visible(left[0])}); "
-            "run 'novadiag cleanup'",
-            file=sys.stderr,
-        )
-    if report.probes and not report.probes.get("ran") and report.probes.get("failed"):
-        # Probe pods that RBAC forbids are gaps (a read-only token audits statically); these could have run.
-        print(
-            f"novadiag: error: no probe pod could run: {visible(report.probes['failed'][0]['error'])}", file=sys.stderr
-        )
-        return EXIT_ERROR
-    return _audit_exit_code(report, fail_on=args.fail_on, fail_on_gaps=args.fail_on_gaps)
-
-
-def _audit_exit_code(report: Report, *, fail_on: str, fail_on_gaps: bool) -> int:
-    """Broken edges first (1); an audit that read nothing is an access error (2); gaps when asked (3)."""
-    if report.nothing_read:
-        print(f"novadiag: error: {visible(report.nothing_read)}: the audit checked nothing", file=sys.stderr)
-        return EXIT_ERROR
-    if fail_on == "broken" and report.broken:
-        return EXIT_BROKEN
-    if fail_on_gaps and report.gaps:
-        return EXIT_GAPS
-    return EXIT_OK
-
-
-def _probe_settings(args: argparse.Namespace) -> ProbeSettings:
-    return ProbeSettings(
-        image=args.probe_image,
-        image_pull_secret=args.image_pull_secret,
-        timeout=args.probe_timeout,
-        concurrency=args.probe_concurrency,
-        node_selector=dict(_key_value(item, "--node-selector") for item in args.node_selector),
-        tolerations=tuple(_toleration(item) for item in args.toleration),
-    )
-
-
-def _key_value(item: str, flag: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-    return key, value
-
-
-def _toleration(item: str) -> dict[str, str]:
-    spec, _, effect = item.rpartition(":")
-    if not spec:
-        raise ConfigError(f"--toleration {item!r}: expected KEY[=VALUE]:EFFECT")
-    key, sep, value = spec.partition("=")
-    tol = {"key": key, "operator": "Equal" if sep else "Exists", "effect": effect}
-    if sep:
-        tol["value"] = value
-    return tol
-
-
-@contextmanager
-def _progress(*, enabled: bool) -> Iterator[tuple[Any, Any]]:
-    """Progress on stderr while listing and probing; nothing when not a TTY or for files."""
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
-        yield None, None
-        return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
-        task = bar.add_task("listing the cluster…", total=None)
-
-        def listing(kind: str, count: int) -> None:
-            bar.update(task, description=f"listing the cluster: {kind} ({count} objects)")
-
-        def probing(c: dict[str, int]) -> None:
-            bar.update(
-                task,
-                description=(
-                    f"probing: {c['created']}/{c['total']} pods created, "
-                    f"{c['running']} running, {c['done']} done, {c['failed']} failed"
-                ),
-            )
-
-        yield listing, probing
-
-
-def _run_cleanup(args: argparse.Namespace) -> int:
-    older = _duration(args.older_than) if args.older_than else None
-    settings = KubeSettings(kubeconfig=args.kubeconfig, context=args.context, request_timeout=args.request_timeout)
-    with KubeClient(settings) as client:
-        gone = cleanup(client, older_than=older)
-    for line in gone:
-        print(f"deleted {line}")
-    print(f"cleanup: {len(gone)} object(s) deleted")
-    return EXIT_OK
-
-
-def _duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except (ValueError, IndexError) as exc:
-        raise ConfigError(f"--older-than {text!r}: expected a duration like 90s, 10m, 2h") from exc
-
-
-def _write_report(report: Report, fmt: str, args: argparse.Namespace) -> None:
-    """To -o or standard output; JSON, JSON Lines and CSV are written as they are made."""
-    if fmt in STREAMED_FORMATS:
-        chunks = report_chunks(report, fmt, indent=args.indent)
-        if args.output:
-            write_output_chunks(args.output, chunks)
-        else:
-            for chunk in chunks:
-                sys.stdout.write(chunk.decode("utf-8"))
-    elif args.output:
-        write_output(args.output, _rendered(report, fmt, all_edges=args.all_edges))
-    elif fmt == "table":
-        _print_table(report, all_edges=args.all_edges)
-    else:
-        sys.stdout.write(_rendered(report, fmt, all_edges=args.all_edges))
-    if args.output:
-        print(summary_line(report), file=sys.stderr)
-
-
-def _rendered(report: Report, fmt: str, *, all_edges: bool = False) -> str:
-    if fmt != "table":
-        return visible(report.render(fmt, all_edges=all_edges))
-    buffer = io.StringIO()
-    console = Console(file=buffer, no_color=True, width=FILE_WIDTH, highlight=False, soft_wrap=False, markup=False)
-    print_report(_visible_report(report), console, all_edges=all_edges)
-    return buffer.getvalue()
-
-
-def _print_table(report: Report, *, all_edges: bool = False) -> None:
-    # markup=False: names, env values and messages come from the cluster; "[/]" or "[link=...]" in
-    # one must print as text, not crash rich or style the terminal.
-    console = Console(highlight=False, markup=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, markup=False, width=FILE_WIDTH)  # pipes and CI logs
-    print_report(_visible_report(report), console, all_edges=all_edges)
-
-
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """Text from the cluster made safe for a terminal, a CI log or an XML parser.
-
-    Names, env values and server messages are data: an escape sequence in one
-    must not retitle the terminal, recolour it or move the cursor, a carriage
-    return must not overwrite the line, a bidi override must not reorder it, and
-    JUnit XML must stay parseable. Each such character is written as ``\\u`` and four
-    hex digits (ESC becomes ``\\u001b``), which JSON reads back as the same character.
-    """
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
-
-
-def _visible_report(report: Report) -> Report:
-    """The report with every string the table shows passed through :func:`visible`."""
-    return dataclasses.replace(
-        report,
-        edges=tuple(_visible_fields(e) for e in report.edges),
-        findings=tuple(_visible_fields(f) for f in report.findings),
-        gaps=tuple(_visible_fields(g) for g in report.gaps),
-    )
-
-
-def _visible_fields(value: Any) -> Any:
-    if isinstance(value, str):
-        return visible(value)
-    if isinstance(value, tuple):
-        return tuple(_visible_fields(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _visible_fields(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **changes)
-    return value
-
-
-def _source_of(args: argparse.Namespace) -> Source:
-    """The source the shared source options name (see :func:`novadiag.cli.options.add_source_options`)."""
-    return source_from(**source_options(args))
-
-
-def _run_snapshot_save(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"namespaces": args.namespaces, "cluster_domain": args.cluster_domain}
-    check_output_file(args.file, flag="snapshot save")
-    if args.cluster_dns:
-        raise ConfigError("--cluster-dns: a snapshot keeps objects, not verdicts; give it to audit, plan or policies")
-    with open_source(_source_of(args)) as opened:
-        snap = read_snapshot(opened, **options)
-    snap.save(args.file)
-    counts = snap.count()
-    print(
-        f"saved {sum(counts.values())} objects of {len(counts)} kinds to {args.file}"
-        + (f" ({len(snap.gaps)} gap(s))" if snap.gaps else "")
-    )
-    return EXIT_OK
+    scenarios.set_defaults(handler="lab:run_lab_scenarios")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""What ``novadiag lab up|down|status|scenarios`` do, as functions ``cli.py`` calls.
+"""What ``novadiag lab up|down|status|scenarios`` do, as functions the CLI's parser names (``run_lab_*``).
 
 Each prints the lines a user reads and returns the exit code. Errors the user
 can act on (a second ``lab up``, a bad scenario, a daemon that failed) are raised
@@ -8,6 +8,7 @@ as :class:`novadiag.errors.NovadiagError` subclasses with one clear line, for
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -87,6 +88,22 @@ def lab_scenarios() -> int:
         summary = info.description if wide or len(info.description) <= 90 else info.description[:87] + "..."
         print(f"{info.name:<14} {summary}")
     return 0
+
+
+def run_lab_up(args: argparse.Namespace) -> int:
+    return lab_up(args.scenario, args.state_dir)
+
+
+def run_lab_down(args: argparse.Namespace) -> int:
+    return lab_down(args.state_dir)
+
+
+def run_lab_status(args: argparse.Namespace) -> int:
+    return lab_status(args.state_dir)
+
+
+def run_lab_scenarios(args: argparse.Namespace) -> int:
+    return lab_scenarios()
 
 
 def _pods_line(status: dict[str, Any]) -> str:

@@ -12,16 +12,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import networkx as nx
-
 from novadiag.errors import BrokenEdgesError
-from novadiag.graph import build_graph, namespace_graph
 from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, SourceInfo
 from novadiag.snapshot import paused_gc
 from novadiag.sourcelines import SourceLine, SourceLines, locate
 from novadiag.visibility import Visibility
 
 if TYPE_CHECKING:
+    import networkx as nx
     import pandas as pd
 
     from novadiag.index import ClusterIndex
@@ -102,6 +100,11 @@ class Report:
         341,305 edges on top of the audit's heap cost 8 s with it running. A
         report without an index has an empty graph.
         """
+        # deferred: networkx takes longer to import than a small audit takes to run; only drawings need it
+        import networkx as nx
+
+        from novadiag.graph import build_graph
+
         if self.index is None:
             return nx.DiGraph()
         with paused_gc():
@@ -171,6 +174,8 @@ class Report:
 
     def namespace_graph(self) -> nx.DiGraph:
         """Namespaces as nodes, edges with counts by status (``cross_namespace`` marked)."""
+        from novadiag.graph import namespace_graph  # deferred: networkx, as in graph
+
         return namespace_graph(self.graph)
 
     def summary_counts(self) -> dict[str, int]:

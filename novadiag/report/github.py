@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from novadiag.report.table import summary_line
+from novadiag.report.tablerows import summary_line
 
 if TYPE_CHECKING:
     from novadiag.model import Edge

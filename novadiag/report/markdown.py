@@ -23,7 +23,7 @@ from typing import Any
 
 from novadiag.model import BROKEN_STATUSES, Edge
 from novadiag.report.core import Report
-from novadiag.report.table import summary_line
+from novadiag.report.tablerows import summary_line
 from novadiag.report.views import (
     PSEUDO_NAMESPACES,
     host_port,
@@ -32,6 +32,7 @@ from novadiag.report.views import (
     sorted_edges,
     target_label,
 )
+from novadiag.snapshot import paused_gc
 
 MATRIX_MAX_NAMESPACES = 30
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
@@ -63,6 +64,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, align: str =
 
 
 def render_markdown(report: Report, *, all_edges: bool = False, **_: Any) -> str:
+    """The Markdown report, built with the collector paused, as the HTML page is (see its renderer)."""
+    with paused_gc():
+        return _render_markdown(report, all_edges=all_edges)
+
+
+def _render_markdown(report: Report, *, all_edges: bool) -> str:
     sections = [
         _header(report),
         _broken(report),

@@ -116,3 +116,19 @@ def test_report_lines_say_what_writing_each_report_adds_to_the_audit(
     assert float(_fields(json_line)["file_mb"]) > 0 and _fields(json_line)["edges"] == "7345"
     for name in ("report-json-dict", "report-table", "report-html"):
         assert re.search(r"wall_added=-?\d+\.\d+ rss_added=-?\d+\.\d+", _line(output, name))
+
+
+def test_startup_lines_judge_each_command_against_a_bare_interpreter(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    output = _quick_run(tmp_path_factory, "startup", timeout=180)
+    python = _fields(_line(output, "python"))
+    assert int(python["runs"]) == 15 and 0 < float(python["best_s"]) <= float(python["median_s"])
+    for name, ratio, bound in (
+        ("version", "version_vs_python", "3"),
+        ("audit-json", "audit_json_vs_python", "6"),
+        ("audit-table", "audit_table_vs_python", "6"),
+    ):
+        line = _line(output, name)
+        assert re.search(rf"{ratio}=\d+\.\d+ \(<={bound} (ok|MISS)\) best_vs_python=\d+\.\d+", line)
+        assert float(_fields(line)["best_s"]) > float(python["best_s"])

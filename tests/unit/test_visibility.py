@@ -20,7 +20,7 @@ from novadiag.manifests import load_manifests
 from novadiag.model import NOT_SERVED, SNAPSHOT_KINDS, Gap
 from novadiag.pipeline import audit_snapshot
 from novadiag.report.core import Report
-from novadiag.report.table import summary_line
+from novadiag.report.tablerows import summary_line
 from novadiag.snapshot import Snapshot, load_snapshot_file
 from novadiag.visibility import resource_name
 

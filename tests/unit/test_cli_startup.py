@@ -1,0 +1,115 @@
+"""Start-up: a command imports what it needs, and nothing that only other commands need.
+
+Each command runs in a fresh interpreter with ``-X importtime``, which names on
+standard error every module the run imported; the heavy dependencies must not
+be among them unless the command uses them (docs/performance.md, start-up).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import novadiag
+from novadiag.cli import main
+
+NOVA = str(Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests")
+
+ONLY_FOR_OTHER_COMMANDS = ("kubernetes", "urllib3", "networkx", "rich", "pandas", "novadiag.planning", "novadiag.lab")
+"""Loaded by a live audit (kubernetes), a drawing (networkx), a terminal (rich), a notebook, ``plan``, ``lab``."""
+
+
+def imported_by(*argv: str) -> set[str]:
+    """Every module ``novadiag ARGV`` imports, its output piped (not a terminal)."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "novadiag", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode in (0, 1), run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, "no -X importtime lines: the check would pass on anything"
+    return {line.rpartition("|")[2].strip() for line in lines}
+
+
+def heavy(modules: set[str], names: tuple[str, ...] = ONLY_FOR_OTHER_COMMANDS) -> list[str]:
+    return sorted(m for m in modules if m in names or m.split(".")[0] in names or m.startswith(names))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["audit", "--help"]], ids=["version", "help", "audit-help"]
+)
+def test_version_and_help_import_none_of_the_heavy_dependencies(argv: list[str]) -> None:
+    modules = imported_by(*argv)
+    assert "novadiag.console" in modules
+    assert heavy(modules, (*ONLY_FOR_OTHER_COMMANDS, "novadiag.pipeline", "novadiag.report.core", "orjson")) == []
+
+
+@pytest.mark.parametrize(
+    "output",
+    [["--format", "json", "-o", "/dev/null"], [], ["-o", "/dev/null", "--format", "table"]],
+    ids=["json", "table-to-a-pipe", "table-to-a-file"],
+)
+def test_an_audit_of_manifests_imports_neither_the_kubernetes_client_nor_the_planner(output: list[str]) -> None:
+    modules = imported_by("audit", "--manifests", NOVA, *output)
+    assert "novadiag.pipeline" in modules  # the audit did run
+    assert heavy(modules) == []
+
+
+def test_the_probe_options_are_still_checked_for_an_audit_of_manifests(capsys: pytest.CaptureFixture[str]) -> None:
+    """Probe settings are built only for live clusters; a malformed one is refused all the same."""
+    assert main(["audit", "--manifests", NOVA, "--toleration", "no-effect"]) == 2
+    assert capsys.readouterr().err.strip() == ("novadiag: error: --toleration 'no-effect': expected KEY[=VALUE]:EFFECT")
+
+
+def test_the_early_version_answer_is_the_parsers_own(capsys: pytest.CaptureFixture[str]) -> None:
+    """``novadiag --version`` is answered before the CLI loads; it must say what the parser's --version says."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    parsers = capsys.readouterr().out
+    early = subprocess.run(
+        [sys.executable, "-m", "novadiag", "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert early.stdout == parsers == f"novadiag {novadiag.__version__}\n"
+
+
+INTERRUPTED_WHILE_LOADING = """
+import atexit, os, signal, sys
+
+class InterruptWhenLoading:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        return None
+
+sys.meta_path.insert(0, InterruptWhenLoading())
+atexit.register(lambda: print("unwound"))
+from novadiag.cli import main
+sys.exit(main(["audit", "--manifests", sys.argv[3]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "signal_name"),
+    [("novadiag.cli.audit", "SIGINT"), ("novadiag.cli.audit", "SIGTERM"), ("orjson", "SIGINT")],
+)
+def test_an_interrupt_while_a_command_loads_ends_at_once(module: str, signal_name: str) -> None:
+    """Ctrl-C while the chosen command's modules load: one line, exit 130, and no unwinding through the import.
+
+    Nothing is owned yet, and a KeyboardInterrupt raised inside an extension
+    module's initialisation can crash the interpreter (orjson's did, with SIGSEGV).
+    """
+    run = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_LOADING, module, signal_name, NOVA],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (run.returncode, run.stderr, run.stdout) == (130, "novadiag: interrupted\n", "")
