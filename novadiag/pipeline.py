@@ -22,7 +22,7 @@ from novadiag.kube import KubeClient, KubeSettings
 from novadiag.listing import Progress, load_cluster_snapshot
 from novadiag.manifests import load_manifests
 from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
-from novadiag.policies import build_policy_index
+from novadiag.netpol.evaluation import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
 from novadiag.probing.runner import GroupOutcome, ProbeProgress
 from novadiag.references import discover_references

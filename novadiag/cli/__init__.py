@@ -42,6 +42,7 @@ from novadiag.cli.plan import add_plan_command
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.netpol.view import policy_view, print_policies, render_policies
 from novadiag.outputs import (
     check_output_file,
     discard_stdout,
@@ -50,7 +51,6 @@ from novadiag.outputs import (
     write_output_chunks,
 )
 from novadiag.pipeline import audit, read_snapshot
-from novadiag.policy_report import policy_view, print_policies, render_policies
 from novadiag.probing import ProbeSettings, cleanup
 from novadiag.report.render import FORMATS, format_for_path
 from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
