@@ -185,13 +185,20 @@ def default_dns_pod() -> Endpoint:
     return Endpoint(DNS_NAMESPACE, dict(DNS_LABELS), "kube-dns", ports, selector=dict(DNS_LABELS))
 
 
-def build_policy_index(snapshot: Snapshot, cluster: ClusterIndex) -> PolicyIndex:
-    """One pass over NetworkPolicies and Namespaces; the DNS pods from kube-system/kube-dns."""
+def build_policy_index(
+    snapshot: Snapshot, cluster: ClusterIndex, *, policies: Iterable[Mapping[str, Any]] | None = None
+) -> PolicyIndex:
+    """One pass over NetworkPolicies and Namespaces; the DNS pods from kube-system/kube-dns.
+
+    ``policies`` replaces the snapshot's NetworkPolicies: how a generated set is judged
+    on the cluster it was generated for, as if it were the only one.
+    """
     labels = {
         str((o.get("metadata") or {}).get("name")): dict((o.get("metadata") or {}).get("labels") or {})
         for o in snapshot.of("Namespace")
     }
-    index = PolicyIndex((parse_policy(o) for o in snapshot.of("NetworkPolicy")), labels, cluster=cluster)
+    raw = snapshot.of("NetworkPolicy") if policies is None else policies
+    index = PolicyIndex((parse_policy(o) for o in raw), labels, cluster=cluster)
     dns = cluster.service(DNS_NAMESPACE, "kube-dns")
     if dns is not None:
         pods = index.service_pods(dns)
@@ -416,6 +423,11 @@ def _selected_label_keys(policies: Iterable[Iterable[Policy]]) -> tuple[str, ...
                 keys.update(k for k, _ in selector.labels)
                 keys.update(k for k, _, _ in selector.expressions)
     return tuple(sorted(keys))
+
+
+def pod_traffic(svc: ServiceInfo, port: int | None, pod: Endpoint, *, hostname: str | None = None) -> Traffic:
+    """What ``pod`` sees of a connection to the Service's ``port``: its own port (named targetPort resolved)."""
+    return Traffic(**_translate(svc, port, pod, hostname))
 
 
 def _translate(svc: ServiceInfo, port: int | None, pod: Endpoint, hostname: str | None) -> dict[str, Any]:
