@@ -42,6 +42,7 @@ from novadiag.cli.plan import add_plan_command
 from novadiag.criteria.context import read_baseline
 from novadiag.errors import ConfigError, NovadiagError
 from novadiag.kube import KubeClient, KubeSettings
+from novadiag.netpol.least_privilege import generate_policies
 from novadiag.netpol.view import policy_view, print_policies, render_policies
 from novadiag.outputs import (
     check_output_file,
@@ -51,6 +52,7 @@ from novadiag.outputs import (
     write_output_chunks,
 )
 from novadiag.pipeline import audit, read_snapshot
+from novadiag.planning import plan
 from novadiag.probing import ProbeSettings, cleanup
 from novadiag.report.render import FORMATS, format_for_path
 from novadiag.report.streaming import STREAMED_FORMATS, report_chunks
@@ -292,6 +294,18 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     out.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the view to FILE")
     p.set_defaults(handler=_run_policies)
+    actions = p.add_subparsers(dest="policies_command", metavar="ACTION")
+    gen = actions.add_parser(
+        "generate", help="least-privilege NetworkPolicies that admit exactly the edges that work (YAML)"
+    )
+    add_source_options(gen)
+    gen_out = gen.add_argument_group("output")
+    gen_out.add_argument("-o", "--output", metavar="FILE", help="write the manifests (or the diff) to FILE")
+    gen_out.add_argument("--diff", action="store_true", help="show the change from the policies there today")
+    gen.add_argument(
+        "--include-planned", action="store_true", help="admit the edges the default plan fixes too (novadiag plan)"
+    )
+    gen.set_defaults(handler=_run_policies_generate)
 
 
 def _run_policies(args: argparse.Namespace) -> int:
@@ -307,6 +321,25 @@ def _run_policies(args: argparse.Namespace) -> int:
         print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
     else:
         sys.stdout.write(visible(render_policies(view, args.format)))
+    return EXIT_OK
+
+
+def _run_policies_generate(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output_file(args.output)
+    # every namespace's edges: -n picks where policies are generated, callers may live anywhere
+    report = audit(**source_options(args), cluster_domain=args.cluster_domain, probe=False)
+    fixing = plan(report) if args.include_planned else None
+    generated = generate_policies(
+        report, include_planned=args.include_planned, plan=fixing, namespaces=args.namespaces
+    )
+    for note in generated.notes:
+        print(f"novadiag: note: {visible(note)}", file=sys.stderr)
+    text = visible(generated.diff() if args.diff else generated.to_yaml())
+    if args.output:
+        write_output(args.output, text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

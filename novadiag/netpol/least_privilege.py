@@ -93,6 +93,9 @@ class PlanVerification(Protocol):
     @property
     def fixed(self) -> tuple[str, ...]: ...
 
+    @property
+    def still_broken(self) -> tuple[str, ...]: ...
+
 
 class FixingPlan(Protocol):
     """What the generator reads of a ``novadiag.Plan``.
@@ -196,7 +199,11 @@ def generate_policies(
         assert plan is not None
         wanted += _planned(report, plan, notes)
     allowances = [a for e in wanted for a in _allowances(e, workloads, cluster, index, notes)]
-    notes += [f"edge {e.id}: {e.status}, not admitted" for e in report.edges if e.status in ("external", "unverified")]
+    notes += [
+        f"edge {e.id}: {e.status}, not admitted"
+        for e in report.edges
+        if e.status in ("external", "unverified") and e.source.namespace in audited
+    ]
     notes += [
         f"{w.ref} uses hostNetwork: NetworkPolicies do not isolate its pods"
         for w in workloads.values()
@@ -215,11 +222,14 @@ def _audited(workloads: Iterable[Workload], namespaces: Sequence[str] | None) ->
 
 
 def _planned(report: Report, planned: FixingPlan, notes: list[str]) -> list[Edge]:
-    """The broken edges the plan fixes (its verification says which, else its fixes)."""
+    """The broken edges the plan fixes: its fixes, less what its verification found still broken.
+
+    A rewrite changes an edge's id (the host is part of it), so the verification's
+    ``fixed`` list does not name every fixed edge by its id before the plan.
+    """
+    fixed = {f.edge for f in planned.fixes if f.fixed}
     if planned.verification is not None:
-        fixed = set(planned.verification.fixed)
-    else:
-        fixed = {f.edge for f in planned.fixes if f.fixed}
+        fixed = (fixed | set(planned.verification.fixed)) - set(planned.verification.still_broken)
     out = []
     for edge in report.edges:
         if edge.id in fixed and edge.broken:
