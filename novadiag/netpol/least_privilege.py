@@ -42,7 +42,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ from novadiag.netpol.evaluation import (
     evaluate_service,
     pod_traffic,
 )
-from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, NAME_LABEL, Endpoint
+from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, NAME_LABEL, Endpoint, Peer
 from novadiag.report.core import Report
 from novadiag.resolver import resolver_config
 from novadiag.snapshot import Snapshot
@@ -179,7 +179,7 @@ def generate_policies(
 
     Raises:
         PolicyProofError: the generated set would deny a needed edge or admit other traffic.
-        ConfigError: ``include_planned`` without a plan.
+        ConfigError: ``include_planned`` without a plan, or a report without its snapshot.
 
     >>> generated = novadiag.generate_policies(novadiag.audit(lab="nova"))   # doctest: +SKIP
     >>> print(generated.to_yaml())                                           # doctest: +SKIP
@@ -187,7 +187,7 @@ def generate_policies(
     if include_planned and plan is None:
         raise ConfigError("include_planned needs the plan: pass plan=novadiag.plan(report, ...)")
     if report.snapshot is None:
-        raise PolicyProofError("generating NetworkPolicies needs the report's snapshot: build it with novadiag.audit")
+        raise ConfigError("generating NetworkPolicies needs the report's snapshot: build it with novadiag.audit")
     snap = report.snapshot
     cluster = report.index or build_index(snap, cluster_domain=report.source.cluster_domain)
     workloads = {w.ref: w for w in snap.workloads}
@@ -255,8 +255,9 @@ def _allowances(
         return []
     hostname = intended_target(edge.reference.host, edge.reference.namespace, cluster).hostname
     out = []
+    behind = {(w.namespace, w.ref.name): w for w in cluster.selected_workloads(svc)}
     for pod in index.service_pods(svc, hostname):
-        target = workloads[ObjectRef(_kind_of(workloads, pod), pod.namespace, pod.name)]
+        target = behind[(pod.namespace, pod.name)]
         traffic = pod_traffic(svc, edge.reference.port, pod, hostname=hostname)
         if traffic.port is None:
             notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
@@ -265,11 +266,6 @@ def _allowances(
             Allowance(edge.id, source, target, svc, traffic.port, traffic.protocol, edge.reference.port, hostname)
         )
     return out
-
-
-def _kind_of(workloads: Mapping[ObjectRef, Workload], pod: Endpoint) -> str:
-    """The kind of the workload an Endpoint was built from (Endpoints carry namespace and name only)."""
-    return next(ref.kind for ref in workloads if ref.namespace == pod.namespace and ref.name == pod.name)
 
 
 # -- building the manifests ---------------------------------------------------------------------
@@ -298,8 +294,9 @@ def _policies(audited: Sequence[str], allowances: Iterable[Allowance], index: Po
             source_peer = _peer(a.source.namespace, dict(a.source.pod_labels))
             ingress.setdefault(a.target.ref, _Side(a.target)).add(source_peer, port, a.edge)
     out = [p for ns in audited for p in _namespace_policies(ns, index)]
-    out += [_workload_policy(side, "egress", _taken(egress)) for side in egress.values()]
-    out += [_workload_policy(side, "ingress", _taken(ingress)) for side in ingress.values()]
+    clashes = _taken(egress), _taken(ingress)
+    out += [_workload_policy(side, "egress", clashes[0]) for side in egress.values()]
+    out += [_workload_policy(side, "ingress", clashes[1]) for side in ingress.values()]
     return sorted(out, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
 
 
@@ -415,7 +412,7 @@ def prove(
     needed = {(a.source.ref, a.target.ref, a.port, a.protocol) for a in allowances}
     # policies do not isolate hostNetwork pods: there is nothing to prove about them
     pods = [w for w in snap.workloads if w.namespace in audited and not w.host_network]
-    for source, target, port, protocol in _pairs(pods, allowances):
+    for source, target, port, protocol in _pairs(index, pods, allowances):
         if (source.ref, target.ref, port, protocol) in needed:
             continue
         if evaluate(index, index.endpoint(source), index.endpoint(target), port=port, protocol=protocol).allowed:
@@ -439,18 +436,63 @@ def _prove_edges_allowed(index: PolicyIndex, cluster: ClusterIndex, allowances: 
             raise PolicyProofError(f"the generated NetworkPolicies would deny edge {a.edge}: {decision.detail}")
 
 
-def _pairs(pods: Sequence[Workload], allowances: Sequence[Allowance]) -> list[Pair]:
-    """Every (source, target, port) among ``pods``: the targets' container ports and the ports edges use."""
+def _pairs(index: PolicyIndex, pods: Sequence[Workload], allowances: Sequence[Allowance]) -> Iterator[Pair]:
+    """Every (source, target, port) among ``pods`` that the source's egress might admit.
+
+    Ports are the targets' container ports and the ports edges use. A target no
+    peer of the source's egress policies can match is denied on every port (an
+    egress-isolated pod reaches only what a peer names), so only the others are
+    judged one by one: without this the proof is quadratic in workloads and
+    takes minutes at a few thousand.
+    """
     ports: dict[ObjectRef, set[Port]] = defaultdict(set)
     for w in pods:
         ports[w.ref].update((port, proto) for _, port, proto in Endpoint.from_workload(w).ports)
     for a in allowances:
         ports[a.target.ref].add((a.port, a.protocol))
-    by_ref = {w.ref: w for w in pods}
-    return [
-        (source, by_ref[ref], port, proto)
-        for source in pods
-        for ref, wanted in sorted(ports.items())
-        if ref in by_ref
-        for port, proto in sorted(wanted)
-    ]
+    by_namespace: dict[str, list[Workload]] = defaultdict(list)
+    everyone = sorted(pods, key=lambda w: w.ref)
+    for w in everyone:
+        by_namespace[w.namespace].append(w)
+    for source in pods:
+        candidates = _egress_candidates(index, index.endpoint(source), by_namespace)
+        for target in everyone if candidates is None else candidates:
+            for port, proto in sorted(ports[target.ref]):
+                yield source, target, port, proto
+
+
+def _egress_candidates(
+    index: PolicyIndex, source: Endpoint, by_namespace: Mapping[str, Sequence[Workload]]
+) -> list[Workload] | None:
+    """The workloads some egress peer of the source's policies matches; None (all) when nothing isolates it."""
+    selecting = index.selecting(source, "egress")
+    if not selecting:
+        return None
+    found: dict[ObjectRef, Workload] = {}
+    for policy in selecting:
+        for rule in policy.egress:
+            if not rule.peers:
+                return None
+            for peer in rule.peers:
+                if peer.ip_block is not None:
+                    continue  # the evaluation never lets an ipBlock admit pod traffic
+                for ns in _peer_namespaces(index, peer, policy.namespace, by_namespace):
+                    found.update(
+                        (w.ref, w)
+                        for w in by_namespace[ns]
+                        if peer.pods is None or peer.pods.matches(index.endpoint(w).labels)
+                    )
+    return sorted(found.values(), key=lambda w: w.ref)
+
+
+def _peer_namespaces(
+    index: PolicyIndex, peer: Peer, own: str, by_namespace: Mapping[str, Sequence[Workload]]
+) -> list[str]:
+    """The namespaces (of ``by_namespace``) a peer admits pods of; a peer naming one namespace is a lookup."""
+    if peer.namespaces is None:
+        return [own] if own in by_namespace else []
+    selector = peer.namespaces
+    if not selector.expressions and len(selector.labels) == 1 and selector.labels[0][0] == NAME_LABEL:
+        named = selector.labels[0][1]
+        return [named] if named in by_namespace else []
+    return [ns for ns in by_namespace if index.namespace_matches(selector, ns)]

@@ -201,6 +201,30 @@ def test_labels_that_cannot_tell_two_workloads_apart_are_refused_with_the_pair()
         generate_policies(report_of(objects))
 
 
+def host_network(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["spec"]["template"]["spec"].update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+    return obj
+
+
+def test_an_ok_edge_to_a_host_network_pod_cannot_be_proven_and_says_which():
+    objects = shop()
+    host_network(objects[3])  # api: its traffic carries the node's IP, which pod selectors miss
+    with pytest.raises(PolicyProofError, match=r"would deny edge front/deployment/web/web/API_URL/api.back:80: "):
+        generate_policies(report_of(objects))
+
+
+def test_a_host_network_pod_without_edges_is_noted():
+    objects = [*shop(), host_network(deployment("back", "node-exporter", {"metrics": 9100}, {}))]
+    generated = generate_policies(report_of(objects))
+    assert "Deployment back/node-exporter uses hostNetwork: NetworkPolicies do not isolate its pods" in generated.notes
+
+
+def test_a_report_without_its_snapshot_is_a_config_error():
+    report = dataclasses.replace(report_of(shop()), snapshot=None)
+    with pytest.raises(ConfigError, match="needs the report's snapshot"):
+        generate_policies(report)
+
+
 def test_a_source_that_runs_no_pod_is_skipped_with_a_note():
     report = report_of(shop())
     ok = next(e for e in report.edges if e.status == "ok")
