@@ -20,6 +20,7 @@ from novadiag.errors import (
     NovadiagError,
     PermissionDenied,
     PlanError,
+    PolicyProofError,
     ProbeError,
     ProbeTimeout,
     ScenarioError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
+    from novadiag.netpol.least_privilege import GeneratedPolicies, generate_policies
     from novadiag.pipeline import audit, audit_snapshot
     from novadiag.planning import Plan, apply_plan, plan, render_plan, verify_plan
     from novadiag.report import Report
@@ -51,6 +53,7 @@ _LAZY = {
     "Report": "novadiag.report",
     "Snapshot": "novadiag.snapshot",
     "load_snapshot_file": "novadiag.snapshot",
+    **dict.fromkeys(("GeneratedPolicies", "generate_policies"), "novadiag.netpol.least_privilege"),
     **dict.fromkeys(("Plan", "apply_plan", "plan", "render_plan", "verify_plan"), "novadiag.planning"),
 }
 
@@ -71,6 +74,7 @@ __all__ = [
     "Edge",
     "Finding",
     "Gap",
+    "GeneratedPolicies",
     "InputFileError",
     "LabError",
     "ManifestError",
@@ -79,6 +83,7 @@ __all__ = [
     "PermissionDenied",
     "Plan",
     "PlanError",
+    "PolicyProofError",
     "ProbeError",
     "ProbeTimeout",
     "Reference",
@@ -91,6 +96,7 @@ __all__ = [
     "apply_plan",
     "audit",
     "audit_snapshot",
+    "generate_policies",
     "load_snapshot_file",
     "plan",
     "render_plan",

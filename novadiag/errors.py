@@ -19,6 +19,7 @@ and never leak from the public API. Broken edges are *data*, not exceptions:
     ├── ProbeError               probe pods could not run at all
     │   └── ProbeTimeout
     ├── PlanError                a plan cannot be built, verified or applied
+    ├── PolicyProofError         generated NetworkPolicies would deny a working edge or admit more
     ├── ScenarioError            a lab scenario is invalid
     ├── LabError                 the lab could not start, or is not running
     └── BrokenEdgesError         raised only by Report.raise_for_broken()
@@ -82,6 +83,10 @@ class ProbeTimeout(ProbeError):
 
 class PlanError(NovadiagError):
     """A migration plan cannot be built, verified or applied."""
+
+
+class PolicyProofError(NovadiagError):
+    """Generated NetworkPolicies failed their proof: the message names the edge or pod pair."""
 
 
 class ScenarioError(NovadiagError):

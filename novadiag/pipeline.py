@@ -22,7 +22,7 @@ from novadiag.index import ClusterIndex, build_index
 from novadiag.kubesettings import KubeSettings
 from novadiag.manifests import load_manifests
 from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
-from novadiag.policies import build_policy_index
+from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc

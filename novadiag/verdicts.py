@@ -29,15 +29,14 @@ from novadiag.addresses import is_ip_literal
 from novadiag.fixvalue import fix_value
 from novadiag.index import ClusterIndex, ServiceInfo, remember
 from novadiag.model import Edge, ObjectRef, Reference, Status
-from novadiag.policies import (
-    NAME_LABEL,
+from novadiag.netpol.evaluation import (
     Decision,
-    Endpoint,
     PolicyIndex,
     evaluate_dns,
     evaluate_external,
     service_denial,
 )
+from novadiag.netpol.policy import NAME_LABEL, Endpoint
 from novadiag.resolver import Answer, ResolverConfig, resolve, resolver_config
 from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
@@ -324,7 +323,7 @@ def _selects_namespaces_by_label(policies: PolicyIndex, namespaces: Iterable[str
     return False
 
 
-# -- NetworkPolicy layer (novadiag.policies): DNS egress first, then the connection itself --
+# -- NetworkPolicy layer (novadiag.netpol.evaluation): DNS egress first, then the connection itself --
 
 
 def _policy_verdict(

@@ -239,6 +239,19 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     out.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the view to FILE")
     p.set_defaults(handler="policies_command:run_policies")
+    actions = p.add_subparsers(dest="policies_command", metavar="ACTION")
+    gen = actions.add_parser(
+        "generate", help="least-privilege NetworkPolicies that admit exactly the edges that work (YAML)"
+    )
+    add_source_options(gen)
+    gen_out = gen.add_argument_group("output")
+    gen_out.add_argument("-o", "--output", metavar="FILE", help="write the manifests (or the diff) to FILE")
+    gen_out.add_argument("--diff", action="store_true", help="show the change from the policies there today")
+    gen.add_argument(
+        "--include-planned", action="store_true", help="admit the edges the default plan fixes too (novadiag plan)"
+    )
+    gen.set_defaults(handler="policies_command:run_policies_generate")
+
 
 
 def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,4 @@
-"""``novadiag policies``: the NetworkPolicies per namespace, and which edges they allow or deny."""
+"""``novadiag policies``: the NetworkPolicies per namespace, which edges they allow or deny, and ``generate``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from rich.console import Console
 
 from novadiag.cli import EXIT_OK
 from novadiag.cli.options import source_options
+from novadiag.netpol.least_privilege import generate_policies
+from novadiag.netpol.view import policy_view, print_policies, render_policies
 from novadiag.outputs import check_output_file, visible, write_output
 from novadiag.pipeline import audit
-from novadiag.policy_report import policy_view, print_policies, render_policies
+from novadiag.planning import plan
 
 
 def run_policies(args: argparse.Namespace) -> int:
@@ -29,4 +31,25 @@ def run_policies(args: argparse.Namespace) -> int:
         print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
     else:
         sys.stdout.write(visible(render_policies(view, args.format)))
+    return EXIT_OK
+
+
+def run_policies_generate(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output_file(args.output)
+    # every namespace's edges: -n picks where policies are generated, callers may live anywhere
+    report = audit(
+        **source_options(args), cluster_domain=args.cluster_domain, cluster_dns=args.cluster_dns, probe=False
+    )
+    fixing = plan(report) if args.include_planned else None
+    generated = generate_policies(
+        report, include_planned=args.include_planned, plan=fixing, namespaces=args.namespaces
+    )
+    for note in generated.notes:
+        print(f"novadiag: note: {visible(note)}", file=sys.stderr)
+    text = visible(generated.diff() if args.diff else generated.to_yaml())
+    if args.output:
+        write_output(args.output, text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK

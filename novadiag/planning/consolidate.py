@@ -31,6 +31,7 @@ from typing import Any
 
 from novadiag.index import build_index, service_info
 from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, RawObject
+from novadiag.netpol.policy import namespace_labels as namespace_labels_of
 from novadiag.planning.blue_green import build_steps
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.clean import clean_object
@@ -44,7 +45,6 @@ from novadiag.planning.layout import (
 from novadiag.planning.moves import Moves
 from novadiag.planning.names import next_name
 from novadiag.planning.netpol import PodMap, rewrite_moved_policy
-from novadiag.planning.netpol import namespace_labels as namespace_labels_of
 from novadiag.planning.order import dependency_order
 from novadiag.planning.rename import (
     ORIGIN_LABEL,

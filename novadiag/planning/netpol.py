@@ -1,6 +1,6 @@
 """NetworkPolicies through a consolidation: same traffic allowed after the move.
 
-Namespace selectors are rewritten by :mod:`novadiag.policy_rewrite` (exact over
+Namespace selectors are rewritten by :mod:`novadiag.netpol.rewrite` (exact over
 namespaces: names mapped, label selectors checked against the labels the
 target namespace gets). Two things only the planner knows are added here:
 
@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from novadiag.model import ObjectRef
-from novadiag.policies import NAME_LABEL, Selector
-from novadiag.policy_rewrite import rewrite_policy
-from novadiag.snapshot import Snapshot
+from novadiag.netpol.policy import NAME_LABEL, Selector
+from novadiag.netpol.rewrite import rewrite_policy
 
 Place = tuple[str, tuple[tuple[str, str], ...]]
 """(namespace, pod labels) of one workload's pods."""
@@ -44,15 +43,6 @@ class PodMap:
 
     def place_after(self, workload: ObjectRef) -> Place:
         return self.after[workload]
-
-
-def namespace_labels(snapshot: Snapshot) -> dict[str, dict[str, str]]:
-    out = {ns: {NAME_LABEL: ns} for ns in snapshot.namespaces}
-    for obj in snapshot.of("Namespace"):
-        name = str(obj["metadata"]["name"])
-        labels = {str(k): str(v) for k, v in (obj["metadata"].get("labels") or {}).items()}
-        out[name] = {**labels, NAME_LABEL: name}
-    return out
 
 
 def rewrite_moved_policy(policy: Mapping[str, Any], pods: PodMap, *, namespace: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import pytest
 import novadiag
 from novadiag.kube import KubeSettings
 from novadiag.lab import Lab
+from novadiag.netpol.view import policy_view
 from novadiag.pipeline import audit_snapshot, read_snapshot
-from novadiag.policy_report import policy_view
 from novadiag.source import Cluster
 
 pytestmark = pytest.mark.lab

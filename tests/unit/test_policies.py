@@ -11,15 +11,14 @@ import yaml
 import novadiag
 from novadiag.index import ServiceInfo, ServicePort
 from novadiag.model import ObjectRef
-from novadiag.policies import (
-    Endpoint,
+from novadiag.netpol.evaluation import (
     PolicyIndex,
     evaluate,
     evaluate_dns,
     evaluate_external,
     evaluate_service,
-    parse_policy,
 )
+from novadiag.netpol.policy import Endpoint, parse_policy
 
 NAME = "kubernetes.io/metadata.name"
 NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
@@ -504,7 +503,7 @@ def test_dns_fix_opens_dns_for_the_whole_namespace():
 
 
 def test_index_work_grows_linearly_with_namespaces(monkeypatch):
-    from novadiag import policies as module
+    from novadiag.netpol import policy as module
 
     calls = {"n": 0}
     original = module.Selector.matches
@@ -624,7 +623,7 @@ def test_generated_cluster_policies_keep_every_verdict():
     from novadiag.index import build_index
     from novadiag.lab.generate import generate_manifests
     from novadiag.model import SourceInfo
-    from novadiag.policies import build_policy_index
+    from novadiag.netpol.evaluation import build_policy_index
     from novadiag.references import discover_references
     from novadiag.snapshot import build_snapshot
     from novadiag.verdicts import VerdictContext, judge_all

@@ -12,7 +12,7 @@ import yaml
 import novadiag
 from novadiag.cli import main
 from novadiag.model import ObjectRef, SourceInfo
-from novadiag.policy_report import policy_view, render_policies
+from novadiag.netpol.view import policy_view, render_policies
 from novadiag.snapshot import build_snapshot
 
 NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"

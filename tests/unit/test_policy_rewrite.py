@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 import novadiag
 from novadiag.index import build_index
 from novadiag.model import SourceInfo
-from novadiag.policies import Selector, build_policy_index, evaluate_service
-from novadiag.policy_rewrite import rewrite_policies_for_move, rewrite_policy, rewrite_policy_for_move
+from novadiag.netpol.evaluation import build_policy_index, evaluate_service
+from novadiag.netpol.policy import Selector
+from novadiag.netpol.rewrite import rewrite_policies_for_move, rewrite_policy, rewrite_policy_for_move
 from novadiag.snapshot import build_snapshot
 
 NAME = "kubernetes.io/metadata.name"

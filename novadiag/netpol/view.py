@@ -4,7 +4,7 @@ The audit says which edges a policy blocks. Before changing policies — adding 
 default deny, deleting a stale allow, consolidating namespaces — the question
 is the reverse: for each policy, which workloads does it select and which graph
 edges does it let through or stop? This view answers it per namespace, from the
-same verdict machinery (:mod:`novadiag.policies`), so it never disagrees with
+same verdict machinery (:mod:`novadiag.netpol.evaluation`), so it never disagrees with
 the audit. Edges whose name does not resolve yet are judged against the Service
 they mean: fixing the name should not run into a policy next.
 
@@ -36,16 +36,15 @@ from novadiag.addresses import is_ip_literal
 from novadiag.errors import ConfigError
 from novadiag.index import ClusterIndex, build_index
 from novadiag.model import Edge, Finding, ObjectRef
-from novadiag.policies import (
-    DIRECTIONS,
+from novadiag.netpol.evaluation import (
     Decision,
-    Direction,
     PolicyIndex,
     build_policy_index,
     evaluate_dns,
     evaluate_external,
     evaluate_service,
 )
+from novadiag.netpol.policy import DIRECTIONS, Direction
 from novadiag.report.core import Report
 from novadiag.resolver import resolver_config
 from novadiag.targets import intended_target

@@ -1,0 +1,318 @@
+"""Least-privilege NetworkPolicies from the verified graph: hand-written truth, then a property."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import novadiag
+from novadiag.cli import main
+from novadiag.errors import ConfigError, PolicyProofError
+from novadiag.index import build_index
+from novadiag.model import Edge, ObjectRef, SourceInfo
+from novadiag.netpol.evaluation import build_policy_index, evaluate
+from novadiag.netpol.least_privilege import EDGES_ANNOTATION, generate_policies
+from novadiag.pipeline import audit_snapshot
+from novadiag.snapshot import build_snapshot
+
+NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def deployment(ns: str, name: str, ports: dict[str, int], env: dict[str, str], **labels: str) -> dict[str, Any]:
+    pod_labels = {"app": name, **labels}
+    container = {
+        "name": name,
+        "image": "example/app:1",
+        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": pod_labels},
+            "template": {"metadata": {"labels": pod_labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def service(ns: str, name: str, port: int, target: int | str, app: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"selector": {"app": app or name}, "ports": [{"port": port, "targetPort": target}]},
+    }
+
+
+def old_policy(ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-all", "namespace": ns, "uid": "u-1", "resourceVersion": "7"},
+        "spec": {"podSelector": {}, "ingress": [{}]},
+    }
+
+
+def shop() -> list[dict[str, Any]]:
+    """web (ns front) -> api (ns back, named targetPort) -> db; web -> db only by a short name that fails."""
+    return [
+        namespace("front"),
+        namespace("back"),
+        deployment(
+            "front",
+            "web",
+            {},
+            {"API_URL": "http://api.back:80", "DB_HOST": "db:5432", "CDN": "https://cdn.example.com"},
+        ),
+        deployment("back", "api", {"http": 8080, "admin": 9090}, {"DB_URL": "postgres://db:5432/shop"}),
+        deployment("back", "db", {"pg": 5432}, {}),
+        service("back", "api", 80, "http"),
+        service("back", "db", 5432, 5432),
+        old_policy("back"),
+    ]
+
+
+def report_of(objects: list[dict[str, Any]]) -> novadiag.Report:
+    return audit_snapshot(build_snapshot(objects, SourceInfo("manifests")))
+
+
+def named(generated: novadiag.GeneratedPolicies, ns: str, name: str) -> dict[str, Any]:
+    return next(p for p in generated.policies if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == name)
+
+
+def decide(generated: novadiag.GeneratedPolicies, report: novadiag.Report, src: str, dst: str, port: int) -> bool:
+    assert report.snapshot is not None
+    cluster = build_index(report.snapshot)
+    index = build_policy_index(report.snapshot, cluster, policies=generated.policies)
+    workloads = {f"{w.namespace}/{w.ref.name}": w for w in report.snapshot.workloads}
+    source, target = index.endpoint(workloads[src]), index.endpoint(workloads[dst])
+    return evaluate(index, source, target, port=port).allowed
+
+
+def test_ok_edges_get_exact_rules_on_the_port_the_pod_sees():
+    report = report_of(shop())
+    assert {e.reference.env: e.status for e in report.edges} == {
+        "API_URL": "ok",
+        "DB_HOST": "dns-unresolvable",
+        "CDN": "external",
+        "DB_URL": "ok",
+    }
+    generated = generate_policies(report)
+    egress = named(generated, "front", "novadiag-egress-web")["spec"]
+    assert egress == {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "back"}},
+                        "podSelector": {"matchLabels": {"app": "api"}},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 8080}],  # targetPort "http", not the Service's 80
+            }
+        ],
+    }
+    ingress = named(generated, "back", "novadiag-ingress-api")["spec"]["ingress"]
+    assert ingress[0]["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "front"}}
+    assert ingress[0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert decide(generated, report, "front/web", "back/api", 8080)
+    assert not decide(generated, report, "front/web", "back/api", 9090)
+    assert not decide(generated, report, "front/web", "back/db", 5432)  # the broken edge gets nothing
+    assert decide(generated, report, "back/api", "back/db", 5432)
+    assert not decide(generated, report, "back/db", "back/api", 8080)
+
+
+def test_every_namespace_gets_default_deny_and_dns_and_rules_name_their_edges():
+    generated = generate_policies(report_of(shop()))
+    assert generated.namespaces == ("back", "front")
+    for ns in generated.namespaces:
+        assert named(generated, ns, "novadiag-default-deny")["spec"] == {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+        }
+        dns = named(generated, ns, "novadiag-allow-dns")["spec"]["egress"][0]
+        assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+        assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    annotation = named(generated, "back", "novadiag-ingress-db")["metadata"]["annotations"][EDGES_ANNOTATION]
+    assert json.loads(annotation) == {"ingress[0]": ["back/deployment/api/api/DB_URL/db:5432"]}
+    assert "# ingress[0] admits back/deployment/api/api/DB_URL/db:5432\n" in generated.to_yaml()
+    assert any("CDN" in n and "external, not admitted" in n for n in generated.notes)
+
+
+def test_output_is_deterministic_whatever_the_edge_order():
+    report = report_of(shop())
+    shuffled = dataclasses.replace(report, edges=tuple(reversed(report.edges)))
+    assert generate_policies(report).to_yaml() == generate_policies(shuffled).to_yaml()
+    names = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in generate_policies(report).policies]
+    assert names == sorted(names)
+
+
+def test_peers_merge_only_when_their_ports_are_the_same():
+    objects = [
+        namespace("a"),
+        deployment("a", "client", {}, {"X": "x:80", "Y": "y:80", "Z": "z:81"}),
+        deployment("a", "x", {"http": 80}, {}),
+        deployment("a", "y", {"http": 80}, {}),
+        deployment("a", "z", {"http": 81}, {}),
+        service("a", "x", 80, 80),
+        service("a", "y", 80, 80),
+        service("a", "z", 81, 81),
+    ]
+    report = report_of(objects)
+    generated = generate_policies(report)
+    rules = named(generated, "a", "novadiag-egress-client")["spec"]["egress"]
+    assert [([p["podSelector"]["matchLabels"]["app"] for p in r["to"]], r["ports"]) for r in rules] == [
+        (["x", "y"], [{"protocol": "TCP", "port": 80}]),
+        (["z"], [{"protocol": "TCP", "port": 81}]),
+    ]
+    assert not decide(generated, report, "a/client", "a/z", 80)
+
+
+def test_planned_edges_are_admitted_only_when_asked_and_only_with_a_plan():
+    report = report_of(shop())
+    planned = novadiag.plan(report)
+    generated = generate_policies(report, include_planned=True, plan=planned)
+    assert decide(generated, report, "front/web", "back/db", 5432)
+    assert "front/deployment/web/web/DB_HOST/db:5432" in generated.edges
+    with pytest.raises(ConfigError, match="include_planned needs the plan"):
+        generate_policies(report, include_planned=True)
+
+
+def test_labels_that_cannot_tell_two_workloads_apart_are_refused_with_the_pair():
+    objects = shop() + [deployment("front", "web-canary", {}, {}, app="web", track="canary")]
+    objects[-1]["spec"]["template"]["metadata"]["labels"] = {"app": "web", "track": "canary"}
+    with pytest.raises(PolicyProofError, match=r"front/web-canary -> .*back/api on TCP 8080"):
+        generate_policies(report_of(objects))
+
+
+def host_network(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["spec"]["template"]["spec"].update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+    return obj
+
+
+def test_an_ok_edge_to_a_host_network_pod_cannot_be_proven_and_says_which():
+    objects = shop()
+    host_network(objects[3])  # api: its traffic carries the node's IP, which pod selectors miss
+    with pytest.raises(PolicyProofError, match=r"would deny edge front/deployment/web/web/API_URL/api.back:80: "):
+        generate_policies(report_of(objects))
+
+
+def test_a_host_network_pod_without_edges_is_noted():
+    objects = [*shop(), host_network(deployment("back", "node-exporter", {"metrics": 9100}, {}))]
+    generated = generate_policies(report_of(objects))
+    assert "Deployment back/node-exporter uses hostNetwork: NetworkPolicies do not isolate its pods" in generated.notes
+
+
+def test_a_report_without_its_snapshot_is_a_config_error():
+    report = dataclasses.replace(report_of(shop()), snapshot=None)
+    with pytest.raises(ConfigError, match="needs the report's snapshot"):
+        generate_policies(report)
+
+
+def test_a_source_that_runs_no_pod_is_skipped_with_a_note():
+    report = report_of(shop())
+    ok = next(e for e in report.edges if e.status == "ok")
+    ingress = dataclasses.replace(ok.reference, workload=ObjectRef("Ingress", "front", "shop"))
+    report = dataclasses.replace(
+        report, edges=(*report.edges, Edge(ingress, "ok", "routes to api", ok.target, ok.resolves_to))
+    )
+    generated = generate_policies(report)
+    assert any("source Ingress front/shop runs no pod" in n for n in generated.notes)
+    assert ingress.edge_id not in generated.edges
+
+
+def test_cli_writes_manifests_and_a_diff_against_todays_policies(tmp_path, capsys):
+    manifests = tmp_path / "shop.yaml"
+    manifests.write_text(yaml.safe_dump_all(shop()))
+    assert main(["policies", "generate", "--manifests", str(manifests)]) == 0
+    out, err = capsys.readouterr()
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    assert {d["metadata"]["name"] for d in docs} >= {"novadiag-default-deny", "novadiag-egress-web"}
+    assert "external, not admitted" in err
+    target = tmp_path / "diff.txt"
+    assert main(["policies", "generate", "--manifests", str(manifests), "--diff", "-o", str(target)]) == 0
+    diff = target.read_text()
+    assert "-  name: allow-all\n" in diff and "+  name: novadiag-default-deny\n" in diff
+    assert "resourceVersion" not in diff
+    assert main(["policies", "generate", "--manifests", str(manifests), "--include-planned", "-n", "back"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert {d["metadata"]["namespace"] for d in docs} == {"back"}
+    db = next(d for d in docs if d["metadata"]["name"] == "novadiag-ingress-db")
+    assert [p["podSelector"]["matchLabels"]["app"] for p in db["spec"]["ingress"][0]["from"]] == ["api", "web"]
+
+
+def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
+    """Replace Nova's own policies with the generated ones and re-audit: ok stays ok, broken stays broken."""
+    report = novadiag.audit(manifests=[str(NOVA)])
+    generated = generate_policies(report)
+    nova = [o for f in sorted(NOVA.glob("*.yaml")) for o in yaml.safe_load_all(f.read_text()) if o]
+    kept = [o for o in nova if o["kind"] != "NetworkPolicy"]
+    after = report_of([*kept, *generated.policies])
+    before = {e.id: e.status for e in report.edges}
+    now = {e.id: e.status for e in after.edges}
+    changed = {i: (before[i], now[i]) for i in before if before[i] != now[i]}
+    assert changed == {i: ("external", "blocked") for i, s in before.items() if s == "external"}
+    assert len(generated.edges) == sum(1 for s in before.values() if s == "ok")
+
+
+# -- property: over generated small clusters ------------------------------------------------------
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """1-3 namespaces, 2-5 workloads with unique app labels, one Service each, random references."""
+    spaces = [f"ns{i}" for i in range(draw(st.integers(1, 3)))]
+    count = draw(st.integers(2, 5))
+    apps = [(f"w{i}", draw(st.sampled_from(spaces)), 8000 + draw(st.integers(0, 2))) for i in range(count)]
+    objects: list[dict[str, Any]] = [namespace(ns) for ns in spaces]
+    for name, ns, port in apps:
+        env: dict[str, str] = {}
+        for j, (other, other_ns, _) in enumerate(apps):
+            kind = draw(st.sampled_from(["none", "none", "fqdn", "short", "wrong-port"]))
+            if other == name or kind == "none":
+                continue
+            host = other if kind == "short" else f"{other}.{other_ns}"
+            env[f"DEP{j}_URL"] = f"http://{host}:{80 + (1 if kind == 'wrong-port' else 0)}"
+        named_target = draw(st.booleans())
+        objects.append(deployment(ns, name, {"http": port}, env))
+        objects.append(service(ns, name, 80, "http" if named_target else port))
+    return objects
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_generated_policies_admit_exactly_the_ok_edges(objects: list[dict[str, Any]]) -> None:
+    report = report_of(objects)
+    generated = generate_policies(report)
+    assert report.snapshot is not None
+    by_name = {w.ref.name: w for w in report.snapshot.workloads}
+    ports = {w.ref.name: w.pod_spec["containers"][0]["ports"][0]["containerPort"] for w in by_name.values()}
+    # the truth, from the edges alone: (source, target) pairs of ok edges, on the target's one port
+    needed = {(e.source.name, e.resolves_to.name) for e in report.edges if e.status == "ok" and e.resolves_to}
+    for src in by_name:
+        for dst in by_name:
+            for port in {ports[dst], 80, 81}:
+                allowed = decide(
+                    generated, report, f"{by_name[src].namespace}/{src}", f"{by_name[dst].namespace}/{dst}", port
+                )
+                assert allowed == ((src, dst) in needed and port == ports[dst]), (src, dst, port)
+    # and as the audit sees it: the generated set alone keeps every ok edge ok
+    kept = [o for o in objects if o["kind"] != "NetworkPolicy"]
+    after = {e.id: e.status for e in report_of([*kept, *generated.policies]).edges}
+    assert {e.id: e.status for e in report.edges} == after
