@@ -84,8 +84,21 @@ SNAPSHOT_KINDS: tuple[str, ...] = (
     "PersistentVolumeClaim",
     "Role",
     "RoleBinding",
+    "Ingress",
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "ReferenceGrant",
 )
 """Kinds a snapshot holds, in the order they are listed from a cluster."""
+
+ROUTE_KINDS: tuple[str, ...] = ("Ingress", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
+"""Routing objects that name Services as backends: each backend is an edge with the object as its source."""
+
+OPTIONAL_KINDS: frozenset[str] = frozenset({*ROUTE_KINDS, "Gateway", "ReferenceGrant"})
+"""Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap."""
 
 
 class RawObject(TypedDict, total=False):
@@ -164,6 +177,11 @@ class Reference:
     @property
     def namespace(self) -> str:
         return self.workload.namespace or "default"
+
+    @property
+    def routing(self) -> bool:
+        """True when the source is a routing object (an Ingress or a route), not a workload's container."""
+        return self.workload.kind in ROUTE_KINDS
 
     @property
     def edge_id(self) -> str:

@@ -101,6 +101,8 @@ def plan_fixes(
 
 # -- deciding ------------------------------------------------------------------------------------
 def _decide(edge: Edge, ctx: FixContext) -> Decision:
+    if edge.reference.routing:
+        return Decision(None, routing_change(edge))
     if edge.status == "unknown-target":
         return Decision(None, f"no Service anywhere matches {edge.reference.host}: there is nothing to point it at")
     if edge.status == "blocked":
@@ -202,6 +204,12 @@ def _dns_policy(edge: Edge, ctx: FixContext) -> Decision:
             "set dnsPolicy ClusterFirstWithHostNet so the cluster DNS answers",
         )
     return Decision(None, f"no name reaches the target from this pod's resolver: {edge.detail}")
+
+
+def routing_change(edge: Edge) -> str:
+    """The manual step for a broken backend of an Ingress or route: the object is edited, no env var is."""
+    where = f"{edge.source} {edge.reference.location}"
+    return f"edit {where}: {edge.fix}" if edge.fix else f"edit {where}: {edge.detail}"
 
 
 def _follows(edge: Edge, broken: list[Edge], decided: dict[str, Decision], ctx: FixContext) -> Decision:

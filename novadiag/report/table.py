@@ -129,7 +129,7 @@ def _table(title: str, edges: list[Edge]) -> Table:
         source = (
             ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
         )
-        if ref.container != ref.workload.name:
+        if ref.container and ref.container != ref.workload.name:
             source += f" [{ref.container}]"
         cells: list[Text | str] = [Text(edge.status, style=STATUS_STYLE[edge.status])]
         if probed:

@@ -50,9 +50,10 @@ def test_every_edge_matches_expected_status_and_target(report):
         assert (edge.status, target, edge.reference.origin) == (want["status"], want["target"], want["origin"]), key
 
 
-def test_broken_edges_are_exactly_the_four_the_plan_calls_broken(report):
+def test_broken_edges_are_the_four_the_plan_calls_broken_and_the_refused_route(report):
     broken = sorted((e.source.name, e.reference.host, e.target.namespace) for e in report.broken)
     assert broken == [
+        ("content-api", "content-service.nova-content", "nova-content"),
         ("user-service", "auth-service", "nova-auth"),
         ("user-service", "content-service", "nova-content"),
         ("user-service", "feed-service", "nova-feed"),
@@ -61,8 +62,17 @@ def test_broken_edges_are_exactly_the_four_the_plan_calls_broken(report):
     assert all(e.cross_namespace for e in report.broken)
 
 
-def test_each_broken_edge_gets_the_shortest_working_name(report):
-    fixes = {e.reference.env: e.fix for e in report.broken}
+def test_the_route_without_its_reference_grant_gets_the_grant_as_fix(report):
+    (route,) = [e for e in report.broken if e.source.kind == "HTTPRoute"]
+    assert route.status == "blocked"
+    assert route.fix == (
+        "add in nova-content: ReferenceGrant spec.from [{group: gateway.networking.k8s.io, kind: HTTPRoute, "
+        "namespace: nova-gateway}] spec.to [{group: '', kind: Service, name: content-service}]"
+    )
+
+
+def test_each_broken_env_edge_gets_the_shortest_working_name(report):
+    fixes = {e.reference.env: e.fix for e in report.broken if not e.reference.routing}
     assert fixes == {
         "CONTENT_SERVICE_URL": "content-service.nova-content:9081",
         "FEED_SERVICE_URL": "feed-service.nova-feed:8089",
@@ -80,8 +90,9 @@ def test_duplicate_postgres_is_reported(report):
 def test_summary_counts_the_plan_namespaces_and_workloads(report):
     summary = report.summary()
     assert summary["namespaces"] == 9
-    assert summary["broken"] == 4
+    assert summary["broken"] == 5
     assert summary["by_status"]["dns-unresolvable"] == 4
+    assert summary["by_status"]["blocked"] == 1
     assert summary["edges"] == len(report.edges)
 
 

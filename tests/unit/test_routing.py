@@ -1,0 +1,444 @@
+"""Edges from routing objects: Ingress backends, Gateway API routes, ReferenceGrants, allowedRoutes.
+
+Every expectation here is written by hand from the Kubernetes and Gateway API
+rules (an Ingress reaches only its own namespace; a cross-namespace backendRef
+needs a ReferenceGrant in the target namespace; a listener accepts routes from
+``Same`` namespace unless ``allowedRoutes`` says otherwise), not read back from
+the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novadiag.model import Edge, ObjectRef, SourceInfo
+from novadiag.pipeline import audit_snapshot
+from novadiag.report.core import Report
+from novadiag.snapshot import build_snapshot
+
+GW = "gateway.networking.k8s.io"
+
+
+def ns(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def deployment(namespace: str, name: str, *, replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": name}]}},
+        },
+    }
+
+
+def service(namespace: str, name: str, *ports: tuple[str | None, int], **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"ports": [{"name": n, "port": p} if n else {"port": p} for n, p in ports], **spec}
+    if spec.get("type") != "ExternalName":
+        body["selector"] = {"app": name}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def alias(namespace: str, name: str, points_at: str) -> dict[str, Any]:
+    return service(namespace, name, type="ExternalName", externalName=points_at)
+
+
+def ingress(namespace: str, name: str, *paths: dict[str, Any], default: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": "shop.example.com",
+                "http": {"paths": [{"path": f"/{i}", "pathType": "Prefix", "backend": b} for i, b in enumerate(paths)]},
+            }
+        ]
+    }
+    if default is not None:
+        spec["defaultBackend"] = default
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def backend(name: str, *, number: int | None = None, port_name: str | None = None) -> dict[str, Any]:
+    port = {"number": number} if number is not None else {"name": port_name}
+    return {"service": {"name": name, "port": port}}
+
+
+def gateway(namespace: str, name: str, *listeners: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GW}/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"gatewayClassName": "lab", "listeners": list(listeners)},
+    }
+
+
+def listener(name: str = "http", protocol: str = "HTTP", **allowed: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "protocol": protocol, "port": 80}
+    if allowed:
+        body["allowedRoutes"] = allowed
+    return body
+
+
+def route(
+    namespace: str,
+    name: str,
+    *refs: dict[str, Any],
+    kind: str = "HTTPRoute",
+    parents: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    version = "v1alpha2" if kind in ("TLSRoute", "TCPRoute") else "v1"
+    return {
+        "apiVersion": f"{GW}/{version}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "parentRefs": parents if parents is not None else [{"name": "edge", "namespace": "infra"}],
+            "rules": [{"backendRefs": list(refs)}],
+        },
+    }
+
+
+def ref(name: str, port: int, namespace: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "port": port}
+    if namespace:
+        body["namespace"] = namespace
+    return body
+
+
+def grant(
+    namespace: str, *, from_kind: str = "HTTPRoute", from_ns: str = "shop", to_name: str | None = None
+) -> dict[str, Any]:
+    to: dict[str, Any] = {"group": "", "kind": "Service"}
+    if to_name:
+        to["name"] = to_name
+    return {
+        "apiVersion": f"{GW}/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "allow", "namespace": namespace},
+        "spec": {"from": [{"group": GW, "kind": from_kind, "namespace": from_ns}], "to": [to]},
+    }
+
+
+BASE = [
+    ns("shop", team="shop"),
+    ns("catalog"),
+    ns("infra"),
+    deployment("shop", "web"),
+    service("shop", "web", ("http", 80), ("metrics", 9090)),
+    deployment("catalog", "catalog"),
+    service("catalog", "catalog", ("grpc", 50051)),
+    deployment("shop", "idle", replicas=0),
+    service("shop", "idle", (None, 80)),
+]
+OPEN_GATEWAY = gateway("infra", "edge", listener(namespaces={"from": "All"}))
+
+
+def audit(*objects: dict[str, Any]) -> Report:
+    return audit_snapshot(build_snapshot([*BASE, *objects], SourceInfo("manifests")))
+
+
+def route_edges(report: Report) -> list[Edge]:
+    return [e for e in report.edges if e.reference.routing]
+
+
+def only(report: Report) -> Edge:
+    edges = route_edges(report)
+    assert len(edges) == 1, [e.id for e in edges]
+    return edges[0]
+
+
+def codes(report: Report) -> list[str]:
+    return [f.code for f in report.findings]
+
+
+# -- Ingress ---------------------------------------------------------------------------------------
+
+
+def test_ingress_backend_by_number_is_an_edge_from_the_ingress() -> None:
+    edge = only(audit(ingress("shop", "front", backend("web", number=80))))
+    assert edge.status == "ok"
+    assert edge.source == ObjectRef("Ingress", "shop", "front")
+    assert edge.target == ObjectRef("Service", "shop", "web")
+    doc = edge.to_dict()
+    assert doc["source"] == {"kind": "Ingress", "namespace": "shop", "name": "front", "container": ""}
+    assert (doc["env"], doc["origin"], doc["location"]) == (None, "ingress", "rules[0].http.paths[0]")
+    assert (doc["host"], doc["port"], doc["reference"]) == ("web", 80, "web:80")
+    assert doc["cross_namespace"] is False
+
+
+def test_ingress_default_backend_and_every_path_are_edges_in_order() -> None:
+    report = audit(
+        ingress(
+            "shop", "front", backend("web", number=80), backend("web", number=9090), default=backend("web", number=80)
+        )
+    )
+    assert [e.reference.location for e in route_edges(report)] == [
+        "defaultBackend",
+        "rules[0].http.paths[0]",
+        "rules[0].http.paths[1]",
+    ]
+    assert {e.status for e in route_edges(report)} == {"ok"}
+
+
+def test_ingress_named_port_the_service_names_is_ok() -> None:
+    edge = only(audit(ingress("shop", "front", backend("web", port_name="metrics"))))
+    assert edge.status == "ok"
+    assert edge.reference.port is None and edge.reference.reference == "web:metrics"
+
+
+def test_ingress_named_port_the_service_does_not_name_is_port_mismatch() -> None:
+    edge = only(audit(ingress("shop", "front", backend("web", port_name="https"))))
+    assert edge.status == "port-mismatch"
+    assert "port name 'https'" in edge.detail and "http, metrics" in edge.detail
+    assert edge.fix == "set rules[0].http.paths[0].backend.service.port.name to one of http, metrics"
+
+
+def test_ingress_port_number_not_exposed_is_port_mismatch_naming_the_field() -> None:
+    edge = only(audit(ingress("shop", "front", backend("web", number=8080))))
+    assert edge.status == "port-mismatch"
+    assert edge.fix == "set rules[0].http.paths[0].backend.service.port.number to one of 80, 9090"
+
+
+def test_ingress_port_of_a_single_port_service_suggests_that_port() -> None:
+    edge = only(audit(ingress("shop", "front", backend("idle", number=8080))))
+    assert edge.status == "port-mismatch"
+    assert edge.fix == "set rules[0].http.paths[0].backend.service.port.number to 80"
+
+
+def test_ingress_reaches_only_its_own_namespace_even_when_the_name_exists_elsewhere() -> None:
+    report = audit(ingress("shop", "front", backend("catalog", number=50051)))
+    edge = only(report)
+    assert edge.status == "unknown-target" and edge.target is None
+    assert "a Service catalog exists in catalog" in edge.detail
+    assert "ExternalName Service catalog -> catalog.catalog.svc.cluster.local" in (edge.fix or "")
+    assert "missing-namespace" not in codes(report)
+
+
+def test_ingress_to_a_misspelt_service_suggests_the_close_name() -> None:
+    edge = only(audit(ingress("shop", "front", backend("webb", number=80))))
+    assert edge.status == "unknown-target"
+    assert edge.fix == "set rules[0].http.paths[0].backend.service.name to web"
+
+
+def test_ingress_to_a_service_without_ready_pods_is_no_endpoints() -> None:
+    edge = only(audit(ingress("shop", "front", backend("idle", number=80))))
+    assert edge.status == "no-endpoints"
+    assert edge.target == ObjectRef("Service", "shop", "idle")
+
+
+def test_ingress_to_an_externalname_alias_is_judged_by_the_service_behind_it() -> None:
+    edge = only(
+        audit(
+            alias("shop", "catalog", "catalog.catalog.svc.cluster.local"),
+            ingress("shop", "front", backend("catalog", number=50051)),
+        )
+    )
+    assert edge.status == "ok"
+    assert edge.resolves_to == ObjectRef("Service", "catalog", "catalog")
+    assert "via ExternalName Service shop/catalog" in edge.detail
+
+
+def test_ingress_backend_without_a_service_name_is_a_finding_not_a_crash() -> None:
+    report = audit(ingress("shop", "front", {"service": {"port": {"number": 80}}}))
+    assert route_edges(report) == []
+    found = [f for f in report.findings if f.code == "malformed-route"]
+    assert [f.message for f in found] == [
+        "Ingress shop/front rules[0].http.paths[0]: backend names no Service (backend.service.name is missing); skipped"
+    ]
+
+
+def test_ingress_resource_backend_names_no_service_and_makes_no_edge() -> None:
+    report = audit(
+        ingress("shop", "front", {"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": "b"}})
+    )
+    assert route_edges(report) == [] and "malformed-route" not in codes(report)
+
+
+def test_audit_of_some_namespaces_keeps_only_their_routing_objects() -> None:
+    snapshot = build_snapshot(
+        [
+            *BASE,
+            ingress("shop", "front", backend("web", number=80)),
+            ingress("catalog", "api", backend("catalog", number=50051)),
+        ],
+        SourceInfo("manifests"),
+    )
+    report = audit_snapshot(snapshot, namespaces=["catalog"])
+    assert [e.source for e in route_edges(report)] == [ObjectRef("Ingress", "catalog", "api")]
+
+
+# -- ExternalName chains ---------------------------------------------------------------------------
+
+
+def test_externalname_chain_is_followed_to_its_last_service() -> None:
+    report = audit(
+        alias("shop", "catalog", "catalog.infra.svc.cluster.local"),
+        alias("infra", "catalog", "catalog.catalog.svc.cluster.local"),
+        ingress("shop", "front", backend("catalog", number=50051)),
+    )
+    edge = only(report)
+    assert edge.status == "ok" and edge.resolves_to == ObjectRef("Service", "catalog", "catalog")
+
+
+def test_externalname_loop_is_a_finding_and_breaks_the_edges_through_it() -> None:
+    report = audit(
+        alias("shop", "a", "b.infra.svc.cluster.local"),
+        alias("infra", "b", "a.shop.svc.cluster.local"),
+        ingress("shop", "front", backend("a", number=80)),
+    )
+    edge = only(report)
+    assert edge.status == "dns-unresolvable"
+    assert "loops" in edge.detail and "shop/a -> infra/b -> shop/a" in edge.detail
+    loops = [f for f in report.findings if f.code == "externalname-loop"]
+    assert [(f.severity, f.message) for f in loops] == [
+        ("error", "ExternalName Services name each other in a loop (infra/b -> shop/a -> infra/b)")
+    ]
+
+
+def test_externalname_naming_a_missing_service_is_a_warning() -> None:
+    report = audit(alias("shop", "gone", "gone.catalog.svc.cluster.local"))
+    found = [f for f in report.findings if f.code == "externalname-dangling"]
+    assert [f.message for f in found] == ["ExternalName shop/gone names catalog/gone, which does not exist"]
+
+
+# -- Gateway API: ReferenceGrant --------------------------------------------------------------------
+
+
+def test_cross_namespace_backend_ref_without_grant_is_blocked_with_the_grant_as_fix() -> None:
+    edge = only(audit(OPEN_GATEWAY, route("shop", "r", ref("catalog", 50051, "catalog"))))
+    assert edge.status == "blocked"
+    assert edge.cross_namespace and edge.target == ObjectRef("Service", "catalog", "catalog")
+    assert "no ReferenceGrant in catalog allows HTTPRoute from shop" in edge.detail
+    assert edge.fix == (
+        "add in catalog: ReferenceGrant spec.from [{group: gateway.networking.k8s.io, kind: HTTPRoute, "
+        "namespace: shop}] spec.to [{group: '', kind: Service, name: catalog}]"
+    )
+    assert edge.to_dict()["origin"] == "httproute" and edge.reference.location == "rules[0].backendRefs[0]"
+
+
+def test_reference_grant_for_the_route_kind_and_namespace_allows_it() -> None:
+    assert (
+        only(audit(OPEN_GATEWAY, grant("catalog"), route("shop", "r", ref("catalog", 50051, "catalog")))).status == "ok"
+    )
+    named = grant("catalog", to_name="catalog")
+    assert only(audit(OPEN_GATEWAY, named, route("shop", "r", ref("catalog", 50051, "catalog")))).status == "ok"
+
+
+def test_reference_grant_for_another_kind_namespace_or_service_does_not_allow_it() -> None:
+    for wrong in (
+        grant("catalog", from_kind="GRPCRoute"),
+        grant("catalog", from_ns="infra"),
+        grant("catalog", to_name="other"),
+        grant("shop"),  # in the route's namespace, not the target's
+    ):
+        edge = only(audit(OPEN_GATEWAY, wrong, route("shop", "r", ref("catalog", 50051, "catalog"))))
+        assert edge.status == "blocked", wrong
+
+
+def test_same_namespace_backend_ref_needs_no_grant() -> None:
+    assert only(audit(OPEN_GATEWAY, route("shop", "r", ref("web", 80)))).status == "ok"
+
+
+def test_backend_ref_layers_before_the_grant_come_first() -> None:
+    assert only(audit(OPEN_GATEWAY, route("shop", "r", ref("catalog", 1, "catalog")))).status == "port-mismatch"
+    assert only(audit(OPEN_GATEWAY, route("shop", "r", ref("nothing", 80, "catalog")))).status == "unknown-target"
+
+
+# -- Gateway API: allowedRoutes ----------------------------------------------------------------------
+
+
+def test_listener_accepts_only_its_own_namespace_by_default() -> None:
+    report = audit(gateway("infra", "edge", listener()), route("shop", "r", ref("web", 80)))
+    edge = only(report)
+    assert edge.status == "blocked"
+    assert (
+        "HTTPRoute shop/r is not attached: listener http of Gateway infra/edge accepts routes "
+        "from its own namespace infra only" in edge.detail
+    )
+    assert edge.fix is not None and edge.fix.startswith(
+        "set listener http of Gateway infra/edge: allowedRoutes.namespaces.from to All"
+    )
+    assert "route-not-attached" in codes(report)
+
+
+def test_listener_from_same_accepts_a_route_of_the_gateway_namespace() -> None:
+    report = audit(
+        gateway("shop", "edge", listener(namespaces={"from": "Same"})),
+        route("shop", "r", ref("web", 80), parents=[{"name": "edge"}]),
+    )
+    assert only(report).status == "ok" and "route-not-attached" not in codes(report)
+
+
+def test_listener_from_selector_accepts_namespaces_whose_labels_match() -> None:
+    matching = gateway(
+        "infra", "edge", listener(namespaces={"from": "Selector", "selector": {"matchLabels": {"team": "shop"}}})
+    )
+    assert only(audit(matching, route("shop", "r", ref("web", 80)))).status == "ok"
+    other = gateway(
+        "infra", "edge", listener(namespaces={"from": "Selector", "selector": {"matchLabels": {"team": "x"}}})
+    )
+    edge = only(audit(other, route("shop", "r", ref("web", 80))))
+    assert edge.status == "blocked" and "namespaces matching its selector only" in edge.detail
+
+
+def test_listener_selector_matches_the_automatic_name_label() -> None:
+    by_name = {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}
+    assert (
+        only(audit(gateway("infra", "edge", listener(namespaces=by_name)), route("shop", "r", ref("web", 80)))).status
+        == "ok"
+    )
+
+
+def test_listener_allowed_kinds_refuse_other_route_kinds_with_the_kind_to_add() -> None:
+    grpc_only = gateway("infra", "edge", listener(namespaces={"from": "All"}, kinds=[{"kind": "GRPCRoute"}]))
+    edge = only(audit(grpc_only, route("shop", "r", ref("web", 80))))
+    assert edge.status == "blocked"
+    assert "accepts GRPCRoute, not HTTPRoute" in edge.detail
+    assert edge.fix == "add {kind: HTTPRoute} to listener http of Gateway infra/edge: allowedRoutes.kinds"
+    assert only(audit(grpc_only, route("shop", "g", ref("web", 80), kind="GRPCRoute"))).status == "ok"
+
+
+def test_listener_protocol_decides_the_kinds_when_none_are_listed() -> None:
+    tcp = gateway("infra", "edge", listener("tcp", "TCP", namespaces={"from": "All"}))
+    assert only(audit(tcp, route("shop", "r", ref("web", 80)))).status == "blocked"
+    assert only(audit(tcp, route("shop", "t", ref("web", 80), kind="TCPRoute"))).status == "ok"
+
+
+def test_section_name_picks_the_listener_that_must_accept() -> None:
+    gw = gateway("infra", "edge", listener("open", namespaces={"from": "All"}), listener("closed"))
+    to_closed = route(
+        "shop", "r", ref("web", 80), parents=[{"name": "edge", "namespace": "infra", "sectionName": "closed"}]
+    )
+    to_open = route(
+        "shop", "r", ref("web", 80), parents=[{"name": "edge", "namespace": "infra", "sectionName": "open"}]
+    )
+    assert only(audit(gw, to_closed)).status == "blocked"
+    assert only(audit(gw, to_open)).status == "ok"
+
+
+def test_route_to_a_gateway_that_does_not_exist_is_not_attached() -> None:
+    edge = only(audit(route("shop", "r", ref("web", 80))))
+    assert edge.status == "blocked"
+    assert "parentRefs[0] Gateway infra/edge does not exist" in edge.detail
+
+
+def test_one_accepting_parent_is_enough() -> None:
+    parents = [{"name": "closed", "namespace": "infra"}, {"name": "edge", "namespace": "infra"}]
+    report = audit(
+        gateway("infra", "closed", listener()), OPEN_GATEWAY, route("shop", "r", ref("web", 80), parents=parents)
+    )
+    assert only(report).status == "ok"
+
+
+def test_backend_ref_to_another_kind_is_said_and_skipped() -> None:
+    other = {"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web", "port": 80}
+    report = audit(OPEN_GATEWAY, route("shop", "r", other))
+    assert route_edges(report) == [] and "route-backend-not-read" in codes(report)
