@@ -178,6 +178,23 @@ def grant_refusal(backend: Backend, rules: GatewayRules) -> Refusal | None:
     return Refusal(detail, fix)
 
 
+def reference_grant(namespace: str, route_kind: str, route_namespace: str, services: list[str]) -> dict[str, Any]:
+    """The ReferenceGrant in ``namespace`` that lets routes of one kind and namespace name ``services`` there."""
+    return {
+        "apiVersion": f"{GATEWAY_GROUP}/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {
+            "name": f"{route_kind.lower()}-from-{route_namespace}",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "novadiag"},
+        },
+        "spec": {
+            "from": [{"group": GATEWAY_GROUP, "kind": route_kind, "namespace": route_namespace}],
+            "to": [{"group": "", "kind": "Service", "name": name} for name in sorted(set(services))],
+        },
+    }
+
+
 def _from_matches(entry: Mapping[str, Any], route: ObjectRef) -> bool:
     return (
         entry.get("group") == GATEWAY_GROUP

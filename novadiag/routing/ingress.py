@@ -26,23 +26,24 @@ def ingress_backends(ingress: RawObject, findings: list[Finding]) -> Iterator[Ba
         return
     default = spec.get("defaultBackend")
     if default is not None:
-        yield from _backend(source, "defaultBackend", default, findings)
+        yield from _backend(source, "defaultBackend", "", default, findings)
     rules = spec.get("rules")
     for i, rule in enumerate(rules if isinstance(rules, list) else ()):
         http = rule.get("http") if isinstance(rule, Mapping) else None
         paths = http.get("paths") if isinstance(http, Mapping) else None
         for j, path in enumerate(paths if isinstance(paths, list) else ()):
             backend = path.get("backend") if isinstance(path, Mapping) else None
-            yield from _backend(source, f"rules[{i}].http.paths[{j}]", backend, findings)
+            yield from _backend(source, f"rules[{i}].http.paths[{j}]", "backend.", backend, findings)
 
 
-def _backend(source: ObjectRef, location: str, raw: Any, findings: list[Finding]) -> Iterator[Backend]:
+def _backend(source: ObjectRef, location: str, prefix: str, raw: Any, findings: list[Finding]) -> Iterator[Backend]:
+    """One backend; ``prefix``: where ``service`` sits under ``location`` (``backend.`` in a path, none by default)."""
     if isinstance(raw, Mapping) and "resource" in raw and "service" not in raw:
         return  # a resource backend names no Service
     service = raw.get("service") if isinstance(raw, Mapping) else None
     name = service.get("name") if isinstance(service, Mapping) else None
     if not isinstance(service, Mapping) or not isinstance(name, str) or not name:
-        message = f"{source} {location}: backend names no Service (backend.service.name is missing); skipped"
+        message = f"{source} {location}: backend names no Service ({prefix}service.name is missing); skipped"
         findings.append(Finding("warning", "malformed-route", message, source))
         return
     port = service.get("port")
@@ -50,10 +51,10 @@ def _backend(source: ObjectRef, location: str, raw: Any, findings: list[Finding]
     port_name = port.get("name") if isinstance(port, Mapping) else None
     if isinstance(number, int) and not isinstance(number, bool):
         value: int | str | None = number
-        field = "backend.service.port.number"
+        field = "service.port.number"
     elif isinstance(port_name, str) and port_name:
-        value, field = port_name, "backend.service.port.name"
+        value, field = port_name, "service.port.name"
     else:
-        value, field = None, "backend.service.port"
+        value, field = None, "service.port"
     assert source.namespace is not None
-    yield Backend(source, location, source.namespace, name, value, "backend.service.name", field)
+    yield Backend(source, location, source.namespace, name, value, f"{prefix}service.name", prefix + field)
