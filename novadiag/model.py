@@ -97,7 +97,10 @@ SNAPSHOT_KINDS: tuple[str, ...] = (
 ROUTE_KINDS: tuple[str, ...] = ("Ingress", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
 """Routing objects that name Services as backends: each backend is an edge with the object as its source."""
 
-OPTIONAL_KINDS: frozenset[str] = frozenset({*ROUTE_KINDS, "Gateway", "ReferenceGrant"})
+ROUTING_KINDS: tuple[str, ...] = (*ROUTE_KINDS, "Gateway", "ReferenceGrant")
+"""Every routing kind a snapshot holds: the route sources, the Gateways they attach to, the grants they need."""
+
+OPTIONAL_KINDS: frozenset[str] = frozenset(ROUTING_KINDS)
 """Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap."""
 
 

@@ -40,6 +40,7 @@ from novadiag.planning.edits import Edits
 from novadiag.planning.names import split_fix
 from novadiag.planning.operations import Operation
 from novadiag.planning.rename import POD_SPEC_PATHS, pod_config_refs, pod_spec_of
+from novadiag.planning.routes import routing_change
 from novadiag.planning.values import EdgeFix, PlanOptions
 from novadiag.routing.gateway import GATEWAY_ROUTE_KINDS, GatewayRules, reference_grant
 from novadiag.snapshot import Snapshot
@@ -238,12 +239,6 @@ def _needs_grant(edge: Edge, ctx: FixContext) -> bool:
     spec = route.get("spec")
     attached = rules.attachment(source, spec if isinstance(spec, Mapping) else {}) is None
     return attached and not rules.granted(source, target.namespace or "default", target.name)
-
-
-def routing_change(edge: Edge) -> str:
-    """The manual step for a broken backend of an Ingress or route: the object is edited, no env var is."""
-    where = f"{edge.source} {edge.reference.location}"
-    return f"edit {where}: {edge.fix}" if edge.fix else f"edit {where}: {edge.detail}"
 
 
 def _follows(edge: Edge, broken: list[Edge], decided: dict[str, Decision], ctx: FixContext) -> Decision:
