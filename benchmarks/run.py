@@ -303,7 +303,7 @@ def _custom_listing(api: Any, kind: str, page_size: int) -> int:
 
     info, count, token = KINDS[kind], 0, None
     while True:
-        extra = {"_continue": token} if token else {}
+        extra: dict[str, str] = {"_continue": token} if token else {}
         try:
             page = api.list_cluster_custom_object(info.group, info.version, info.plural, limit=page_size, **extra)
         except ApiException as exc:

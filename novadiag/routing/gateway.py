@@ -172,8 +172,8 @@ def grant_refusal(backend: Backend, rules: GatewayRules) -> Refusal | None:
         f"and no ReferenceGrant in {backend.namespace} allows {route.kind} from {route.namespace}"
     )
     fix = (
-        f"add in {backend.namespace}: ReferenceGrant spec.from [{{group: {GATEWAY_GROUP}, kind: {route.kind}, "
-        f"namespace: {route.namespace}}}] spec.to [{{group: '', kind: Service, name: {backend.name}}}]"
+        f"add ReferenceGrant in {backend.namespace}: from {route.kind} in {route.namespace} "
+        f"to Service {backend.name}"
     )
     return Refusal(detail, fix)
 

@@ -78,7 +78,7 @@ def test_the_audit_judges_the_ingress_and_the_route_through_the_real_client(nova
     route = edges[ROUTE_ID]
     assert route.status == "blocked" and route.cross_namespace
     assert "no ReferenceGrant in nova-content allows HTTPRoute from nova-gateway" in route.detail
-    assert route.fix is not None and route.fix.startswith("add in nova-content: ReferenceGrant")
+    assert route.fix == "add ReferenceGrant in nova-content: from HTTPRoute in nova-gateway to Service content-service"
     assert not [g for g in report.gaps if g.kind in ("Ingress", "HTTPRoute", "Gateway", "ReferenceGrant")]
 
 
