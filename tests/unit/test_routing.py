@@ -9,9 +9,12 @@ the code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from novadiag.model import Edge, ObjectRef, SourceInfo
+from novadiag.kube import KINDS, NotFoundError
+from novadiag.listing import load_cluster_snapshot
+from novadiag.model import NOT_SERVED, ROUTING_KINDS, Edge, ObjectRef, SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.report.core import Report
 from novadiag.snapshot import build_snapshot
@@ -259,6 +262,7 @@ def test_ingress_resource_backend_names_no_service_and_makes_no_edge() -> None:
     report = audit(
         ingress("shop", "front", {"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": "b"}})
     )
+    assert report.snapshot is not None and len(report.snapshot.of("Ingress")) == 1  # read, not skipped
     assert route_edges(report) == [] and "malformed-route" not in codes(report)
 
 
@@ -439,3 +443,31 @@ def test_backend_ref_to_another_kind_is_said_and_skipped() -> None:
     other = {"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web", "port": 80}
     report = audit(OPEN_GATEWAY, route("shop", "r", other))
     assert route_edges(report) == [] and "route-backend-not-read" in codes(report)
+
+
+# -- listing from a cluster that does not serve the routing kinds ------------------------------------
+
+
+class NoGatewayApiClient:
+    """A cluster without the Gateway API CRDs, Ingress or NetworkPolicy: every such list is a 404."""
+
+    context_name = "fake"
+    host = "https://127.0.0.1:6443"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def list_raw(self, kind: str, *, namespace: str | None = None, **_: Any) -> Iterator[dict[str, Any]]:
+        self.asked.append(kind)
+        if kind in ROUTING_KINDS or kind == "NetworkPolicy":
+            raise NotFoundError(f"GET {KINDS[kind].path(namespace)}: 404 page not found", status=404)
+        if kind == "Namespace":
+            yield {"kind": "Namespace", "metadata": {"name": "shop"}}
+
+
+def test_routing_kinds_a_cluster_does_not_serve_are_none_not_gaps() -> None:
+    client = NoGatewayApiClient()
+    snapshot = load_cluster_snapshot(client, workers=2)  # type: ignore[arg-type]
+    assert set(ROUTING_KINDS) <= set(client.asked)
+    assert [(g.kind, g.reason) for g in snapshot.gaps] == [("NetworkPolicy", NOT_SERVED)]
+    assert all(snapshot.of(kind) == () for kind in ROUTING_KINDS)
