@@ -263,8 +263,18 @@ _TYPED_LISTS: Mapping[str, tuple[str, str]] = {
     "RoleBinding": ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces"),
     "Ingress": ("NetworkingV1Api", "list_ingress_for_all_namespaces"),
 }
-_CUSTOM_KINDS = ("Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "ReferenceGrant")
-"""Gateway API kinds: CRDs, which the official client lists as plain dicts (it has no models for them)."""
+_CUSTOM_KINDS = (
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "ReferenceGrant",
+    "VirtualService",
+    "DestinationRule",
+    "ServiceEntry",
+)
+"""Gateway API and Istio kinds: CRDs, which the official client lists as plain dicts (it has no models for them)."""
 
 
 def _typed_listing(kubeconfig: str, page_size: int) -> int:

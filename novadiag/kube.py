@@ -101,6 +101,9 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("TLSRoute", "gateway.networking.k8s.io", "v1alpha2", "tlsroutes"),
         KindInfo("TCPRoute", "gateway.networking.k8s.io", "v1alpha2", "tcproutes"),
         KindInfo("ReferenceGrant", "gateway.networking.k8s.io", "v1beta1", "referencegrants"),
+        KindInfo("VirtualService", "networking.istio.io", "v1beta1", "virtualservices"),
+        KindInfo("DestinationRule", "networking.istio.io", "v1beta1", "destinationrules"),
+        KindInfo("ServiceEntry", "networking.istio.io", "v1beta1", "serviceentries"),
     )
 }
 

@@ -91,16 +91,31 @@ SNAPSHOT_KINDS: tuple[str, ...] = (
     "TLSRoute",
     "TCPRoute",
     "ReferenceGrant",
+    "VirtualService",
+    "DestinationRule",
+    "ServiceEntry",
 )
 """Kinds a snapshot holds, in the order they are listed from a cluster."""
 
-ROUTE_KINDS: tuple[str, ...] = ("Ingress", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
-"""Routing objects that name Services as backends: each backend is an edge with the object as its source."""
+ROUTING_KINDS: tuple[str, ...] = (
+    "Ingress",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "Gateway",
+    "ReferenceGrant",
+)
+"""Kubernetes routing kinds (Ingress, the Gateway API): a consolidation copies them with the namespaces they name."""
 
-ROUTING_KINDS: tuple[str, ...] = (*ROUTE_KINDS, "Gateway", "ReferenceGrant")
-"""Every routing kind a snapshot holds: the route sources, the Gateways they attach to, the grants they need."""
+ROUTE_KINDS: tuple[str, ...] = (*ROUTING_KINDS[:5], "VirtualService")
+"""Routing objects that name Services as backends (the first five above, and Istio's VirtualService):
+each backend is an edge with the object as its source."""
 
-OPTIONAL_KINDS: frozenset[str] = frozenset(ROUTING_KINDS)
+ISTIO_KINDS: tuple[str, ...] = ("VirtualService", "DestinationRule", "ServiceEntry")
+"""Istio's routing kinds: judged, but not copied by a consolidation (its hosts are names, rewritten by hand)."""
+
+OPTIONAL_KINDS: frozenset[str] = frozenset((*ROUTING_KINDS, *ISTIO_KINDS))
 """Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap."""
 
 

@@ -322,6 +322,12 @@ def _follow_routing_edge(moves: Moves, edge: Edge) -> None:
 
 def _staying_route_step(edge: Edge, after: ObjectRef) -> str:
     source = edge.source
+    if source.kind == "VirtualService":
+        return (
+            f"{source} {edge.reference.location} names a Service that moves to {after.namespace}: set "
+            f"{edge.reference.location}.host to {after.name}.{after.namespace}.svc (the full name; Istio reads a "
+            f"short host in {source.namespace}), and move its DestinationRule subsets along"
+        )
     field = f"{edge.reference.location}.namespace" if source.kind != "Ingress" else None
     if field is None:
         return (

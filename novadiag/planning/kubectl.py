@@ -54,6 +54,9 @@ RESOURCE = {
     "TLSRoute": "tlsroute.gateway.networking.k8s.io",
     "TCPRoute": "tcproute.gateway.networking.k8s.io",
     "ReferenceGrant": "referencegrant.gateway.networking.k8s.io",
+    "VirtualService": "virtualservice.networking.istio.io",
+    "DestinationRule": "destinationrule.networking.istio.io",
+    "ServiceEntry": "serviceentry.networking.istio.io",
 }
 ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 

@@ -1,8 +1,9 @@
-"""Edges from routing objects: Ingress and Gateway API routes name Services as env vars do.
+"""Edges from routing objects: Ingresses, Gateway API routes and Istio VirtualServices name Services too.
 
-Every Service backend of an Ingress (:mod:`~novadiag.routing.ingress`) or a
-Gateway API route (:mod:`~novadiag.routing.gateway`) is an edge whose source
-is the routing object itself, judged by :mod:`~novadiag.routing.backends`.
+Every Service backend of an Ingress (:mod:`~novadiag.routing.ingress`), a
+Gateway API route (:mod:`~novadiag.routing.gateway`) or an Istio
+VirtualService (:mod:`~novadiag.routing.istio`) is an edge whose source is the
+routing object itself, judged by :mod:`~novadiag.routing.backends`.
 The edges flow through every report like any other; probes skip them (the
 controller that follows them runs in a namespace the audit does not know).
 """
@@ -16,6 +17,7 @@ from novadiag.model import Edge, Finding
 from novadiag.routing.backends import judge_backend
 from novadiag.routing.gateway import GATEWAY_ROUTE_KINDS, GatewayRules, grant_refusal, route_backends
 from novadiag.routing.ingress import ingress_backends
+from novadiag.routing.istio import judge_virtual_services
 from novadiag.snapshot import Snapshot
 from novadiag.verdicts import VerdictContext
 
@@ -35,6 +37,7 @@ def judge_routes(
     for kind in GATEWAY_ROUTE_KINDS:
         for route in _in(snapshot.of(kind), wanted):
             edges.extend(_route_edges(route, rules, ctx, findings))
+    edges.extend(judge_virtual_services(snapshot, ctx, findings, wanted))
     return edges, findings
 
 

@@ -76,26 +76,40 @@ def judge_backend(backend: Backend, ctx: VerdictContext, refusal: Refusal | None
     svc = ctx.index.service(backend.namespace, backend.name)
     if svc is None:
         return _missing(backend, ref, ctx)
+    field = f"{backend.location}.{backend.port_field}"
+    return judge_service(ref, backend.label, svc, backend.port, field, ctx, refusal)
+
+
+def judge_service(
+    ref: Reference,
+    label: str,
+    svc: ServiceInfo,
+    port: int | str | None,
+    port_field: str,
+    ctx: VerdictContext,
+    refusal: Refusal | None = None,
+) -> Edge:
+    """The layers after the Service is found: its alias chain, the port, ready endpoints, then a refusal."""
     chain = follow_aliases(svc, ctx.index)
     if chain.final is None:
-        detail = f"{backend.label} names ExternalName Service {_label(svc)}, whose chain {chain.describe()} " + (
+        detail = f"{label} names ExternalName Service {_label(svc)}, whose chain {chain.describe()} " + (
             "loops" if chain.loop else "ends at a Service that does not exist"
         )
         return Edge(ref, "dns-unresolvable", detail, svc.ref, None, "point the alias at a Service that is not an alias")
     reached = chain.final
     via = "" if reached is svc else f" via ExternalName {_label(svc)}"
-    port_problem = _port_problem(backend, reached)
+    port_problem = _port_problem(label, port, port_field, reached)
     if port_problem is not None:
         detail, fix = port_problem
         return Edge(ref, "port-mismatch", detail + via, svc.ref, reached.ref, fix)
     if reached.type != "ExternalName" and not ctx.has_endpoints(reached):
-        detail = f"{backend.label} routes to {_label(reached)}{via}, which selects no ready pod"
+        detail = f"{label} routes to {_label(reached)}{via}, which selects no ready pod"
         status: Status = "unverified" if ctx.visibility.endpoints(reached.namespace) else "no-endpoints"
         return Edge(ref, status, detail, svc.ref, reached.ref)
     if refusal is not None:
         return Edge(ref, "blocked", refusal.detail, svc.ref, reached.ref, refusal.fix)
-    port = "" if backend.port is None else f" port {backend.port}"
-    return Edge(ref, "ok", f"{backend.label} routes to {_label(reached)}{port}{via}", svc.ref, reached.ref)
+    shown = "" if port is None else f" port {port}"
+    return Edge(ref, "ok", f"{label} routes to {_label(reached)}{shown}{via}", svc.ref, reached.ref)
 
 
 def _missing(backend: Backend, ref: Reference, ctx: VerdictContext) -> Edge:
@@ -124,9 +138,8 @@ def _missing(backend: Backend, ref: Reference, ctx: VerdictContext) -> Edge:
     return Edge(ref, "unknown-target", detail, fix=fix)
 
 
-def _port_problem(backend: Backend, svc: ServiceInfo) -> tuple[str, str] | None:
-    """(detail, fix) when the backend's port is not one the Service exposes; None when fine or unknowable."""
-    port = backend.port
+def _port_problem(label: str, port: int | str | None, field: str, svc: ServiceInfo) -> tuple[str, str] | None:
+    """(detail, fix) when the port (number or name) is not one the Service exposes; None when fine or unknowable."""
     if port is None or svc.type == "ExternalName" or not svc.ports:
         return None
     if isinstance(port, int):
@@ -147,8 +160,7 @@ def _port_problem(backend: Backend, svc: ServiceInfo) -> tuple[str, str] | None:
         offered = ", ".join(sorted(names)) or "no named port"
         only = [p for p in svc.ports if p.name] if len(svc.ports) == 1 else []
         suggestion = only[0].name if only else None
-    detail = f"{backend.label} asks {_label(svc)} for {what}, which it does not expose (it exposes {offered})"
-    field = f"{backend.location}.{backend.port_field}"
+    detail = f"{label} asks {_label(svc)} for {what}, which it does not expose (it exposes {offered})"
     fix = f"set {field} to {suggestion}" if suggestion else f"set {field} to one of {offered}"
     return detail, fix
 

@@ -68,6 +68,11 @@ def test_kubectl_lists_ingresses_and_routes_by_their_short_names(nova_lab: Lab) 
     ]
 
 
+def test_kubectl_finds_the_istio_kinds_the_lab_serves(nova_lab: Lab) -> None:
+    done = kubectl(nova_lab, "get", "virtualservices,destinationrules,serviceentries", "-A", "-o", "name")
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+
+
 def test_the_audit_judges_the_ingress_and_the_route_through_the_real_client(nova_lab: Lab) -> None:
     report = novadiag.audit(kubeconfig=nova_lab.kubeconfig, probe=False)
     edges = routing(report)

@@ -14,7 +14,7 @@ from typing import Any
 
 from novadiag.kube import KINDS, NotFoundError
 from novadiag.listing import load_cluster_snapshot
-from novadiag.model import NOT_SERVED, ROUTING_KINDS, Edge, ObjectRef, SourceInfo
+from novadiag.model import NOT_SERVED, OPTIONAL_KINDS, Edge, ObjectRef, SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.report.core import Report
 from novadiag.snapshot import build_snapshot
@@ -449,7 +449,7 @@ def test_backend_ref_to_another_kind_is_said_and_skipped() -> None:
 
 
 class NoGatewayApiClient:
-    """A cluster without the Gateway API CRDs, Ingress or NetworkPolicy: every such list is a 404."""
+    """A cluster without the Gateway API or Istio CRDs, Ingress or NetworkPolicy: every such list is a 404."""
 
     context_name = "fake"
     host = "https://127.0.0.1:6443"
@@ -459,7 +459,7 @@ class NoGatewayApiClient:
 
     def list_raw(self, kind: str, *, namespace: str | None = None, **_: Any) -> Iterator[dict[str, Any]]:
         self.asked.append(kind)
-        if kind in ROUTING_KINDS or kind == "NetworkPolicy":
+        if kind in OPTIONAL_KINDS or kind == "NetworkPolicy":
             raise NotFoundError(f"GET {KINDS[kind].path(namespace)}: 404 page not found", status=404)
         if kind == "Namespace":
             yield {"kind": "Namespace", "metadata": {"name": "shop"}}
@@ -468,6 +468,127 @@ class NoGatewayApiClient:
 def test_routing_kinds_a_cluster_does_not_serve_are_none_not_gaps() -> None:
     client = NoGatewayApiClient()
     snapshot = load_cluster_snapshot(client, workers=2)  # type: ignore[arg-type]
-    assert set(ROUTING_KINDS) <= set(client.asked)
+    assert OPTIONAL_KINDS <= set(client.asked)
     assert [(g.kind, g.reason) for g in snapshot.gaps] == [("NetworkPolicy", NOT_SERVED)]
-    assert all(snapshot.of(kind) == () for kind in ROUTING_KINDS)
+    assert all(snapshot.of(kind) == () for kind in OPTIONAL_KINDS)
+
+
+# -- Istio -----------------------------------------------------------------------------------------
+
+ISTIO = "networking.istio.io/v1beta1"
+
+
+def virtual_service(namespace: str, name: str, *destinations: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    routes = [{"route": [{"destination": d}]} for d in destinations]
+    body = {"hosts": ["web"], "http": routes, **spec}
+    return {
+        "apiVersion": ISTIO,
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
+
+
+def destination_rule(namespace: str, host: str, *subsets: str, **spec: Any) -> dict[str, Any]:
+    body = {"host": host, "subsets": [{"name": s, "labels": {"version": s}} for s in subsets], **spec}
+    return {
+        "apiVersion": ISTIO,
+        "kind": "DestinationRule",
+        "metadata": {"name": "dr", "namespace": namespace},
+        "spec": body,
+    }
+
+
+def service_entry(namespace: str, host: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "hosts": [host],
+        "location": "MESH_EXTERNAL",
+        "ports": [{"number": 443, "name": "https", "protocol": "TLS"}],
+        **spec,
+    }
+    return {
+        "apiVersion": ISTIO,
+        "kind": "ServiceEntry",
+        "metadata": {"name": "se", "namespace": namespace},
+        "spec": body,
+    }
+
+
+def test_istio_short_host_means_the_namespace_of_the_rule() -> None:
+    edge = only(audit(virtual_service("shop", "vs", {"host": "web", "port": {"number": 80}})))
+    assert edge.status == "ok" and edge.target == ObjectRef("Service", "shop", "web")
+    assert (edge.source.kind, edge.reference.origin, edge.reference.location) == (
+        "VirtualService",
+        "virtualservice",
+        "http[0].route[0].destination",
+    )
+    # the same short name from a rule in another namespace means a Service there: none
+    other = only(audit(virtual_service("catalog", "vs", {"host": "web"}, hosts=["catalog"])))
+    assert other.status == "unknown-target" and "read as web.catalog.svc.cluster.local" in other.detail
+
+
+def test_istio_dotted_host_is_not_expanded_and_the_fix_is_the_full_name() -> None:
+    edge = only(audit(virtual_service("shop", "vs", {"host": "catalog.catalog"})))
+    assert edge.status == "unknown-target"
+    assert "Istio does not expand a dotted host" in edge.detail
+    assert edge.fix == "write the host as catalog.catalog.svc.cluster.local"
+    full = only(audit(virtual_service("shop", "vs", {"host": "catalog.catalog.svc.cluster.local"})))
+    assert full.status == "ok" and full.cross_namespace
+
+
+def test_istio_destination_port_not_exposed_is_port_mismatch() -> None:
+    edge = only(audit(virtual_service("shop", "vs", {"host": "web", "port": {"number": 8080}})))
+    assert edge.status == "port-mismatch"
+    assert edge.fix == "set http[0].route[0].destination.port.number to one of 80, 9090"
+
+
+def test_istio_subset_needs_a_destination_rule_that_defines_it() -> None:
+    vs = virtual_service("shop", "vs", {"host": "web", "subset": "v2"})
+    missing = only(audit(vs))
+    assert missing.status == "no-endpoints" and "names subset v2 of web" in missing.detail
+    assert only(audit(vs, destination_rule("shop", "web", "v1", "v2"))).status == "ok"
+    assert only(audit(vs, destination_rule("shop", "web", "v1"))).status == "no-endpoints"
+    # a DestinationRule elsewhere names the host by its full name to mean the same Service
+    assert only(audit(vs, destination_rule("infra", "web.shop.svc.cluster.local", "v2"))).status == "ok"
+    assert only(audit(vs, destination_rule("infra", "web", "v2"))).status == "no-endpoints"  # web.infra: not it
+
+
+def test_istio_export_to_limits_where_rules_and_services_are_seen() -> None:
+    vs = virtual_service("shop", "vs", {"host": "web", "subset": "v2"})
+    private = destination_rule("infra", "web.shop.svc.cluster.local", "v2", exportTo=["."])
+    assert only(audit(vs, private)).status == "no-endpoints"
+    named = destination_rule("infra", "web.shop.svc.cluster.local", "v2", exportTo=["shop"])
+    assert only(audit(vs, named)).status == "ok"
+    hidden = service("catalog", "catalog", ("grpc", 50051))
+    hidden["metadata"]["annotations"] = {"networking.istio.io/exportTo": "."}
+    snapshot = build_snapshot(
+        [
+            *(o for o in BASE if o.get("metadata", {}).get("name") != "catalog" or o["kind"] != "Service"),
+            hidden,
+            virtual_service("shop", "vs", {"host": "catalog.catalog.svc.cluster.local"}),
+        ],
+        SourceInfo("manifests"),
+    )
+    edge = only(audit_snapshot(snapshot))
+    assert edge.status == "unknown-target" and "not exported to shop" in edge.detail
+    assert edge.fix == "add shop to the networking.istio.io/exportTo annotation of Service catalog/catalog"
+
+
+def test_istio_service_entry_host_is_external_where_it_is_exported() -> None:
+    vs = virtual_service("shop", "vs", {"host": "api.payments.example.com"}, hosts=["api.payments.example.com"])
+    assert only(audit(vs, service_entry("infra", "api.payments.example.com"))).status == "external"
+    private = service_entry("infra", "api.payments.example.com", exportTo=["."])
+    assert only(audit(vs, private)).status == "unknown-target"
+
+
+def test_istio_hosts_and_destination_rule_hosts_that_name_nothing_are_findings() -> None:
+    report = audit(
+        virtual_service("shop", "vs", {"host": "web"}, hosts=["wbe"]), destination_rule("shop", "gone", "v1")
+    )
+    messages = sorted(f.message for f in report.findings if f.code == "istio-host-unknown")
+    assert messages == [
+        "DestinationRule shop/dr host gone (read as gone.shop.svc.cluster.local) names no Service or ServiceEntry: "
+        "its subsets apply to nothing",
+        "VirtualService shop/vs hosts wbe (read as wbe.shop.svc.cluster.local) names no Service or ServiceEntry: "
+        "the rule applies to nothing",
+    ]
