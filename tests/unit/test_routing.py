@@ -258,6 +258,18 @@ def test_ingress_backend_without_a_service_name_is_a_finding_not_a_crash() -> No
     ]
 
 
+def test_a_routing_object_of_the_wrong_shape_is_skipped_with_a_finding_naming_the_field() -> None:
+    broken = ingress("shop", "front", backend("web", number=80))
+    broken["spec"]["rules"][0]["http"]["paths"] = "web:80"
+    report = audit(broken, route("shop", "r", ref("web", 80)) | {"spec": {"rules": [{"backendRefs": {"name": "web"}}]}})
+    messages = [f.message for f in report.findings if f.code == "invalid-object"]
+    assert messages == [
+        "skipped Ingress 'front': spec.rules[0].http.paths is a string, not a list",
+        "skipped HTTPRoute 'r': spec.rules[0].backendRefs is a mapping, not a list",
+    ]
+    assert route_edges(report) == []
+
+
 def test_ingress_resource_backend_names_no_service_and_makes_no_edge() -> None:
     report = audit(
         ingress("shop", "front", {"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": "b"}})
