@@ -310,7 +310,7 @@ def _follow_routing_edge(moves: Moves, edge: Edge) -> None:
     after = layout.service_after(meant) if meant is not None else None
     if not layout.moves(source):
         if meant is not None and after is not None and after != meant:
-            moves.warnings.append(_staying_route_step(edge, after))
+            moves.warnings.append(_staying_route_step(edge, after, moves.index.cluster_domain))
         return
     new_source = layout.new_ref(source)
     if after is None:
@@ -320,13 +320,13 @@ def _follow_routing_edge(moves: Moves, edge: Edge) -> None:
     moves.edge_map[edge.id] = _edge_id(new_source, edge, host, edge.reference.port)
 
 
-def _staying_route_step(edge: Edge, after: ObjectRef) -> str:
+def _staying_route_step(edge: Edge, after: ObjectRef, zone: str) -> str:
     source = edge.source
     if source.kind == "VirtualService":
         return (
             f"{source} {edge.reference.location} names a Service that moves to {after.namespace}: set "
-            f"{edge.reference.location}.host to {after.name}.{after.namespace}.svc (the full name; Istio reads a "
-            f"short host in {source.namespace}), and move its DestinationRule subsets along"
+            f"{edge.reference.location}.host to {after.name}.{after.namespace}.svc.{zone} (Istio expands no "
+            "dotted host), and move its DestinationRule subsets along"
         )
     field = f"{edge.reference.location}.namespace" if source.kind != "Ingress" else None
     if field is None:

@@ -338,9 +338,7 @@ def test_the_consolidation_plan_does_not_depend_on_list_order(plan: Plan, order:
         objects.sort(key=_storage_key)
     else:
         random.Random(7).shuffle(objects)
-    other = novadiag.plan(
-        audit_objects(*objects), "consolidate", prefer=["nova-backend/postgres"], **NOVA_OPTIONS
-    )
+    other = novadiag.plan(audit_objects(*objects), "consolidate", prefer=["nova-backend/postgres"], **NOVA_OPTIONS)
     assert other.to_dict()["steps"] == plan.to_dict()["steps"]
     assert other.to_dict() == {**plan.to_dict(), "source": other.to_dict()["source"]}
 
@@ -414,3 +412,28 @@ def test_a_route_that_stays_while_its_backend_moves_is_a_manual_step_naming_the_
     assert grant_copy.object == ObjectRef("ReferenceGrant", "prod", "allow")
     assert grant_copy.operation.manifest is not None
     assert grant_copy.operation.manifest["spec"]["from"][0]["namespace"] == "k"
+
+
+def test_an_istio_route_is_not_copied_and_the_host_to_rewrite_is_named() -> None:
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "vs", "namespace": "k"},
+        "spec": {"hosts": ["web"], "http": [{"route": [{"destination": {"host": "db.b.svc.cluster.local"}}]}]},
+    }
+    report = audit_objects(
+        namespace("k"),
+        workload("k", "web"),
+        service("k", "web", 80),
+        workload("b", "db"),
+        service("b", "db", 80),
+        virtual_service,
+    )
+    assert [e.status for e in report.edges if e.reference.routing] == ["ok"]
+    plan = novadiag.plan(report, "consolidate", into="prod", keep=["k"])
+    assert not [s for s in plan.steps if s.object.kind == "VirtualService"]
+    assert (
+        "VirtualService k/vs http[0].route[0].destination names a Service that moves to prod: set "
+        "http[0].route[0].destination.host to db.prod.svc.cluster.local (Istio expands no dotted host), "
+        "and move its DestinationRule subsets along"
+    ) in plan.warnings
