@@ -64,10 +64,12 @@ class Backend:
 
 @dataclass(frozen=True)
 class Refusal:
-    """The Gateway API's own refusal of a route's backend: why, and what to add or change."""
+    """The Gateway API's own refusal of a route's backend: why, what to add or change, what it rests on."""
 
     detail: str
     fix: str
+    read: tuple[tuple[str, str], ...] = ()
+    """(kind, namespace) of the objects whose absence the refusal rests on: unread (RBAC), it is unverified."""
 
 
 def judge_backend(backend: Backend, ctx: VerdictContext, refusal: Refusal | None = None) -> Edge:
@@ -107,6 +109,10 @@ def judge_service(
         status: Status = "unverified" if ctx.visibility.endpoints(reached.namespace) else "no-endpoints"
         return Edge(ref, status, detail, svc.ref, reached.ref)
     if refusal is not None:
+        hidden = [text for kind, namespace in refusal.read for text in ctx.visibility.unread(kind, [namespace])]
+        if hidden:
+            detail = f"cannot be verified ({'; '.join(dict.fromkeys(hidden))}); from what was read: blocked: "
+            return Edge(ref, "unverified", detail + refusal.detail, svc.ref, reached.ref)
         return Edge(ref, "blocked", refusal.detail, svc.ref, reached.ref, refusal.fix)
     shown = "" if port is None else f" port {port}"
     return Edge(ref, "ok", f"{label} routes to {_label(reached)}{shown}{via}", svc.ref, reached.ref)

@@ -79,7 +79,8 @@ class GatewayRules:
             refusals.append(refusal)
         if not refusals:
             return None
-        return Refusal("; ".join(r.detail for r in refusals), refusals[0].fix)
+        read = tuple(pair for r in refusals for pair in r.read)
+        return Refusal("; ".join(r.detail for r in refusals), refusals[0].fix, read)
 
     def _parent_refusal(self, route: ObjectRef, index: int, parent: Mapping[str, Any]) -> Refusal | None:
         assert route.namespace is not None
@@ -87,9 +88,11 @@ class GatewayRules:
         name = str(parent.get("name") or "")
         gateway = self._snapshot.get("Gateway", namespace, name)
         where = f"Gateway {namespace}/{name}"
+        read = (("Gateway", namespace),)
         if gateway is None:
             detail = f"{route} is not attached: its parentRefs[{index}] {where} does not exist"
-            return Refusal(detail, f"create {where}, or name an existing Gateway in parentRefs[{index}]")
+            fix = f"create {where}, or name an existing Gateway in parentRefs[{index}]"
+            return Refusal(detail, fix, (("Gateway", namespace),))
         section = parent.get("sectionName")
         listeners = [
             listener
@@ -98,13 +101,13 @@ class GatewayRules:
         ]
         if not listeners:
             detail = f"{route} is not attached: {where} has no listener {section}"
-            return Refusal(detail, f"name a listener of {where} in parentRefs[{index}].sectionName")
+            return Refusal(detail, f"name a listener of {where} in parentRefs[{index}].sectionName", read)
         problems = [self._listener_refusal(route, where, namespace, listener) for listener in listeners]
         if any(p is None for p in problems):
             return None
         first = problems[0]
         assert first is not None
-        return first
+        return Refusal(first.detail, first.fix, read)
 
     def _listener_refusal(
         self, route: ObjectRef, where: str, gateway_namespace: str, listener: Mapping[str, Any]
@@ -175,7 +178,7 @@ def grant_refusal(backend: Backend, rules: GatewayRules) -> Refusal | None:
         f"add ReferenceGrant in {backend.namespace}: from {route.kind} in {route.namespace} "
         f"to Service {backend.name}"
     )
-    return Refusal(detail, fix)
+    return Refusal(detail, fix, (("ReferenceGrant", backend.namespace),))
 
 
 def reference_grant(namespace: str, route_kind: str, route_namespace: str, services: list[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from novadiag.kube import KINDS, NotFoundError
 from novadiag.listing import load_cluster_snapshot
-from novadiag.model import NOT_SERVED, OPTIONAL_KINDS, Edge, ObjectRef, SourceInfo
+from novadiag.model import NOT_SERVED, OPTIONAL_KINDS, Edge, Gap, ObjectRef, SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.report.core import Report
 from novadiag.snapshot import build_snapshot
@@ -354,6 +354,23 @@ def test_reference_grant_for_another_kind_namespace_or_service_does_not_allow_it
     ):
         edge = only(audit(OPEN_GATEWAY, wrong, route("shop", "r", ref("catalog", 50051, "catalog"))))
         assert edge.status == "blocked", wrong
+
+
+def test_a_refusal_resting_on_grants_or_gateways_that_could_not_be_read_is_unverified() -> None:
+    forbidden = "forbidden: referencegrants is forbidden"
+    snapshot = build_snapshot(
+        [*BASE, OPEN_GATEWAY, route("shop", "r", ref("catalog", 50051, "catalog"))],
+        SourceInfo("manifests"),
+        gaps=[Gap("ReferenceGrant", "catalog", forbidden)],
+    )
+    edge = only(audit_snapshot(snapshot))
+    assert edge.status == "unverified" and edge.fix is None
+    assert edge.detail.startswith("cannot be verified (list referencegrants in catalog: forbidden")
+    assert "from what was read: blocked: " in edge.detail
+    hidden_gateway = build_snapshot(
+        [*BASE, route("shop", "r", ref("web", 80))], SourceInfo("manifests"), gaps=[Gap("Gateway", None, forbidden)]
+    )
+    assert only(audit_snapshot(hidden_gateway)).status == "unverified"
 
 
 def test_same_namespace_backend_ref_needs_no_grant() -> None:
