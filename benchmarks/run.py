@@ -281,7 +281,20 @@ _TYPED_LISTS: Mapping[str, tuple[str, str]] = {
     "PersistentVolumeClaim": ("CoreV1Api", "list_persistent_volume_claim_for_all_namespaces"),
     "Role": ("RbacAuthorizationV1Api", "list_role_for_all_namespaces"),
     "RoleBinding": ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces"),
+    "Ingress": ("NetworkingV1Api", "list_ingress_for_all_namespaces"),
 }
+_CUSTOM_KINDS = (
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "ReferenceGrant",
+    "VirtualService",
+    "DestinationRule",
+    "ServiceEntry",
+)
+"""Gateway API and Istio kinds: CRDs, which the official client lists as plain dicts (it has no models for them)."""
 
 
 def _typed_listing(kubeconfig: str, page_size: int) -> int:
@@ -307,8 +320,30 @@ def _typed_listing(kubeconfig: str, page_size: int) -> int:
                 token = page.metadata._continue
                 if not token:
                     break
+        count += sum(_custom_listing(k8s.CustomObjectsApi(api_client), kind, page_size) for kind in _CUSTOM_KINDS)
     finally:
         api_client.close()
+    return count
+
+
+def _custom_listing(api: Any, kind: str, page_size: int) -> int:
+    from kubernetes.client.exceptions import ApiException
+
+    from novadiag.kube import KINDS
+
+    info, count, token = KINDS[kind], 0, None
+    while True:
+        extra: dict[str, str] = {"_continue": token} if token else {}
+        try:
+            page = api.list_cluster_custom_object(info.group, info.version, info.plural, limit=page_size, **extra)
+        except ApiException as exc:
+            if exc.status == 404:
+                break
+            raise
+        count += len(page.get("items") or ())
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return count
     return count
 
 

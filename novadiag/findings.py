@@ -7,6 +7,9 @@
   workload (static) or has no ready endpoint (live); when its pods are
   Pending, why (Unschedulable, ImagePullBackOff...), since that is the fix.
 - ``missing-namespace``: an env var names a namespace that does not exist.
+- ``externalname-loop`` / ``externalname-dangling``: ExternalName Services
+  that name each other in a circle, or name an in-cluster Service that does
+  not exist; every name reaching them fails to resolve.
 - ``crashloop``: a pod in CrashLoopBackOff, tied to the broken start-up edges
   of its workload when there are any — the symptom next to its cause.
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, RawObject, Severity
+from novadiag.resolver import follow_aliases
 from novadiag.snapshot import Snapshot
 
 
@@ -28,7 +32,26 @@ def derive_findings(snapshot: Snapshot, index: ClusterIndex, edges: Sequence[Edg
     findings.extend(idle_services(index, snapshot))
     findings.extend(missing_namespaces(edges))
     findings.extend(crashlooping_pods(snapshot, edges))
+    findings.extend(broken_aliases(index))
     return findings
+
+
+def broken_aliases(index: ClusterIndex) -> list[Finding]:
+    """One error per ExternalName loop, one warning per alias that names a missing Service."""
+    out: dict[object, Finding] = {}
+    for svc in index.services.values():
+        chain = follow_aliases(svc, index)
+        if chain.final is not None or svc not in chain.aliases:
+            continue
+        if chain.loop:
+            key: object = frozenset(s.ref for s in chain.aliases)
+            first = min(chain.aliases, key=lambda s: s.ref)
+            message = f"ExternalName Services name each other in a loop ({follow_aliases(first, index).describe()})"
+            out.setdefault(key, Finding("error", "externalname-loop", message, first.ref))
+        elif chain.aliases[-1] is svc:
+            message = f"ExternalName {svc.namespace}/{svc.name} names {chain.dangling}, which does not exist"
+            out[svc.ref] = Finding("warning", "externalname-dangling", message, svc.ref)
+    return sorted(out.values(), key=lambda f: f.message)
 
 
 def duplicate_services(index: ClusterIndex, edges: Iterable[Edge]) -> list[Finding]:
@@ -108,7 +131,7 @@ def pending_reason(status: Mapping[str, Any]) -> str:
 def missing_namespaces(edges: Iterable[Edge]) -> list[Finding]:
     out = []
     for edge in edges:
-        if edge.status == "unknown-target" and "does not exist" in edge.detail:
+        if edge.status == "unknown-target" and "does not exist" in edge.detail and not edge.reference.routing:
             out.append(
                 Finding(
                     "error", "missing-namespace", f"{edge.source} {_named_in(edge)}: {edge.detail}", edge.source

@@ -60,6 +60,9 @@ def build_graph(edges: Iterable[Edge], index: ClusterIndex) -> nx.DiGraph:
 
 def _add_reference(graph: nx.DiGraph, edge: Edge) -> None:
     source = workload_node(edge.source)
+    if source not in graph:  # a routing object (Ingress, HTTPRoute...): a source that is not a workload
+        ref = edge.source
+        graph.add_node(source, type="route", kind=ref.kind, namespace=ref.namespace, name=ref.name)
     meant = edge.target or edge.resolves_to
     if meant is not None:
         target = service_node(meant)

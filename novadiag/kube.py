@@ -95,6 +95,16 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims"),
         KindInfo("Role", "rbac.authorization.k8s.io", "v1", "roles"),
         KindInfo("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
+        KindInfo("Ingress", "networking.k8s.io", "v1", "ingresses"),
+        KindInfo("Gateway", "gateway.networking.k8s.io", "v1", "gateways"),
+        KindInfo("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes"),
+        KindInfo("GRPCRoute", "gateway.networking.k8s.io", "v1", "grpcroutes"),
+        KindInfo("TLSRoute", "gateway.networking.k8s.io", "v1alpha2", "tlsroutes"),
+        KindInfo("TCPRoute", "gateway.networking.k8s.io", "v1alpha2", "tcproutes"),
+        KindInfo("ReferenceGrant", "gateway.networking.k8s.io", "v1beta1", "referencegrants"),
+        KindInfo("VirtualService", "networking.istio.io", "v1beta1", "virtualservices"),
+        KindInfo("DestinationRule", "networking.istio.io", "v1beta1", "destinationrules"),
+        KindInfo("ServiceEntry", "networking.istio.io", "v1beta1", "serviceentries"),
     )
 }
 

@@ -7,7 +7,10 @@ namespace that is still forbidden becomes a :class:`~novadiag.model.Gap` (a kind
 forbidden in every namespace is one gap, not one per namespace) — the report
 says what it could not see rather than pretending it saw nothing.
 Secrets are optional: without access, references that come from them are
-reported as unreadable (see :mod:`novadiag.references`).
+reported as unreadable (see :mod:`novadiag.references`). Routing kinds
+(Ingress, the Gateway API) are optional in another way: a cluster without the
+Gateway API CRDs has no routes, so a kind that is not served is read as none,
+quietly, where any other kind not served is a gap.
 
 Pages are decoded as raw JSON (no typed models) and the cyclic garbage
 collector is paused while the lists accumulate: 300,000 objects are acyclic,
@@ -24,7 +27,7 @@ from typing import Any
 
 from novadiag.errors import ClusterAccessError, PermissionDenied
 from novadiag.kube import KubeClient, NotFoundError, cancelled_by
-from novadiag.model import NOT_SERVED, SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
+from novadiag.model import NOT_SERVED, OPTIONAL_KINDS, SNAPSHOT_KINDS, Gap, RawObject, SourceInfo, SourceKind
 from novadiag.snapshot import Admission, Snapshot, assemble, paused_gc
 
 Progress = Callable[[str, int], None]
@@ -172,7 +175,7 @@ def _list_kind(client: KubeClient, kind: str, fallback: _Fallback, gaps: list[Ga
     try:
         return list(client.list_raw(kind))
     except NotFoundError:
-        gaps.append(Gap(kind, None, NOT_SERVED))
+        _not_served(kind, None, gaps)
         return []
     except PermissionDenied as exc:
         if not namespaces:
@@ -202,11 +205,17 @@ def _list_per_namespace(
         except NotFoundError as exc:
             if "namespaces" in str(exc):
                 continue
-            gaps.append(Gap(kind, ns, NOT_SERVED))
+            _not_served(kind, ns, gaps)
             return found
         except PermissionDenied as exc:
             gaps.append(Gap(kind, ns, _reason(exc)))
     return found
+
+
+def _not_served(kind: str, namespace: str | None, gaps: list[Gap]) -> None:
+    """A kind the API server does not serve: a gap, unless it is optional (no Gateway API CRDs means no routes)."""
+    if kind not in OPTIONAL_KINDS:
+        gaps.append(Gap(kind, namespace, NOT_SERVED))
 
 
 def _reason(exc: ClusterAccessError) -> str:

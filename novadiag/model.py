@@ -84,8 +84,39 @@ SNAPSHOT_KINDS: tuple[str, ...] = (
     "PersistentVolumeClaim",
     "Role",
     "RoleBinding",
+    "Ingress",
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "ReferenceGrant",
+    "VirtualService",
+    "DestinationRule",
+    "ServiceEntry",
 )
 """Kinds a snapshot holds, in the order they are listed from a cluster."""
+
+ROUTING_KINDS: tuple[str, ...] = (
+    "Ingress",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "TCPRoute",
+    "Gateway",
+    "ReferenceGrant",
+)
+"""Kubernetes routing kinds (Ingress, the Gateway API): a consolidation copies them with the namespaces they name."""
+
+ROUTE_KINDS: tuple[str, ...] = (*ROUTING_KINDS[:5], "VirtualService")
+"""Routing objects that name Services as backends (the first five above, and Istio's VirtualService):
+each backend is an edge with the object as its source."""
+
+ISTIO_KINDS: tuple[str, ...] = ("VirtualService", "DestinationRule", "ServiceEntry")
+"""Istio's routing kinds: judged, but not copied by a consolidation (its hosts are names, rewritten by hand)."""
+
+OPTIONAL_KINDS: frozenset[str] = frozenset((*ROUTING_KINDS, *ISTIO_KINDS))
+"""Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap."""
 
 
 class RawObject(TypedDict, total=False):
@@ -164,6 +195,11 @@ class Reference:
     @property
     def namespace(self) -> str:
         return self.workload.namespace or "default"
+
+    @property
+    def routing(self) -> bool:
+        """True when the source is a routing object (an Ingress or a route), not a workload's container."""
+        return self.workload.kind in ROUTE_KINDS
 
     @property
     def edge_id(self) -> str:

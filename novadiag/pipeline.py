@@ -25,6 +25,7 @@ from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
 from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
+from novadiag.routing import judge_routes
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
@@ -205,9 +206,12 @@ def _audit_snapshot(
         visibility=Visibility.of(snapshot.gaps),
     )
     edges = judge_all(references, workloads, context)
+    route_edges, route_findings = judge_routes(snapshot, context, namespaces=namespaces or None)
+    edges += route_edges
     findings = (
         *snapshot.findings,
         *reference_findings,
+        *route_findings,
         *derive_findings(snapshot, index, edges),
     )
     if namespaces:

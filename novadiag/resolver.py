@@ -232,21 +232,73 @@ def _cluster_answer(relative: str, index: ClusterIndex) -> Answer | None:
     return None
 
 
-def _service_answer(name: str, namespace: str, index: ClusterIndex, depth: int = 0) -> Answer | None:
+def _service_answer(name: str, namespace: str, index: ClusterIndex) -> Answer | None:
     svc = index.service(namespace, name)
     if svc is None:
         return None
-    if svc.type == "ExternalName" and svc.external_name and depth < 8:
-        target = svc.external_name.rstrip(".").lower()
-        zone = index.cluster_domain
-        if target.endswith(".svc." + zone):
-            labels = target[: -len(zone) - 1].split(".")
-            if len(labels) == 3:
-                inner = _service_answer(labels[0], labels[1], index, depth + 1)
-                if inner is None:
-                    return None
-                return Answer(inner.kind, None, inner.service, via_alias=svc)
-    return Answer("service", None, svc)
+    chain = follow_aliases(svc, index)
+    if chain.final is None:
+        return None  # a loop or a dangling in-cluster CNAME: the lookup fails
+    return Answer("service", None, chain.final, via_alias=svc if chain.aliases else None)
+
+
+@dataclass(frozen=True)
+class AliasChain:
+    """Where an ExternalName Service leads inside the cluster (ExternalName facts, docs/report-contract.md).
+
+    The planner's own aliases are ExternalName Services naming
+    ``svc.ns.svc.<zone>``: DNS answers them with a CNAME that the cluster DNS
+    answers again, so a chain is followed to the Service at its end. ``aliases``
+    are the in-cluster ExternalName Services followed, in order; ``final`` is
+    the Service that answers (an ordinary Service, or an ExternalName naming a
+    host outside the cluster), None when the chain loops or names a Service
+    that does not exist (``dangling``: that name).
+    """
+
+    aliases: tuple[ServiceInfo, ...]
+    final: ServiceInfo | None
+    loop: bool = False
+    dangling: str | None = None
+
+    def describe(self) -> str:
+        """``a/x -> b/y -> a/x``: the chain as a reader follows it."""
+        hops = [f"{s.namespace}/{s.name}" for s in self.aliases]
+        if self.loop and self.aliases:
+            hops.append(hops[0] if self.final is None else f"{self.final.namespace}/{self.final.name}")
+        elif self.dangling:
+            hops.append(self.dangling)
+        elif self.final is not None and self.final not in self.aliases:
+            hops.append(f"{self.final.namespace}/{self.final.name}")
+        return " -> ".join(hops)
+
+
+def follow_aliases(svc: ServiceInfo, index: ClusterIndex) -> AliasChain:
+    """Follow ExternalName Services that name in-cluster Services, detecting loops."""
+    aliases: list[ServiceInfo] = []
+    current = svc
+    while True:
+        named = _in_cluster_service(current, index)
+        if named is None:
+            return AliasChain(tuple(aliases), current)
+        aliases.append(current)
+        following = index.service(named[1], named[0])
+        if following is None:
+            return AliasChain(tuple(aliases), None, dangling=f"{named[1]}/{named[0]}")
+        if following in aliases:
+            return AliasChain(tuple(aliases[aliases.index(following) :]), None, loop=True)
+        current = following
+
+
+def _in_cluster_service(svc: ServiceInfo, index: ClusterIndex) -> tuple[str, str] | None:
+    """(name, namespace) an ExternalName Service points at when that is ``name.ns.svc.<zone>``."""
+    if svc.type != "ExternalName" or not svc.external_name:
+        return None
+    target = svc.external_name.rstrip(".").lower()
+    suffix = ".svc." + index.cluster_domain
+    if not target.endswith(suffix):
+        return None
+    labels = target[: -len(suffix)].split(".")
+    return (labels[0], labels[1]) if len(labels) == 2 else None
 
 
 def _is_dashed_ip(label: str) -> bool:

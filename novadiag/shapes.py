@@ -65,6 +65,10 @@ _COMMON = _paths(
     "metadata.annotations(dict) metadata.ownerReferences(list) metadata.ownerReferences[](dict) spec(dict)",
 )
 _TEMPLATED = {"T": "spec.template", "P": "spec.template.spec"}
+_ROUTE = _paths(
+    "spec.parentRefs(list) spec.parentRefs[](dict) spec.rules(list) spec.rules[](dict)",
+    "spec.rules[].backendRefs(list) spec.rules[].backendRefs[](dict)",
+)
 SHAPES: dict[str, tuple[tuple[Path, str], ...]] = {
     "Pod": _paths(*_POD, P="spec"),
     "Deployment": _workload(**_TEMPLATED),
@@ -93,6 +97,18 @@ SHAPES: dict[str, tuple[tuple[Path, str], ...]] = {
     "NetworkPolicy": _paths(_SELECTOR.replace("{S}", "spec.podSelector"), "spec.policyTypes(list)")
     + _paths(*_PEERS, D="ingress", F="from")
     + _paths(*_PEERS, D="egress", F="to"),
+    "Ingress": _paths(
+        "spec.defaultBackend(dict) spec.rules(list) spec.rules[](dict) spec.rules[].http(dict)",
+        "spec.rules[].http.paths(list) spec.rules[].http.paths[](dict) spec.rules[].http.paths[].backend(dict)",
+    ),
+    **{kind: _ROUTE for kind in ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")},
+    "Gateway": _paths("spec.listeners(list) spec.listeners[](dict) spec.listeners[].allowedRoutes(dict)"),
+    "ReferenceGrant": _paths("spec.from(list) spec.from[](dict) spec.to(list) spec.to[](dict)"),
+    "VirtualService": _paths(
+        *(f"spec.{k}(list) spec.{k}[](dict) spec.{k}[].route(list)" for k in ("http", "tcp", "tls"))
+    ),
+    "DestinationRule": _paths("spec.host(str) spec.subsets(list) spec.subsets[](dict)"),
+    "ServiceEntry": _paths("spec.hosts(list)"),
     "Role": _paths("rules(list) rules[](dict)"),
     "RoleBinding": _paths("subjects(list) subjects[](dict) roleRef(dict)"),
 }

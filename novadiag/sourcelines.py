@@ -3,7 +3,8 @@
 Code-scanning tools (SARIF, GitHub annotations) mark the exact line of a
 broken reference, so an audit of manifests keeps, next to the objects, the
 file and line of every workload, of each of its containers' ``env`` entries
-and of each ConfigMap or Secret key. Lines come from the YAML composer's
+and of each ConfigMap or Secret key, and the line of every routing object
+(an Ingress or a route: its backends' edges point there). Lines come from the YAML composer's
 node marks: the loader composes a document's nodes, records the few marks
 needed here, then constructs the document from the same nodes, so the file
 is parsed once. Walking only the ``spec``/``template`` path to containers
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from novadiag.model import WORKLOAD_KINDS
+from novadiag.model import ROUTE_KINDS, WORKLOAD_KINDS
 from novadiag.shellwords import find_script
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ _CONTAINER_PATH = frozenset({"spec", "template", "jobTemplate"})
 _CONTAINER_LISTS = ("containers", "initContainers")
 _MAX_CONTAINER_DEPTH = 6
 _CONFIG_KINDS = frozenset({"ConfigMap", "Secret"})
-_RECORDED_KINDS = _CONFIG_KINDS | frozenset(WORKLOAD_KINDS)
+_RECORDED_KINDS = _CONFIG_KINDS | frozenset(WORKLOAD_KINDS) | frozenset(ROUTE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def record_document(node: yaml.Node, file: str, into: SourceLines) -> None:
         lines = ObjectLines(file, obj.start_mark.line + 1)
         if kind in _CONFIG_KINDS:
             _record_keys(obj, lines)
-        else:
+        elif kind in WORKLOAD_KINDS:
             _record_env(obj, lines)
         into[(kind, _scalar(meta, "namespace") or "default", name)] = lines
 

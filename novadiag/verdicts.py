@@ -37,7 +37,7 @@ from novadiag.netpol.evaluation import (
     service_denial,
 )
 from novadiag.netpol.policy import NAME_LABEL, Endpoint
-from novadiag.resolver import Answer, ResolverConfig, resolve, resolver_config
+from novadiag.resolver import Answer, ResolverConfig, follow_aliases, resolve, resolver_config
 from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
 from novadiag.workloads import Workload
@@ -433,6 +433,9 @@ def _unresolvable(
 ) -> NameVerdict:
     target = intent.service
     assert target is not None
+    broken_alias = _broken_alias(host, target, ctx.index)
+    if broken_alias is not None:
+        return NameVerdict("dns-unresolvable", broken_alias, target, None, None, target)
     tried = ", ".join(name.rstrip(".") for name in answer.tried[:4])
     more = "" if len(answer.tried) <= 4 else f" (+{len(answer.tried) - 4} more)"
     where = f"{_label(target)} lives in {target.namespace}"
@@ -454,6 +457,22 @@ def _unresolvable(
     if fix is None and not config.uses_cluster_dns:
         detail += "; set dnsPolicy ClusterFirstWithHostNet (hostNetwork) or ClusterFirst"
     return NameVerdict("dns-unresolvable", detail, target, None, fix, target)
+
+
+def _broken_alias(host: str, target: ServiceInfo, index: ClusterIndex) -> str | None:
+    """Why a name meaning an ExternalName Service fails when its CNAME chain loops or dangles; None otherwise."""
+    chain = follow_aliases(target, index)
+    if chain.final is not None:
+        return None
+    if chain.loop:
+        return (
+            f"{host} names ExternalName {_label(target)}, whose CNAME chain loops ({chain.describe()}): "
+            "the lookup never ends in an address; point one of them at a Service that is not an alias"
+        )
+    return (
+        f"{host} names ExternalName {_label(target)}, whose chain ({chain.describe()}) ends at a Service "
+        "that does not exist; point it at an existing Service"
+    )
 
 
 def _port_problem(

@@ -187,7 +187,11 @@ def no_broken_edges(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
 
 @criterion("short-names-resolve", needs_probes=True, namespaces=NAMESPACES)
 def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome:
-    """Every same-namespace reference uses a short name that resolves and connects, as observed by probes."""
+    """Every same-namespace reference uses a short name that resolves and connects, as observed by probes.
+
+    Backends of Ingresses and routes are not DNS names (their controller reads the Service from the
+    API) and are never probed: this criterion does not judge them; ``no-broken-edges`` does.
+    """
     if (absent := _missing(params.get("namespaces"), ctx)) is not None:
         return absent
     report = ctx.report()
@@ -195,6 +199,8 @@ def short_names_resolve(params: Mapping[str, Any], ctx: CheckContext) -> Outcome
     checked = 0
     for edge in report.edges:
         if not _in(params.get("namespaces"), edge.reference.namespace) or edge.status == "external":
+            continue
+        if edge.reference.routing:
             continue
         checked += 1  # every reference judged below: N of M never has N > M, nor M = 0 with offenders
         target = edge.target or edge.resolves_to

@@ -102,6 +102,22 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("batch", "v1", "cronjobs", "CronJob", True, ("cj",), subresources=_STATUS,
              categories=_ALL),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
+    Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True, ("gtw",),
+             subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True,
+             subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", True,
+             subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1alpha2", "tlsroutes", "TLSRoute", True,
+             subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1alpha2", "tcproutes", "TCPRoute", True,
+             subresources=_STATUS),
+    Resource("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", True,
+             ("refgrant",)),
+    Resource("networking.istio.io", "v1beta1", "virtualservices", "VirtualService", True, ("vs",)),
+    Resource("networking.istio.io", "v1beta1", "destinationrules", "DestinationRule", True, ("dr",)),
+    Resource("networking.istio.io", "v1beta1", "serviceentries", "ServiceEntry", True, ("se",)),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
@@ -152,18 +168,15 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def api_group_list() -> dict[str, Any]:
-    """``GET /apis``: every named group with its one served version."""
-    groups = []
-    for group, version in group_versions():
-        if not group:
-            continue
-        gv = {"groupVersion": f"{group}/{version}", "version": version}
-        groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    """``GET /apis``: every named group once, with all its served versions (the Gateway API serves three)."""
+    names = dict.fromkeys(group for group, _ in group_versions() if group)
+    groups = [api_group(name) for name in names]
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [{k: v for k, v in g.items() if k not in ("kind", "apiVersion")} for g in groups if g]}
 
 
 def api_group(group: str) -> dict[str, Any] | None:
-    """``GET /apis/<group>``."""
+    """``GET /apis/<group>``: the first version registered is the preferred one."""
     versions = [v for g, v in group_versions() if g == group]
     if not versions:
         return None

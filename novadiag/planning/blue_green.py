@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from novadiag.index import service_info
-from novadiag.model import WORKLOAD_KINDS, ObjectRef
+from novadiag.model import ROUTING_KINDS, WORKLOAD_KINDS, ObjectRef
 from novadiag.planning.builder import StepBuilder
 from novadiag.planning.clean import clean_metadata, clean_object
 from novadiag.planning.datamove import WARNING, claims_of, is_stateful, migration_commands
@@ -31,7 +31,7 @@ from novadiag.snapshot import object_ref
 def build_steps(
     moves: Moves, units: list[Unit], builder: StepBuilder
 ) -> tuple[dict[ObjectRef, str], dict[str, list[str]]]:
-    """All phases; returns (original workload -> step creating its copy, edge id -> steps that fix it)."""
+    """All phases; returns (original workload or routing object -> step creating its copy, edge id -> fixing steps)."""
     state = _State(moves, builder)
     state.prepare()
     state.deploy(units)
@@ -39,7 +39,8 @@ def build_steps(
     state.switch(units)
     state.grace()
     state.cleanup(units)
-    return state.created, state.fix_steps
+    routing = {ref: step for ref, step in state.config_steps.items() if ref.kind in ROUTING_KINDS}
+    return {**state.created, **routing}, state.fix_steps
 
 
 class _State:

@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from novadiag.index import build_index, service_info
-from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, RawObject
+from novadiag.model import ROUTING_KINDS, WORKLOAD_KINDS, Edge, ObjectRef, RawObject
 from novadiag.netpol.policy import namespace_labels as namespace_labels_of
 from novadiag.planning.blue_green import build_steps
 from novadiag.planning.builder import StepBuilder
@@ -52,6 +52,7 @@ from novadiag.planning.rename import (
     rename_pod_refs,
     rewrite_role_binding,
 )
+from novadiag.planning.routes import retarget_routing_copy, routing_change
 from novadiag.planning.simulate import normalize
 from novadiag.planning.values import Conflict, EdgeFix, Plan, PlanContext, PlanOptions, Rewrite, Unit
 from novadiag.snapshot import CLUSTER_SCOPED, Snapshot, build_snapshot, object_ref
@@ -71,7 +72,10 @@ def plan_consolidation(report: Any, options: PlanOptions) -> Plan:
     moves.final_index = build_index(_final_layout(moves), cluster_domain=options.cluster_domain)
     edges = sorted(report.edges, key=lambda e: e.id)  # not the listing's order: see simulate.normalize
     for edge in edges:
-        _follow_edge(moves, edge)
+        if edge.reference.routing:
+            _follow_routing_edge(moves, edge)
+        else:
+            _follow_edge(moves, edge)
     _apply_copy_edits(moves)
     units = _units(moves)
     builder = StepBuilder()
@@ -137,6 +141,8 @@ def make_copies(moves: Moves) -> None:
             policies.append(ref)
         elif ref.kind == "Service":
             _retarget_alias(new, moves)
+        elif ref.kind in ROUTING_KINDS:
+            retarget_routing_copy(new, ref.namespace or "default", moved_ns)
         moves.copies[ref] = new
     if origin:
         _narrow_overlapping_selectors(moves)
@@ -292,6 +298,49 @@ def _follow_edge(moves: Moves, edge: Edge) -> None:
     _rename_reference(moves, edge, new_source, target)
 
 
+def _follow_routing_edge(moves: Moves, edge: Edge) -> None:
+    """A backend of a copied Ingress or route: the copy names the Service where it lives after the plan.
+
+    A routing object that stays while its backend moves is not rewritten: its
+    change is a manual step (a warning naming the field and the grant it needs).
+    """
+    layout = moves.layout
+    source = edge.reference.workload
+    meant = edge.target or edge.resolves_to
+    after = layout.service_after(meant) if meant is not None else None
+    if not layout.moves(source):
+        if meant is not None and after is not None and after != meant:
+            moves.warnings.append(_staying_route_step(edge, after, moves.index.cluster_domain))
+        return
+    new_source = layout.new_ref(source)
+    if after is None:
+        moves.edge_map[edge.id] = _edge_id(new_source, edge, edge.reference.host, edge.reference.port)
+        return
+    host = after.name if after.namespace == new_source.namespace else f"{after.name}.{after.namespace}"
+    moves.edge_map[edge.id] = _edge_id(new_source, edge, host, edge.reference.port)
+
+
+def _staying_route_step(edge: Edge, after: ObjectRef, zone: str) -> str:
+    source = edge.source
+    if source.kind == "VirtualService":
+        return (
+            f"{source} {edge.reference.location} names a Service that moves to {after.namespace}: set "
+            f"{edge.reference.location}.host to {after.name}.{after.namespace}.svc.{zone} (Istio expands no "
+            "dotted host), and move its DestinationRule subsets along"
+        )
+    field = f"{edge.reference.location}.namespace" if source.kind != "Ingress" else None
+    if field is None:
+        return (
+            f"{source} {edge.reference.location} names a Service that moves to {after.namespace}: an Ingress "
+            f"reaches only its own namespace; recreate it in {after.namespace} (the old Service stays as an alias "
+            "until cleanup)"
+        )
+    return (
+        f"{source} {edge.reference.location} names a Service that moves to {after.namespace}: set {field} to "
+        f"{after.namespace} and add in {after.namespace} a ReferenceGrant from {source.kind} of {source.namespace}"
+    )
+
+
 def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: Any) -> None:
     ref = edge.reference
     obj = moves.copies.get(ref.workload) or moves.snapshot.get(
@@ -426,7 +475,9 @@ def _edge_fixes(
         if not edge.broken:
             continue
         problem = moves.problems.get(edge.id)
-        if edge.status == "unknown-target":
+        if edge.reference.routing:
+            fixes.append(_routing_fix(edge, moves, remap, created))
+        elif edge.status == "unknown-target":
             fixes.append(EdgeFix(edge.id, edge.status, None, f"no Service anywhere matches {edge.reference.host}"))
         elif edge.status == "blocked":
             fixes.append(EdgeFix(edge.id, edge.status, None, "a NetworkPolicy denies it; not changed by a move"))
@@ -435,6 +486,18 @@ def _edge_fixes(
         else:
             fixes.append(_moved_fix(edge, moves, remap, created, fix_steps))
     return fixes
+
+
+def _routing_fix(edge: Edge, moves: Moves, remap: Any, created: Mapping[ObjectRef, str]) -> EdgeFix:
+    """A broken backend of a routing object: fixed when its copy names a Service in its own namespace."""
+    mapped = moves.edge_map.get(edge.id)
+    source = edge.reference.workload
+    new_host = None if mapped is None else mapped.rsplit("/", 1)[1].rsplit(":", 1)[0]
+    step = created.get(source)
+    if moves.layout.moves(source) and step and new_host is not None and "." not in new_host:
+        detail = f"copied into {moves.layout.into} next to its backend; the copy names {new_host}"
+        return EdgeFix(edge.id, edge.status, "consolidate", detail, remap([step]), new_host)
+    return EdgeFix(edge.id, edge.status, None, routing_change(edge))
 
 
 def _moved_fix(
@@ -463,8 +526,9 @@ def _warnings(moves: Moves) -> list[str]:
     out = list(moves.warnings) + list(layout.missing)
     moved_ns = ", ".join(layout.moved_namespaces)
     out.append(
-        f"Ingresses are not read by novadiag and route only to Services of their own namespace: recreate those of "
-        f"{moved_ns} in {layout.into} before the switch; also check ClusterRoleBindings naming their ServiceAccounts"
+        f"Ingresses and Gateway API objects of {moved_ns} are copied into {layout.into} (backendRef and parentRef "
+        "namespaces rewritten); old and new serve the same hosts until cleanup; also check ClusterRoleBindings "
+        "naming their ServiceAccounts"
     )
     for ref in layout.unused:
         out.append(f"{ref} is used by no moved workload: not copied (deleted with its namespace at cleanup)")

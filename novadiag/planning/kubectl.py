@@ -47,6 +47,16 @@ RESOURCE = {
     "PersistentVolumeClaim": "persistentvolumeclaim",
     "Role": "role",
     "RoleBinding": "rolebinding",
+    "Ingress": "ingress.networking.k8s.io",
+    "Gateway": "gateway.gateway.networking.k8s.io",
+    "HTTPRoute": "httproute.gateway.networking.k8s.io",
+    "GRPCRoute": "grpcroute.gateway.networking.k8s.io",
+    "TLSRoute": "tlsroute.gateway.networking.k8s.io",
+    "TCPRoute": "tcproute.gateway.networking.k8s.io",
+    "ReferenceGrant": "referencegrant.gateway.networking.k8s.io",
+    "VirtualService": "virtualservice.networking.istio.io",
+    "DestinationRule": "destinationrule.networking.istio.io",
+    "ServiceEntry": "serviceentry.networking.istio.io",
 }
 ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from novadiag.errors import ConfigError, PlanError
 from novadiag.index import ClusterIndex, service_info
-from novadiag.model import ObjectRef, RawObject
+from novadiag.model import ROUTING_KINDS, ObjectRef, RawObject
 from novadiag.planning.clean import is_system_object
 from novadiag.planning.kubectl import check_name
 from novadiag.planning.rename import pod_config_refs
@@ -46,7 +46,7 @@ from novadiag.workloads import Workload
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
 CONFIG_KINDS = ("ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim")
-EXTRA_KINDS = ("Role", "RoleBinding", "NetworkPolicy")
+EXTRA_KINDS = ("Role", "RoleBinding", "NetworkPolicy", *ROUTING_KINDS)
 
 
 @dataclass

@@ -6,6 +6,10 @@
 - ``alias`` creates an ExternalName Service named like the short name in the
   source's namespace, pointing at the real Service, so the reference works
   unchanged. It only exists for single-label names with the right port.
+- ``reference-grant``: a Gateway API route whose cross-namespace backend no
+  ReferenceGrant allows gets the grant created in the backend's namespace
+  (one per route kind and namespace, listing the Services it needs). Other
+  broken backends of routing objects are manual: the fix names the field.
 - ``auto`` picks per edge the least disruptive of the two and says why: an
   alias touches no workload and no configuration, so it wins for plain short
   names; a rewrite wins when an alias cannot help (wrong port, dotted name, the
@@ -35,7 +39,9 @@ from novadiag.planning.builder import StepBuilder
 from novadiag.planning.edits import Edits
 from novadiag.planning.operations import Operation
 from novadiag.planning.rename import POD_SPEC_PATHS, pod_config_refs, pod_spec_of
+from novadiag.planning.routes import routing_change
 from novadiag.planning.values import EdgeFix, PlanOptions
+from novadiag.routing.gateway import GATEWAY_ROUTE_KINDS, GatewayRules, reference_grant
 from novadiag.snapshot import Snapshot
 
 ALIAS_ANNOTATION = "novadiag.dev/alias-for"
@@ -61,6 +67,8 @@ class FixContext:
     dns_policy: dict[ObjectRef, list[str]] = field(default_factory=lambda: defaultdict(list))
     restart_for_alias: set[ObjectRef] = field(default_factory=set)
     crashlooping: frozenset[ObjectRef] = frozenset()
+    grants: dict[tuple[str, str, str], list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    """(backend namespace, route kind, route namespace) -> (Service, edge id) a ReferenceGrant must allow."""
 
 
 def plan_fixes(
@@ -100,6 +108,8 @@ def plan_fixes(
 
 # -- deciding ------------------------------------------------------------------------------------
 def _decide(edge: Edge, ctx: FixContext) -> Decision:
+    if edge.reference.routing:
+        return _routing_decision(edge, ctx)
     if edge.status == "unknown-target":
         return Decision(None, f"no Service anywhere matches {edge.reference.host}: there is nothing to point it at")
     if edge.status == "blocked":
@@ -203,6 +213,33 @@ def _dns_policy(edge: Edge, ctx: FixContext) -> Decision:
     return Decision(None, f"no name reaches the target from this pod's resolver: {edge.detail}")
 
 
+def _routing_decision(edge: Edge, ctx: FixContext) -> Decision:
+    """A missing ReferenceGrant is created; anything else about a routing object is a manual edit."""
+    target, source = edge.target, edge.source
+    if not _needs_grant(edge, ctx) or target is None or source.namespace is None:
+        return Decision(None, routing_change(edge))
+    namespace = target.namespace or "default"
+    ctx.grants[(namespace, source.kind, source.namespace)].append((target.name, edge.id))
+    return Decision(
+        "reference-grant",
+        f"a ReferenceGrant in {namespace} lets {source.kind} of {source.namespace} name Service {target.name}",
+    )
+
+
+def _needs_grant(edge: Edge, ctx: FixContext) -> bool:
+    """Whether the only thing wrong with a route's backend is the ReferenceGrant it lacks."""
+    target, source = edge.target, edge.source
+    if edge.status != "blocked" or target is None or source.kind not in GATEWAY_ROUTE_KINDS:
+        return False
+    if target.namespace == source.namespace:
+        return False
+    rules = GatewayRules(ctx.snapshot)
+    route = ctx.snapshot.get(source.kind, source.namespace, source.name) or {}
+    spec = route.get("spec")
+    attached = rules.attachment(source, spec if isinstance(spec, Mapping) else {}) is None
+    return attached and not rules.granted(source, target.namespace or "default", target.name)
+
+
 def _follows(edge: Edge, broken: list[Edge], decided: dict[str, Decision], ctx: FixContext) -> Decision:
     """A Service without ready pods is fixed when its crash-looping pods' start-up edges are."""
     if edge.target is None:
@@ -282,6 +319,10 @@ def _build_steps(ctx: FixContext, builder: StepBuilder) -> dict[str, tuple[str, 
             target_namespace=workload.namespace,
         )
         touched[workload].append(sid)
+    for key, wanted in sorted(ctx.grants.items()):
+        sid = _grant_step(builder, key, wanted)
+        for _service, e in wanted:
+            step_of[e].append(sid)
     waits = [_wait_step(builder, w, deps, ctx) for w, deps in sorted(touched.items())]
     namespaces = sorted({ns for ns, _ in ctx.aliases} | {w.namespace or "default" for w in touched})
     if namespaces:
@@ -300,6 +341,21 @@ def step_of_alias(step_of: dict[str, list[str]], ctx: FixContext, workload: Obje
         if ns == workload.namespace:
             ids.extend(s for e in edge_ids for s in step_of[e])
     return ids
+
+
+def _grant_step(builder: StepBuilder, key: tuple[str, str, str], wanted: list[tuple[str, str]]) -> str:
+    namespace, kind, route_namespace = key
+    manifest = reference_grant(namespace, kind, route_namespace, [service for service, _ in wanted])
+    ref = ObjectRef("ReferenceGrant", namespace, manifest["metadata"]["name"])
+    services = ", ".join(sorted({service for service, _ in wanted}))
+    return builder.add(
+        "fix",
+        f"create ReferenceGrant {namespace}/{ref.name}: {kind} of {route_namespace} may name Service {services}",
+        Operation("create", ref, manifest=manifest),
+        rollback=(Operation("delete", ref),),
+        fixes=[e for _, e in wanted],
+        target_namespace=namespace,
+    )
 
 
 def _alias_step(

@@ -10,7 +10,9 @@ A probe that did not observe says so: ``dns: not-run`` and ``agrees: null``
 ``probe-not-run`` finding per pod names the reason (Pending, Unschedulable,
 ImagePullBackOff, a deadline). A refusal by RBAC is a gap instead (see
 :func:`novadiag.pipeline.probe_report`). An ``unverified`` prediction has
-nothing to agree with either: what the probe saw decides the edge.
+nothing to agree with either: what the probe saw decides the edge. Edges from
+routing objects (Ingress, Gateway API routes) are never grouped into a probe
+pod; they say so the same way, with :data:`ROUTE_NOT_PROBED` as the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from typing import Any, cast
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
 from novadiag.probing.runner import GroupOutcome
+
+ROUTE_NOT_PROBED = (
+    "not probed: a routing object's backend is reached by its controller, "
+    "whose namespace and DNS settings the audit does not know"
+)
 
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
 
@@ -58,6 +65,8 @@ def merge_observations(
             merged.append(new)
         elif edge.id in errors:
             merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=errors[edge.id])))
+        elif edge.reference.routing:
+            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=ROUTE_NOT_PROBED)))
         else:
             merged.append(edge)
     return merged, findings

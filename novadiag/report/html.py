@@ -157,7 +157,7 @@ def _status_bar(by_status: dict[str, int], total: int) -> str:
 def _source_text(edge: Edge) -> str:
     ref = edge.reference
     text = ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
-    return text if ref.container == ref.workload.name else f"{text} [{ref.container}]"
+    return text if ref.container in ("", ref.workload.name) else f"{text} [{ref.container}]"
 
 
 def _fixes(report: Report) -> str:

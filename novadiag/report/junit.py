@@ -91,7 +91,7 @@ def _properties(report: Report) -> ET.Element:
 
 def testcase_name(edge: Edge) -> str:
     ref = edge.reference
-    container = "" if ref.container == ref.workload.name else f"[{ref.container}] "
+    container = "" if ref.container in ("", ref.workload.name) else f"[{ref.container}] "
     return f"{container}{ref.slot} -> {host_port(edge)}"
 
 

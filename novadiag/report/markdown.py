@@ -101,7 +101,7 @@ def _source(edge: Edge) -> str:
     text = f"{ref.namespace}/{ref.workload.name}"
     if ref.workload.kind != "Deployment":
         text += f" ({ref.workload.kind})"
-    if ref.container != ref.workload.name:
+    if ref.container and ref.container != ref.workload.name:
         text += f" [{ref.container}]"
     return code(text)
 

@@ -103,7 +103,7 @@ def edge_cells(edge: Edge) -> tuple[str, str, str, str, str]:
     if edge.probe is not None and edge.probe.error:
         note += f" [probe: {edge.probe.error}]"
     source = ref.workload.name if ref.workload.kind == "Deployment" else f"{ref.workload.name} ({ref.workload.kind})"
-    if ref.container != ref.workload.name:
+    if ref.container and ref.container != ref.workload.name:
         source += f" [{ref.container}]"
     return (
         source,

@@ -295,7 +295,7 @@ def test_nova_manifests_parse_and_match_the_plans_table() -> None:
     }
 
 
-def test_nova_expected_audit_has_exactly_the_four_broken_edges() -> None:
+def test_nova_expected_audit_has_exactly_the_five_broken_edges() -> None:
     scenario = yaml.safe_load((NOVA / "scenario.yaml").read_text())
     assert scenario["name"] == "nova"
     expected = yaml.safe_load((NOVA / "expected.yaml").read_text())
@@ -309,5 +309,6 @@ def test_nova_expected_audit_has_exactly_the_four_broken_edges() -> None:
         ("nova-backend/Deployment/user-service", "FEED_SERVICE_URL", "nova-feed/feed-service"),
         ("nova-backend/Deployment/user-service", "AUTH_SERVICE_URL", "nova-auth/auth-service"),
         ("nova-backend/Deployment/user-service", "MEDIA_SERVICE_URL", "nova-media/media-service"),
+        ("nova-gateway/HTTPRoute/content-api", None, "nova-content/content-service"),
     }
     assert "NOVA-SECRET-" not in (NOVA / "expected.yaml").read_text()

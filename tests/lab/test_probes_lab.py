@@ -83,7 +83,7 @@ def test_auditing_one_namespace_judges_it_against_the_whole_cluster(nova_lab, pr
 
 def test_working_names_resolve_and_connect(probed):
     for edge in probed.edges:
-        if edge.status == "ok":
+        if edge.status == "ok" and not edge.reference.routing:
             assert edge.probe.dns == "ok" and edge.probe.connect == "ok", edge.id
             assert edge.probe.answered_by.endswith(".svc.cluster.local")
 
@@ -94,14 +94,22 @@ def test_grpc_health_is_checked_on_grpc_ports(probed):
 
 
 def test_every_edge_agrees_with_the_prediction(probed):
-    assert [e.id for e in probed.edges if e.probe and not e.probe.agrees] == []
+    assert [e.id for e in probed.edges if e.probe and not e.probe.agrees and not e.reference.routing] == []
     assert not [f for f in probed.findings if f.code == "probe-disagrees"]
 
 
 def test_one_probe_pod_per_namespace_and_dns_settings(probed):
-    groups = {(e.reference.namespace, e.probe.pod) for e in probed.edges if e.probe is not None}
+    groups = {(e.reference.namespace, e.probe.pod) for e in probed.edges if e.probe is not None and e.probe.pod}
     pods = {pod for _, pod in groups}
     assert probed.probes["pods_created"] == probed.probes["groups"] == len(pods) == 8
+
+
+def test_routing_edges_keep_their_static_verdict_and_say_why_they_were_not_probed(probed):
+    routing = {e.source.kind: e for e in probed.edges if e.reference.routing}
+    assert {kind: e.status for kind, e in routing.items()} == {"Ingress": "ok", "HTTPRoute": "blocked"}
+    for edge in routing.values():
+        assert (edge.probe.dns, edge.probe.agrees, edge.verdict_from) == ("not-run", None, "static")
+        assert "reached by its controller" in edge.probe.error
 
 
 def test_cluster_domain_is_detected_from_the_probe_resolv_conf(probed):
@@ -142,10 +150,10 @@ def test_unpullable_probe_image_keeps_static_verdicts_and_leaves_nothing(tmp_pat
         assert leftovers(lab.kubeconfig) == []
     assert report.probes["ran"] == 0
     for edge in report.edges:
-        if edge.probe is not None:
+        if edge.probe is not None and not edge.reference.routing:
             assert edge.verdict_from == "static"
             assert "ImagePullBackOff" in edge.probe.error
-    assert len(report.broken) == 7
+    assert len(report.broken) == 8  # 7 from workloads, the route without its ReferenceGrant
 
 
 def test_cli_exits_2_when_no_probe_pod_could_run(tmp_path, capsys):

@@ -48,7 +48,7 @@ def test_passing_and_failing_criteria(pytester):
         {
             "nova.novadiag.yaml": """
 - check: no-broken-edges
-  namespaces: [nova-gateway, nova-feed]
+  namespaces: [nova-media, nova-feed]
 - check: no-broken-edges
   namespaces: [nova-backend]
 """
@@ -112,7 +112,7 @@ def test_python_tests_can_use_the_report_fixture(pytester):
         {
             "test_x.py": """
 def test_broken(novadiag_report):
-    assert len(novadiag_report.broken) == 4
+    assert len(novadiag_report.broken) == 5
 
 def test_same_report_shared(novadiag_report, novadiag_cluster):
     assert novadiag_cluster.report() is novadiag_report
@@ -136,7 +136,7 @@ def test_cross_namespace_reduction_against_a_baseline(pytester, tmp_path):
         "--novadiag-baseline",
         str(baseline),
     )
-    result.stdout.fnmatch_lines(["*cross-namespace edges 17 → 17: 0.0% fewer (need ≥ 95%)*"])
+    result.stdout.fnmatch_lines(["*cross-namespace edges 18 → 18: 0.0% fewer (need ≥ 95%)*"])
     result.assert_outcomes(failed=1)
 
 
@@ -170,7 +170,7 @@ def test_novadiag_check_ignores_the_pytest_config_of_the_repo_it_runs_in(tmp_pat
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --option-only-the-repo-knows\ntimeout = 5\n")
     criteria = tmp_path / "ci" / "gate.novadiag.yaml"
     criteria.parent.mkdir()
-    criteria.write_text("- check: no-broken-edges\n  namespaces: [nova-gateway]\n")
+    criteria.write_text("- check: no-broken-edges\n  namespaces: [nova-feed]\n")
     command = [sys.executable, "-m", "novadiag", "check", str(criteria), "--manifests", NOVA, "--no-probe"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -194,7 +194,7 @@ def test_a_criterion_about_a_namespace_that_does_not_exist_fails_instead_of_chec
   namespaces: [nova-gatway]
 - name: an existing namespace
   check: no-broken-edges
-  namespaces: [nova-gateway]
+  namespaces: [nova-feed]
 """
         },
         "-q",

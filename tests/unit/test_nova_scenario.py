@@ -50,9 +50,10 @@ def test_every_edge_matches_expected_status_and_target(report):
         assert (edge.status, target, edge.reference.origin) == (want["status"], want["target"], want["origin"]), key
 
 
-def test_broken_edges_are_exactly_the_four_the_plan_calls_broken(report):
+def test_broken_edges_are_the_four_the_plan_calls_broken_and_the_refused_route(report):
     broken = sorted((e.source.name, e.reference.host, e.target.namespace) for e in report.broken)
     assert broken == [
+        ("content-api", "content-service.nova-content", "nova-content"),
         ("user-service", "auth-service", "nova-auth"),
         ("user-service", "content-service", "nova-content"),
         ("user-service", "feed-service", "nova-feed"),
@@ -61,8 +62,15 @@ def test_broken_edges_are_exactly_the_four_the_plan_calls_broken(report):
     assert all(e.cross_namespace for e in report.broken)
 
 
+def test_the_route_without_its_reference_grant_gets_the_grant_as_fix(report):
+    (route,) = [e for e in report.broken if e.source.kind == "HTTPRoute"]
+    assert route.status == "blocked"
+    assert route.fix == "add ReferenceGrant in nova-content: from HTTPRoute in nova-gateway to Service content-service"
+
+
+
 def test_each_broken_edge_gets_the_shortest_working_name(report):
-    addresses = {e.reference.env: (e.fix_host, e.fix_port) for e in report.broken}
+    addresses = {e.reference.env: (e.fix_host, e.fix_port) for e in report.broken if not e.reference.routing}
     assert addresses == {
         "CONTENT_SERVICE_URL": ("content-service.nova-content", 9081),
         "FEED_SERVICE_URL": ("feed-service.nova-feed", 8089),
@@ -73,7 +81,7 @@ def test_each_broken_edge_gets_the_shortest_working_name(report):
 
 def test_each_fix_is_the_value_to_write_keeping_scheme_and_path(report):
     """``fix`` is what the variable must hold: the written value with the name put in."""
-    written = {e.reference.env: (e.reference.reference, e.fix) for e in report.broken}
+    written = {e.reference.env: (e.reference.reference, e.fix) for e in report.broken if not e.reference.routing}
     assert written == {
         "CONTENT_SERVICE_URL": ("content-service:9081", "content-service.nova-content:9081"),
         "FEED_SERVICE_URL": ("http://feed-service:8089", "http://feed-service.nova-feed:8089"),
@@ -91,8 +99,9 @@ def test_duplicate_postgres_is_reported(report):
 def test_summary_counts_the_plan_namespaces_and_workloads(report):
     summary = report.summary()
     assert summary["namespaces"] == 9
-    assert summary["broken"] == 4
+    assert summary["broken"] == 5
     assert summary["by_status"]["dns-unresolvable"] == 4
+    assert summary["by_status"]["blocked"] == 1
     assert summary["edges"] == len(report.edges)
 
 

@@ -40,7 +40,7 @@ def _position(plan: Plan, name: str) -> int:
 
 def test_nova_consolidation_verifies_to_zero_broken_edges(plan: Plan) -> None:
     assert plan.verification is not None
-    assert (plan.verification.broken_before, plan.verification.broken_after) == (4, 0)
+    assert (plan.verification.broken_before, plan.verification.broken_after) == (5, 0)
     assert plan.verification.regressions == () and plan.verification.ok
 
 
@@ -338,9 +338,7 @@ def test_the_consolidation_plan_does_not_depend_on_list_order(plan: Plan, order:
         objects.sort(key=_storage_key)
     else:
         random.Random(7).shuffle(objects)
-    other = novadiag.plan(
-        audit_objects(*objects), "consolidate", prefer=["nova-backend/postgres"], **NOVA_OPTIONS
-    )
+    other = novadiag.plan(audit_objects(*objects), "consolidate", prefer=["nova-backend/postgres"], **NOVA_OPTIONS)
     assert other.to_dict()["steps"] == plan.to_dict()["steps"]
     assert other.to_dict() == {**plan.to_dict(), "source": other.to_dict()["source"]}
 
@@ -351,3 +349,91 @@ def test_identical_policies_are_copied_from_the_first_namespace_in_name_order(pl
     assert conflict.resolved and "taken from nova (the first of them in name order)" in conflict.resolution
     copied = next(s for s in plan.steps if s.object == ObjectRef("NetworkPolicy", "nova-prod", "default-deny"))
     assert copied.title.startswith("copy NetworkPolicy nova/default-deny ")
+
+
+def test_nova_routing_objects_are_copied_with_their_backend_namespaces_rewritten(plan: Plan) -> None:
+    copies = {s.object: s for s in plan.steps if s.object.kind in ("Ingress", "Gateway", "HTTPRoute")}
+    assert set(copies) == {
+        ObjectRef("Ingress", "nova-prod", "graphql-gateway"),
+        ObjectRef("Gateway", "nova-prod", "nova-edge"),
+        ObjectRef("HTTPRoute", "nova-prod", "content-api"),
+    }
+    route = copies[ObjectRef("HTTPRoute", "nova-prod", "content-api")].operation.manifest
+    assert route is not None
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "content-service", "port": 9081}]
+    assert route["spec"]["parentRefs"] == [{"name": "nova-edge"}]
+    (fix,) = [f for f in plan.fixes if "/httproute/" in f.edge]
+    assert fix.action == "consolidate" and fix.new_reference == "content-service"
+    assert copies[ObjectRef("HTTPRoute", "nova-prod", "content-api")].id in fix.steps
+
+
+def test_a_route_that_stays_while_its_backend_moves_is_a_manual_step_naming_the_field() -> None:
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "k"},
+        "spec": {"listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+    }
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": "k"},
+        "spec": {
+            "parentRefs": [{"name": "edge"}],
+            "rules": [{"backendRefs": [{"name": "db", "namespace": "b", "port": 80}]}],
+        },
+    }
+    grant = {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "allow", "namespace": "b"},
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "k"}],
+            "to": [{"group": "", "kind": "Service"}],
+        },
+    }
+    report = audit_objects(
+        namespace("k"),
+        workload("k", "web"),
+        service("k", "web", 80),
+        workload("b", "db"),
+        service("b", "db", 80),
+        gateway,
+        route,
+        grant,
+    )
+    assert [e.status for e in report.edges if e.reference.routing] == ["ok"]
+    plan = novadiag.plan(report, "consolidate", into="prod", keep=["k"])
+    assert (
+        "HTTPRoute k/r rules[0].backendRefs[0] names a Service that moves to prod: set "
+        "rules[0].backendRefs[0].namespace to prod and add in prod a ReferenceGrant from HTTPRoute of k"
+    ) in plan.warnings
+    (grant_copy,) = [s for s in plan.steps if s.object.kind == "ReferenceGrant"]
+    assert grant_copy.object == ObjectRef("ReferenceGrant", "prod", "allow")
+    assert grant_copy.operation.manifest is not None
+    assert grant_copy.operation.manifest["spec"]["from"][0]["namespace"] == "k"
+
+
+def test_an_istio_route_is_not_copied_and_the_host_to_rewrite_is_named() -> None:
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "vs", "namespace": "k"},
+        "spec": {"hosts": ["web"], "http": [{"route": [{"destination": {"host": "db.b.svc.cluster.local"}}]}]},
+    }
+    report = audit_objects(
+        namespace("k"),
+        workload("k", "web"),
+        service("k", "web", 80),
+        workload("b", "db"),
+        service("b", "db", 80),
+        virtual_service,
+    )
+    assert [e.status for e in report.edges if e.reference.routing] == ["ok"]
+    plan = novadiag.plan(report, "consolidate", into="prod", keep=["k"])
+    assert not [s for s in plan.steps if s.object.kind == "VirtualService"]
+    assert (
+        "VirtualService k/vs http[0].route[0].destination names a Service that moves to prod: set "
+        "http[0].route[0].destination.host to db.prod.svc.cluster.local (Istio expands no dotted host), "
+        "and move its DestinationRule subsets along"
+    ) in plan.warnings

@@ -12,6 +12,7 @@ from plan_support import NOVA, audit_objects, config_map, secret, service, workl
 
 import novadiag
 from novadiag.errors import ConfigError, PlanError
+from novadiag.model import ObjectRef
 from novadiag.planning import render_plan
 from novadiag.planning.values import Plan
 
@@ -22,10 +23,10 @@ def nova() -> novadiag.Report:
 
 
 @pytest.mark.parametrize("strategy", ["rewrite", "alias", "auto"])
-def test_every_strategy_fixes_the_four_nova_edges(nova: novadiag.Report, strategy: str) -> None:
+def test_every_strategy_fixes_the_five_nova_edges(nova: novadiag.Report, strategy: str) -> None:
     plan = novadiag.plan(nova, strategy)
     assert plan.verification is not None
-    assert (plan.verification.broken_before, plan.verification.broken_after) == (4, 0)
+    assert (plan.verification.broken_before, plan.verification.broken_after) == (5, 0)
     assert plan.verification.ok
 
 
@@ -49,10 +50,38 @@ def test_rewrite_steps_carry_the_exact_inverse(nova: novadiag.Report) -> None:
 
 def test_auto_prefers_an_alias_for_plain_short_names_and_says_why(nova: novadiag.Report) -> None:
     plan = novadiag.plan(nova, "auto")
-    assert {f.action for f in plan.fixes} == {"alias"}
-    assert all("short name" in f.detail for f in plan.fixes)
-    created = sorted(s.object.name for s in plan.steps if s.action == "create")
+    env_fixes = [f for f in plan.fixes if "/httproute/" not in f.edge]
+    assert {f.action for f in env_fixes} == {"alias"}
+    assert all("short name" in f.detail for f in env_fixes)
+    created = sorted(s.object.name for s in plan.steps if s.action == "create" and s.object.kind == "Service")
     assert created == ["auth-service", "content-service", "feed-service", "media-service"]
+
+
+def test_a_route_without_its_reference_grant_gets_the_grant_created(nova: novadiag.Report) -> None:
+    plan = novadiag.plan(nova, "auto")
+    (fix,) = [f for f in plan.fixes if "/httproute/" in f.edge]
+    assert fix.action == "reference-grant"
+    (step,) = [s for s in plan.steps if s.object.kind == "ReferenceGrant"]
+    assert step.id in fix.steps and step.action == "create"
+    assert step.object == ObjectRef("ReferenceGrant", "nova-content", "httproute-from-nova-gateway")
+    assert step.operation.manifest is not None
+    assert step.operation.manifest["spec"] == {
+        "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "nova-gateway"}],
+        "to": [{"group": "", "kind": "Service", "name": "content-service"}],
+    }
+
+
+def test_other_broken_routing_backends_are_a_manual_edit_naming_the_field() -> None:
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "front", "namespace": "b"},
+        "spec": {"defaultBackend": {"service": {"name": "db", "port": {"number": 81}}}},
+    }
+    plan = novadiag.plan(audit_objects(workload("b", "db"), service("b", "db", 80), ingress), "auto")
+    (fix,) = plan.fixes
+    assert (fix.action, fix.steps) == (None, ())
+    assert fix.detail == "edit Ingress b/front defaultBackend: set defaultBackend.service.port.number to 80"
 
 
 def test_alias_is_an_external_name_to_the_target_fqdn(nova: novadiag.Report) -> None:
@@ -173,7 +202,7 @@ def _restarts(plan: Plan) -> list[str]:
 
 def test_a_manifest_plan_restarts_nothing_for_a_crash_loop_it_cannot_see(nova: novadiag.Report) -> None:
     plan = novadiag.plan(nova, "auto")
-    assert {f.action for f in plan.fixes} == {"alias"}
+    assert {f.action for f in plan.fixes} == {"alias", "reference-grant"}
     assert _restarts(plan) == []
 
 

@@ -52,7 +52,7 @@ def test_json_follows_the_plan_schema(plan: Plan) -> None:
         "rollback",
         "fixes",
     }
-    assert doc["verification"]["broken_before"] == 4 and doc["verification"]["broken_after"] == 0
+    assert doc["verification"]["broken_before"] == 5 and doc["verification"]["broken_after"] == 0
     assert doc["order"][0]["objects"][0]["to_namespace"] == "nova-prod"
 
 

@@ -279,7 +279,7 @@ def graph_edges():
             e.reference.port,
         )
         for e in report.edges
-        if (e.resolves_to or e.target) is not None
+        if (e.resolves_to or e.target) is not None and not e.reference.routing  # pod-to-pod edges only
     ]
 
 

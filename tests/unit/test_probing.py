@@ -39,11 +39,24 @@ def test_one_group_per_namespace_and_dns_settings(nova):
     assert any(g.dns.get("dnsConfig") for g in backend)
 
 
-def test_every_non_external_edge_is_in_exactly_one_group(nova):
+def test_every_non_external_edge_from_a_workload_is_in_exactly_one_group(nova):
     report, index, workloads = nova
     groups = group_edges(report.edges, workloads, index)
     grouped = [e for g in groups for e in g.edge_ids]
-    assert sorted(grouped) == sorted(e.id for e in report.edges if e.status != "external")
+    assert sorted(grouped) == sorted(e.id for e in report.edges if e.status != "external" and not e.reference.routing)
+
+
+def test_routing_edges_are_not_probed_and_say_why(nova):
+    report, index, workloads = nova
+    routing = [e for e in report.edges if e.reference.routing]
+    assert {e.source.kind for e in routing} == {"Ingress", "HTTPRoute"}
+    group = group_edges(report.edges, workloads, index)[0]
+    edges, _ = merge_observations(report.edges, [_outcome(group, [_result(c) for c in group.checks])], index)
+    merged = [e for e in edges if e.reference.routing]
+    assert [(e.status, e.probe.dns, e.probe.agrees, e.verdict_from) for e in merged] == [
+        (e.status, "not-run", None, "static") for e in routing
+    ]
+    assert all("reached by its controller" in e.probe.error for e in merged)
 
 
 def test_same_host_port_from_one_group_is_checked_once(nova):

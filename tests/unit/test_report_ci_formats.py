@@ -136,7 +136,7 @@ def test_sarif_validates_and_points_each_broken_edge_at_its_line(nova: Report, r
     doc = json.loads(nova.render("sarif"))
     jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
     results = doc["runs"][0]["results"]
-    assert len(results) == len(nova.broken) == 4
+    assert len(results) == len(nova.broken) == 5
     by_edge = {r["partialFingerprints"]["novadiagEdge/v1"]: r for r in results}
     content = by_edge[CONTENT]
     assert content["ruleId"] == "dns-unresolvable"
@@ -170,10 +170,12 @@ def test_the_subset_schema_rejects_what_sarif_forbids(nova: Report) -> None:
 def test_github_annotates_each_broken_edge_on_its_file_and_line(nova: Report, repo: Path) -> None:
     lines = nova.render("github").splitlines()
     errors = [line for line in lines if line.startswith("::error file=")]
-    assert len(errors) == 4
+    assert len(errors) == 5
     line = line_of(repo / "k8s" / "nova-backend.yaml", r"- name: CONTENT_SERVICE_URL$")
     assert any(e.startswith(f"::error file=k8s/nova-backend.yaml,line={line},") and CONTENT in e for e in errors)
-    assert lines[-1].startswith("::error title=novadiag::BROKEN: 4 of 24 edges")
+    route = line_of(repo / "k8s" / "nova-gateway.yaml", r"^kind: HTTPRoute$") - 1  # the document starts at apiVersion
+    assert any(e.startswith(f"::error file=k8s/nova-gateway.yaml,line={route},") for e in errors)
+    assert lines[-1].startswith("::error title=novadiag::BROKEN: 5 of 26 edges")
 
 
 def test_github_commands_cannot_be_forged_by_cluster_text() -> None:
@@ -241,9 +243,9 @@ def test_cli_json_is_compact_unless_indent_is_asked(repo: Path, capsys: pytest.C
 def test_only_broken_lists_broken_edges_and_keeps_the_whole_counts(repo: Path) -> None:
     assert main(["audit", "--manifests", "k8s", "--only", "broken", "-o", "r.json"]) == 1
     doc = json.loads((repo / "r.json").read_text())
-    assert {e["status"] for e in doc["edges"]} == {"dns-unresolvable"}
-    assert doc["summary"]["edges"] == 24 and doc["summary"]["by_status"]["ok"] == 19
-    assert (doc["summary"]["listed"], doc["summary"]["only"]) == (4, "broken")
+    assert {e["status"] for e in doc["edges"]} == {"dns-unresolvable", "blocked"}
+    assert doc["summary"]["edges"] == 26 and doc["summary"]["by_status"]["ok"] == 20
+    assert (doc["summary"]["listed"], doc["summary"]["only"]) == (5, "broken")
 
 
 def test_broken_only_keeps_the_verdict_of_the_whole_report(nova: Report) -> None:
@@ -262,14 +264,14 @@ def test_the_table_lists_broken_edges_and_counts_the_rest(repo: Path, capsys: py
     main(["audit", "--manifests", "k8s", "--all"])
     every = capsys.readouterr().out
     assert "CONTENT_SERVICE_URL" in default and "SPRING_DATASOURCE_URL" not in default
-    assert "20 other edge(s) by namespace (--all lists them)" in default
+    assert "21 other edge(s) by namespace (--all lists them)" in default
     assert "SPRING_DATASOURCE_URL" in every and "other edge(s)" not in every
 
 
 def test_markdown_counts_the_rest_unless_all_edges(nova: Report) -> None:
     default = nova.render("markdown")
-    assert "20 other edges by namespace" in default and "All 24 edges" not in default
-    assert "All 24 edges" in nova.render("markdown", all_edges=True)
+    assert "21 other edges by namespace" in default and "All 26 edges" not in default
+    assert "All 26 edges" in nova.render("markdown", all_edges=True)
 
 
 # --- HTML of a large cluster ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and none of them may carry a secret value or let cluster content become markup.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -126,7 +127,8 @@ def test_markdown_lists_each_broken_edge_with_its_fix(nova: Report) -> None:
     broken = _gfm_tables(nova.render("markdown"))[1]
     assert broken[0] == ["status", "source", "env", "host", "fix", "why"]
     fixes = sorted(row[4] for row in broken[1:])
-    assert fixes == [  # the values to write: scheme and path kept
+    assert fixes == [  # the values to write, scheme and path kept; a routing object's fix says what to add
+        "<code>add ReferenceGrant in nova-content: from HTTPRoute in nova-gateway to Service content-service</code>",
         "<code>content-service.nova-content:9081</code>",
         "<code>dns:///auth-service.nova-auth:9083</code>",
         "<code>http://feed-service.nova-feed:8089</code>",
@@ -183,15 +185,15 @@ def test_html_loads_nothing_and_allows_only_its_own_script(nova: Report) -> None
 
 def test_html_lists_every_edge_once_broken_first(nova: Report) -> None:
     statuses = re.findall(r'<tr(?: class="broken")? data-status="([a-z-]+)"', nova.render("html"))
-    assert len(statuses) == len(nova.edges) == 24
-    assert statuses[:4] == ["dns-unresolvable"] * 4
+    assert len(statuses) == len(nova.edges) == 26
+    assert statuses[:5] == ["dns-unresolvable"] * 4 + ["blocked"]
 
 
 def test_html_fix_first_section_names_every_fix(nova: Report) -> None:
     page = nova.render("html")
     section = page[page.index('id="fix"') : page.index('id="graph"')]
     for edge in nova.broken:
-        assert f"<code>{edge.fix}</code>" in section
+        assert f"<code>{html.escape(edge.fix or '')}</code>" in section
 
 
 # --- JUnit -------------------------------------------------------------------------------------
@@ -208,12 +210,12 @@ def test_junit_validates_against_the_schema_ci_readers_use(nova: Report, junit_s
 
 def test_junit_has_one_testcase_per_edge_and_a_failure_per_broken_edge(nova: Report) -> None:
     root = ET.fromstring(nova.render("junit"))
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("24", "4", "0")
-    assert len(root.findall("testsuite/testcase")) == 24
-    assert len(root.findall("testsuite/testcase/failure")) == 4
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("26", "5", "0")
+    assert len(root.findall("testsuite/testcase")) == 26
+    assert len(root.findall("testsuite/testcase/failure")) == 5
     backend = root.find("testsuite[@name='nova-backend']")
     assert backend is not None and (backend.get("tests"), backend.get("failures")) == ("15", "4")
-    assert sum(int(s.get("tests", "0")) for s in root) == 24
+    assert sum(int(s.get("tests", "0")) for s in root) == 26
 
 
 def test_junit_failure_says_the_status_the_fix_and_why(nova: Report) -> None:
@@ -257,7 +259,7 @@ def test_svg_draws_a_box_per_namespace_and_the_broken_links_red(nova: Report) ->
     assert len(boxes) == 10 and "(external)" in boxes
     links = svg.find("s:g[@class='nd-links']", SVG_NS)
     assert links is not None
-    assert sum("nd-broken" in p.get("class", "") for p in links) == 4
+    assert sum("nd-broken" in p.get("class", "") for p in links) == 5
 
 
 def test_svg_places_callers_left_of_what_they_call(nova: Report) -> None:
@@ -285,7 +287,8 @@ def test_dot_has_a_cluster_per_namespace_and_red_labelled_broken_edges(nova: Rep
     dot = nova.render("dot")
     assert dot.count("subgraph cluster_") == 10
     broken = [line for line in dot.splitlines() if "->" in line and 'color="#cf222e"' in line]
-    assert len(broken) == 4 and any('label="CONTENT_SERVICE_URL"' in line for line in broken)
+    assert len(broken) == 5 and any('label="CONTENT_SERVICE_URL"' in line for line in broken)
+    assert any('label="httproute:rules[0].backendRefs[0]"' in line for line in broken)
 
 
 def test_dot_quoting_keeps_quotes_backslashes_and_newlines_inside_the_string() -> None:
@@ -316,9 +319,9 @@ def test_mermaid_labels_cannot_end_the_label_or_carry_markup() -> None:
 
 def test_report_repr_html_shows_the_verdict_and_each_fix(nova: Report) -> None:
     shown = nova._repr_html_()
-    assert "4 of 24 edges broken" in shown
+    assert "5 of 26 edges broken" in shown
     for edge in nova.broken:
-        assert f"<code>{edge.fix}</code>" in shown
+        assert f"<code>{html.escape(edge.fix or '')}</code>" in shown
 
 
 def test_edge_repr_html_escapes_cluster_content() -> None:
@@ -340,7 +343,7 @@ def test_plan_repr_html_lists_the_steps_and_the_verification(nova: Report) -> No
 
     shown = plan_repr_html(plan(nova, "rewrite"))
     assert "novadiag plan: rewrite" in shown
-    assert "broken edges 4 -&gt; 0" in shown
+    assert "broken edges 5 -&gt; 0" in shown
 
 
 def test_a_plan_shows_itself_in_one_line_and_as_a_notebook_table(nova: Report) -> None:

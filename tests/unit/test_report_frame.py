@@ -39,10 +39,11 @@ def test_columns_are_typed_for_filtering(frame: pd.DataFrame) -> None:
     assert str(frame["probe_agrees"].dtype) == "boolean"
 
 
-def test_broken_rows_are_the_four_user_service_edges_with_their_fix(frame: pd.DataFrame) -> None:
+def test_broken_rows_are_the_four_user_service_edges_and_the_route_with_their_fix(frame: pd.DataFrame) -> None:
     broken = frame[frame["broken"]]
-    assert set(broken["source_name"]) == {"user-service"}
-    assert sorted(broken["target_namespace"]) == ["nova-auth", "nova-content", "nova-feed", "nova-media"]
+    assert set(broken["source_name"]) == {"user-service", "content-api"}
+    namespaces = ["nova-auth", "nova-content", "nova-content", "nova-feed", "nova-media"]
+    assert sorted(broken["target_namespace"]) == namespaces
     assert broken["fix"].notna().all()
 
 
@@ -53,7 +54,7 @@ def test_sorting_by_status_puts_what_to_fix_on_top(frame: pd.DataFrame) -> None:
 
 def test_value_counts_show_every_status_even_absent_ones(frame: pd.DataFrame) -> None:
     counts = frame["status"].value_counts()
-    assert counts["dns-unresolvable"] == 4 and counts["blocked"] == 0
+    assert counts["dns-unresolvable"] == 4 and counts["blocked"] == 1 and counts["no-endpoints"] == 0
 
 
 def test_external_edge_has_no_target_and_no_probe(frame: pd.DataFrame) -> None:
@@ -80,7 +81,8 @@ def test_square_matrix_of_broken_edges(nova: Report) -> None:
     square = nova.namespace_matrix(status="broken")
     assert square.loc["nova-backend"].sum() == 4
     assert square.loc["nova-backend", "nova-media"] == 1
-    assert square.drop(index="nova-backend").to_numpy().sum() == 0
+    assert square.loc["nova-gateway", "nova-content"] == 1  # the HTTPRoute without its ReferenceGrant
+    assert square.drop(index=["nova-backend", "nova-gateway"]).to_numpy().sum() == 0
     assert list(square.columns[-1:]) == ["(external)"]
 
 

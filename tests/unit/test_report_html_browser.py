@@ -175,24 +175,24 @@ def test_graph_draws_every_namespace_box_and_the_broken_edges_red(browser: Brows
             width: document.querySelector('#nd-graph svg').getBoundingClientRect().width})"""
     )
     assert "nova-backend" in drawn["boxes"] and "(external)" in drawn["boxes"]
-    assert drawn["broken"] == ["rgb(207, 34, 46)"] * 4
+    assert drawn["broken"] == ["rgb(207, 34, 46)"] * 5
     assert drawn["width"] > 600
 
 
 def test_edge_table_lists_every_edge_with_broken_ones_first(browser: Browser, nova_page: Path) -> None:
     statuses = browser.evaluate("[...document.querySelectorAll('#nd-edges tbody tr')].map(r => r.dataset.status)")
-    assert len(statuses) == 24
-    assert statuses[:4] == ["dns-unresolvable"] * 4
+    assert len(statuses) == 26
+    assert statuses[:5] == ["dns-unresolvable"] * 4 + ["blocked"]
 
 
-def test_only_broken_filter_leaves_the_four_broken_edges(browser: Browser, nova_page: Path) -> None:
+def test_only_broken_filter_leaves_the_five_broken_edges(browser: Browser, nova_page: Path) -> None:
     shown = browser.evaluate(
         """(() => { const box = document.getElementById('nd-broken'); box.click();
             const rows = [...document.querySelectorAll('#nd-edges tbody tr')].filter(r => !r.hidden);
             const text = document.getElementById('nd-shown').textContent; box.click();
             return {n: rows.length, text}; })()"""
     )
-    assert shown == {"n": 4, "text": "showing 4 of 24 edges"}
+    assert shown == {"n": 5, "text": "showing 5 of 26 edges"}
 
 
 def test_clicking_a_header_sorts_the_table(browser: Browser, nova_page: Path) -> None:

@@ -73,8 +73,14 @@ def test_objects_without_name_or_kind_are_skipped_with_findings():
 
 
 def test_unknown_kinds_are_counted_not_read():
-    snap = build_snapshot([{"kind": "Ingress", "metadata": {"name": "i"}}], SourceInfo("manifests"))
-    assert snap.findings[0].code == "kind-not-read" and "Ingress" in snap.findings[0].message
+    snap = build_snapshot([{"kind": "HorizontalPodAutoscaler", "metadata": {"name": "i"}}], SourceInfo("manifests"))
+    assert snap.findings[0].code == "kind-not-read" and "HorizontalPodAutoscaler" in snap.findings[0].message
+
+
+def test_routing_kinds_are_read():
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"}}
+    snap = build_snapshot([ingress], SourceInfo("manifests"))
+    assert snap.findings == () and snap.of("Ingress")[0]["metadata"] == {"name": "i", "namespace": "default"}
 
 
 def test_save_and_load_round_trip(tmp_path):
