@@ -16,7 +16,7 @@ import novadiag
 from novadiag.cli import main
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import build_index
-from novadiag.model import Edge, ObjectRef, SourceInfo
+from novadiag.model import ObjectRef, SourceInfo
 from novadiag.netpol.evaluation import build_policy_index, evaluate
 from novadiag.netpol.least_privilege import EDGES_ANNOTATION, generate_policies
 from novadiag.netpol.policy import Endpoint
@@ -341,6 +341,21 @@ def test_cli_writes_manifests_and_a_diff_against_todays_policies(tmp_path, capsy
     assert [p["podSelector"]["matchLabels"]["app"] for p in db["spec"]["ingress"][0]["from"]] == ["api", "web"]
 
 
+def test_cli_ingress_from_admits_each_named_controller_namespace(tmp_path, capsys):
+    manifests = tmp_path / "shop.yaml"
+    manifests.write_text(yaml.safe_dump_all([*shop(), shop_ingress()]))
+    assert main(["policies", "generate", "--manifests", str(manifests)]) == 0
+    assert "--ingress-from NS" in capsys.readouterr().err
+    argv = ["policies", "generate", "--manifests", str(manifests), "--ingress-from", "ingress-nginx"]
+    assert main([*argv, "--ingress-from", "traefik"]) == 0
+    out, err = capsys.readouterr()
+    api = next(d for d in yaml.safe_load_all(out) if d and d["metadata"]["name"] == "novadiag-ingress-api")
+    for controller in ("ingress-nginx", "traefik"):
+        assert [r["ports"] for r in controller_rules(api, controller)] == [[{"protocol": "TCP", "port": 8080}]]
+    assert "--ingress-from NS" not in err
+    assert "admits back/ingress/shop/" in out  # the YAML comment names the routing edge
+
+
 def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
     """Replace Nova's own policies with the generated ones and re-audit: ok stays ok, broken stays broken."""
     report = novadiag.audit(manifests=[str(NOVA)])
@@ -352,9 +367,27 @@ def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
     now = {e.id: e.status for e in after.edges}
     changed = {i: (before[i], now[i]) for i in before if before[i] != now[i]}
     assert changed == {i: ("external", "blocked") for i, s in before.items() if s == "external"}
-    # an Ingress or a route runs no pod of its own: its ok edges are noted, not admitted
+    # without --ingress-from the Ingress's backend is noted, not admitted (the HTTPRoute lacks its grant)
+    routed = [e for e in report.edges if e.status == "ok" and e.reference.routing]
+    assert [e.source for e in routed] == [ObjectRef("Ingress", "nova-gateway", "graphql-gateway")]
     assert len(generated.edges) == sum(1 for e in report.edges if e.status == "ok" and not e.reference.routing)
-    assert any("Ingress" in note for note in generated.notes)
+    assert any("Service nova-gateway/graphql-gateway will be unreachable" in note for note in generated.notes)
+
+
+def test_nova_ingress_backend_admits_the_controller_on_the_named_ports_pod_port():
+    """Nova's Ingress names the Service port "http-graphql" (port 4000, targetPort "http-graphql" = 4000)."""
+    report = novadiag.audit(manifests=[str(NOVA)])
+    generated = generate_policies(report, ingress_from=("ingress-nginx",))
+    gateway = named(generated, "nova-gateway", "novadiag-ingress-graphql-gateway")
+    assert controller_rules(gateway, "ingress-nginx") == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+            "ports": [{"protocol": "TCP", "port": 4000}],
+        }
+    ]
+    assert controller_pod_admitted(generated, report, "ingress-nginx", "nova-gateway/graphql-gateway", 4000)
+    ok_routed = {e.id for e in report.edges if e.status == "ok" and e.reference.routing}
+    assert ok_routed <= set(generated.edges)
 
 
 # -- property: over generated small clusters ------------------------------------------------------
