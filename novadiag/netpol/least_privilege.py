@@ -31,12 +31,15 @@ in the cluster: every ``ok`` edge must stay allowed (DNS first, then the
 connection, as the audit judges it), and every other (source pod, target pod,
 port) among the audited namespaces must be denied. Pod labels that cannot
 tell two workloads apart make that impossible; the generator then refuses
-with the pair it cannot deny rather than print a wider policy.
+with the pair it cannot deny rather than print a wider policy. Routing edges are
+judged from a pod of each controller namespace: admitted to the backends on
+their ports, denied everywhere else.
 
 Never admitted: ``external`` edges (egress to outside the cluster is dropped
 by the default deny), broken and ``unverified`` edges, edges whose source is
 not a pod-running workload and not a routing object, routing edges whose
-controller namespace is unknown, and ``ok`` edges to an ExternalName Service (outside traffic again).
+controller namespace is unknown, and ``ok`` edges to an ExternalName Service
+(outside traffic again).
 Each skipped edge is named in ``notes``. ``kube-system`` gets no policy: it
 holds the DNS pods every generated policy relies on.
 
@@ -322,7 +325,7 @@ def _controller_allowances(
     edge: Edge, controllers: Sequence[str], cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
 ) -> list[ControllerAllowance]:
     """The backend pods a routing edge reaches, admitted from its controllers' namespaces; a note when unknown."""
-    meant = edge.resolves_to
+    meant = edge.resolves_to if edge.status == "ok" else edge.target
     svc = None if meant is None else cluster.service(meant.namespace or "default", meant.name)
     if svc is None or svc.type == "ExternalName" or not svc.selector:
         notes.append(f"edge {edge.id}: its Service selects no pods (ExternalName or no selector), not admitted")
