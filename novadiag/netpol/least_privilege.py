@@ -536,7 +536,7 @@ def _prove_controllers(index: PolicyIndex, pods: Sequence[Workload], routed: Seq
     """A pod of each controller namespace reaches the backends on their ports, and no other pod or port."""
     needed = {(r.controller, r.target.ref, r.port, r.protocol): r.edge for r in routed}
     for controller in sorted({r.controller for r in routed}):
-        pod = Endpoint(controller, {}, f"a pod of {controller}")
+        pod = Endpoint(controller, {}, "(any pod)")
         for target in pods:
             ports = {(port, proto) for _, port, proto in Endpoint.from_workload(target).ports}
             ports |= {(r.port, r.protocol) for r in routed if r.target.ref == target.ref}

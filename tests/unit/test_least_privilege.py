@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import build_index
 from novadiag.model import ObjectRef, SourceInfo
 from novadiag.netpol.evaluation import build_policy_index, evaluate
-from novadiag.netpol.least_privilege import EDGES_ANNOTATION, generate_policies
+from novadiag.netpol.least_privilege import EDGES_ANNOTATION, ControllerAllowance, generate_policies, prove
 from novadiag.netpol.policy import Endpoint
 from novadiag.pipeline import audit_snapshot
 from novadiag.snapshot import build_snapshot
@@ -305,6 +306,33 @@ def test_an_ingress_backend_without_its_controller_namespace_is_noted_with_the_o
     assert "Service back/api will be unreachable from the controller of Ingress back/shop" in note
     assert "--ingress-from NS" in note
     assert controller_rules(named(generated, "back", "novadiag-ingress-api"), "ingress-nginx") == []
+
+
+def test_the_proof_refuses_a_controller_rule_that_is_missing_or_too_wide():
+    """Hand-edited policies: the controller rule removed, then widened to the api's admin port."""
+    report = report_of([*shop(), shop_ingress()])
+    routed = next(e for e in report.edges if e.reference.routing)
+    assert report.snapshot is not None
+    api = next(w for w in report.snapshot.workloads if w.ref.name == "api")
+    needed = [ControllerAllowance(routed.id, "ingress-nginx", api, 8080, "TCP")]
+    deny = [p for p in generate_policies(report).policies if p["metadata"]["name"] == "novadiag-default-deny"]
+    prove(report, deny, [], ["back", "front"], [])  # nothing needed, nothing admitted
+    denied = re.escape(f"would deny edge {routed.id}: ingress to back/api is denied")
+    with pytest.raises(PolicyProofError, match=denied):
+        prove(report, deny, [], ["back", "front"], needed)
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    rule = {"from": [peer], "ports": [{"protocol": "TCP", "port": 8080}]}
+    admit = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "controller", "namespace": "back"},
+        "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"], "ingress": [rule]},
+    }
+    prove(report, [*deny, admit], [], ["back", "front"], needed)
+    rule["ports"] = [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 9090}]
+    wider = re.escape("would admit ingress-nginx/(any pod) -> Deployment back/api on TCP 9090")
+    with pytest.raises(PolicyProofError, match=wider):
+        prove(report, [*deny, admit], [], ["back", "front"], needed)
 
 
 def test_a_gateway_route_backend_admits_the_gateways_namespace_by_default():
