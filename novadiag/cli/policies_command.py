@@ -43,7 +43,11 @@ def run_policies_generate(args: argparse.Namespace) -> int:
     )
     fixing = plan(report) if args.include_planned else None
     generated = generate_policies(
-        report, include_planned=args.include_planned, plan=fixing, namespaces=args.namespaces
+        report,
+        include_planned=args.include_planned,
+        plan=fixing,
+        namespaces=args.namespaces,
+        ingress_from=args.ingress_from,
     )
     for note in generated.notes:
         print(f"novadiag: note: {visible(note)}", file=sys.stderr)

@@ -13,6 +13,14 @@ is printed. Per audited namespace:
   ``targetPort`` resolved against the pod's container ports);
 - ``novadiag-ingress-<workload>``: the matching rule on the target's side.
 
+An ``ok`` edge from a routing object (Ingress, Gateway API route, VirtualService)
+has no pod of its own to start from: the traffic comes from the ingress
+controller or the Gateway's data plane. Its backend's pods get an ingress rule
+admitting every pod of the controller's namespace (``ingress_from``, else the
+namespace of a route's parent Gateway, where its data-plane pods usually run)
+on the port the backend pod sees; without either, the edge is noted as a
+backend its controller could not reach.
+
 Rules are merged without widening: one policy per workload and direction,
 peers with the same ports share a rule (a rule admits every peer on every
 port it lists, so only identical port sets merge). Each policy carries the
@@ -23,12 +31,15 @@ in the cluster: every ``ok`` edge must stay allowed (DNS first, then the
 connection, as the audit judges it), and every other (source pod, target pod,
 port) among the audited namespaces must be denied. Pod labels that cannot
 tell two workloads apart make that impossible; the generator then refuses
-with the pair it cannot deny rather than print a wider policy.
+with the pair it cannot deny rather than print a wider policy. Routing edges are
+judged from a pod of each controller namespace: admitted to the backends on
+their ports, denied everywhere else.
 
 Never admitted: ``external`` edges (egress to outside the cluster is dropped
 by the default deny), broken and ``unverified`` edges, edges whose source is
-not a pod-running workload (an Ingress or Gateway names a Service, it runs no
-pod), and ``ok`` edges to an ExternalName Service (outside traffic again).
+not a pod-running workload and not a routing object, routing edges whose
+controller namespace is unknown, and ``ok`` edges to an ExternalName Service
+(outside traffic again).
 Each skipped edge is named in ``notes``. ``kube-system`` gets no policy: it
 holds the DNS pods every generated policy relies on.
 
@@ -50,7 +61,7 @@ import yaml
 
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import ClusterIndex, ServiceInfo, build_index
-from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef
+from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, Reference
 from novadiag.netpol.evaluation import (
     PolicyIndex,
     build_policy_index,
@@ -70,6 +81,8 @@ EDGES_ANNOTATION = "novadiag.io/edges"
 GENERATED_LABEL = "novadiag.io/generated"
 DEFAULT_DENY = "novadiag-default-deny"
 ALLOW_DNS = "novadiag-allow-dns"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+"""A route's parentRefs group for a Gateway (netpol may not import novadiag.routing, which sits above it)."""
 
 Port = tuple[int, str]
 """(port the destination pod sees, protocol)."""
@@ -126,6 +139,17 @@ class Allowance:
 
 
 @dataclass(frozen=True)
+class ControllerAllowance:
+    """One connection a routing edge needs: any pod of the controller's namespace to one backend's pods."""
+
+    edge: str
+    controller: str
+    target: Workload
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
 class GeneratedPolicies:
     """The generated NetworkPolicies, the ones they replace, and what was left out and why.
 
@@ -167,6 +191,7 @@ def generate_policies(
     include_planned: bool = False,
     plan: FixingPlan | None = None,
     namespaces: Sequence[str] | None = None,
+    ingress_from: Sequence[str] = (),
 ) -> GeneratedPolicies:
     """NetworkPolicies that admit exactly the report's ``ok`` edges, proven before they are returned.
 
@@ -176,6 +201,9 @@ def generate_policies(
         plan: ``novadiag.plan(report, ...)``, required with ``include_planned``.
         namespaces: the namespaces to generate for (default: every namespace holding a
             workload, ``kube-system`` aside).
+        ingress_from: namespaces the ingress controllers / Gateway data planes run in: the
+            backends of ``ok`` routing edges admit their pods (default for a Gateway API
+            route: its parent Gateways' namespaces).
 
     Raises:
         PolicyProofError: the generated set would deny a needed edge or admit other traffic.
@@ -198,7 +226,15 @@ def generate_policies(
     if include_planned:
         assert plan is not None
         wanted += _planned(report, plan, notes)
-    allowances = [a for e in wanted for a in _allowances(e, workloads, cluster, index, notes)]
+    allowances = [
+        a for e in wanted if not e.reference.routing for a in _allowances(e, workloads, cluster, index, notes)
+    ]
+    routed = [
+        a
+        for e in wanted
+        if e.reference.routing
+        for a in _controller_allowances(e, _controllers(snap, e, ingress_from), cluster, index, notes)
+    ]
     notes += [
         f"edge {e.id}: {e.status}, not admitted"
         for e in report.edges
@@ -209,10 +245,10 @@ def generate_policies(
         for w in workloads.values()
         if w.host_network and w.namespace in audited
     ]
-    policies = _policies(audited, allowances, index)
+    policies = _policies(audited, allowances, routed, index)
     existing = _existing(snap, audited)
-    prove(report, policies, allowances, audited)
-    edges = tuple(sorted({a.edge for a in allowances}))
+    prove(report, policies, allowances, audited, routed)
+    edges = tuple(sorted({a.edge for a in allowances} | {r.edge for r in routed}))
     return GeneratedPolicies(tuple(audited), tuple(policies), existing, edges, tuple(notes))
 
 
@@ -268,6 +304,63 @@ def _allowances(
     return out
 
 
+def _controllers(snap: Snapshot, edge: Edge, ingress_from: Sequence[str]) -> list[str]:
+    """Where the routing edge's traffic comes from: the given namespaces, else a route's parent Gateways'."""
+    if ingress_from:
+        return sorted(set(ingress_from))
+    route = edge.source
+    raw = snap.get(route.kind, route.namespace, route.name)
+    if raw is None or route.kind in ("Ingress", "VirtualService"):
+        return []
+    found = set()
+    for parent in (raw.get("spec") or {}).get("parentRefs") or ():
+        if not isinstance(parent, Mapping):
+            continue
+        if parent.get("group", GATEWAY_GROUP) == GATEWAY_GROUP and parent.get("kind", "Gateway") == "Gateway":
+            found.add(str(parent.get("namespace") or route.namespace or "default"))
+    return sorted(found)
+
+
+def _controller_allowances(
+    edge: Edge, controllers: Sequence[str], cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
+) -> list[ControllerAllowance]:
+    """The backend pods a routing edge reaches, admitted from its controllers' namespaces; a note when unknown."""
+    meant = edge.resolves_to if edge.status == "ok" else edge.target
+    svc = None if meant is None else cluster.service(meant.namespace or "default", meant.name)
+    if svc is None or svc.type == "ExternalName" or not svc.selector:
+        notes.append(f"edge {edge.id}: its Service selects no pods (ExternalName or no selector), not admitted")
+        return []
+    if not controllers:
+        notes.append(
+            f"edge {edge.id}: Service {svc.ref.namespace}/{svc.ref.name} will be unreachable from the "
+            f"controller of {edge.source} under the default deny; --ingress-from NS (the controller's "
+            "namespace) admits it"
+        )
+        return []
+    port = _service_port(svc, edge.reference)
+    behind = {(w.namespace, w.ref.name): w for w in cluster.selected_workloads(svc)}
+    out = []
+    for pod in index.service_pods(svc, None):
+        target = behind[(pod.namespace, pod.name)]
+        traffic = pod_traffic(svc, port, pod)
+        if traffic.port is None:
+            notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
+            continue
+        out += [ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol) for ns in controllers]
+    return out
+
+
+def _service_port(svc: ServiceInfo, reference: Reference) -> int | None:
+    """The Service port a routing backend names: its number, or the port its name (as written) stands for."""
+    if reference.port is not None:
+        return reference.port
+    written = reference.reference.rpartition(":")[2] if ":" in reference.reference else None
+    named = next((sp.port for sp in svc.ports if written and sp.name == written), None)
+    if named is None and len(svc.ports) == 1:
+        return svc.ports[0].port  # a backend without a port reaches a single-port Service's only port
+    return named
+
+
 # -- building the manifests ---------------------------------------------------------------------
 
 
@@ -282,7 +375,12 @@ class _Side:
         self.peers[json.dumps(peer, sort_keys=True)][port].add(edge)
 
 
-def _policies(audited: Sequence[str], allowances: Iterable[Allowance], index: PolicyIndex) -> list[dict[str, Any]]:
+def _policies(
+    audited: Sequence[str],
+    allowances: Iterable[Allowance],
+    routed: Iterable[ControllerAllowance],
+    index: PolicyIndex,
+) -> list[dict[str, Any]]:
     egress: dict[ObjectRef, _Side] = {}
     ingress: dict[ObjectRef, _Side] = {}
     for a in allowances:
@@ -293,6 +391,10 @@ def _policies(audited: Sequence[str], allowances: Iterable[Allowance], index: Po
         if a.target.namespace in audited:
             source_peer = _peer(a.source.namespace, dict(a.source.pod_labels))
             ingress.setdefault(a.target.ref, _Side(a.target)).add(source_peer, port, a.edge)
+    for r in routed:
+        if r.target.namespace in audited:
+            controller_peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: r.controller}}}
+            ingress.setdefault(r.target.ref, _Side(r.target)).add(controller_peer, (r.port, r.protocol), r.edge)
     out = [p for ns in audited for p in _namespace_policies(ns, index)]
     clashes = _taken(egress), _taken(ingress)
     out += [_workload_policy(side, "egress", clashes[0]) for side in egress.values()]
@@ -397,9 +499,16 @@ def _dump(value: Mapping[str, Any]) -> str:
 
 
 def prove(
-    report: Report, policies: Sequence[Mapping[str, Any]], allowances: Sequence[Allowance], audited: Sequence[str]
+    report: Report,
+    policies: Sequence[Mapping[str, Any]],
+    allowances: Sequence[Allowance],
+    audited: Sequence[str],
+    routed: Sequence[ControllerAllowance] = (),
 ) -> None:
     """Judge ``policies`` as the cluster's only ones: needed edges allowed, every other pair denied.
+
+    Routing edges are judged from a pod of the controller's namespace, on the
+    backend's ingress side (the controller's own egress is its namespace's business).
 
     Raises:
         PolicyProofError: naming the first edge denied or the first pair admitted without an edge.
@@ -420,6 +529,28 @@ def prove(
                 f"the generated NetworkPolicies would admit {source.ref} -> {target.ref} on {protocol} {port}, "
                 "which no ok edge uses (their pod labels cannot be told apart)"
             )
+    _prove_controllers(index, pods, routed)
+
+
+def _prove_controllers(index: PolicyIndex, pods: Sequence[Workload], routed: Sequence[ControllerAllowance]) -> None:
+    """A pod of each controller namespace reaches the backends on their ports, and no other pod or port."""
+    needed = {(r.controller, r.target.ref, r.port, r.protocol): r.edge for r in routed}
+    for controller in sorted({r.controller for r in routed}):
+        pod = Endpoint(controller, {}, "(any pod)")
+        for target in pods:
+            ports = {(port, proto) for _, port, proto in Endpoint.from_workload(target).ports}
+            ports |= {(r.port, r.protocol) for r in routed if r.target.ref == target.ref}
+            for port, protocol in sorted(ports):
+                edge = needed.get((controller, target.ref, port, protocol))
+                decision = evaluate(index, pod, index.endpoint(target), port=port, protocol=protocol)
+                admitted = decision.ingress is not None and decision.ingress.allowed
+                if edge is not None and not admitted:
+                    raise PolicyProofError(f"the generated NetworkPolicies would deny edge {edge}: {decision.detail}")
+                if edge is None and admitted:
+                    raise PolicyProofError(
+                        f"the generated NetworkPolicies would admit {pod.label} -> {target.ref} on "
+                        f"{protocol} {port}, which no ok routing edge uses"
+                    )
 
 
 def _prove_edges_allowed(index: PolicyIndex, cluster: ClusterIndex, allowances: Sequence[Allowance]) -> None:

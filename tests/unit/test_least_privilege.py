@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ import novadiag
 from novadiag.cli import main
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import build_index
-from novadiag.model import Edge, ObjectRef, SourceInfo
+from novadiag.model import ObjectRef, SourceInfo
 from novadiag.netpol.evaluation import build_policy_index, evaluate
-from novadiag.netpol.least_privilege import EDGES_ANNOTATION, generate_policies
+from novadiag.netpol.least_privilege import EDGES_ANNOTATION, ControllerAllowance, generate_policies, prove
+from novadiag.netpol.policy import Endpoint
 from novadiag.pipeline import audit_snapshot
 from novadiag.snapshot import build_snapshot
 
@@ -225,16 +227,126 @@ def test_a_report_without_its_snapshot_is_a_config_error():
         generate_policies(report)
 
 
-def test_a_source_that_runs_no_pod_is_skipped_with_a_note():
-    report = report_of(shop())
-    ok = next(e for e in report.edges if e.status == "ok")
-    ingress = dataclasses.replace(ok.reference, workload=ObjectRef("Ingress", "front", "shop"))
-    report = dataclasses.replace(
-        report, edges=(*report.edges, Edge(ingress, "ok", "routes to api", ok.target, ok.resolves_to))
-    )
+def shop_ingress() -> dict[str, Any]:
+    """An Ingress in back routing to api on Service port 80 (targetPort "http", the pod's 8080)."""
+    backend = {"service": {"name": "api", "port": {"number": 80}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "back"},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]},
+    }
+
+
+def shop_route(gateway_namespace: str) -> list[dict[str, Any]]:
+    """A Gateway in ``gateway_namespace`` admitting routes from every namespace, and an HTTPRoute in back to api."""
+    listener = {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": gateway_namespace},
+        "spec": {"gatewayClassName": "any", "listeners": [listener]},
+    }
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": "back"},
+        "spec": {
+            "parentRefs": [{"name": "edge", "namespace": gateway_namespace}],
+            "rules": [{"backendRefs": [{"name": "api", "port": 80}]}],
+        },
+    }
+    return [namespace(gateway_namespace), gateway, route]
+
+
+def controller_pod_admitted(
+    generated: novadiag.GeneratedPolicies, report: novadiag.Report, controller: str, dst: str, port: int
+) -> bool:
+    """Would a pod of the controller's namespace reach ``dst`` on ``port`` under the generated policies?"""
+    assert report.snapshot is not None
+    index = build_policy_index(report.snapshot, build_index(report.snapshot), policies=generated.policies)
+    target = next(w for w in report.snapshot.workloads if f"{w.namespace}/{w.ref.name}" == dst)
+    pod = Endpoint(controller, {"app.kubernetes.io/name": "controller"}, "controller")
+    return evaluate(index, pod, index.endpoint(target), port=port).allowed
+
+
+def controller_rules(policy: dict[str, Any], controller: str) -> list[dict[str, Any]]:
+    """The ingress rules whose peers include the whole controller namespace, with those peers alone."""
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}
+    return [{"from": [peer], "ports": r["ports"]} for r in policy["spec"]["ingress"] if peer in r["from"]]
+
+
+def test_an_ingress_backend_admits_the_controller_namespace_on_the_pods_port():
+    report = report_of([*shop(), shop_ingress()])
+    routed = next(e for e in report.edges if e.reference.routing)
+    assert routed.status == "ok"
+    generated = generate_policies(report, ingress_from=("ingress-nginx",))
+    api = named(generated, "back", "novadiag-ingress-api")
+    assert controller_rules(api, "ingress-nginx") == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+            "ports": [{"protocol": "TCP", "port": 8080}],  # targetPort "http", not the Service's 80
+        }
+    ]
+    assert routed.id in json.loads(api["metadata"]["annotations"][EDGES_ANNOTATION])["ingress[0]"]
+    assert routed.id in generated.edges
+    assert controller_pod_admitted(generated, report, "ingress-nginx", "back/api", 8080)
+    assert not controller_pod_admitted(generated, report, "ingress-nginx", "back/api", 9090)
+    assert not controller_pod_admitted(generated, report, "ingress-nginx", "back/db", 5432)
+    assert not controller_pod_admitted(generated, report, "elsewhere", "back/api", 8080)
+    assert not any(routed.id in n for n in generated.notes)
+
+
+def test_an_ingress_backend_without_its_controller_namespace_is_noted_with_the_option():
+    report = report_of([*shop(), shop_ingress()])
+    routed = next(e for e in report.edges if e.reference.routing)
     generated = generate_policies(report)
-    assert any("source Ingress front/shop runs no pod" in n for n in generated.notes)
-    assert ingress.edge_id not in generated.edges
+    assert routed.id not in generated.edges
+    note = next(n for n in generated.notes if routed.id in n)
+    assert "Service back/api will be unreachable from the controller of Ingress back/shop" in note
+    assert "--ingress-from NS" in note
+    assert controller_rules(named(generated, "back", "novadiag-ingress-api"), "ingress-nginx") == []
+
+
+def test_the_proof_refuses_a_controller_rule_that_is_missing_or_too_wide():
+    """Hand-edited policies: the controller rule removed, then widened to the api's admin port."""
+    report = report_of([*shop(), shop_ingress()])
+    routed = next(e for e in report.edges if e.reference.routing)
+    assert report.snapshot is not None
+    api = next(w for w in report.snapshot.workloads if w.ref.name == "api")
+    needed = [ControllerAllowance(routed.id, "ingress-nginx", api, 8080, "TCP")]
+    deny = [p for p in generate_policies(report).policies if p["metadata"]["name"] == "novadiag-default-deny"]
+    prove(report, deny, [], ["back", "front"], [])  # nothing needed, nothing admitted
+    denied = re.escape(f"would deny edge {routed.id}: ingress to back/api is denied")
+    with pytest.raises(PolicyProofError, match=denied):
+        prove(report, deny, [], ["back", "front"], needed)
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    rule = {"from": [peer], "ports": [{"protocol": "TCP", "port": 8080}]}
+    admit = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "controller", "namespace": "back"},
+        "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"], "ingress": [rule]},
+    }
+    prove(report, [*deny, admit], [], ["back", "front"], needed)
+    rule["ports"] = [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 9090}]
+    wider = re.escape("would admit ingress-nginx/(any pod) -> Deployment back/api on TCP 9090")
+    with pytest.raises(PolicyProofError, match=wider):
+        prove(report, [*deny, admit], [], ["back", "front"], needed)
+
+
+def test_a_gateway_route_backend_admits_the_gateways_namespace_by_default():
+    report = report_of([*shop(), *shop_route("edge")])
+    routed = next(e for e in report.edges if e.reference.routing)
+    assert routed.status == "ok", routed.detail
+    generated = generate_policies(report)
+    api = named(generated, "back", "novadiag-ingress-api")
+    assert [r["ports"] for r in controller_rules(api, "edge")] == [[{"protocol": "TCP", "port": 8080}]]
+    assert controller_pod_admitted(generated, report, "edge", "back/api", 8080)
+    # the option names the controllers outright: the Gateway's namespace is then not assumed
+    given = generate_policies(report, ingress_from=("gw-system",))
+    assert controller_rules(named(given, "back", "novadiag-ingress-api"), "edge") == []
+    assert controller_pod_admitted(given, report, "gw-system", "back/api", 8080)
 
 
 def test_cli_writes_manifests_and_a_diff_against_todays_policies(tmp_path, capsys):
@@ -257,6 +369,21 @@ def test_cli_writes_manifests_and_a_diff_against_todays_policies(tmp_path, capsy
     assert [p["podSelector"]["matchLabels"]["app"] for p in db["spec"]["ingress"][0]["from"]] == ["api", "web"]
 
 
+def test_cli_ingress_from_admits_each_named_controller_namespace(tmp_path, capsys):
+    manifests = tmp_path / "shop.yaml"
+    manifests.write_text(yaml.safe_dump_all([*shop(), shop_ingress()]))
+    assert main(["policies", "generate", "--manifests", str(manifests)]) == 0
+    assert "--ingress-from NS" in capsys.readouterr().err
+    argv = ["policies", "generate", "--manifests", str(manifests), "--ingress-from", "ingress-nginx"]
+    assert main([*argv, "--ingress-from", "traefik"]) == 0
+    out, err = capsys.readouterr()
+    api = next(d for d in yaml.safe_load_all(out) if d and d["metadata"]["name"] == "novadiag-ingress-api")
+    for controller in ("ingress-nginx", "traefik"):
+        assert [r["ports"] for r in controller_rules(api, controller)] == [[{"protocol": "TCP", "port": 8080}]]
+    assert "--ingress-from NS" not in err
+    assert "admits back/ingress/shop/" in out  # the YAML comment names the routing edge
+
+
 def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
     """Replace Nova's own policies with the generated ones and re-audit: ok stays ok, broken stays broken."""
     report = novadiag.audit(manifests=[str(NOVA)])
@@ -268,9 +395,27 @@ def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
     now = {e.id: e.status for e in after.edges}
     changed = {i: (before[i], now[i]) for i in before if before[i] != now[i]}
     assert changed == {i: ("external", "blocked") for i, s in before.items() if s == "external"}
-    # an Ingress or a route runs no pod of its own: its ok edges are noted, not admitted
+    # without --ingress-from the Ingress's backend is noted, not admitted (the HTTPRoute lacks its grant)
+    routed = [e for e in report.edges if e.status == "ok" and e.reference.routing]
+    assert [e.source for e in routed] == [ObjectRef("Ingress", "nova-gateway", "graphql-gateway")]
     assert len(generated.edges) == sum(1 for e in report.edges if e.status == "ok" and not e.reference.routing)
-    assert any("Ingress" in note for note in generated.notes)
+    assert any("Service nova-gateway/graphql-gateway will be unreachable" in note for note in generated.notes)
+
+
+def test_nova_ingress_backend_admits_the_controller_on_the_named_ports_pod_port():
+    """Nova's Ingress names the Service port "http-graphql" (port 4000, targetPort "http-graphql" = 4000)."""
+    report = novadiag.audit(manifests=[str(NOVA)])
+    generated = generate_policies(report, ingress_from=("ingress-nginx",))
+    gateway = named(generated, "nova-gateway", "novadiag-ingress-graphql-gateway")
+    assert controller_rules(gateway, "ingress-nginx") == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+            "ports": [{"protocol": "TCP", "port": 4000}],
+        }
+    ]
+    assert controller_pod_admitted(generated, report, "ingress-nginx", "nova-gateway/graphql-gateway", 4000)
+    ok_routed = {e.id for e in report.edges if e.status == "ok" and e.reference.routing}
+    assert ok_routed <= set(generated.edges)
 
 
 # -- property: over generated small clusters ------------------------------------------------------
