@@ -283,18 +283,6 @@ _TYPED_LISTS: Mapping[str, tuple[str, str]] = {
     "RoleBinding": ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces"),
     "Ingress": ("NetworkingV1Api", "list_ingress_for_all_namespaces"),
 }
-_CUSTOM_KINDS = (
-    "Gateway",
-    "HTTPRoute",
-    "GRPCRoute",
-    "TLSRoute",
-    "TCPRoute",
-    "ReferenceGrant",
-    "VirtualService",
-    "DestinationRule",
-    "ServiceEntry",
-)
-"""Gateway API and Istio kinds: CRDs, which the official client lists as plain dicts (it has no models for them)."""
 
 
 def _typed_listing(kubeconfig: str, page_size: int) -> int:
@@ -303,6 +291,10 @@ def _typed_listing(kubeconfig: str, page_size: int) -> int:
     from kubernetes import config as k8s_config
     from kubernetes.client.exceptions import ApiException
 
+    from novadiag.model import SNAPSHOT_KINDS
+
+    # Gateway API and Istio kinds are CRDs: the official client has no models and lists them as dicts.
+    custom_kinds = [kind for kind in SNAPSHOT_KINDS if kind not in _TYPED_LISTS]
     api_client = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     count = 0
     try:
@@ -320,7 +312,7 @@ def _typed_listing(kubeconfig: str, page_size: int) -> int:
                 token = page.metadata._continue
                 if not token:
                     break
-        count += sum(_custom_listing(k8s.CustomObjectsApi(api_client), kind, page_size) for kind in _CUSTOM_KINDS)
+        count += sum(_custom_listing(k8s.CustomObjectsApi(api_client), kind, page_size) for kind in custom_kinds)
     finally:
         api_client.close()
     return count

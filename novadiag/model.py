@@ -203,7 +203,7 @@ class Reference:
 
     @property
     def edge_id(self) -> str:
-        """Stable, readable id: one edge per (workload, container, env var, host, port)."""
+        """Stable, readable id: one edge per (workload, container, slot, host, port); slot: env var or location."""
         port = "-" if self.port is None else str(self.port)
         w = self.workload
         return f"{w.namespace}/{w.kind.lower()}/{w.name}/{self.container}/{self.slot}/{self.host}:{port}"
