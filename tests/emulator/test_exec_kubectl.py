@@ -96,15 +96,24 @@ def test_exec_refusals_are_one_clear_error(nova_lab: Lab) -> None:
     missing = kubectl(nova_lab, "exec", "nope", "-n", "nova-backend", "--", "true")
     assert missing.returncode == 1
     assert missing.stderr.strip() == 'Error from server (NotFound): pods "nope" not found'
-    crashing = running_or_crashing(nova_lab, "nova-backend", "user-service")
+    crashing = backing_off(nova_lab, "nova-backend", "user-service")
     refused = kubectl(nova_lab, "exec", crashing, "-n", "nova-backend", "--", "true")
     assert refused.returncode == 1
     assert 'unable to upgrade connection: container not found ("user-service")' in refused.stderr
 
 
-def running_or_crashing(lab: Lab, namespace: str, prefix: str) -> str:
-    names = kubectl(lab, "get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
-    return next(n for n in names if n.startswith(prefix))
+def backing_off(lab: Lab, namespace: str, prefix: str) -> str:
+    """A pod whose container waits in CrashLoopBackOff now: between restarts it runs for a moment,
+    and an exec that lands then rightly succeeds, so the refusal is asked for while it waits."""
+    query = "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].state.waiting.reason}{'\\n'}{end}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in kubectl(lab, "get", "pods", "-n", namespace, "-o", query).stdout.splitlines():
+            name, _, reason = line.partition(" ")
+            if name.startswith(prefix) and reason == "CrashLoopBackOff":
+                return name
+        time.sleep(0.2)
+    raise AssertionError(f"no {namespace}/{prefix} pod waited in CrashLoopBackOff within 30 s")
 
 
 def test_a_command_dies_with_the_client_that_ran_it(nova_lab: Lab) -> None:
