@@ -27,6 +27,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from novadiag.cli import main
+from novadiag.redaction import redact
 
 pytestmark = pytest.mark.skipif(not Path("/bin/bash").exists(), reason="needs bash")
 
@@ -107,8 +108,13 @@ def patched_value(calls: list[list[str]]) -> str:
 @given(SHELLY)
 @example("a'b\"c`id`d|e;f&g<h>i\\j*k{l}~m!n#o$HOME")
 @example("$(touch${IFS}pwned)")
+@example(";<:@@")
 def test_env_values_reach_kubectl_exactly(tail: str):
     value = f"http://api:80/{tail}"
+    # A value the redactor masks (``;<:@@`` reads as ``user:password@``) is rewritten from the live
+    # value the script reads at run time, which a recording kubectl cannot serve:
+    # tests/unit/test_plan_credentials.py covers that path.
+    assume(redact(value) == value)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         workdir = Path(tmp)
         code, calls = plan_and_execute(manifests(value), workdir)
