@@ -31,7 +31,7 @@ from novadiag.planning.formats import render_plan
 from novadiag.planning.operations import Operation
 from novadiag.planning.resume import plan_resuming
 from novadiag.planning.simulate import normalize, verify_plan
-from novadiag.planning.strategies import crashlooping_workloads, plan_fixes
+from novadiag.planning.strategies import crashlooping_workloads, plan_fixes, rewritten_edge_ids
 from novadiag.planning.values import (
     PLAN_SCHEMA,
     STRATEGIES,
@@ -132,5 +132,5 @@ def _plan_fixes(report: Report, options: PlanOptions) -> Plan:
         steps=steps,
         fixes=fixes,
         warnings=warnings,
-        context=PlanContext(snapshot=snapshot, baseline=report),
+        context=PlanContext(snapshot=snapshot, baseline=report, edge_map=rewritten_edge_ids(edges, fixes)),
     )

@@ -29,8 +29,8 @@ it to ``ClusterFirstWithHostNet``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from novadiag.index import ClusterIndex, ServiceInfo, build_index
@@ -254,6 +254,23 @@ def _follows(edge: Edge, broken: list[Edge], decided: dict[str, Decision], ctx: 
         None,
         f"{edge.detail}: no name change helps; scale the workload up or fix the Service's selector",
     )
+
+
+def rewritten_edge_ids(edges: Iterable[Edge], fixes: Iterable[EdgeFix]) -> dict[str, str]:
+    """Old edge id -> the id the rewritten reference has after the plan.
+
+    An edge's id names its host and port, so a rewrite gives the edge a new id; the
+    verification re-audit finds the fixed edge under it (an alias keeps the name, and the id).
+    """
+    by_id = {e.id: e for e in edges}
+    out = {}
+    for fix in fixes:
+        edge = by_id.get(fix.edge)
+        if fix.action != "rewrite" or edge is None or edge.fix_host is None:
+            continue
+        port = edge.reference.port if edge.fix_port is None else edge.fix_port
+        out[fix.edge] = replace(edge.reference, host=edge.fix_host.lower(), port=port).edge_id
+    return out
 
 
 def _new_reference(edge: Edge, decision: Decision) -> str | None:

@@ -28,6 +28,9 @@ def test_every_strategy_fixes_the_five_nova_edges(nova: novadiag.Report, strateg
     assert plan.verification is not None
     assert (plan.verification.broken_before, plan.verification.broken_after) == (5, 0)
     assert plan.verification.ok
+    # Each fixed edge is found again after the plan, under the id its rewritten host gives it.
+    assert sorted(plan.verification.fixed) == sorted(e.id for e in nova.broken)
+    assert plan.verification.still_broken == ()
 
 
 def test_rewrite_changes_each_value_where_it_is_written(nova: novadiag.Report) -> None:
