@@ -1,4 +1,4 @@
-"""References in a container's ``command`` and ``args``, and in the shell scripts they run.
+"""References in a container's ``command``, ``args`` and exec handlers, and in the shell scripts they run.
 
 After a namespace split the worst breakage hides outside the env: an init
 container that waits with ``until nc -z kafka 9092`` hangs in Init forever, an
@@ -97,10 +97,66 @@ def command_references(
     return _references(site, found)
 
 
-def _expanded(items: object, variables: Mapping[str, str]) -> list[str]:
+# Where a container holds exec handlers, and whether the kubelet expands ``$(VAR)`` in them: it does
+# for probes, from the container's literal ``env`` values only (``ExpandContainerCommandOnlyStatic``),
+# and runs lifecycle hooks as written.
+EXEC_HANDLERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("livenessProbe", ("livenessProbe",), True),
+    ("readinessProbe", ("readinessProbe",), True),
+    ("startupProbe", ("startupProbe",), True),
+    ("postStart", ("lifecycle", "postStart"), False),
+    ("preStop", ("lifecycle", "preStop"), False),
+)
+
+
+def exec_references(site: CommandSite, container: Mapping[str, Any]) -> list[Reference]:
+    """Every cluster host the container's exec probes and lifecycle hooks name.
+
+    The kubelet runs them inside the container, so a name there goes through the
+    pod's own resolver, as the app's do. A probe that cannot reach its host fails:
+    a liveness probe restarts the container, a readiness probe takes the pod out
+    of its Services, a startup probe holds both back. ``origin`` is the handler
+    (``livenessProbe``); ``location`` is ``exec.command[2]``, or ``line 1`` of a
+    ``sh -c`` script.
+    """
+    static = _literal_env(container)
+    found: list[_Found] = []
+    for origin, path, expands in EXEC_HANDLERS:
+        command = _expanded(_exec_command(container, path), static if expands else None)
+        script = find_script(command, ())
+        words = _program_words(command)
+        if script is not None:
+            found += _script_hosts(script.text, origin)
+        elif words and words[0].rsplit("/", 1)[-1] in _TOOLS:  # pg_isready -h db: the tool's own reading
+            found += _command_hosts(words, origin, "exec.command")
+        else:
+            found += _argv_hosts([("exec.command", i, w) for i, w in enumerate(command)], origin)
+    return _references(site, found)
+
+
+def _exec_command(container: Mapping[str, Any], path: Sequence[str]) -> object:
+    handler: object = container
+    for key in path:
+        handler = handler.get(key) if isinstance(handler, Mapping) else None
+    action = handler.get("exec") if isinstance(handler, Mapping) else None
+    return action.get("command") if isinstance(action, Mapping) else None
+
+
+def _literal_env(container: Mapping[str, Any]) -> dict[str, str]:
+    """The env values written in the container spec itself (not ``valueFrom``), later ones winning."""
+    out: dict[str, str] = {}
+    for item in container.get("env") or ():
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
+            out[item["name"]] = item["value"]
+    return out
+
+
+def _expanded(items: object, variables: Mapping[str, str] | None) -> list[str]:
     """A ``command``/``args`` list with ``$(VAR)`` expanded the kubelet's way; non-strings read as empty."""
     if not isinstance(items, list):
         return []
+    if variables is None:
+        return [item if isinstance(item, str) else "" for item in items]
     return [expand(item, variables) if isinstance(item, str) else "" for item in items]
 
 
@@ -126,13 +182,17 @@ def _references(site: CommandSite, found: Iterable[_Found]) -> list[Reference]:
     return list(seen.values())
 
 
-def _argv_hosts(argv: Sequence[tuple[str, int, str]]) -> Iterator[_Found]:
-    """Hosts of a program's arguments; each is located at the item that holds the value."""
+def _argv_hosts(argv: Sequence[tuple[str, int, str]], origin: str | None = None) -> Iterator[_Found]:
+    """Hosts of a program's arguments; each is located at the item that holds the value.
+
+    ``argv`` items are (list, index, word); the list (``command``, ``args``) is the origin unless
+    ``origin`` names the handler that holds the list.
+    """
     pending: str | None = None
-    for origin, index, word in argv:
+    for field, index, word in argv:
         candidate, pending = _read_word(word, pending)
         if candidate is not None:
-            yield from _hosts(candidate, origin, f"{origin}[{index}]", word)
+            yield from _hosts(candidate, origin or field, f"{field}[{index}]", word)
 
 
 def _read_word(word: str, pending: str | None) -> tuple[_Candidate | None, str | None]:
@@ -182,16 +242,20 @@ def _script_hosts(script: str, origin: str, first_line: int = 1) -> Iterator[_Fo
         if inner is not None:
             yield from _script_hosts(inner.text, origin, line)
             continue
-        text = " ".join(str(w) for w in redact_command(list(words)))
-        location = f"line {line}"
-        reader = _TOOLS.get(program)
-        candidates = list(_argument_candidates(words[1:]))
-        if reader is not None:
-            # The tool's own reading knows its options (``-h`` is a host there, ``--host`` comes with
-            # ``--port``); of the rest only URLs and host:port words count, as in any text.
-            candidates = [*reader(words[1:]), *(c._replace(hint="") for c in candidates)]
-        for candidate in candidates:
-            yield from _hosts(candidate, origin, location, text)
+        yield from _command_hosts(words, origin, f"line {line}")
+
+
+def _command_hosts(words: Sequence[str], origin: str, location: str) -> Iterator[_Found]:
+    """Hosts of one command (its prefixes dropped): a known tool's own options, else its arguments."""
+    text = " ".join(str(w) for w in redact_command(list(words)))
+    reader = _TOOLS.get(words[0].rsplit("/", 1)[-1])
+    candidates = list(_argument_candidates(words[1:]))
+    if reader is not None:
+        # The tool's own reading knows its options (``-h`` is a host there, ``--host`` comes with
+        # ``--port``); of the rest only URLs and host:port words count, as in any text.
+        candidates = [*reader(words[1:]), *(c._replace(hint="") for c in candidates)]
+    for candidate in candidates:
+        yield from _hosts(candidate, origin, location, text)
 
 
 def _argument_candidates(words: Sequence[str]) -> Iterator[_Candidate]:

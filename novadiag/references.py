@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from novadiag.clusternames import ClusterNames
-from novadiag.commandrefs import CommandSite, command_references
+from novadiag.commandrefs import CommandSite, command_references, exec_references
 from novadiag.configformats import ParsedFile
 from novadiag.expansion import expand as expand  # re-exported: callers read it here
 from novadiag.filereferences import file_references
@@ -67,6 +67,7 @@ def discover_references(snapshot: Snapshot) -> tuple[list[Reference], list[Findi
             references.extend(_references(_Site(workload, name, init, startup), env))
             site = CommandSite(workload.ref, name, init, names, _own_names(workload, name))
             references.extend(command_references(site, container, _known_values(env)))
+            references.extend(exec_references(site, container))
             references.extend(file_references(workload, container, init, sources, names))
     return references, sources.findings
 

@@ -54,6 +54,11 @@ EXPECTED = {
     ("app", "otel-agent", "args", "args[1]", "otel-collector.observability", 4317),
     ("app", "cart-probe", "command", "command[1]", "cartservice", 7070),
     ("app", "sidecar", "command", "line 1", "main", 80),
+    # Exec probes and hooks: $(VAR) expanded in probes from literal env values only, hooks as written.
+    ("checkout", "checkout", "readinessProbe", "exec.command[1]", "cartservice", 7070),
+    ("checkout", "metrics-sidecar", "readinessProbe", "exec.command", "prometheus.monitoring", 9090),
+    ("connect", "connect", "preStop", "line 1", "consul-server.consul.svc", 8500),
+    ("connect", "connect", "readinessProbe", "line 1", "kafka", 9092),
 }
 
 
@@ -284,3 +289,16 @@ def test_the_planner_says_which_argument_to_change_to_what(tmp_path: Path) -> No
     assert "kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092)" in text
     assert "kafka is named in args[0] of container web (--kafka-brokers=kafka:9092)" in text
     assert text.count("change kafka there to kafka.data") == 2
+
+
+def test_an_exec_probe_naming_another_namespace_by_short_name_is_judged_and_fixed() -> None:
+    report = audit(manifests=[DATA])
+    edge = next(e for e in report.edges if e.reference.origin == "readinessProbe" and e.reference.host == "cartservice")
+    assert edge.id == "web/deployment/checkout/checkout/readinessProbe:exec.command[1]/cartservice:7070"
+    assert edge.status == "dns-unresolvable"
+    assert edge.fix == "-addr=cartservice.shop:7070"
+    plan = novadiag.plan(report, "rewrite")
+    fix = next(f for f in plan.fixes if f.edge == edge.id)
+    assert fix.action is None
+    assert "readinessProbe:exec.command[1] of container checkout" in fix.detail
+    assert "s3cr3t" not in json.dumps(report.to_dict())
