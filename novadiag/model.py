@@ -400,6 +400,8 @@ class SourceInfo:
     locations: tuple[str, ...] = field(default=())
     saved_from: SourceKind | None = None
     """For a snapshot file: the source it was saved from (its Endpoints are as live as that source's)."""
+    cluster_dns: str | None = None
+    """The cluster DNS address the audit was given (``--cluster-dns``), for the audits a plan runs again."""
 
     @property
     def live(self) -> bool:

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from novadiag.errors import ConfigError
 from novadiag.findings import derive_findings
-from novadiag.index import ClusterIndex, build_index
+from novadiag.index import build_index
 from novadiag.kubesettings import KubeSettings
 from novadiag.manifests import load_manifests
 from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
 from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
+from novadiag.resolver import cluster_dns_addresses
 from novadiag.routing import judge_routes
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
@@ -158,7 +159,7 @@ def audit_snapshot(
 ) -> Report:
     """The static audit of a Snapshot: pure, no I/O.
 
-    ``cluster_dns``: the cluster DNS Service's IP (see :func:`cluster_dns_addresses`).
+    ``cluster_dns``: the cluster DNS Service's IP (see :func:`~novadiag.resolver.cluster_dns_addresses`).
 
     Runs with the cyclic garbage collector paused (see :func:`paused_gc`): the
     audit builds hundreds of thousands of small acyclic objects, and the
@@ -167,20 +168,6 @@ def audit_snapshot(
     """
     with paused_gc():
         return _audit_snapshot(snapshot, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
-
-
-def cluster_dns_addresses(index: ClusterIndex, given: str | None) -> tuple[str, ...] | None:
-    """The cluster DNS Service's address: as given, else the ClusterIP of kube-system/kube-dns; None: unknown.
-
-    Only ``dnsPolicy: None`` pods need it: their ``dnsConfig.nameservers`` are
-    addresses, and only this one makes them resolve cluster names.
-    """
-    if given:
-        return (given,)
-    kube_dns = index.service("kube-system", "kube-dns")
-    if kube_dns is None or kube_dns.headless or not kube_dns.cluster_ip:
-        return None
-    return (kube_dns.cluster_ip,)
 
 
 def _audit_snapshot(
@@ -217,7 +204,7 @@ def _audit_snapshot(
     if namespaces:
         findings = _findings_about(findings, set(namespaces), edges)
     return Report(
-        source=replace(snapshot.source, cluster_domain=index.cluster_domain),
+        source=replace(snapshot.source, cluster_domain=index.cluster_domain, cluster_dns=cluster_dns),
         edges=tuple(edges),
         findings=tuple(findings),
         gaps=snapshot.gaps,

@@ -99,6 +99,20 @@ class Answer:
         return None if self.service is None else self.service.ref
 
 
+def cluster_dns_addresses(index: ClusterIndex, given: str | None) -> tuple[str, ...] | None:
+    """The cluster DNS Service's address: as given, else the ClusterIP of kube-system/kube-dns; None: unknown.
+
+    Only ``dnsPolicy: None`` pods need it: their ``dnsConfig.nameservers`` are
+    addresses, and only this one makes them resolve cluster names.
+    """
+    if given:
+        return (given,)
+    kube_dns = index.service("kube-system", "kube-dns")
+    if kube_dns is None or kube_dns.headless or not kube_dns.cluster_ip:
+        return None
+    return (kube_dns.cluster_ip,)
+
+
 def resolver_config(
     pod_spec: Mapping[str, Any],
     namespace: str,

@@ -109,6 +109,7 @@ def plan(
         allow_delete=allow_delete,
         grace=grace,
         cluster_domain=report.source.cluster_domain,
+        cluster_dns=report.source.cluster_dns,
         wait_timeout=wait_timeout,
     )
     if strategy == "consolidate":

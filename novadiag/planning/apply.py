@@ -342,7 +342,9 @@ class _Runner:
     def _verify(self, namespaces: tuple[str, ...]) -> None:
         domain = self.plan.options.cluster_domain
         snap = load_cluster_snapshot(self.client, cluster_domain=domain, source_kind="cluster")
-        report = audit_snapshot(snap, namespaces=list(namespaces), cluster_domain=domain)
+        report = audit_snapshot(
+            snap, namespaces=list(namespaces), cluster_domain=domain, cluster_dns=self.plan.options.cluster_dns
+        )
         if self.probe:
             report = probe_report(self.client, report)
             probes = report.probes or {}

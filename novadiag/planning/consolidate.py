@@ -350,7 +350,13 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
     hostname = intended_target(ref.host, ref.namespace, moves.index).hostname
     assert moves.final_index is not None
     new_host, why = next_name(
-        ref.host, target, pod_spec, new_source.namespace or "default", moves.final_index, hostname=hostname
+        ref.host,
+        target,
+        pod_spec,
+        new_source.namespace or "default",
+        moves.final_index,
+        hostname=hostname,
+        cluster_dns=moves.options.cluster_dns,
     )
     new_port = ref.port
     if edge.status == "port-mismatch" and edge.fix_host:

@@ -216,7 +216,7 @@ def verify_plan(plan: Plan) -> Verification:
     if ctx is None:
         raise PlanError("the plan carries no snapshot to verify against")
     final = simulate(ctx.snapshot, plan.steps)
-    after = audit_snapshot(final, cluster_domain=plan.options.cluster_domain)
+    after = audit_snapshot(final, cluster_domain=plan.options.cluster_domain, cluster_dns=plan.options.cluster_dns)
     verification = compare(ctx.baseline, after, ctx.edge_map, plan)
     return replace(verification, value_problems=tuple(value_problems(plan.steps, ctx.snapshot)))
 

@@ -277,6 +277,8 @@ class PlanOptions:
     grace: str = "24h"
     cluster_domain: str = "cluster.local"
     wait_timeout: int = 300
+    cluster_dns: str | None = None
+    """The cluster DNS address the audit was given: the plan's name model and re-audits judge with it."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -290,6 +292,7 @@ class PlanOptions:
             "grace": self.grace,
             "cluster_domain": self.cluster_domain,
             "wait_timeout": self.wait_timeout,
+            "cluster_dns": self.cluster_dns,
         }
 
 

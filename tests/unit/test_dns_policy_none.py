@@ -12,6 +12,7 @@ import json
 import pytest
 import yaml
 
+import novadiag
 from novadiag.cli import main
 from novadiag.model import SourceInfo
 from novadiag.pipeline import audit_snapshot
@@ -160,3 +161,38 @@ def test_snapshot_save_refuses_cluster_dns_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--cluster-dns" in err[0] and "audit, plan or policies" in err[0]
     assert not (tmp_path / "s.json").exists()
+
+
+def feed_objects():
+    """user-service (nova-backend, dnsPolicy None: cluster DNS, search nova-content only) calls feed-service."""
+    dns_config = {"nameservers": [CLUSTER_DNS_IP], "searches": ["nova-content.svc.cluster.local"]}
+    return [
+        namespace("nova-backend"),
+        namespace("nova-feed"),
+        deployment("nova-feed", "feed-service"),
+        service("nova-feed", "feed-service", 9081),
+        deployment(
+            "nova-backend",
+            "user-service",
+            env=[("FEED", "feed-service:9081")],
+            pod_spec={"dnsPolicy": "None", "dnsConfig": dns_config},
+        ),
+    ]
+
+
+def test_a_plan_judges_its_result_with_the_cluster_dns_the_audit_was_given():
+    report = audit_snapshot(build_snapshot(feed_objects(), SourceInfo("manifests")), cluster_dns=CLUSTER_DNS_IP)
+    (edge,) = report.broken
+    assert edge.status == "dns-unresolvable"
+    plan = novadiag.plan(report, "rewrite")
+    assert plan.verification is not None
+    assert (plan.verification.broken_after, plan.verification.fixed) == (0, (edge.id,))
+    assert plan.options.to_dict()["cluster_dns"] == CLUSTER_DNS_IP
+
+
+def test_consolidation_names_the_moved_service_as_the_dns_policy_none_pod_resolves_it():
+    report = audit_snapshot(build_snapshot(feed_objects(), SourceInfo("manifests")), cluster_dns=CLUSTER_DNS_IP)
+    plan = novadiag.plan(report, "consolidate", into="nova-backend")
+    assert plan.verification is not None and plan.verification.broken_after == 0
+    # ndots 1 and a search list without nova-backend: only the full name reaches the moved Service.
+    assert [r.new_host for r in plan.rewrites if r.changed] == ["feed-service.nova-backend.svc.cluster.local"]
