@@ -56,11 +56,36 @@ def crash_looping(kubeconfig: str) -> list[str]:
         ]
 
 
+def settled(kubeconfig: str, timeout: float = 60.0) -> None:
+    """Every pod Ready except user-service, which has crashed once: Nova as a cluster shows it.
+
+    A fixed sleep was not enough on a loaded machine: a pod still starting adds a
+    ``no-endpoints`` edge to the live count.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with KubeClient(KubeSettings(kubeconfig=kubeconfig)) as client:
+            pods = client.list_raw("Pod")
+        crashed = unready = 0
+        for pod in pods:
+            statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+            if (pod.get("status") or {}).get("phase") == "Succeeded":
+                continue
+            if pod["metadata"]["name"].startswith("user-service"):
+                crashed += any(s.get("restartCount", 0) >= 1 for s in statuses)
+            elif not statuses or not all(s.get("ready") for s in statuses):
+                unready += 1
+        if crashed and not unready:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Nova did not settle in {timeout:.0f}s")
+
+
 @pytest.fixture(scope="module")
 def migration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     tmp = tmp_path_factory.mktemp("migration")
     with Lab(scenario="nova", state_dir=tempfile.mkdtemp(prefix="nd-migration-")) as lab:
-        time.sleep(2)  # let user-service crash once, as it does in a real cluster
+        settled(lab.kubeconfig)  # user-service crashes once, as it does in a real cluster
         before = novadiag.audit(kubeconfig=lab.kubeconfig)
         baseline = tmp / "before.json"
         baseline.write_text(before.to_json())
