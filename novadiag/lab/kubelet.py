@@ -498,7 +498,8 @@ class Kubelet:
             return
         hostname = resolvconf.pod_hostname(pod)
         try:
-            env = podproc.container_env(pod, cr.spec, lookup=self._lookup, hostname=hostname,
+            env = podproc.container_env(with_addresses(pod, pr), cr.spec, lookup=self._lookup,
+                                        hostname=hostname,
                                         services=self.store.list("Service", pr.namespace)[0],
                                         master_service=self._lookup("Service", "default",
                                                                     "kubernetes"))
@@ -795,6 +796,17 @@ class Kubelet:
                 return obj
 
         return run
+
+
+def with_addresses(pod: Obj, pr: PodRuntime) -> Obj:
+    """The pod as its containers' downward API sees it: with the IPs the kubelet gave it.
+
+    A container's first start happens in the pass that allocates the pod's IP,
+    before that pass writes the status, and a real kubelet knows the sandbox's IP
+    before it starts any container: ``fieldRef: status.podIP`` must not read empty.
+    """
+    status = {**(pod.get("status") or {}), "podIP": pr.pod_ip, "hostIP": pr.host_ip}
+    return {**pod, "status": status}
 
 
 def unpullable_patterns(scenario: Any) -> tuple[str, ...]:
