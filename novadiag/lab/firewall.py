@@ -32,6 +32,7 @@ its own (the table name is written to the state dir).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import shutil
@@ -42,6 +43,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from novadiag.lab.netpolicy import ALL_PORTS, LabPod, PolicyEngine, complement, contains, lab_pod
+from novadiag.lab.network import LabNetwork
 from novadiag.lab.proxy import proxy_table
 from novadiag.lab.store import Event, NotFound, Obj, Store
 
@@ -114,6 +116,7 @@ def nft_script(table: str, entries: Iterable[Entry]) -> str:
     elements in about a second and a thousand hash elements in milliseconds, and a
     default deny makes nearly every denied pair an all-ports one.
     """
+    entries = [_checked(entry) for entry in entries]
     pairs = sorted((src, dst) for src, dst, first, last in entries if (first, last) == ALL_PORTS[0])
     ranges = sorted(e for e in entries if (e[2], e[3]) != ALL_PORTS[0])
     lines = [
@@ -135,6 +138,21 @@ def nft_script(table: str, entries: Iterable[Entry]) -> str:
                     for src, dst, first, last in ranges)
         lines.append(f"add element ip {table} denied_ports {{ " + ", ".join(elements) + " }")
     return "\n".join(lines) + "\n"
+
+
+def _checked(entry: Entry) -> Entry:
+    """The entry, once its addresses are IPv4 literals and its ports numbers (ValueError if not).
+
+    Pod IPs and ClusterIPs come from objects API clients write; the script runs as root,
+    so nothing but an address or a number may reach it.
+    """
+    src, dst, first, last = entry
+    return (str(ipaddress.IPv4Address(src)), str(ipaddress.IPv4Address(dst)), int(first), int(last))
+
+
+def in_lab(entries: Iterable[Entry], network: LabNetwork) -> frozenset[Entry]:
+    """The entries whose both addresses are the lab's own (a status or spec may claim any)."""
+    return frozenset(e for e in entries if network.contains(e[0]) and network.contains(e[1]))
 
 
 def run_nft(script: str) -> str | None:
@@ -201,6 +219,7 @@ class PolicyFirewall:
     def __init__(self, store: Store, *, block: int, state_dir: Path) -> None:
         self.store = store
         self.table = table_name(block)
+        self.network = LabNetwork(block)
         self.state_dir = state_dir
         self.problem: str | None = None
         """Why policies are not enforced; None while they are."""
@@ -296,7 +315,7 @@ class PolicyFirewall:
         with self._lock:  # the controller thread and the kubelet's pod_starting both sync
             version = self.store.resource_version
             self._forget_started()
-            entries = denied_entries(self.store, self._starting.values())
+            entries = in_lab(denied_entries(self.store, self._starting.values()), self.network)
             if entries != self._applied:
                 self.problem = run_nft(nft_script(self.table, entries))
                 if self.problem is None:
