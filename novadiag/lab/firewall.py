@@ -23,7 +23,9 @@ the pod's own address are matched, which probe pods do (``POD_IP``) and the lab'
 own workload programs do not; the cluster DNS (``127.N.0.10``) and the API server
 are not pods and are never filtered, so a policy that forgets DNS egress is caught
 by the audit, not by the lab. Without ``nft`` or root the lab runs without
-enforcement and its log says why, once.
+enforcement and its log says why, once. Each update costs (pods × isolated pods)
+policy decisions, and one runs before every pod starts: fine for scenarios of tens
+of pods, too slow for thousands, which keep ``network_policies: store``.
 
 A table outlives a daemon killed outright; :func:`remove_stale_tables` removes the
 tables of labs whose block is no longer held, and the daemon's death watch removes
@@ -82,20 +84,25 @@ def denied_entries(store: Store, starting: Iterable[LabPod] = ()) -> frozenset[E
 
 
 def _pod_entries(engine: PolicyEngine, pods: list[LabPod]) -> Iterable[Entry]:
-    for source in pods:
-        source_isolated = engine.isolated(source, "Egress")
-        for destination in pods:
-            if not source_isolated and not engine.isolated(destination, "Ingress"):
-                continue
-            for first, last in complement(engine.allowed_ports(source, destination)):
-                yield (source.ip, destination.ip, first, last)
+    """Only pairs with an egress-isolated source or an ingress-isolated destination can be denied."""
+    egress = [pod for pod in pods if engine.isolated(pod, "Egress")]
+    ingress = [pod for pod in pods if engine.isolated(pod, "Ingress")]
+    pairs = {(s.ip, d.ip): (s, d) for s in egress for d in pods}
+    pairs.update({(s.ip, d.ip): (s, d) for s in pods for d in ingress})
+    for source, destination in pairs.values():
+        for first, last in complement(engine.allowed_ports(source, destination)):
+            yield (source.ip, destination.ip, first, last)
 
 
 def _service_entries(engine: PolicyEngine, pods: list[LabPod], store: Store) -> Iterable[Entry]:
     by_ip = {pod.ip: pod for pod in pods}
+    egress_isolated = [pod for pod in pods if engine.isolated(pod, "Egress")]
     for (cluster_ip, port), backends in proxy_table(store).items():
         targets = [(by_ip.get(ip), target_port) for ip, target_port in backends]
-        for source in pods:
+        if any(pod is None for pod, _ in targets):
+            continue  # a backend that is not a running pod (the API server): never filtered
+        backend_isolated = any(pod is not None and engine.isolated(pod, "Ingress") for pod, _ in targets)
+        for source in pods if backend_isolated else egress_isolated:
             if all(pod is not None and not contains(engine.allowed_ports(source, pod), target_port)
                    for pod, target_port in targets):
                 yield (source.ip, cluster_ip, port, port)

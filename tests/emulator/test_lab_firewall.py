@@ -1,17 +1,28 @@
-"""What the lab's firewall programs: denied entries from a Store, and the nft script (no root).
+"""The lab's NetworkPolicy firewall: its sets, its script, and its table's lifetime.
 
-The on-the-wire behaviour (timeouts, the table's lifetime) is in
-``tests/lab/test_network_policies_lab.py``; here the set contents are checked by hand.
+The set contents and the script are checked by hand (no root); the table's lifetime
+(removed on stop, after a kill, when stale) needs root and ``nft``. What probes see
+through it is in ``tests/lab/test_network_policies_lab.py``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from novadiag.lab import Lab
 from novadiag.lab.endpoints import SERVICE_NAME_LABEL
-from novadiag.lab.firewall import denied_entries, in_lab, nft_script
+from novadiag.lab.firewall import TABLE_PREFIX, denied_entries, in_lab, list_tables, nft_script
 from novadiag.lab.network import LabNetwork
 from novadiag.lab.store import Store
 
@@ -94,3 +105,61 @@ def test_nothing_but_an_address_reaches_the_root_script() -> None:
     entries = [("127.9.1.1", "127.9.1.3", 1, 65535), ("127.9.1.1", "10.0.0.1", 1, 65535),
                ("127.9.1.1", "not an ip", 1, 65535)]
     assert in_lab(entries, network) == {("127.9.1.1", "127.9.1.3", 1, 65535)}
+
+
+# -- the table's lifetime (root, nft) ----------------------------------------------------------
+
+needs_nft = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
+                               reason="enforcement needs root and nft")
+
+
+def shop_objects() -> list[dict[str, Any]]:
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": "server"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "server"}}, deny]
+
+
+def lab_info(lab: Lab) -> dict[str, Any]:
+    return json.loads((Path(lab.state_dir) / "lab.json").read_text())
+
+
+@pytest.mark.lab
+@needs_nft
+def test_the_table_goes_with_the_lab_and_a_killed_lab_leaves_none(tmp_path):
+    scenario = tmp_path / "shop"
+    scenario.mkdir()
+    (scenario / "cluster.yaml").write_text(yaml.safe_dump_all(shop_objects()))
+    with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-stop-")) as lab:
+        table = f"{TABLE_PREFIX}{lab_info(lab)['block']}"
+        assert table in list_tables()
+    assert table not in list_tables(), "lab stop removes its table"
+    lab = Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-kill-")).start()
+    try:
+        info = lab_info(lab)
+        table = f"{TABLE_PREFIX}{info['block']}"
+        assert table in list_tables()
+        os.kill(info["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while table in list_tables() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert table not in list_tables(), "the death watch removes a killed lab's table"
+    finally:
+        lab.stop()
+
+
+@pytest.mark.lab
+@needs_nft
+def test_a_stale_table_of_a_lab_that_is_gone_is_removed_by_the_next_lab(tmp_path):
+    stale = f"{TABLE_PREFIX}254"
+    subprocess.run(["nft", "-f", "-"], input=f"table ip {stale} {{}}\n".encode(), check=True)
+    try:
+        scenario = tmp_path / "shop"
+        scenario.mkdir()
+        (scenario / "cluster.yaml").write_text(yaml.safe_dump_all(shop_objects()))
+        with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-stale-")):
+            assert stale not in list_tables()
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", stale], capture_output=True, check=False)
+
+

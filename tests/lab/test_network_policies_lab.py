@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,7 +22,6 @@ from kubernetes import client, config
 
 import novadiag
 from novadiag.lab import Lab
-from novadiag.lab.firewall import TABLE_PREFIX, list_tables
 
 pytestmark = pytest.mark.lab
 
@@ -104,43 +101,6 @@ def test_deleting_the_policy_lets_the_probe_through_within_seconds(shop_lab):
         assert time.monotonic() - started < 15
     finally:
         api.create_namespaced_network_policy("server", DENY_INGRESS)
-
-
-@needs_nft
-def test_the_table_goes_with_the_lab_and_a_killed_lab_leaves_none(tmp_path):
-    scenario = tmp_path / "shop"
-    scenario.mkdir()
-    (scenario / "cluster.yaml").write_text(yaml.safe_dump_all(shop_objects()))
-    with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-stop-")) as lab:
-        table = f"{TABLE_PREFIX}{lab_info(lab)['block']}"
-        assert table in list_tables()
-    assert table not in list_tables(), "lab stop removes its table"
-    lab = Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-kill-")).start()
-    try:
-        info = lab_info(lab)
-        table = f"{TABLE_PREFIX}{info['block']}"
-        assert table in list_tables()
-        os.kill(info["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while table in list_tables() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert table not in list_tables(), "the death watch removes a killed lab's table"
-    finally:
-        lab.stop()
-
-
-@needs_nft
-def test_a_stale_table_of_a_lab_that_is_gone_is_removed_by_the_next_lab(tmp_path):
-    stale = f"{TABLE_PREFIX}254"
-    subprocess.run(["nft", "-f", "-"], input=f"table ip {stale} {{}}\n".encode(), check=True)
-    try:
-        scenario = tmp_path / "shop"
-        scenario.mkdir()
-        (scenario / "cluster.yaml").write_text(yaml.safe_dump_all(shop_objects()))
-        with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-netpol-stale-")):
-            assert stale not in list_tables()
-    finally:
-        subprocess.run(["nft", "delete", "table", "ip", stale], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
