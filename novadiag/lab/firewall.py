@@ -327,7 +327,7 @@ class PolicyFirewall:
                 self.problem = run_nft(nft_script(self.table, entries))
                 if self.problem is None:
                     self._applied = entries
-                else:
+                elif self._applied is not None:  # a first failure is start()'s to report
                     log.warning("nftables update failed: %s", self.problem)
         with self._synced:
             self._synced_version = max(self._synced_version, version)

@@ -22,7 +22,7 @@ import yaml
 
 from novadiag.lab import Lab
 from novadiag.lab.endpoints import SERVICE_NAME_LABEL
-from novadiag.lab.firewall import TABLE_PREFIX, denied_entries, in_lab, list_tables, nft_script
+from novadiag.lab.firewall import TABLE_PREFIX, PolicyFirewall, denied_entries, in_lab, list_tables, nft_script
 from novadiag.lab.network import LabNetwork
 from novadiag.lab.store import Store
 
@@ -163,3 +163,18 @@ def test_a_stale_table_of_a_lab_that_is_gone_is_removed_by_the_next_lab(tmp_path
         subprocess.run(["nft", "delete", "table", "ip", stale], capture_output=True, check=False)
 
 
+
+
+def test_without_nft_the_firewall_says_why_once_and_enforces_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    store = Store()
+    firewall = PolicyFirewall(store, block=9, state_dir=tmp_path)
+    with caplog.at_level("INFO", logger="novadiag.lab.firewall"):
+        firewall.start()
+        store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late"}})
+        firewall.stop()
+    assert not firewall.enforcing and firewall.problem == "nft (nftables) is not installed"
+    assert [r.getMessage() for r in caplog.records] == [
+        "NetworkPolicies are not enforced: nft (nftables) is not installed"]
+    assert not (tmp_path / "nftables-table").exists()
