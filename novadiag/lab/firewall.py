@@ -273,7 +273,7 @@ class PolicyFirewall:
             self._unsubscribe()
         if self._thread.is_alive():
             self._thread.join(timeout=NFT_TIMEOUT)
-        if self.problem is None:
+        if self._applied is not None:  # a table was made, even if a later update failed
             problem = delete_table(self.table)
             if problem:
                 log.warning("could not remove nftables table %s: %s", self.table, problem)
