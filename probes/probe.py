@@ -23,6 +23,7 @@ the format).
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import http.client
 import json
 import os
@@ -218,9 +219,35 @@ def system_resolve(host, port):
     return {"status": "ok", "addresses": addresses, "error": None}
 
 
+def source_address():
+    """``(POD_IP, 0)`` to bind outgoing connections to, or None to let the kernel choose.
+
+    In a cluster a pod has one address and the kernel picks it anyway. In the lab
+    every pod shares the machine's loopback, where an unbound socket speaks from
+    127.0.0.1; binding to the pod's own IP is what lets the lab's NetworkPolicy
+    firewall tell which pod is connecting. A pod's own IP is always bindable, so a
+    bind that fails (EADDRNOTAVAIL: a hostNetwork pod, a stale value) falls back
+    to an unbound socket rather than failing the check.
+    """
+    pod_ip = os.environ.get("POD_IP", "").strip()
+    return (pod_ip, 0) if pod_ip else None
+
+
+def open_connection(address, port, timeout):
+    """A connected TCP socket from the pod's own address when it can be bound."""
+    source = source_address()
+    if source is not None:
+        try:
+            return socket.create_connection((address, port), timeout=timeout, source_address=source)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+    return socket.create_connection((address, port), timeout=timeout)
+
+
 def tcp_connect(address, port, timeout):
     try:
-        with socket.create_connection((address, port), timeout=timeout):
+        with open_connection(address, port, timeout):
             return "ok", None
     except socket.timeout:
         return "timeout", f"no answer from {address}:{port} within {timeout}s"
@@ -233,6 +260,7 @@ def tcp_connect(address, port, timeout):
 def http_check(address, port, check, timeout):
     conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
+        conn.sock = open_connection(address, port, timeout)
         body = check.get("body")
         headers = {"Host": f"{check['host']}:{port}", "User-Agent": "novadiag-probe"}
         if body is not None:
@@ -257,6 +285,8 @@ def grpc_check(address, port, check, timeout):
         from grpc_health.v1 import health_pb2, health_pb2_grpc
     except ImportError:
         return "skipped", "grpcio is not installed in the probe image"
+    # grpcio offers no way to pick a channel's source address; tcp_connect, from the
+    # pod's own address, has already shown whether a policy lets this connection through.
     channel = grpc.insecure_channel(f"{address}:{port}")
     try:
         stub = health_pb2_grpc.HealthStub(channel)

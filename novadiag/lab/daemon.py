@@ -49,6 +49,7 @@ from novadiag.lab import control
 from novadiag.lab.admission import admit
 from novadiag.lab.apiserver import ApiServer
 from novadiag.lab.dns import LabDns
+from novadiag.lab.firewall import PolicyFirewall, remove_stale_tables
 from novadiag.lab.kubeconfig import write_kubeconfig
 from novadiag.lab.kubelet import Kubelet
 from novadiag.lab.network import LabNetwork
@@ -121,6 +122,17 @@ class BlockLease:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def block_in_use(block: int) -> bool:
+    """Whether a running lab holds ``block`` (True when that cannot be told: leave its things alone)."""
+    if private_lock_dir() is None:
+        return True
+    lease = BlockLease(block)
+    if not lease.acquire():
+        return True
+    lease.release()
+    return False
 
 
 def unshare_works() -> str | None:
@@ -225,6 +237,7 @@ class LabDaemon:
         self.dns: LabDns | None = None
         self.admin_token = secrets.token_urlsafe(32)
         self._control: ControlServer | None = None
+        self.firewall: PolicyFirewall | None = None
 
     def start(self) -> dict[str, Any]:
         started = time.time()
@@ -242,6 +255,9 @@ class LabDaemon:
         info = self._write_access(network, scenario, mode, reason, api, started)
         log.info("API server on %s after %.2f s", api.url, time.time() - started)
         self._wait_settled(kubelet)
+        if self.firewall is not None and self.firewall.enforcing and not self.firewall.wait_synced(SETTLE_TIMEOUT):
+            log.warning("NetworkPolicy rules for the initial pods were not programmed within %.0f s",
+                        SETTLE_TIMEOUT)
         log.info("initial pods settled after %.2f s", time.time() - started)
         self._check_stop()
         _write_json(self.state_dir / control.LAB_JSON, info)
@@ -250,6 +266,11 @@ class LabDaemon:
 
     def _start_cluster(self, network: LabNetwork, scenario: Scenario, mode: Mode) -> tuple[Any, Any]:
         assert self.dns is not None
+        if scenario.network_policies == "enforce":
+            self._start_firewall(network)
+        else:
+            log.info("NetworkPolicies are not enforced: scenario %s sets network_policies: %s",
+                     scenario.name, scenario.network_policies)
         kubelet = Kubelet(
             self.store,
             network=network,
@@ -258,6 +279,7 @@ class LabDaemon:
             cluster_domain=self.cluster_domain,
             mode=mode,
             scenario=scenario,
+            network_plugin=self.firewall.pod_starting if self.firewall is not None else None,
         )
         kubelet.start()
         self._stack.append(kubelet)
@@ -275,6 +297,15 @@ class LabDaemon:
         api.start()
         self._stack.append(api)
         return kubelet, api
+
+    def _start_firewall(self, network: LabNetwork) -> None:
+        """Enforce NetworkPolicies with nftables when it can (root, nft installed); say so either way."""
+        removed = remove_stale_tables(lambda block: block == network.block or block_in_use(block))
+        if removed:
+            log.info("removed nftables tables of labs that are gone: %s", ", ".join(removed))
+        self.firewall = PolicyFirewall(self.store, block=network.block, state_dir=self.state_dir)
+        self.firewall.start()
+        self._stack.append(self.firewall)
 
     def _write_access(
         self, network: LabNetwork, scenario: Scenario, mode: str, reason: str, api: Any, started: float
@@ -301,9 +332,18 @@ class LabDaemon:
             "scenario_path": str(scenario.path),
             "kubeconfig": str(kubeconfig),
             "cluster_domain": self.cluster_domain,
+            "network_policies": self._enforcement(),
             "control_socket": socket_path,
             "started": started,
         }
+
+    def _enforcement(self) -> str:
+        """``enforced`` or ``not enforced: <why>``, for ``lab.json``."""
+        if self.firewall is None:
+            return "not enforced: the scenario sets network_policies: store"
+        if self.firewall.problem is not None:
+            return f"not enforced: {self.firewall.problem}"
+        return "enforced"
 
     def _wait_settled(self, kubelet: Any) -> None:
         """Wait for the initial pods, in short slices so that a stop request is not kept waiting."""

@@ -150,8 +150,10 @@ class Kubelet:
     def __init__(self, store: Store, *, network: LabNetwork, state_dir: Path,
                  dns_address: tuple[str, int], cluster_domain: str = "cluster.local",
                  mode: Mode = "root", scenario: Any = None, backoff_initial: float = 1.0,
-                 backoff_max: float = 10.0) -> None:
+                 backoff_max: float = 10.0, network_plugin: Callable[[Obj], None] | None = None) -> None:
         self.store = store
+        self.network_plugin = network_plugin
+        """Called with a pod and its new IP before its containers start (the lab's CNI ADD)."""
         self.network = network
         self.state_dir = Path(state_dir)
         self.dns_address = (str(dns_address[0]), int(dns_address[1]))
@@ -420,6 +422,8 @@ class Kubelet:
                         start_time=now_rfc3339(), containers=containers)
         if spec.get("activeDeadlineSeconds") is not None:
             pr.deadline = time.monotonic() + float(spec["activeDeadlineSeconds"])
+        if self.network_plugin is not None:
+            self.network_plugin(with_addresses(pod, pr))
         self._write_pod_files(pr, pod)
         self._pods[pr.key] = pr
         return pr
@@ -498,7 +502,8 @@ class Kubelet:
             return
         hostname = resolvconf.pod_hostname(pod)
         try:
-            env = podproc.container_env(pod, cr.spec, lookup=self._lookup, hostname=hostname,
+            env = podproc.container_env(with_addresses(pod, pr), cr.spec, lookup=self._lookup,
+                                        hostname=hostname,
                                         services=self.store.list("Service", pr.namespace)[0],
                                         master_service=self._lookup("Service", "default",
                                                                     "kubernetes"))
@@ -795,6 +800,17 @@ class Kubelet:
                 return obj
 
         return run
+
+
+def with_addresses(pod: Obj, pr: PodRuntime) -> Obj:
+    """The pod as its containers' downward API sees it: with the IPs the kubelet gave it.
+
+    A container's first start happens in the pass that allocates the pod's IP,
+    before that pass writes the status, and a real kubelet knows the sandbox's IP
+    before it starts any container: ``fieldRef: status.podIP`` must not read empty.
+    """
+    status = {**(pod.get("status") or {}), "podIP": pr.pod_ip, "hostIP": pr.host_ip}
+    return {**pod, "status": status}
 
 
 def unpullable_patterns(scenario: Any) -> tuple[str, ...]:

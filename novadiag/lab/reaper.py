@@ -13,7 +13,8 @@ group (``lab down`` reaps it with the rest), with the read end of a pipe whose
 write end only the daemon holds. The kernel closes that end when the daemon
 exits, however it exits; this process then wakes on end-of-file and kills what
 the daemon left, by the same rules as ``lab down`` (the daemon's process group
-and the pids recorded under ``pids/`` that are provably the lab's), and exits.
+and the pids recorded under ``pids/`` that are provably the lab's), removes the
+lab's nftables table (NetworkPolicy rules, see ``firewall``), and exits.
 An orderly exit dismisses it first (a byte on the pipe), so it never outlives a
 daemon that stopped its pods itself. It never removes the state dir: ``lab
 down`` and the next ``lab up`` still find a stale lab and say so.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from novadiag.errors import LabError
 from novadiag.lab import control
+from novadiag.lab.firewall import remove_recorded_table
 
 DISMISS = b"q"
 DISMISS_WAIT = 5.0
@@ -78,6 +80,8 @@ def wait_and_reap(state_dir: Path, watched: int) -> bool:
         return False
     with contextlib.suppress(LabError):
         control.kill_leftovers(state_dir, os.getpgrp())
+    with contextlib.suppress(OSError):
+        remove_recorded_table(state_dir)  # its NetworkPolicy rules would outlive it
     return True
 
 

@@ -19,6 +19,7 @@ the kubelet must treat as unpullable. ``scenario.yaml``::
       records: {db.example.com: 127.0.0.53}
       rewrites: [{from: a.example.com, to: content-service.nova-content.svc.cluster.local}]
     images: {unpullable: [registry.example.com/private:1]}
+    network_policies: enforce          # or "store": keep NetworkPolicies without filtering traffic
 
 A directory without ``scenario.yaml`` is a scenario too (its manifests, named
 after the directory), so ``lab up --scenario ./my-manifests`` works. Everything
@@ -45,7 +46,9 @@ from novadiag.lab.store import CLUSTER_SCOPED_KINDS
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 SCENARIO_FILE = "scenario.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-TOP_LEVEL_KEYS = frozenset({"name", "description", "manifests", "generator", "faults", "rbac", "dns", "images"})
+TOP_LEVEL_KEYS = frozenset({"name", "description", "manifests", "generator", "faults", "rbac", "dns", "images",
+                            "network_policies"})
+POLICY_MODES = ("enforce", "store")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class Scenario:
     dns: ScenarioDns
     images: Mapping[str, Any]
     path: Path
+    network_policies: str = "enforce"
+    """``enforce``: the lab's firewall drops what NetworkPolicies deny (see ``firewall``);
+    ``store``: policies are API objects only, as on a plugin that ignores them."""
 
     @property
     def unpullable_images(self) -> frozenset[str]:
@@ -126,6 +132,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         dns=_dns(meta["dns"], where),
         images=MappingProxyType(_images(meta["images"], where)),
         path=directory,
+        network_policies=meta["network_policies"],
     )
 
 
@@ -158,7 +165,14 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         "rbac": raw.get("rbac") or {},
         "dns": raw.get("dns") or {},
         "images": raw.get("images") or {},
+        "network_policies": _policy_mode(raw.get("network_policies", "enforce"), path),
     }
+
+
+def _policy_mode(value: Any, path: Path) -> str:
+    if value not in POLICY_MODES:
+        raise ScenarioError(f"{path}: network_policies must be one of {', '.join(POLICY_MODES)}, got {value!r}")
+    return str(value)
 
 
 def _parse_yaml(path: Path) -> Any:

@@ -36,15 +36,16 @@ namespace, the policies selecting a pod are cached per (namespace, labels), and
 each namespaceSelector is matched once per namespace; no per-edge work scans all
 policies, so 2,000 namespaces with a policy each stay linear.
 
-Probes and these verdicts: the lab does not enforce policies. On a real cluster a
-probe pod runs in the source namespace with novadiag's labels, not the source
+Probes and these verdicts: a probe pod runs in the source namespace with novadiag's labels, not the source
 workload's, so only namespace-wide policies (``podSelector: {}``) apply to it as
 they apply to the workload. An edge judged ``ok`` here can time out from a probe
 when policies admit the workload's labels only (the probe reports ``blocked``,
 "a NetworkPolicy or the CNI dropped it"), and a ``blocked`` verdict can connect
 from a probe when the denying policy selects the workload's labels only; a
 timeout with a ``blocked`` verdict confirms it. Plugins that ignore NetworkPolicy
-(e.g. plain flannel) let everything through.
+(e.g. plain flannel) let everything through. The lab enforces policies with an
+engine of its own (``novadiag.lab.netpolicy``) unless its scenario only stores them,
+as the bundled Nova does for this reason.
 """
 
 from __future__ import annotations

@@ -205,7 +205,11 @@ def pod_spec(group: ProbeGroup, run_id: str, index: int, settings: ProbeSettings
                 "image": settings.image,
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["python3", "/probe/probe.py", "/probe/checks.json"],
-                "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+                "env": [
+                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                    # the probe connects from its own address (see probe.py source_address)
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                ],
                 "volumeMounts": [{"name": "probe", "mountPath": "/probe", "readOnly": True}],
                 "resources": {
                     "requests": {"cpu": "10m", "memory": "32Mi"},

@@ -510,6 +510,19 @@ def test_pods_yield_the_cpu_to_the_lab_control_plane(cluster: Cluster) -> None:
 
 
 @needs_root
+def test_the_downward_api_gives_a_container_its_pod_ip_from_the_first_start(cluster: Cluster) -> None:
+    """``fieldRef: status.podIP`` is what probe pods bind their connections to."""
+    cluster.create(namespace("downward"))
+    env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    cluster.create(bare_pod("downward", "own-ip", ["sh", "-c", 'echo "ip=$POD_IP"'],
+                            image="busybox:1.36", container={"env": env}))
+    wait_for(lambda: cluster.phase("downward", "own-ip") == "Succeeded", what="pod finished")
+    pod = cluster.pod("downward", "own-ip")
+    assert pod is not None and pod["status"]["podIP"].startswith(f"127.{cluster.network.block}.")
+    assert cluster.kubelet.read_log("downward", "own-ip") == f"ip={pod['status']['podIP']}\n"
+
+
+@needs_root
 def test_active_deadline_kills_the_pod(cluster: Cluster) -> None:
     cluster.create(namespace("deadline"))
     cluster.create(bare_pod("deadline", "sleeper", ["sleep", "30"], activeDeadlineSeconds=1,

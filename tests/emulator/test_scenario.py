@@ -89,6 +89,11 @@ def test_generator_builds_objects_from_a_novadiag_function(tmp_path: Path) -> No
     assert sum(1 for o in scenario.objects if o["kind"] == "Namespace") == 2
 
 
+def test_network_policies_default_to_enforce_and_nova_stores_its_own(tmp_path: Path) -> None:
+    assert load_scenario(make_scenario(tmp_path / "plain", "name: plain\n")).network_policies == "enforce"
+    assert load_scenario("nova").network_policies == "store"
+
+
 @pytest.mark.parametrize(
     ("scenario_yaml", "files", "message"),
     [
@@ -105,6 +110,7 @@ def test_generator_builds_objects_from_a_novadiag_function(tmp_path: Path) -> No
         ("rbac: {deny: [{verbs: list}]}\n", {}, r"scenario.yaml: rbac: "),
         ("images: {unpullable: private}\n", {}, r"images.unpullable must be a list"),
         ("generator: {function: os:system}\n", {}, r"generator.function must be 'novadiag"),
+        ("network_policies: drop\n", {}, r"scenario.yaml: network_policies must be one of enforce, store, got 'drop'"),
         (None, {"bad.yaml": "kind: [\n"}, r"bad.yaml: invalid YAML at line"),
         (None, {"bad.yaml": "apiVersion: v1\nmetadata: {name: x}\n"}, r"bad.yaml \(document 1\): object without"),
         (

@@ -1,7 +1,7 @@
 """NetworkPolicies through the lab's API: listed like any kind, judged as from manifests.
 
-The lab does not enforce policies (no packet filter on loopback), so what is
-checked here is the path a real cluster takes: the policies come back from the
+The Nova scenario stores its policies without enforcing them
+(``network_policies: store``), so what is checked here is the path a real cluster takes: the policies come back from the
 API server's list calls and give the same verdicts and the same policies view as
 the manifests they were created from.
 """

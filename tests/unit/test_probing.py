@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,6 +125,65 @@ def test_probe_program_reads_resolv_conf_and_detects_cluster_domain(tmp_path):
     assert doc["schema"] == "novadiag.probe/v1"
     assert doc["cluster_domain"] == "corp.internal"
     assert doc["resolv_conf"]["ndots"] == 5
+
+
+def test_pod_spec_gives_the_probe_its_pod_ip(nova):
+    report, index, workloads = nova
+    group = group_edges(report.edges, workloads, index)[0]
+    env = pod_spec(group, "r", 0, ProbeSettings(), "t")["spec"]["containers"][0]["env"]
+    assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in env
+
+
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    """Answers 200 to every GET and remembers the source address of each connection."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Ok)
+        self.peers: list[str] = []
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        self.peers.append(addr[0])
+        return conn, addr
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the name http.server dispatches to
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _probe_peers(tmp_path, pod_ip):
+    """Run the probe program against a local HTTP server; the source address of each connection."""
+    server = _RecordingServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    check = {"id": "e1", "host": "127.0.0.1", "port": server.server_address[1], "protocol": "http",
+             "skip_candidates": True}
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps({"checks": [check], "timeout": 2}))
+    program = Path(novadiag.__file__).parent.parent / "probes" / "probe.py"
+    try:
+        out = subprocess.run([sys.executable, str(program), str(checks)], capture_output=True, text=True,
+                             check=True, env={**os.environ, "POD_IP": pod_ip}, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    result = json.loads(out.stdout)["results"][0]
+    assert (result["connect"], result["health"]) == ("ok", "ok"), result
+    return server.peers
+
+
+def test_probe_connects_from_its_pod_ip_so_the_lab_firewall_knows_the_pod(tmp_path):
+    """Both the connect check and the HTTP request leave from POD_IP, not the kernel's 127.0.0.1."""
+    assert _probe_peers(tmp_path, "127.0.0.2") == ["127.0.0.2", "127.0.0.2"]
+
+
+def test_probe_falls_back_to_an_unbound_socket_when_pod_ip_is_not_local(tmp_path):
+    """192.0.2.1 (TEST-NET-1) is no address of this machine: bind fails, the check still runs."""
+    assert _probe_peers(tmp_path, "192.0.2.1") == ["127.0.0.1", "127.0.0.1"]
 
 
 def _outcome(group, results):
