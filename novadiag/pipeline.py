@@ -284,7 +284,8 @@ def probe_report(
         namespaces = sorted({e.reference.namespace for e in report.edges})
         report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected, cluster_dns=cluster_dns)
         index = build_index(snap, cluster_domain=detected)
-    edges, findings = merge_observations(report.edges, run.outcomes, index)
+    policies = build_policy_index(snap, index) if snap.of("NetworkPolicy") else None
+    edges, findings = merge_observations(report.edges, run.outcomes, index, policies)
     return replace(
         report,
         edges=tuple(edges),

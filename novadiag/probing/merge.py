@@ -23,6 +23,9 @@ from typing import Any, cast
 
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
+from novadiag.netpol.evaluation import PolicyIndex, evaluate_dns, service_denial
+from novadiag.netpol.policy import Endpoint
+from novadiag.probing.groups import MANAGED_BY
 from novadiag.probing.runner import GroupOutcome
 
 ROUTE_NOT_PROBED = (
@@ -33,10 +36,22 @@ ROUTE_NOT_PROBED = (
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
 
 
+# What NetworkPolicies see of a probe pod: novadiag's labels, not the workload's (the run and
+# group labels it also carries are never selected by a cluster's own policies).
+PROBE_LABELS = {MANAGED_BY: "novadiag", "app.kubernetes.io/name": "novadiag-probe"}
+
+
 def merge_observations(
-    edges: Iterable[Edge], outcomes: Iterable[GroupOutcome], index: ClusterIndex
+    edges: Iterable[Edge],
+    outcomes: Iterable[GroupOutcome],
+    index: ClusterIndex,
+    policies: PolicyIndex | None = None,
 ) -> tuple[list[Edge], list[Finding]]:
-    """Edges with their ``probe`` field and observed status, plus disagreement findings."""
+    """Edges with their ``probe`` field and observed status, plus disagreement findings.
+
+    ``policies``: the snapshot's NetworkPolicies, to tell when they treat the probe pod
+    differently from the workload it stands in for (see :func:`stand_in_caveat`).
+    """
     results: dict[str, tuple[dict[str, Any], str]] = {}
     errors: dict[str, str] = {}
     findings: list[Finding] = []
@@ -59,7 +74,7 @@ def merge_observations(
     for edge in edges:
         if edge.id in results:
             result, pod = results[edge.id]
-            new = observe(edge, result, pod, index)
+            new = observe(edge, result, pod, index, caveat=stand_in_caveat(edge, result, index, policies))
             if new.probe is not None and new.probe.agrees is False:
                 findings.append(disagreement(edge, new))
             merged.append(new)
@@ -111,8 +126,47 @@ def _headless_without_endpoints(edge: Edge, index: ClusterIndex) -> bool:
     return svc is not None and svc.headless
 
 
-def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex) -> Edge:
+def stand_in_caveat(
+    edge: Edge, result: Mapping[str, Any], index: ClusterIndex, policies: PolicyIndex | None
+) -> str | None:
+    """Why this observation cannot speak for the workload, when NetworkPolicies say so; else None.
+
+    A probe pod stands in for the workloads of its namespace, but policies select
+    pods by label, and the probe carries novadiag's labels (copying the workload's
+    would make its Services send traffic to the probe). Where the policies deny
+    the probe what they allow the workload, a timeout is the policy doing its job
+    on the probe, not a fault of the edge: the connection (or the whole lookup,
+    when the probe's DNS egress is denied) is left out of the comparison.
+    """
+    if policies is None or edge.status == "blocked":
+        return None
+    probe = Endpoint(edge.reference.namespace, PROBE_LABELS, "novadiag-probe")
     system = result.get("system") or {}
+    if system.get("status") == "timeout" and not evaluate_dns(policies, probe).allowed:
+        return "NetworkPolicies deny the probe pod's DNS queries (they select the workload's labels, not the probe's)"
+    if result.get("connect") != "timeout":
+        return None
+    reached = edge.resolves_to
+    svc = None if reached is None else index.service(reached.namespace or "default", reached.name)
+    if svc is None or service_denial(policies, probe, svc, port=edge.reference.port) is None:
+        return None
+    return (
+        f"NetworkPolicies deny the probe pod the connection to {svc.namespace}/{svc.name} "
+        "that they allow the workload (they select the workload's labels, not the probe's)"
+    )
+
+
+def observe(
+    edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex, *, caveat: str | None = None
+) -> Edge:
+    """The edge as the probe saw it; with a ``caveat`` the part the policies spoiled is not compared."""
+    system = result.get("system") or {}
+    if caveat is not None:
+        dns_spoiled = system.get("status") == "timeout"
+        result = {**result, "connect": "skipped", "health": "skipped"}
+        if dns_spoiled:
+            observation = ProbeObservation(dns="timeout", agrees=None, error=f"not compared: {caveat}", pod=pod)
+            return replace(edge, probe=observation)
     status = observed_status(edge, result, index)
     candidates = result.get("candidates") or ()
     answered_by = next((c["name"].rstrip(".") for c in candidates if c.get("result") == "ok"), None)
@@ -122,10 +176,10 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
         dns=_dns_answer(system, candidates),
         addresses=addresses,
         answered_by=answered_by,
-        connect=cast(ProbeConnect, result.get("connect") or "skipped"),
+        connect=cast(ProbeConnect, "timeout" if caveat else result.get("connect") or "skipped"),
         health=cast(ProbeHealth, result.get("health") or "skipped"),
         agrees=agrees,
-        error=_error_text(system, result),
+        error=f"connect not compared: {caveat}" if caveat else _error_text(system, result),
         tried=tuple((c["name"].rstrip("."), str(c.get("result"))) for c in candidates),
         pod=pod,
     )

@@ -15,6 +15,7 @@ import pytest
 
 import novadiag
 from novadiag.index import build_index
+from novadiag.netpol.evaluation import build_policy_index
 from novadiag.probing import ProbeSettings, group_edges, merge_observations
 from novadiag.probing.groups import configmap_spec, pod_spec, probe_program
 from novadiag.probing.merge import observed_status
@@ -309,3 +310,41 @@ def test_an_unverified_edge_has_nothing_to_agree_with(nova):
     edges, findings = merge_observations([edge], [_outcome(group, results)], index)
     assert edges[0].status == "ok" and edges[0].probe.agrees is None and edges[0].predicted == "unverified"
     assert findings == []
+
+
+def test_a_timeout_the_policies_cause_for_the_probe_pod_alone_is_not_compared(nova):
+    """Nova's policies admit callers by app label: they admit the workload, not the probe pod."""
+    report, index, workloads = nova
+    policies = build_policy_index(report.snapshot, index)
+    edge = next(e for e in report.edges if e.status == "ok" and e.cross_namespace and not e.reference.routing)
+    group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
+    results = [_result(c, connect="timeout") for c in group.checks]
+    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index, policies)
+    merged = next(e for e in edges if e.id == edge.id)
+    assert (merged.status, merged.probe.connect, merged.probe.agrees) == ("ok", "timeout", True)
+    assert merged.probe.error.startswith("connect not compared: NetworkPolicies deny the probe pod")
+    assert not [f for f in findings if edge.id in f.message]
+    # Without the policies to explain it, the same timeout is a disagreement.
+    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index)
+    merged = next(e for e in edges if e.id == edge.id)
+    assert (merged.status, merged.probe.agrees) == ("blocked", False)
+
+
+def test_a_timeout_the_policies_do_not_explain_stays_a_disagreement(nova):
+    report, index, workloads = nova
+    edge = next(e for e in report.edges if e.status == "ok" and e.cross_namespace and not e.reference.routing)
+    target = edge.resolves_to
+    allow_all = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-all", "namespace": target.namespace},
+        "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]},
+    }
+    objects = {**report.snapshot.objects, "NetworkPolicy": (allow_all,)}
+    permissive = dataclasses.replace(report.snapshot, objects=objects)
+    policies = build_policy_index(permissive, build_index(permissive))
+    group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
+    results = [_result(c, connect="timeout") for c in group.checks]
+    edges, _ = merge_observations(report.edges, [_outcome(group, results)], index, policies)
+    merged = next(e for e in edges if e.id == edge.id)
+    assert (merged.status, merged.probe.agrees) == ("blocked", False)
