@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -116,7 +115,7 @@ def read_config(file_name: str, text: str) -> ParsedFile:
     chosen = choose_format(file_name, text)
     try:
         values = list(_values(chosen, file_name, text))
-    except (ManifestError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    except (ManifestError, _InvalidTomlError, RecursionError) as exc:
         problem = exc.problem if isinstance(exc, ManifestError) else f"invalid {chosen.upper()}: {exc}"
         if isinstance(exc, ManifestError) and exc.line is not None:
             problem = f"{problem} (line {exc.line})"
@@ -166,7 +165,7 @@ def _values(chosen: Format, file_name: str, text: str) -> Iterator[ConfigValue]:
         for doc in parse_documents(text, name=file_name, as_json=chosen == "json"):
             yield from _tree_values(doc)
     elif chosen == "toml":
-        yield from _tree_values(tomllib.loads(text))
+        yield from _tree_values(_toml_tree(text))
     elif chosen == "properties":
         yield from _properties_values(text)
     elif chosen == "ini":
@@ -175,6 +174,20 @@ def _values(chosen: Format, file_name: str, text: str) -> Iterator[ConfigValue]:
         yield from _nginx_values(text)
     else:
         yield from _text_values(text)
+
+
+class _InvalidTomlError(ValueError):
+    """A TOML file that ``tomllib`` refuses, in its words (tomllib itself loads only for a TOML file)."""
+
+
+def _toml_tree(text: str) -> dict[str, Any]:
+    # deferred: tomllib (a parser and its patterns) loads only when a TOML file is read
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _InvalidTomlError(str(exc)) from exc
 
 
 def _parses_as_json(text: str) -> bool:
