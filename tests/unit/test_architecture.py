@@ -31,6 +31,7 @@ UPWARD = {("novadiag.model", "novadiag.report.html")}
 
 DEFERRED = {
     ("novadiag.console", "novadiag.cli"): "the CLI's imports run after the Ctrl-C handler is installed",
+    ("novadiag.cli", "logging"): "the root log handler is for the kubernetes client; an audit of files loads neither",
     ("novadiag.cli.check", "pytest"): "pytest and its plugins load only for `novadiag check`",
     ("novadiag.cli.audit", "novadiag.cli.live"): "the kubernetes client and the probe runner: live clusters only",
     ("novadiag.cli.audit", "novadiag.cli.terminal"): "rich: only a terminal gets its table",
