@@ -150,6 +150,34 @@ def test_a_few_objects_of_a_kind_are_walked_without_writing_its_lean_pass() -> N
     assert kind in shapes._LEAN
 
 
+PATTERNS_COMPILED_AT_IMPORT = """
+import re, sys
+compiled = []
+compile = re.compile
+def recording(pattern, flags=0):
+    compiled.append((sys._getframe(1).f_globals.get("__name__"), str(pattern)))
+    return compile(pattern, flags)
+re.compile = recording
+import novadiag.redaction
+from novadiag.redaction import redact
+print(sorted({module for module, _ in compiled if module.startswith("novadiag.")}))
+print([text for module, text in compiled if module == "novadiag.redaction" and ("bearer" in text or "tcp6" in text)])
+print(redact("Authorization: Bearer abc.def"), redact("app:pw@tcp(db:3306)/x"))
+"""
+
+
+def test_patterns_for_config_files_and_rare_credential_forms_compile_on_first_use() -> None:
+    """Importing redaction (every audit does) compiles no config-file pattern, nor a rare credential form's."""
+    run = subprocess.run(
+        [sys.executable, "-c", PATTERNS_COMPILED_AT_IMPORT], capture_output=True, text=True, timeout=60, check=False
+    )
+    modules, rare, masked = run.stdout.splitlines()
+    assert "novadiag.redaction" in modules  # the recording saw the module's own patterns
+    assert "novadiag.configformats" not in modules
+    assert rare == "[]"
+    assert masked == "Authorization: Bearer *** app:***@tcp(db:3306)/x"
+
+
 def test_the_probe_options_are_still_checked_for_an_audit_of_manifests(capsys: pytest.CaptureFixture[str]) -> None:
     """Probe settings are built only for live clusters; a malformed one is refused all the same."""
     assert main(["audit", "--manifests", NOVA, "--toleration", "no-effect"]) == 2
