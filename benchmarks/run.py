@@ -656,11 +656,19 @@ def _novadiag_command() -> list[str]:
 
 
 def _timed_runs(command: Sequence[str], runs: int) -> list[float]:
-    """Wall seconds of each of ``runs`` runs, output into a pipe that is read and dropped (not a terminal)."""
+    """Wall seconds of each of ``runs`` runs, output into a pipe that is read and dropped (not a terminal).
+
+    An installed novadiag starts from compiled bytecode (pip writes it at
+    install time), so the children may write and read ``__pycache__`` whatever
+    this shell's PYTHONDONTWRITEBYTECODE says, and one unmeasured run writes it:
+    without it each run would compile every module it imports from source.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(command, capture_output=True, check=False, env=env)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, check=False)
+        proc = subprocess.run(command, capture_output=True, check=False, env=env)
         times.append(time.perf_counter() - start)
         if proc.returncode not in (0, 1):  # 1: the Nova scenario has broken edges
             raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): {proc.stderr.decode()[-300:]}")

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from novadiag.boundedio import parse_documents
@@ -61,22 +61,59 @@ _HOST_KEY_WORDS = frozenset(
 )
 _PASS_DIRECTIVES = frozenset({"proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "memcached_pass"})
 _PORT_KEYS = ("port", "port_value", "portValue", "PORT")
-_HOST_SUFFIX_RE = re.compile(r"(host(?:name)?|addr(?:ess)?|server)\Z", re.IGNORECASE)
-_KEY_PART_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-_NGINX_TOKEN_RE = re.compile(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
-_NGINX_MARK_RE = re.compile(
-    r"(?:^|[{;])[ \t]*(?:upstream\s+[\w.\-]+\s*\{|location\s+[^{};\n]+\{|(?:proxy|grpc|fastcgi|uwsgi|scgi)_pass\s)",
-    re.MULTILINE,
-)
-_INI_SECTION_RE = re.compile(r"\[([^\]\n]+)\]")
-_PROPERTIES_LINE_RE = re.compile(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
-"""A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key."""
-_PROPERTIES_SEPARATOR_RE = re.compile(r"(?<!\\)(?:\s*[=:]\s*|\s+)")
-_URL_WORD_RE = re.compile(
-    r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?!\w|\.\w)", re.IGNORECASE
-)
-# A credential the snapshot masked reads ``key: ***``; unquoted, YAML takes ``*`` for an alias.
-_BARE_MASK_RE = re.compile(r"(?<=[:\-] )\*\*\*(?=[ \t]*(?:#.*)?$)", re.MULTILINE)
+# The patterns below compile on first use, not at import: most audits read no configuration file.
+
+
+@cache
+def _host_suffix_re() -> re.Pattern[str]:
+    return re.compile(r"(host(?:name)?|addr(?:ess)?|server)\Z", re.IGNORECASE)
+
+
+@cache
+def _key_part_re() -> re.Pattern[str]:
+    return re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+@cache
+def _nginx_token_re() -> re.Pattern[str]:
+    return re.compile(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
+
+
+@cache
+def _nginx_mark_re() -> re.Pattern[str]:
+    return re.compile(
+        r"(?:^|[{;])[ \t]*(?:upstream\s+[\w.\-]+\s*\{|location\s+[^{};\n]+\{|(?:proxy|grpc|fastcgi|uwsgi|scgi)_pass\s)",
+        re.MULTILINE,
+    )
+
+
+@cache
+def _ini_section_re() -> re.Pattern[str]:
+    return re.compile(r"\[([^\]\n]+)\]")
+
+
+@cache
+def _properties_line_re() -> re.Pattern[str]:
+    """A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key."""
+    return re.compile(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
+
+
+@cache
+def _properties_separator_re() -> re.Pattern[str]:
+    return re.compile(r"(?<!\\)(?:\s*[=:]\s*|\s+)")
+
+
+@cache
+def _url_word_re() -> re.Pattern[str]:
+    return re.compile(r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?!\w|\.\w)", re.IGNORECASE)
+
+
+@cache
+def _bare_mask_re() -> re.Pattern[str]:
+    # A credential the snapshot masked reads ``key: ***``; unquoted, YAML takes ``*`` for an alias.
+    return re.compile(r"(?<=[:\-] )\*\*\*(?=[ \t]*(?:#.*)?$)", re.MULTILINE)
+
+
 _WORD_TRIM = "\"'`,;()[]{}<>"
 
 
@@ -116,7 +153,7 @@ def read_config(file_name: str, text: str) -> ParsedFile:
     chosen = choose_format(file_name, text)
     try:
         values = list(_values(chosen, file_name, text))
-    except (ManifestError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    except (ManifestError, _InvalidTomlError, RecursionError) as exc:
         problem = exc.problem if isinstance(exc, ManifestError) else f"invalid {chosen.upper()}: {exc}"
         if isinstance(exc, ManifestError) and exc.line is not None:
             problem = f"{problem} (line {exc.line})"
@@ -132,16 +169,16 @@ def choose_format(file_name: str, text: str) -> Format:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "[") and _parses_as_json(stripped):
         return "json"
-    if _NGINX_MARK_RE.search(text):
+    if _nginx_mark_re().search(text):
         return "nginx"
     first = next((line.strip() for line in text.splitlines() if line.strip() and line.strip()[0] not in "#;"), "")
-    if _INI_SECTION_RE.fullmatch(first):
+    if _ini_section_re().fullmatch(first):
         return "ini"
     if extension in ("conf", "cfg"):  # nginx, INI, key = value, or a syntax of its own (haproxy, redis)
-        return "properties" if _PROPERTIES_LINE_RE.search(text) else "text"
+        return "properties" if _properties_line_re().search(text) else "text"
     if _parses_as_yaml_tree(text, file_name):
         return "yaml"
-    return "properties" if _PROPERTIES_LINE_RE.search(text) else "text"
+    return "properties" if _properties_line_re().search(text) else "text"
 
 
 def hint_for(key: str) -> str:
@@ -150,7 +187,7 @@ def hint_for(key: str) -> str:
     >>> [hint_for(k) for k in ("endpoint", "bootstrap.servers", "targets", "serverPort", "image", "name")]
     ['HOST', 'HOST', 'HOST', 'VALUE', 'IMAGE', 'VALUE']
     """
-    parts = [p.lower() for p in _KEY_PART_RE.findall(key)]
+    parts = [p.lower() for p in _key_part_re().findall(key)]
     if not parts:
         return VALUE_HINT
     if parts[-1] in _HOST_KEY_WORDS or key.lower() in _PASS_DIRECTIVES:
@@ -162,11 +199,11 @@ def hint_for(key: str) -> str:
 
 def _values(chosen: Format, file_name: str, text: str) -> Iterator[ConfigValue]:
     if chosen in ("yaml", "json"):
-        text = _BARE_MASK_RE.sub('"***"', text) if chosen == "yaml" else text
+        text = _bare_mask_re().sub('"***"', text) if chosen == "yaml" else text
         for doc in parse_documents(text, name=file_name, as_json=chosen == "json"):
             yield from _tree_values(doc)
     elif chosen == "toml":
-        yield from _tree_values(tomllib.loads(text))
+        yield from _tree_values(_toml_tree(text))
     elif chosen == "properties":
         yield from _properties_values(text)
     elif chosen == "ini":
@@ -175,6 +212,20 @@ def _values(chosen: Format, file_name: str, text: str) -> Iterator[ConfigValue]:
         yield from _nginx_values(text)
     else:
         yield from _text_values(text)
+
+
+class _InvalidTomlError(ValueError):
+    """A TOML file that ``tomllib`` refuses, in its words (tomllib itself loads only for a TOML file)."""
+
+
+def _toml_tree(text: str) -> dict[str, Any]:
+    # deferred: tomllib (a parser and its patterns) loads only when a TOML file is read
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _InvalidTomlError(str(exc)) from exc
 
 
 def _parses_as_json(text: str) -> bool:
@@ -188,7 +239,7 @@ def _parses_as_json(text: str) -> bool:
 def _parses_as_yaml_tree(text: str, file_name: str) -> bool:
     """Whether a text with no telling extension is YAML holding keys (a bare scalar is plain text)."""
     try:
-        docs = parse_documents(_BARE_MASK_RE.sub('"***"', text), name=file_name)
+        docs = parse_documents(_bare_mask_re().sub('"***"', text), name=file_name)
     except (ManifestError, RecursionError):
         return False
     return any(isinstance(doc, dict | list) for doc in docs)
@@ -218,7 +269,7 @@ def _join(path: str, key: str) -> str:
 
 
 def _sibling_port(siblings: dict[str, Any] | None, key: str) -> str | None:
-    if siblings is None or not _HOST_SUFFIX_RE.search(key):
+    if siblings is None or not _host_suffix_re().search(key):
         return None
     for name in _PORT_KEYS:
         port = siblings.get(name)
@@ -232,8 +283,8 @@ def _with_ports(values: list[ConfigValue]) -> list[ConfigValue]:
     by_location = {v.location: v.value for v in values}
     out: list[ConfigValue] = []
     for value in values:
-        if value.port is None and _HOST_SUFFIX_RE.search(value.location):
-            stem = _HOST_SUFFIX_RE.sub("", value.location)
+        if value.port is None and _host_suffix_re().search(value.location):
+            stem = _host_suffix_re().sub("", value.location)
             port = next((by_location[stem + p] for p in _PORT_KEYS if stem + p in by_location), None)
             value = ConfigValue(value.location, value.hint, value.value, port)
         out.append(value)
@@ -263,7 +314,7 @@ def _properties_values(text: str) -> Iterator[ConfigValue]:
         stripped = line.strip()
         if not stripped or stripped[0] in "#!":
             continue
-        parts = _PROPERTIES_SEPARATOR_RE.split(stripped, maxsplit=1)
+        parts = _properties_separator_re().split(stripped, maxsplit=1)
         if len(parts) == 2 and parts[0] and parts[1]:
             key = parts[0].replace("\\", "")
             yield ConfigValue(key, hint_for(key), parts[1].strip())
@@ -275,7 +326,7 @@ def _ini_values(text: str) -> Iterator[ConfigValue]:
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
             continue
-        header = _INI_SECTION_RE.fullmatch(stripped)
+        header = _ini_section_re().fullmatch(stripped)
         if header is not None:
             section = header[1].strip()
             continue
@@ -325,7 +376,7 @@ def _nginx_directives(text: str) -> Iterator[tuple[str, str, list[str], int]]:
     line = 1
     start = 1
     position = 0
-    for match in _NGINX_TOKEN_RE.finditer(text):
+    for match in _nginx_token_re().finditer(text):
         line += text.count("\n", position, match.start())
         position = match.start()
         token = match.group(0)
@@ -360,7 +411,7 @@ def _authority(target: str) -> str:
 def _text_values(text: str) -> Iterator[ConfigValue]:
     """URL and ``host:port`` words, line by line: the only shapes free text names a host in beyond doubt."""
     for number, line in enumerate(text.splitlines(), start=1):
-        for match in _URL_WORD_RE.finditer(line):
+        for match in _url_word_re().finditer(line):
             word = match.group(0).strip(_WORD_TRIM)
             if word:
                 yield ConfigValue(f"line {number}", URL_HINT, word)

@@ -21,12 +21,11 @@ from novadiag.findings import derive_findings
 from novadiag.index import build_index
 from novadiag.kubesettings import KubeSettings
 from novadiag.manifests import load_manifests
-from novadiag.model import Edge, Finding, Gap, SourceInfo, SourceKind
+from novadiag.model import OPTIONAL_KINDS, Edge, Finding, Gap, SourceInfo, SourceKind
 from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.resolver import cluster_dns_addresses
-from novadiag.routing import judge_routes
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
@@ -193,7 +192,7 @@ def _audit_snapshot(
         visibility=Visibility.of(snapshot.gaps),
     )
     edges = judge_all(references, workloads, context)
-    route_edges, route_findings = judge_routes(snapshot, context, namespaces=namespaces or None)
+    route_edges, route_findings = _judge_routing_objects(snapshot, context, namespaces)
     edges += route_edges
     findings = (
         *snapshot.findings,
@@ -211,6 +210,18 @@ def _audit_snapshot(
         snapshot=snapshot,
         index=index,
     )
+
+
+def _judge_routing_objects(
+    snapshot: Snapshot, context: VerdictContext, namespaces: Sequence[str] | None
+) -> tuple[list[Edge], list[Finding]]:
+    """The edges and findings of Ingresses, Gateway API routes and Istio rules; none without such objects."""
+    if not any(snapshot.of(kind) for kind in OPTIONAL_KINDS):
+        return [], []
+    # deferred: the routing judges (Gateway API, Istio) load only for a snapshot that holds routing objects
+    from novadiag.routing import judge_routes
+
+    return judge_routes(snapshot, context, namespaces=namespaces or None)
 
 
 def _check_namespaces_exist(snapshot: Snapshot, namespaces: Sequence[str]) -> None:

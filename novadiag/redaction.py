@@ -41,7 +41,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from novadiag.configformats import ConfigValue, names_config_file, read_config, write_sanitized
@@ -73,22 +73,44 @@ _ONE_CREDENTIAL_URL_RE = re.compile(
     r"(?P<rest>[^@]*)",
     re.IGNORECASE,
 )
-_ORACLE_CREDENTIALS_RE = re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
+# The patterns of one credential form each (an Oracle URL, a Go DSN, a header, a flag) compile on
+# first use, not at import: most values hold none of them, and an audit of a few files never needs them.
+
+
+@cache
+def _oracle_credentials_re() -> re.Pattern[str]:
+    return re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
+
+
 # Userinfo without a scheme, at the start of a word: Go's MySQL DSN ``user:pw@tcp(db:3306)/x``
 # and Oracle's EZConnect ``scott/tiger@db:1521/XE``.
 # The password reaches the last "@" of its word (Go's parser takes the last one) or is quoted (Oracle's
 # ``scott/"pw with spaces"@db``); Go's DSN is also matched whole up to ``@tcp(``, spaces and all.
-_BARE_USERINFO_RE = re.compile(
-    r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@"
-)
+@cache
+def _bare_userinfo_re() -> re.Pattern[str]:
+    return re.compile(r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@")
+
+
 # What the patterns above leave of a userinfo they masked: ``***``, or ``oracle:thin:app/***`` as the
 # bare pattern sees Oracle's thin URL. Only the whole of it counts: a password may hold ``***`` itself.
-_MASKED_ALREADY_RE = re.compile(r'(?:[^\s@]*[:/])?(?:\*\*\*|"\*\*\*")')
-_GO_DSN_RE = re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
+@cache
+def _masked_already_re() -> re.Pattern[str]:
+    return re.compile(r'(?:[^\s@]*[:/])?(?:\*\*\*|"\*\*\*")')
+
+
+@cache
+def _go_dsn_re() -> re.Pattern[str]:
+    return re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
+
+
 # A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
-_SPACED_PASSWORD_RE = re.compile(
-    rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
-)
+@cache
+def _spaced_password_re() -> re.Pattern[str]:
+    return re.compile(
+        rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
+    )
+
+
 # Everything after a URL's authority: the path, query and fragment (see :func:`authority_only`).
 _NOT_ONE_URL_RE = re.compile(r"[\s;]")
 _SCHEME_BEFORE_RE = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,31}\Z", re.IGNORECASE)
@@ -126,16 +148,28 @@ _PARAM_RE = re.compile(
     rf"|(?<![^;\s,])(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|[^\s&;]?[^\r\n]*?{_NEXT_PARAM})",
     re.IGNORECASE,
 )
+
+
 # In a libpq DSN (``host=db port=5432 password=a;b``) only white space ends an unquoted value.
-_LIBPQ_PARAM_RE = re.compile(
-    rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE
-)
-_LIBPQ_START_RE = re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
+@cache
+def _libpq_param_re() -> re.Pattern[str]:
+    return re.compile(rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE)
+
+
+@cache
+def _libpq_start_re() -> re.Pattern[str]:
+    return re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
+
+
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
 _SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth|pat", re.IGNORECASE)
-_JSON_PARAM_RE = re.compile(
-    rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE
-)
+
+
+@cache
+def _json_param_re() -> re.Pattern[str]:
+    return re.compile(rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE)
+
+
 _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
 # Command-line credentials: ``--password hunter2``, ``--api-key k`` (``--password=x`` is a parameter
 # above) and MySQL's ``-phunter2``. The value after a secret-named flag is masked whatever it looks like.
@@ -154,7 +188,13 @@ _VARIABLE_REFERENCE_RE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_.-]*\)|\$\{[A-Za-z
 _MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
-_AUTH_HEADER_RE = re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
+
+
+@cache
+def _auth_header_re() -> re.Pattern[str]:
+    return re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
+
+
 # ``password: hunter2`` in a YAML or properties file, ``Authorization: Token abc`` in a header: a
 # credential-named key, a colon and a blank, then the rest of the line (up to a quote that closes a
 # shell word). A URL's ``scheme://`` never matches: its colon is followed by "/", not a blank.
@@ -162,9 +202,17 @@ _KEY_COLON_RE = re.compile(
     rf"""(?P<key>(?<![\w.\-])["']?(?:{_SECRET_KEY})["']?[ \t]*:[ \t]+)(?P<value>[^\s'"][^\r\n'"]*)""",
     re.IGNORECASE,
 )
+
+
 # ``curl -u user:pw`` / ``--user user:pw``, and ``redis-cli -a pw``.
-_USER_FLAG_RE = re.compile(r"""(?P<flag>(?<![\w\-./:])(?:-u|--user)[ \t=]+)(?P<user>[^\s:'"]*):[^\s'"]+""")
-_REDIS_CLI_PASSWORD_RE = re.compile(r"""(?P<flag>(?<![\w\-./:])-a[ \t]+)[^\s'"]+""")
+@cache
+def _user_flag_re() -> re.Pattern[str]:
+    return re.compile(r"""(?P<flag>(?<![\w\-./:])(?:-u|--user)[ \t=]+)(?P<user>[^\s:'"]*):[^\s'"]+""")
+
+
+@cache
+def _redis_cli_password_re() -> re.Pattern[str]:
+    return re.compile(r"""(?P<flag>(?<![\w\-./:])-a[ \t]+)[^\s'"]+""")
 
 
 def redact(value: str) -> str:
@@ -183,31 +231,31 @@ def redact(value: str) -> str:
     # Parameters first: a quoted or braced password may hold "@" (``password={a@b}``), which the
     # userinfo patterns below would take for the end of a URL's userinfo, and lose the host.
     if "=" in text and _names_a_secret_param(text):
-        text = (_LIBPQ_PARAM_RE if is_libpq_dsn(text) else _PARAM_RE).sub(_mask_param, text)
+        text = (_libpq_param_re() if is_libpq_dsn(text) else _PARAM_RE).sub(_mask_param, text)
     if "@" in text:  # each pattern runs only where its literal part occurs: they scan every position
         url = text.find("://")
         if url != -1:
             text = _mask_url_credentials(text)
             if " " in text or "\t" in text:
-                text = _SPACED_PASSWORD_RE.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
+                text = _spaced_password_re().sub(rf"\g<scheme>\g<user>:{MASK}@", text)
         if "@tcp(" in text or "@unix(" in text or "@tcp6(" in text or "@udp(" in text:
-            text = _GO_DSN_RE.sub(rf"\g<user>\g<sep>{MASK}@", text)
+            text = _go_dsn_re().sub(rf"\g<user>\g<sep>{MASK}@", text)
         if "jdbc:oracle:" in text.lower():
-            text = _ORACLE_CREDENTIALS_RE.sub(rf"\1{MASK}@", text)
+            text = _oracle_credentials_re().sub(rf"\1{MASK}@", text)
         if url == -1 or text.count("@") > 1 or text.find("@") < url:  # else the one @ ends a URL's userinfo
-            text = _BARE_USERINFO_RE.sub(_mask_bare_userinfo, text)
+            text = _bare_userinfo_re().sub(_mask_bare_userinfo, text)
     if '"' in text:
-        text = _JSON_PARAM_RE.sub(rf'\g<key>"{MASK}"', text)
+        text = _json_param_re().sub(rf'\g<key>"{MASK}"', text)
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
-        text = _AUTH_HEADER_RE.sub(rf"\g<scheme> {MASK}", text)
+        text = _auth_header_re().sub(rf"\g<scheme> {MASK}", text)
     if "-" in text and _FLAG_START_RE.search(text):
         text = _SECRET_FLAG_RE.sub(rf"\g<flag>\g<sep>{MASK}", text)
         text = _MYSQL_PASSWORD_RE.sub(f"-p{MASK}", text)
         if "-u" in text:
-            text = _USER_FLAG_RE.sub(rf"\g<flag>\g<user>:{MASK}", text)
+            text = _user_flag_re().sub(rf"\g<flag>\g<user>:{MASK}", text)
         if "redis-cli" in text:
-            text = _REDIS_CLI_PASSWORD_RE.sub(rf"\g<flag>{MASK}", text)
+            text = _redis_cli_password_re().sub(rf"\g<flag>{MASK}", text)
     if ":" in text and _SECRET_HINT_RE.search(text) is not None:
         text = _KEY_COLON_RE.sub(_mask_key_colon_value, text)
     return text
@@ -340,7 +388,7 @@ def is_libpq_dsn(text: str) -> bool:
     It starts with two pairs separated by white space, the first value free of
     ``;``: ADO.NET's ``Server=db;User Id=app`` has its first ``;`` before any space.
     """
-    return _LIBPQ_START_RE.match(text) is not None
+    return _libpq_start_re().match(text) is not None
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -351,7 +399,7 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 def _mask_bare_userinfo(match: re.Match[str]) -> str:
     password = match.group("password")
-    if _MASKED_ALREADY_RE.fullmatch(password) or "://" in password:
+    if _masked_already_re().fullmatch(password) or "://" in password:
         return match.group(0)  # a URL (or Oracle thin) userinfo the patterns above have masked already
     return f"{match.group('user')}{match.group('sep')}{MASK}@"
 

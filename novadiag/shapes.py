@@ -155,15 +155,27 @@ def shape_problem(kind: str, obj: Mapping[str, Any]) -> str | None:
 
     Nearly every object is well formed, so a lean pass that only says yes or no
     comes first; the walk that names the field runs only for the rare bad one.
+    Writing a kind's pass costs about as much as walking a few dozen objects, so
+    the first :data:`WALKED_BEFORE_WRITING` objects of each kind are walked
+    (a handful of manifest files never pays for the writing).
     """
     lean = _LEAN.get(kind)
     if lean is None:  # a plain dict, not a cache decorator: this runs for every object read
+        seen = _WALKED[kind] = _WALKED.get(kind, 0) + 1
+        if seen <= WALKED_BEFORE_WRITING:
+            return _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
         lean = _LEAN[kind] = _write_lean_pass(_TREES.get(kind, _COMMON_TREE))
     return None if lean(obj) else _walk(_TREES.get(kind, _COMMON_TREE), obj, ())
 
 
+WALKED_BEFORE_WRITING = 32
+"""Objects of one kind checked by :func:`_walk` before its lean pass is written."""
+
 _LEAN: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
-"""Each kind's written pass, from its first object on (callers only pass the kinds they read)."""
+"""Each kind's written pass, once :data:`WALKED_BEFORE_WRITING` of its objects were walked."""
+
+_WALKED: dict[str, int] = {}
+"""Objects of each kind walked while its pass is not yet written."""
 
 
 def _write_lean_pass(tree: _Node) -> Callable[[Mapping[str, Any]], bool]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from novadiag.cli.options import (
     Parser,
@@ -36,6 +36,9 @@ from novadiag.report.render import FORMATS
 from novadiag.signals import interrupts_end_at_once, stop_signals_as_interrupt
 from novadiag.version import __version__
 
+if TYPE_CHECKING:
+    import logging
+
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR, EXIT_GAPS, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 
 
@@ -50,13 +53,9 @@ def _not_pool_housekeeping(record: logging.LogRecord) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # from the first line: a Ctrl-C while options are parsed is an interrupt, not a traceback
-        # The kubernetes client logs some failures on the root logger (an exec credential plugin that
-        # exits non-zero); without a handler Python prints them as "ERROR:root:...". Say whose it is.
-        if not logging.getLogger().handlers:
-            logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
-            for handler in logging.getLogger().handlers:
-                handler.addFilter(_not_pool_housekeeping)
         args = build_parser().parse_args(argv)
+        if not _reads_files_only(args):
+            _name_the_client_log_lines()
         with stop_signals_as_interrupt(), stdout_failures_named():
             code = int(import_command(args.handler)(args))
             sys.stdout.flush()  # a full disk fails here, not in the interpreter's own flush at exit
@@ -77,6 +76,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # not about a file the user named: a bug worth its traceback
         print(f"novadiag: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _reads_files_only(args: argparse.Namespace) -> bool:
+    """An audit of manifests or a snapshot file: the kubernetes client never loads, nor does ``logging``."""
+    return args.command == "audit" and bool(args.manifests or args.snapshot)
+
+
+def _name_the_client_log_lines() -> None:
+    """Print the kubernetes client's root-logger lines as ours, once a command may load the client.
+
+    The client logs some failures on the root logger (an exec credential plugin
+    that exits non-zero); without a handler Python prints them as "ERROR:root:...".
+    """
+    # deferred: logging (and traceback, threading, string) costs an audit of files a tenth of its start-up
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="novadiag: warning: kubernetes client: %(message)s", level=logging.WARNING)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_not_pool_housekeeping)
 
 
 def run() -> None:

@@ -31,14 +31,17 @@ UPWARD = {("novadiag.model", "novadiag.report.html")}
 
 DEFERRED = {
     ("novadiag.console", "novadiag.cli"): "the CLI's imports run after the Ctrl-C handler is installed",
+    ("novadiag.cli", "logging"): "the root log handler is for the kubernetes client; an audit of files loads neither",
     ("novadiag.cli.check", "pytest"): "pytest and its plugins load only for `novadiag check`",
     ("novadiag.cli.audit", "novadiag.cli.live"): "the kubernetes client and the probe runner: live clusters only",
     ("novadiag.cli.audit", "novadiag.cli.terminal"): "rich: only a terminal gets its table",
     ("novadiag.pipeline", "novadiag.kube"): "the kubernetes client: an audit of files never loads it",
     ("novadiag.pipeline", "novadiag.listing"): "imports the kubernetes client, as above",
     ("novadiag.pipeline", "novadiag.probing"): "the probe runner imports the kubernetes client, as above",
+    ("novadiag.pipeline", "novadiag.routing"): "the routing judges: only a snapshot with routing objects loads them",
     ("novadiag.report.core", "networkx"): "the graph is built for drawings and notebooks only",
     ("novadiag.report.core", "novadiag.graph"): "networkx, as above",
+    ("novadiag.configformats", "tomllib"): "a TOML parser loads only when a TOML file is read",
     ("novadiag.source", "novadiag.lab"): "the lab's servers and scenario loader load only to run a scenario",
     ("novadiag.criteria.context", "novadiag.pipeline"): "the kubernetes client; the plugin loads in every pytest run",
     ("novadiag.criteria.context", "novadiag.kube"): "the kubernetes client; the plugin loads in every pytest run",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import novadiag
+from novadiag import shapes
 from novadiag.cli import main
 
 NOVA = str(Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests")
@@ -59,6 +60,122 @@ def test_an_audit_of_manifests_imports_neither_the_kubernetes_client_nor_the_pla
     modules = imported_by("audit", "--manifests", NOVA, *output)
     assert "novadiag.pipeline" in modules  # the audit did run
     assert heavy(modules) == []
+
+
+ONLY_FOR_SOME_INPUTS = ("novadiag.routing", "tomllib", "logging")
+"""Loaded for routing objects (Ingress, Gateway API, Istio), a TOML file, a command that may load the client."""
+
+PLAIN_MANIFESTS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {app: db}
+  ports: [{port: 5432}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16, ports: [{containerPort: 5432}]}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+        - name: api
+          image: shop/api:1
+          env: [{name: DATABASE_URL, value: "postgres://db.shop:5432/shop"}]
+"""
+
+
+@pytest.mark.parametrize("output", [["--format", "json", "-o", "/dev/null"], []], ids=["json", "table-to-a-pipe"])
+def test_an_audit_of_plain_manifests_loads_no_routing_judges_toml_parser_or_logging(
+    tmp_path: Path, output: list[str]
+) -> None:
+    """Manifests without routing objects or TOML files: the judges and parsers for them stay unloaded."""
+    (tmp_path / "shop.yaml").write_text(PLAIN_MANIFESTS, encoding="utf-8")
+    modules = imported_by("audit", "--manifests", str(tmp_path), *output)
+    assert {"novadiag.pipeline", "novadiag.verdicts"} <= modules  # the audit did run and judge its edge
+    assert heavy(modules, ONLY_FOR_SOME_INPUTS) == []
+
+
+def test_routing_objects_load_the_routing_judges() -> None:
+    """The Nova scenario holds an Ingress, a Gateway and an HTTPRoute: their judges load, and nothing else extra."""
+    modules = imported_by("audit", "--manifests", NOVA, "--format", "json", "-o", "/dev/null")
+    assert heavy(modules, ONLY_FOR_SOME_INPUTS) == ["novadiag.routing", "novadiag.routing.backends",
+                                                    "novadiag.routing.gateway", "novadiag.routing.ingress",
+                                                    "novadiag.routing.istio"]  # fmt: skip
+
+
+def test_a_command_that_may_load_the_kubernetes_client_names_its_log_lines() -> None:
+    """The root handler that says "kubernetes client" is still installed where the client can load."""
+    script = (
+        "import logging, sys\n"
+        "from novadiag.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(code, [h.formatter._fmt for h in logging.getLogger().handlers if h.formatter])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, "audit", "--kubeconfig", "/nonexistent/kubeconfig"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.stdout == "2 ['novadiag: warning: kubernetes client: %(message)s']\n", run.stderr[-2000:]
+
+
+def test_a_few_objects_of_a_kind_are_walked_without_writing_its_lean_pass() -> None:
+    """Writing a kind's pass costs more than walking a handful of objects; it is written once a kind is common."""
+    kind = "StartupCheckKind"  # a kind no other test reads: its count starts at zero
+    good = {"metadata": {"name": "a", "labels": {"app": "a"}}}
+    bad = {"metadata": {"name": "a", "labels": "app=a"}}
+    for _ in range(shapes.WALKED_BEFORE_WRITING - 1):
+        assert shapes.shape_problem(kind, good) is None
+    assert shapes.shape_problem(kind, bad) == "metadata.labels is a string, not a mapping"
+    assert kind not in shapes._LEAN
+    assert shapes.shape_problem(kind, good) is None
+    assert shapes.shape_problem(kind, bad) == "metadata.labels is a string, not a mapping"
+    assert kind in shapes._LEAN
+
+
+PATTERNS_COMPILED_AT_IMPORT = """
+import re, sys
+compiled = []
+compile = re.compile
+def recording(pattern, flags=0):
+    compiled.append((sys._getframe(1).f_globals.get("__name__"), str(pattern)))
+    return compile(pattern, flags)
+re.compile = recording
+import novadiag.redaction
+from novadiag.redaction import redact
+print(sorted({module for module, _ in compiled if module.startswith("novadiag.")}))
+print([text for module, text in compiled if module == "novadiag.redaction" and ("bearer" in text or "tcp6" in text)])
+print(redact("Authorization: Bearer abc.def"), redact("app:pw@tcp(db:3306)/x"))
+"""
+
+
+def test_patterns_for_config_files_and_rare_credential_forms_compile_on_first_use() -> None:
+    """Importing redaction (every audit does) compiles no config-file pattern, nor a rare credential form's."""
+    run = subprocess.run(
+        [sys.executable, "-c", PATTERNS_COMPILED_AT_IMPORT], capture_output=True, text=True, timeout=60, check=False
+    )
+    modules, rare, masked = run.stdout.splitlines()
+    assert "novadiag.redaction" in modules  # the recording saw the module's own patterns
+    assert "novadiag.configformats" not in modules
+    assert rare == "[]"
+    assert masked == "Authorization: Bearer *** app:***@tcp(db:3306)/x"
 
 
 def test_the_probe_options_are_still_checked_for_an_audit_of_manifests(capsys: pytest.CaptureFixture[str]) -> None:
