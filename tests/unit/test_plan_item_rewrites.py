@@ -1,0 +1,292 @@
+"""The planner rewrites hosts where they are written outside the env: list items, scripts, mounted files.
+
+Each case is hand-written: the manifest, the broken edge, and the exact text
+the plan must leave in the item or the file (and nothing else changed).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import novadiag
+from novadiag.manifests import load_manifests
+from novadiag.pipeline import audit_snapshot
+from novadiag.planning.paths import get_at
+from novadiag.planning.simulate import simulate
+from novadiag.planning.values import Plan
+
+SERVICES = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Service
+    metadata: {name: kafka, namespace: data}
+    spec: {selector: {app: kafka}, ports: [{port: 9092}]}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: postgres, namespace: data}
+    spec: {selector: {app: postgres}, ports: [{port: 5432}]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: kafka, namespace: data}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: kafka}}
+      template:
+        metadata: {labels: {app: kafka}}
+        spec: {containers: [{name: kafka, image: kafka, ports: [{containerPort: 9092}]}]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: postgres, namespace: data}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: postgres}}
+      template:
+        metadata: {labels: {app: postgres}}
+        spec: {containers: [{name: postgres, image: postgres, ports: [{containerPort: 5432}]}]}
+    """
+)
+
+WAIT_SCRIPT = "until nc -z kafka 9092; do echo waiting for kafka; sleep 2; done"
+
+ORDERS = textwrap.dedent(
+    """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: orders, namespace: shop}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: orders}}
+      template:
+        metadata: {labels: {app: orders}}
+        spec:
+          initContainers:
+            - name: wait-for-kafka
+              image: busybox
+              command: [sh, -c, "WAIT_SCRIPT"]
+          containers:
+            - name: orders
+              image: orders
+              args: [--verbose, --db-host=postgres, --port=8080]
+              readinessProbe:
+                exec: {command: [/bin/check, --broker=kafka:9092]}
+    """
+).replace("WAIT_SCRIPT", WAIT_SCRIPT)
+
+ORDERS_PATH = ("spec", "template", "spec")
+
+
+def audit(tmp_path: Path, *documents: str) -> novadiag.Report:
+    path = tmp_path / "all.yaml"
+    path.write_text("---\n".join((SERVICES, *documents)))
+    return audit_snapshot(load_manifests([path]))
+
+
+def final_object(plan: Plan, kind: str, namespace: str, name: str) -> dict:
+    assert plan.snapshot is not None
+    obj = simulate(plan.snapshot, plan.steps).get(kind, namespace, name)
+    assert obj is not None
+    return dict(obj)
+
+
+def rolled_back(plan: Plan, kind: str, namespace: str, name: str) -> dict:
+    """The object after every step and then every rollback, in reverse order."""
+    assert plan.snapshot is not None
+    forward = simulate(plan.snapshot, plan.steps)
+    back_steps = [
+        type(step)(f"{step.id}-back", step.phase, "rollback", op)
+        for step in reversed(plan.steps)
+        for op in step.rollback
+    ]
+    obj = simulate(forward, back_steps).get(kind, namespace, name)
+    assert obj is not None
+    return dict(obj)
+
+
+def test_an_init_wait_script_an_argument_and_an_exec_probe_are_rewritten_in_their_items(tmp_path: Path) -> None:
+    report = audit(tmp_path, ORDERS)
+    broken = sorted(e.id for e in report.edges if e.broken)
+    assert broken == [
+        "shop/deployment/orders/orders/args[1]/postgres:-",
+        "shop/deployment/orders/orders/readinessProbe:exec.command[1]/kafka:9092",
+        "shop/deployment/orders/wait-for-kafka/line 1/kafka:9092",
+    ]
+    plan = novadiag.plan(report, "rewrite")
+    assert [f.action for f in plan.fixes] == ["rewrite", "rewrite", "rewrite"]
+    assert plan.verification is not None
+    assert (plan.verification.broken_after, plan.verification.value_problems) == (0, ())
+    assert sorted(plan.verification.fixed) == broken
+
+    spec = get_at(final_object(plan, "Deployment", "shop", "orders"), ORDERS_PATH)
+    assert spec["initContainers"][0]["command"] == [
+        "sh",
+        "-c",
+        "until nc -z kafka.data 9092; do echo waiting for kafka; sleep 2; done",
+    ]
+    assert spec["containers"][0]["args"] == ["--verbose", "--db-host=postgres.data", "--port=8080"]
+    assert spec["containers"][0]["readinessProbe"]["exec"]["command"] == ["/bin/check", "--broker=kafka.data:9092"]
+
+
+def test_one_patch_per_workload_and_its_rollback_restores_every_item_byte_for_byte(tmp_path: Path) -> None:
+    report = audit(tmp_path, ORDERS)
+    plan = novadiag.plan(report, "rewrite")
+    patches = [s for s in plan.steps if s.action == "patch"]
+    assert len(patches) == 1  # one step for the three items of one workload
+    assert "command[2] of container wait-for-kafka" in patches[0].title
+    assert "args[1] of container orders" in patches[0].title
+    assert "readinessProbe.exec.command[1] of container orders" in patches[0].title
+    original = plan.snapshot.get("Deployment", "shop", "orders") if plan.snapshot else None
+    assert original is not None
+    after = rolled_back(plan, "Deployment", "shop", "orders")
+    assert get_at(after, ORDERS_PATH) == get_at(original, ORDERS_PATH)
+    assert get_at(after, (*ORDERS_PATH, "initContainers", "#0", "command", "#2")) == WAIT_SCRIPT
+
+
+def test_the_strategic_patch_addresses_the_containers_by_name(tmp_path: Path) -> None:
+    plan = novadiag.plan(audit(tmp_path, ORDERS), "rewrite")
+    (step,) = [s for s in plan.steps if s.action == "patch"]
+    assert step.operation.strategic
+    assert step.operation.patch == {
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [
+                        {
+                            "name": "wait-for-kafka",
+                            "command": [
+                                "sh",
+                                "-c",
+                                "until nc -z kafka.data 9092; do echo waiting for kafka; sleep 2; done",
+                            ],
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "orders",
+                            "args": ["--verbose", "--db-host=postgres.data", "--port=8080"],
+                            "readinessProbe": {"exec": {"command": ["/bin/check", "--broker=kafka.data:9092"]}},
+                        }
+                    ],
+                }
+            }
+        }
+    }
+
+
+MASKED = textwrap.dedent(
+    """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: billing, namespace: shop}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: billing}}
+      template:
+        metadata: {labels: {app: billing}}
+        spec:
+          containers:
+            - name: billing
+              image: billing
+              command: [sh, -c, "exec billing --password=s3cret --db=postgres:5432"]
+    """
+)
+
+
+def test_a_masked_argument_stays_a_manual_step_and_its_secret_appears_nowhere(tmp_path: Path) -> None:
+    report = audit(tmp_path, MASKED)
+    (edge,) = [e for e in report.edges if e.broken]
+    assert (edge.reference.origin, edge.reference.host) == ("command", "postgres")
+    plan = novadiag.plan(report, "rewrite")
+    (fix,) = plan.fixes
+    assert fix.action is None
+    assert "credential the snapshot masked" in fix.detail
+    assert "change postgres there to postgres.data" in fix.detail
+    assert not [s for s in plan.steps if s.action == "patch"]
+    for text in (plan.to_json(), novadiag.render_plan(plan, "markdown"), novadiag.render_plan(plan, "script")):
+        assert "s3cret" not in text
+
+
+OTEL = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Service
+    metadata: {name: tempo, namespace: tracing}
+    spec: {selector: {app: tempo}, ports: [{port: 4317}]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: tempo, namespace: tracing}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: tempo}}
+      template:
+        metadata: {labels: {app: tempo}}
+        spec: {containers: [{name: tempo, image: tempo, ports: [{containerPort: 4317}]}]}
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: collector-config, namespace: otel}
+    data:
+      collector.yaml: |
+        exporters:
+          otlp:
+            endpoint: tempo:4317
+        extensions:
+          tempo: {}
+        service:
+          pipelines:
+            traces: {exporters: [otlp], processors: [tempo-batch]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: collector, namespace: otel}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: collector}}
+      template:
+        metadata: {labels: {app: collector}}
+        spec:
+          volumes: [{name: config, configMap: {name: collector-config}}]
+          containers:
+            - name: otelcol
+              image: otel/opentelemetry-collector
+              volumeMounts: [{name: config, mountPath: /etc/otelcol}]
+    """
+)
+
+
+def test_a_mounted_config_map_file_is_rewritten_at_the_address_and_its_reader_restarts(tmp_path: Path) -> None:
+    report = audit(tmp_path, OTEL)
+    (edge,) = [e for e in report.edges if e.broken]
+    plan = novadiag.plan(report, "rewrite")
+    (fix,) = plan.fixes
+    assert fix.action == "rewrite"
+    assert plan.verification is not None and plan.verification.ok
+    assert plan.verification.fixed == (edge.id,)
+    text = final_object(plan, "ConfigMap", "otel", "collector-config")["data"]["collector.yaml"]
+    original = report.snapshot.get("ConfigMap", "otel", "collector-config")["data"]["collector.yaml"]
+    assert text == original.replace("endpoint: tempo:4317", "endpoint: tempo.tracing:4317")
+    assert "  tempo: {}" in text and "tempo-batch" in text  # a key and a longer word stay
+    actions = [(s.action, str(s.object)) for s in plan.steps if s.phase == "fix"]
+    assert actions[:2] == [("patch", "ConfigMap otel/collector-config"), ("restart", "Deployment otel/collector")]
+    restart = next(s for s in plan.steps if s.action == "restart")
+    assert restart.depends_on == (plan.steps[0].id,)
+    assert rolled_back(plan, "ConfigMap", "otel", "collector-config")["data"]["collector.yaml"] == original
+
+
+def test_a_consolidation_rewrites_the_init_wait_script_of_the_moved_copy(tmp_path: Path) -> None:
+    report = audit(tmp_path, ORDERS)
+    plan = novadiag.plan(report, "consolidate", into="prod", keep=["data"])
+    assert plan.verification is not None
+    assert plan.verification.broken_after == 0 and plan.verification.ok, plan.verification.notes
+    create = next(s for s in plan.steps if s.action == "create" and str(s.object) == "Deployment prod/orders")
+    manifest = create.operation.manifest
+    assert manifest is not None
+    assert get_at(manifest, (*ORDERS_PATH, "initContainers", "#0", "command", "#2")) == (
+        "until nc -z kafka.data 9092; do echo waiting for kafka; sleep 2; done"
+    )
+    assert json.dumps(manifest).count("kafka.data") == 2  # the script and the probe
