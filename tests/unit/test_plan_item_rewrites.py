@@ -7,10 +7,14 @@ the plan must leave in the item or the file (and nothing else changed).
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import novadiag
+from novadiag.cli import main
 from novadiag.manifests import load_manifests
 from novadiag.pipeline import audit_snapshot
 from novadiag.planning.paths import get_at
@@ -290,3 +294,44 @@ def test_a_consolidation_rewrites_the_init_wait_script_of_the_moved_copy(tmp_pat
         "until nc -z kafka.data 9092; do echo waiting for kafka; sleep 2; done"
     )
     assert json.dumps(manifest).count("kafka.data") == 2  # the script and the probe
+
+
+RECORDER = f"""#!{sys.executable}
+import json, os, sys
+with open(os.environ["ARGV_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def test_the_kubectl_script_sends_the_rewritten_items_and_passes_shellcheck(tmp_path: Path) -> None:
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "all.yaml").write_text("---\n".join((SERVICES, ORDERS)))
+    script = tmp_path / "plan.sh"
+    args = ["plan", "--manifests", str(manifests), "--strategy", "rewrite", "--format", "script", "-o", str(script)]
+    assert main(args) == 0
+    if shutil.which("shellcheck") is not None:
+        checked = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kubectl", "novadiag"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    log = tmp_path / "argv.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "ARGV_LOG": str(log), "HOME": str(tmp_path)}
+    done = subprocess.run(["/bin/bash", str(script), "--execute"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    (patch,) = [c for c in calls if c[:1] == ["patch"]]
+    assert patch[:6] == ["patch", "deployment/orders", "-n", "shop", "--type", "strategic"]
+    body = json.loads(patch[patch.index("-p") + 1])
+    spec = body["spec"]["template"]["spec"]
+    assert spec["initContainers"] == [
+        {"name": "wait-for-kafka", "command": ["sh", "-c", WAIT_SCRIPT.replace("nc -z kafka ", "nc -z kafka.data ")]}
+    ]
+    assert spec["containers"][0]["args"] == ["--verbose", "--db-host=postgres.data", "--port=8080"]
+    # The rollback the script prints on failure sets the original items back.
+    rollback = script.read_text().split("rollback_s001() {", 1)[1].split("\n}", 1)[0]
+    assert json.dumps(WAIT_SCRIPT) in rollback
+    assert '"args":["--verbose","--db-host=postgres","--port=8080"]' in rollback
