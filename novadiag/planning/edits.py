@@ -117,23 +117,28 @@ class Edits:
         return None, loc.describe(ns)
 
     def _add_file(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
-        """A host in a mounted ConfigMap file: rewritten in the key's text; a Secret's stays a manual step."""
+        """A host in a mounted file: rewritten in its ConfigMap or Secret key, whose readers then restart.
+
+        A Secret's key is rewritten in the live value at apply time (the
+        snapshot holds only the hosts of the file), and only where the file
+        writes ``host:port``: the live text cannot be looked at to tell a bare
+        host from a key or a word of the same name.
+        """
         source, _, name_key = ref.origin.removeprefix("file:").partition("/")
         name, _, key = name_key.partition("/")
-        if source != "configMap":
-            return file_instruction(ref, new_host, new_port), ref.slot
+        kind = "Secret" if source == "secret" else "ConfigMap"
         ns = ref.namespace
-        text = ((self.snapshot.get("ConfigMap", ns, name) or {}).get("data") or {}).get(key)
-        old, new = _host_change(text if isinstance(text, str) else "", ref, new_host, new_port)
+        text = ((self.snapshot.get(kind, ns, name) or {}).get("data") or {}).get(key)
+        old, new = _file_change(text if isinstance(text, str) else "", ref, new_host, new_port, kind)
         if old is None:
             return file_instruction(ref, new_host, new_port), ref.slot
-        where = f"ConfigMap {ns}/{name} key {key}"
-        mapping = self.data.setdefault(("ConfigMap", ns, name), {}).setdefault(key, {})
+        where = f"{kind} {ns}/{name} key {key}"
+        mapping = self.data.setdefault((kind, ns, name), {}).setdefault(key, {})
         if mapping.get(old, new) != new:
             return f"{where} must already change {old} to {mapping[old]}", where
         mapping[old] = new
-        self.edges[("ConfigMap", ns, name, key)].append(edge_id)
-        self.consumers[("ConfigMap", ns, name)].add(ref.workload)
+        self.edges[(kind, ns, name, key)].append(edge_id)
+        self.consumers[(kind, ns, name)].add(ref.workload)
         return None, where
 
     def _add_item(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
@@ -412,6 +417,26 @@ def _host_change(text: str, ref: Reference, new_host: str, new_port: int | None)
     if contains_host(text, ref.host) and (new_port is None or new_port == ref.port):
         return ref.host, new_host
     return None, ""
+
+
+def _file_change(
+    text: str, ref: Reference, new_host: str, new_port: int | None, kind: str
+) -> tuple[str | None, str]:
+    """What to replace in a config file: ``host:port``, or a bare host the file names exactly once.
+
+    A file names hosts among keys and words of its own syntax (``extensions:
+    {tempo: {}}``); a bare host named more than once could be one of those, so
+    it is left to a person. A Secret's file is rewritten live, by ``host:port`` only.
+    """
+    old, new = _host_change(text, ref, new_host, new_port)
+    if old is None or ":" in old:
+        return old, new
+    if kind == "Secret" or len(re.findall(re.escape(_MARK), replace_hosts(text, {old: _MARK}))) != 1:
+        return None, ""
+    return old, new
+
+
+_MARK = "\x00"
 
 
 def _script_command(text: str, ref: Reference) -> str | None:

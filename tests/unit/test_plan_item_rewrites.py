@@ -335,3 +335,63 @@ def test_the_kubectl_script_sends_the_rewritten_items_and_passes_shellcheck(tmp_
     rollback = script.read_text().split("rollback_s001() {", 1)[1].split("\n}", 1)[0]
     assert json.dumps(WAIT_SCRIPT) in rollback
     assert '"args":["--verbose","--db-host=postgres","--port=8080"]' in rollback
+
+
+def secret_variant(text: str) -> str:
+    """OTEL with the collector's file in a Secret, next to a password that must never be written."""
+    return (
+        text.replace("kind: ConfigMap", "kind: Secret")
+        .replace("configMap: {name: collector-config}", "secret: {secretName: collector-config}")
+        .replace("data:\n  collector.yaml", "stringData:\n  collector.yaml")
+        .replace("        extensions:\n", "        auth: {password: hunter2}\n        extensions:\n")
+    )
+
+
+def test_a_mounted_secret_file_is_rewritten_in_the_live_value_by_host_and_port(tmp_path: Path) -> None:
+    report = audit(tmp_path, secret_variant(OTEL))
+    (edge,) = [e for e in report.edges if e.broken]
+    plan = novadiag.plan(report, "rewrite")
+    assert plan.verification is not None and plan.verification.ok
+    assert plan.verification.fixed == (edge.id,)
+    rewrite, restart = (s for s in plan.steps if s.phase == "fix" and s.action != "wait-ready")
+    assert rewrite.operation.to_dict()["replacements"] == [
+        {"key": "collector.yaml", "old": "tempo:4317", "new": "tempo.tracing:4317"}
+    ]
+    assert [r.to_dict() for r in rewrite.rollback[0].replacements] == [
+        {"key": "collector.yaml", "old": "tempo.tracing:4317", "new": "tempo:4317"}
+    ]
+    assert (restart.action, str(restart.object), restart.depends_on) == (
+        "restart",
+        "Deployment otel/collector",
+        (rewrite.id,),
+    )
+    for text in (plan.to_json(), novadiag.render_plan(plan, "markdown"), novadiag.render_plan(plan, "script")):
+        assert "hunter2" not in text
+
+
+def test_the_scripts_secret_rewrite_changes_the_address_and_not_a_key_of_the_same_name(tmp_path: Path) -> None:
+    plan = novadiag.plan(audit(tmp_path, secret_variant(OTEL)), "rewrite")
+    script = novadiag.render_plan(plan, "script")
+    helper = "rewrite_host() {" + script.split("\nrewrite_host() {", 1)[1].split("\n}\n", 1)[0] + "\n}\n"
+    live = "exporters:\n  otlp:\n    endpoint: tempo:4317\nauth: {password: hunter2}\nextensions:\n  tempo: {}\n"
+    (tmp_path / "collector.yaml").write_text(live)
+    program = helper + f'rewrite_host {tmp_path / "collector.yaml"} tempo:4317 tempo.tracing:4317\n'
+    done = subprocess.run(["/bin/bash", "-c", program], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "collector.yaml").read_text() == live.replace("tempo:4317", "tempo.tracing:4317")
+
+
+def test_a_bare_host_is_rewritten_in_a_file_only_where_the_file_names_it_once(tmp_path: Path) -> None:
+    bare = OTEL.replace("endpoint: tempo:4317", "endpoint: tempo")
+    once = bare.replace("    extensions:\n      tempo: {}\n", "")
+    assert once != bare
+    plan = novadiag.plan(audit(tmp_path, once), "rewrite")
+    assert plan.verification is not None and plan.verification.ok
+    (patch,) = [s.operation.patch for s in plan.steps if s.action == "patch"]
+    assert "endpoint: tempo.tracing\n" in patch["data"]["collector.yaml"]
+
+    twice = novadiag.plan(audit(tmp_path, bare), "rewrite")  # the extension key is named tempo too
+    (fix,) = twice.fixes
+    assert fix.action is None
+    assert "in ConfigMap otel/collector-config, key collector.yaml, change tempo to tempo.tracing" in fix.detail
+    assert not [s for s in twice.steps if s.action == "patch"]
