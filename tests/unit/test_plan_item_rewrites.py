@@ -395,3 +395,71 @@ def test_a_bare_host_is_rewritten_in_a_file_only_where_the_file_names_it_once(tm
     assert fix.action is None
     assert "in ConfigMap otel/collector-config, key collector.yaml, change tempo to tempo.tracing" in fix.detail
     assert not [s for s in twice.steps if s.action == "patch"]
+
+
+def test_a_file_read_by_several_workloads_is_rewritten_once_and_every_reader_restarts(tmp_path: Path) -> None:
+    second = OTEL.split("---\n")[-1].replace("name: collector,", "name: collector-b,").replace(
+        "app: collector}", "app: collector-b}"
+    )
+    env_reader = textwrap.dedent(
+        """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: dashboard, namespace: otel}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: dashboard}}
+          template:
+            metadata: {labels: {app: dashboard}}
+            spec:
+              containers:
+                - name: dashboard
+                  image: dashboard
+                  envFrom: [{configMapRef: {name: collector-config}}]
+        """
+    )
+    report = audit(tmp_path, OTEL, second, env_reader)
+    assert len([e for e in report.edges if e.broken]) == 2
+    plan = novadiag.plan(report, "rewrite")
+    assert plan.verification is not None and plan.verification.ok
+    patches = [s for s in plan.steps if s.action == "patch"]
+    assert [str(s.object) for s in patches] == ["ConfigMap otel/collector-config"]
+    restarts = sorted(str(s.object) for s in plan.steps if s.action == "restart")
+    assert restarts == ["Deployment otel/collector", "Deployment otel/collector-b"]
+    assert plan.warnings == (
+        "ConfigMap otel/collector-config is also read by Deployment otel/dashboard: "
+        "they see the new value at their next restart",
+    )
+
+
+def test_a_host_an_argument_takes_from_a_variable_is_rewritten_in_the_variable_not_the_argument(tmp_path: Path) -> None:
+    expanded = textwrap.dedent(
+        """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: reports, namespace: shop}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: reports}}
+          template:
+            metadata: {labels: {app: reports}}
+            spec:
+              containers:
+                - name: reports
+                  image: reports
+                  env: [{name: DB_SERVER, value: "postgres"}]
+                  args: ["--db-host=$(DB_SERVER)"]
+        """
+    )
+    report = audit(tmp_path, expanded)
+    edge = next(e for e in report.edges if e.reference.location == "args[0]")
+    plan = novadiag.plan(report, "rewrite")
+    fix = next(f for f in plan.fixes if f.edge == edge.id)
+    assert (fix.action, fix.detail) == (
+        "rewrite",
+        "rewrite; postgres -> postgres.data in env DB_SERVER of container reports",
+    )
+    assert plan.verification is not None and plan.verification.ok
+    container = get_at(final_object(plan, "Deployment", "shop", "reports"), (*ORDERS_PATH, "containers", "#0"))
+    assert container["args"] == ["--db-host=$(DB_SERVER)"]
+    assert container["env"] == [{"name": "DB_SERVER", "value": "postgres.data"}]
