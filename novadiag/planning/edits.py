@@ -11,7 +11,7 @@ rollbacks.
 
 Hosts named outside the env are rewritten where they are written too: a
 ``command``/``args``/exec-handler item (an argument, or the ``sh -c`` script
-the item holds: :mod:`novadiag.planning.items`) in the workload, and a mounted
+the item holds: :mod:`novadiag.planning.listitems`) in the workload, and a mounted
 ConfigMap file in its ConfigMap key, whose consumers then restart (the kubelet
 updates the file in place, but programs read their config at start).
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from novadiag.model import ObjectRef, Reference
-from novadiag.planning.items import ItemPlace, locate_item
+from novadiag.planning.listitems import ItemPlace, locate_item
 from novadiag.planning.operations import HostEdit, Operation, Replacement
 from novadiag.planning.paths import FieldPath, get_at, is_masked, is_rewritten, patch_for, set_at
 from novadiag.planning.rename import (
