@@ -158,7 +158,7 @@ class Edits:
         if any(isinstance(i, str) and is_masked(i) for i in items):
             why = "its list holds a credential the snapshot masked, and the plan never writes a masked value"
             return manual_change(ref, new_host, new_port, why=why), ref.slot
-        mapping = self.items.setdefault((ref.workload, place.path), (place, {}))[1]
+        mapping = self.items.get((ref.workload, place.path), (place, {}))[1]
         command = _script_command(text, ref)
         if command is not None:  # only the command that names the host changes, not an echo of it
             current = mapping.get(command, command)
@@ -171,6 +171,7 @@ class Edits:
         if command is None and mapping.get(old, new) != new:
             return f"{place.describe()} must already change {old} to {mapping[old]}", place.describe()
         mapping[old] = new
+        self.items[(ref.workload, place.path)] = (place, mapping)
         self.edges[("item", str(ref.workload), *place.path)].append(edge_id)
         return None, place.describe()
 
@@ -182,7 +183,10 @@ class Edits:
             problem, where = self.add_fix(edge_id, replace(ref, env=name), new_host, new_port)
             if problem is None:
                 return None, where
-        why = f"{ref.host} is not written literally in {place.describe()} (nor in a variable it expands)"
+        if contains_host(text, ref.host):
+            why = f"the port is written apart from the host in {place.describe()}, and it changes too"
+        else:
+            why = f"{ref.host} is not written literally in {place.describe()} (nor in a variable it expands)"
         return manual_change(ref, new_host, new_port, why=why), ref.slot
 
     def _find(self, workload: Mapping[str, Any], container: str, env: str, old: str, ns: str) -> Location | None:

@@ -463,3 +463,18 @@ def test_a_host_an_argument_takes_from_a_variable_is_rewritten_in_the_variable_n
     container = get_at(final_object(plan, "Deployment", "shop", "reports"), (*ORDERS_PATH, "containers", "#0"))
     assert container["args"] == ["--db-host=$(DB_SERVER)"]
     assert container["env"] == [{"name": "DB_SERVER", "value": "postgres.data"}]
+
+
+def test_a_script_port_written_apart_from_its_host_that_must_change_stays_manual(tmp_path: Path) -> None:
+    wrong_port = ORDERS.replace("nc -z kafka 9092", "nc -z kafka.data 9093")
+    report = audit(tmp_path, wrong_port)
+    edge = next(e for e in report.edges if e.reference.origin == "init-script")
+    assert (edge.status, edge.fix_host, edge.fix_port) == ("port-mismatch", "kafka.data", 9092)
+    plan = novadiag.plan(report, "rewrite")
+    fix = next(f for f in plan.fixes if f.edge == edge.id)
+    assert fix.action is None
+    assert "the port is written apart from the host in command[2] of container wait-for-kafka" in fix.detail
+    assert "change kafka.data there to kafka.data and port 9093 to 9092" in fix.detail
+    (patch,) = [s for s in plan.steps if s.action == "patch"]  # the argument and the probe; no empty patch
+    assert "wait-for-kafka" not in patch.title
+    assert "initContainers" not in json.dumps(patch.operation.patch)
