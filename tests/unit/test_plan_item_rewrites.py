@@ -478,3 +478,18 @@ def test_a_script_port_written_apart_from_its_host_that_must_change_stays_manual
     (patch,) = [s for s in plan.steps if s.action == "patch"]  # the argument and the probe; no empty patch
     assert "wait-for-kafka" not in patch.title
     assert "initContainers" not in json.dumps(patch.operation.patch)
+
+
+def test_a_probe_tool_option_is_rewritten_in_the_one_item_that_names_the_host(tmp_path: Path) -> None:
+    probe = ORDERS.replace(
+        "exec: {command: [/bin/check, --broker=kafka:9092]}", "exec: {command: [pg_isready, -h, postgres, -p, '5432']}"
+    )
+    report = audit(tmp_path, probe)
+    edge = next(e for e in report.edges if e.reference.origin == "readinessProbe")
+    assert edge.reference.location == "exec.command"
+    plan = novadiag.plan(report, "rewrite")
+    fix = next(f for f in plan.fixes if f.edge == edge.id)
+    assert fix.detail == "rewrite; postgres -> postgres.data in readinessProbe.exec.command[2] of container orders"
+    assert plan.verification is not None and plan.verification.ok
+    container = get_at(final_object(plan, "Deployment", "shop", "orders"), (*ORDERS_PATH, "containers", "#0"))
+    assert container["readinessProbe"]["exec"]["command"] == ["pg_isready", "-h", "postgres.data", "-p", "5432"]
