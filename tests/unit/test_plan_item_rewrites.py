@@ -493,3 +493,21 @@ def test_a_probe_tool_option_is_rewritten_in_the_one_item_that_names_the_host(tm
     assert plan.verification is not None and plan.verification.ok
     container = get_at(final_object(plan, "Deployment", "shop", "orders"), (*ORDERS_PATH, "containers", "#0"))
     assert container["readinessProbe"]["exec"]["command"] == ["pg_isready", "-h", "postgres.data", "-p", "5432"]
+
+
+def test_a_consolidation_rewrites_a_mounted_file_in_the_copy_of_its_config_map_or_secret(tmp_path: Path) -> None:
+    plan = novadiag.plan(audit(tmp_path, OTEL), "consolidate", into="prod", keep=["data", "tracing"])
+    assert plan.verification is not None and plan.verification.ok
+    copy = next(s for s in plan.steps if str(s.object) == "ConfigMap prod/collector-config")
+    assert copy.operation.manifest is not None
+    text = copy.operation.manifest["data"]["collector.yaml"]
+    assert "endpoint: tempo.tracing:4317" in text and "  tempo: {}" in text
+
+    secret = novadiag.plan(audit(tmp_path, secret_variant(OTEL)), "consolidate", into="prod", keep=["data", "tracing"])
+    assert secret.verification is not None and secret.verification.ok
+    step = next(s for s in secret.steps if str(s.object) == "Secret prod/collector-config")
+    assert step.action == "copy-secret"
+    assert [r.to_dict() for r in step.operation.replacements] == [
+        {"key": "collector.yaml", "old": "tempo:4317", "new": "tempo.tracing:4317"}
+    ]
+    assert "hunter2" not in secret.to_json()
