@@ -75,6 +75,31 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield running
 
 
+def test_a_list_changed_since_the_plan_is_not_overwritten(lab: Lab) -> None:
+    """The patch sets the whole list: the runner first checks that the live list is the one the plan saw."""
+    settings = KubeSettings(kubeconfig=lab.kubeconfig)
+    plan = novadiag.plan(audit_cluster(settings, source_kind="lab"), "rewrite", wait_timeout=120)
+    edited = ["sh", "-c", SCRIPT.replace("sleep 2", "sleep 5")]
+    with KubeClient(settings) as client:
+        _set_wait_command(client, edited)
+        try:
+            result = apply_plan(plan, client, yes=True, probe=False, out=lambda _: None)
+            live = client.get("Deployment", "nova-backend", "content-indexer")
+        finally:
+            _set_wait_command(client, ["sh", "-c", SCRIPT])
+    assert not result.ok
+    assert result.reason == (
+        "Deployment nova-backend/content-indexer spec.template.spec.initContainers[name=wait-for-content].command "
+        "changed since the plan was made: make the plan again"
+    )
+    assert live is not None and live["spec"]["template"]["spec"]["initContainers"][0]["command"] == edited
+
+
+def _set_wait_command(client: KubeClient, command: list[str]) -> None:
+    body = {"spec": {"template": {"spec": {"initContainers": [{"name": "wait-for-content", "command": command}]}}}}
+    client.patch("Deployment", "nova-backend", "content-indexer", body, strategic=True)
+
+
 @pytest.fixture(scope="module")
 def applied(lab: Lab) -> tuple[Plan, novadiag.Report]:
     settings = KubeSettings(kubeconfig=lab.kubeconfig)
