@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from novadiag.model import ObjectRef, Reference
+from novadiag.planning.handwork import file_instruction, manual_change
 from novadiag.planning.listitems import ItemPlace, locate_item
 from novadiag.planning.operations import HostEdit, Operation, Replacement
 from novadiag.planning.paths import FieldPath, get_at, is_masked, is_rewritten, patch_for, set_at
@@ -43,6 +44,7 @@ from novadiag.planning.rename import (
     set_env_value,
     value_path,
 )
+from novadiag.planning.textchange import file_change, host_change, script_command
 from novadiag.snapshot import Snapshot
 
 _EXPANSION = re.compile(r"\$\(([^)]*)\)")
@@ -129,7 +131,7 @@ class Edits:
         kind = "Secret" if source == "secret" else "ConfigMap"
         ns = ref.namespace
         text = ((self.snapshot.get(kind, ns, name) or {}).get("data") or {}).get(key)
-        old, new = _file_change(text if isinstance(text, str) else "", ref, new_host, new_port, kind)
+        old, new = file_change(text if isinstance(text, str) else "", ref, new_host, new_port, kind)
         if old is None:
             return file_instruction(ref, new_host, new_port), ref.slot
         where = f"{kind} {ns}/{name} key {key}"
@@ -159,13 +161,13 @@ class Edits:
             why = "its list holds a credential the snapshot masked, and the plan never writes a masked value"
             return manual_change(ref, new_host, new_port, why=why), ref.slot
         mapping = self.items.get((ref.workload, place.path), (place, {}))[1]
-        command = _script_command(text, ref)
+        command = script_command(text, ref)
         if command is not None:  # only the command that names the host changes, not an echo of it
             current = mapping.get(command, command)
-            host, new_text = _host_change(current, ref, new_host, new_port)
+            host, new_text = host_change(current, ref, new_host, new_port)
             old, new = (command, replace_hosts(current, {host: new_text})) if host else (None, "")
         else:
-            old, new = _host_change(text, ref, new_host, new_port)
+            old, new = host_change(text, ref, new_host, new_port)
         if old is None:
             return self._add_expanded(edge_id, ref, text, new_host, new_port, place)
         if command is None and mapping.get(old, new) != new:
@@ -405,83 +407,3 @@ def _live_change(
         note = f"restore {where} from your own copy: a new host was already in it, so the old value cannot be derived"
         rollback = Operation("manual", ref, note=note)
     return Change(Operation("edit", ref, host_edits=edits), rollback, edges, restart, where)
-
-
-def _host_change(text: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
-    """What to replace in ``text``: ``host:port`` when written so (the port may change), else the host alone.
-
-    The pair is preferred: in a config file ``tempo:4317`` is the address,
-    while a bare ``tempo`` may also be a key or a component name. (None, "")
-    when ``text`` does not hold the host, or holds it apart from a port that must change.
-    """
-    if ref.port is not None:
-        pair, port = f"{ref.host}:{ref.port}", ref.port if new_port is None else new_port
-        if contains_host(text, pair):
-            return pair, f"{new_host}:{port}"
-    if contains_host(text, ref.host) and (new_port is None or new_port == ref.port):
-        return ref.host, new_host
-    return None, ""
-
-
-def _file_change(
-    text: str, ref: Reference, new_host: str, new_port: int | None, kind: str
-) -> tuple[str | None, str]:
-    """What to replace in a config file: ``host:port``, or a bare host the file names exactly once.
-
-    A file names hosts among keys and words of its own syntax (``extensions:
-    {tempo: {}}``); a bare host named more than once could be one of those, so
-    it is left to a person. A Secret's file is rewritten live, by ``host:port`` only.
-    """
-    old, new = _host_change(text, ref, new_host, new_port)
-    if old is None or ":" in old:
-        return old, new
-    if kind == "Secret" or len(re.findall(re.escape(_MARK), replace_hosts(text, {old: _MARK}))) != 1:
-        return None, ""
-    return old, new
-
-
-_MARK = "\x00"
-
-
-def _script_command(text: str, ref: Reference) -> str | None:
-    """The script command that names the host (the reference's text), when the item holds it as written."""
-    if not (ref.location or "").startswith("line ") or is_masked(ref.reference):
-        return None
-    return ref.reference if ref.reference in text and contains_host(ref.reference, ref.host) else None
-
-
-def manual_change(ref: Reference, new_host: str, new_port: int | None, *, why: str) -> str:
-    """Why a host outside the env is not rewritten, and the edit a person makes instead.
-
-    ``kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092), not rewritten:
-    <why>; change kafka there to kafka.data``.
-    """
-    if ref.origin == "init-script":
-        place = f"{ref.location} of the init-script of container {ref.container}"
-    elif ref.location is not None and ref.location.startswith("line "):
-        place = f"{ref.location} of the script in {ref.origin} of container {ref.container}"
-    else:
-        place = f"{ref.slot} of container {ref.container}"
-    change = f"{ref.host} there to {new_host}"
-    if new_port is not None and new_port != ref.port:
-        change += f" and port {ref.port} to {new_port}"
-    return f"{ref.host} is named in {place} ({ref.reference}), not rewritten: {why}; change {change}"
-
-
-def file_instruction(ref: Reference, new_host: str, new_port: int | None) -> str:
-    """What to change by hand in a mounted config file the plan cannot rewrite.
-
-    A Secret's file is masked in the snapshot, and a ConfigMap file may hold
-    the host apart from a port that must change; the step names the object,
-    the key, the place inside the file, and the text.
-    """
-    source, _, name_key = ref.origin.removeprefix("file:").partition("/")
-    name, _, key = name_key.partition("/")
-    kind = "Secret" if source == "secret" else "ConfigMap"
-    old = ref.host if ref.port is None else f"{ref.host}:{ref.port}"
-    port = ref.port if new_port is None else new_port
-    new = new_host if port is None else f"{new_host}:{port}"
-    return (
-        f"{ref.host} is named in a mounted file the plan cannot rewrite: in {kind} {ref.namespace}/{name}, "
-        f"key {key}, change {old} to {new} at {ref.location}"
-    )
