@@ -294,6 +294,8 @@ def test_a_consolidation_rewrites_the_init_wait_script_of_the_moved_copy(tmp_pat
         "until nc -z kafka.data 9092; do echo waiting for kafka; sleep 2; done"
     )
     assert json.dumps(manifest).count("kafka.data") == 2  # the script and the probe
+    assert "shop/deployment/orders/wait-for-kafka/line 1/kafka:9092" in create.fixes
+    assert "shop/deployment/orders/wait-for-kafka/line 1/kafka:9092" in plan.verification.fixed
 
 
 RECORDER = f"""#!{sys.executable}
