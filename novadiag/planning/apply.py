@@ -220,6 +220,7 @@ class _Runner:
             self._edit(op)
         elif action == "patch":
             assert op.patch is not None
+            self._check_lists_unchanged(step)
             self.client.patch(op.ref.kind, op.ref.namespace, op.ref.name, op.patch, strategic=op.strategic)
         elif action == "copy-secret":
             self._copy_secret(op)
@@ -280,6 +281,24 @@ class _Runner:
         changed = self._rewrite(data, op)
         patch = {"data": {k: v for k, v in self._encode(changed).items() if changed[k] != data[k]}}
         self.client.patch("Secret", op.ref.namespace, op.ref.name, patch)
+
+    def _check_lists_unchanged(self, step: Step) -> None:
+        """A patch that sets a ``command``/``args``/exec list whole is sent only onto the list the plan saw.
+
+        The patch carries every item, so an item changed since the audit would
+        be silently overwritten; the list must be as the plan's rollback has it
+        (or as the patch sets it: a run resumed after the step).
+        """
+        op = step.operation
+        lists = {edit.path[:-1] for edit in op.host_edits if edit.path and edit.path[-1].startswith("#")}
+        if not lists:
+            return
+        live = self.client.get(op.ref.kind, op.ref.namespace, op.ref.name) or {}
+        before = [r.patch for r in step.rollback if r.action == "patch" and r.patch is not None]
+        for path in sorted(lists):
+            now = get_at(live, path)
+            if now != get_at(op.patch, path) and all(now != get_at(patch, path) for patch in before):
+                raise StepFailed(f"{op.ref} {path_text(path)} changed since the plan was made: make the plan again")
 
     def _live_values(self, ref: ObjectRef, op: Operation) -> dict[FieldPath, str]:
         """The values ``op`` edits, read from the live ``ref``, with only their hosts replaced."""

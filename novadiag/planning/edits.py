@@ -9,6 +9,12 @@ pass. The result is consumed two ways: applied to the copies a consolidation
 creates, or turned into in-place patches (``in_place_changes``) with exact
 rollbacks.
 
+Hosts named outside the env are rewritten where they are written too: a
+``command``/``args``/exec-handler item (an argument, or the ``sh -c`` script
+the item holds: :mod:`novadiag.planning.listitems`) in the workload, and a mounted
+ConfigMap file in its ConfigMap key, whose consumers then restart (the kubelet
+updates the file in place, but programs read their config at start).
+
 A place whose snapshot value is masked (it holds a credential) is never
 patched with that value: its change is an ``edit`` that replaces the hosts in
 the live value at apply time, and its rollback an ``edit`` that puts them back.
@@ -19,12 +25,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from novadiag.model import ObjectRef, Reference
+from novadiag.planning.handwork import file_instruction, manual_change
+from novadiag.planning.listitems import ItemPlace, locate_item
 from novadiag.planning.operations import HostEdit, Operation, Replacement
-from novadiag.planning.paths import FieldPath, is_rewritten
+from novadiag.planning.paths import FieldPath, get_at, is_masked, is_rewritten, patch_for, set_at
 from novadiag.planning.rename import (
     DataKeys,
     Location,
@@ -36,12 +44,14 @@ from novadiag.planning.rename import (
     set_env_value,
     value_path,
 )
+from novadiag.planning.textchange import file_change, host_change, script_command
 from novadiag.snapshot import Snapshot
 
 _EXPANSION = re.compile(r"\$\(([^)]*)\)")
 
 ValueKey = tuple[ObjectRef, str, str]
 DataKey = tuple[str, str, str]
+ItemKey = tuple[ObjectRef, FieldPath]
 
 
 @dataclass
@@ -62,6 +72,7 @@ class Edits:
     snapshot: Snapshot
     values: dict[ValueKey, tuple[Location, dict[str, str]]] = field(default_factory=dict)
     data: dict[DataKey, dict[str, dict[str, str]]] = field(default_factory=dict)
+    items: dict[ItemKey, tuple[ItemPlace, dict[str, str]]] = field(default_factory=dict)
     edges: dict[tuple[str, ...], list[str]] = field(default_factory=lambda: defaultdict(list))
     consumers: dict[DataKey, set[ObjectRef]] = field(default_factory=lambda: defaultdict(set))
     _keys: dict[str, DataKeys] = field(default_factory=dict)
@@ -71,9 +82,9 @@ class Edits:
         """Record the rewrite of one reference; returns (reason it is impossible or None, where)."""
         host = ref.host
         if ref.env is None and ref.origin.startswith("file:"):
-            return file_instruction(ref, new_host, new_port), ref.slot
+            return self._add_file(edge_id, ref, new_host, new_port)
         if ref.env is None:
-            return manual_change(ref, new_host, new_port), ref.slot
+            return self._add_item(edge_id, ref, new_host, new_port)
         if new_port is None or new_port == ref.port:
             return self._add(edge_id, ref, ref.env, host, new_host)
         pair = f"{host}:{ref.port}"
@@ -106,6 +117,79 @@ class Edits:
         if loc.kind != "value":
             self.consumers[(loc.kind, ns, str(loc.name))].add(ref.workload)
         return None, loc.describe(ns)
+
+    def _add_file(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
+        """A host in a mounted file: rewritten in its ConfigMap or Secret key, whose readers then restart.
+
+        A Secret's key is rewritten in the live value at apply time (the
+        snapshot holds only the hosts of the file), and only where the file
+        writes ``host:port``: the live text cannot be looked at to tell a bare
+        host from a key or a word of the same name.
+        """
+        source, _, name_key = ref.origin.removeprefix("file:").partition("/")
+        name, _, key = name_key.partition("/")
+        kind = "Secret" if source == "secret" else "ConfigMap"
+        ns = ref.namespace
+        text = ((self.snapshot.get(kind, ns, name) or {}).get("data") or {}).get(key)
+        old, new = file_change(text if isinstance(text, str) else "", ref, new_host, new_port, kind)
+        if old is None:
+            return file_instruction(ref, new_host, new_port), ref.slot
+        where = f"{kind} {ns}/{name} key {key}"
+        mapping = self.data.setdefault((kind, ns, name), {}).setdefault(key, {})
+        if mapping.get(old, new) != new:
+            return f"{where} must already change {old} to {mapping[old]}", where
+        mapping[old] = new
+        self.edges[(kind, ns, name, key)].append(edge_id)
+        self.consumers[(kind, ns, name)].add(ref.workload)
+        return None, where
+
+    def _add_item(self, edge_id: str, ref: Reference, new_host: str, new_port: int | None) -> tuple[str | None, str]:
+        """A host in a ``command``/``args``/exec item, or in the script one holds: rewritten in that item.
+
+        A host that came in through ``$(VAR)`` is not in the item: it is
+        rewritten in the variable, as an env reference is.
+        """
+        workload = self.snapshot.get(ref.workload.kind, ref.workload.namespace, ref.workload.name)
+        if workload is None:
+            return f"{ref.workload} is not in the snapshot", ""
+        place = locate_item(workload, ref)
+        if isinstance(place, str):
+            return manual_change(ref, new_host, new_port, why=place), ref.slot
+        text = str(get_at(workload, place.path))
+        items = get_at(workload, place.list_path)
+        if any(isinstance(i, str) and is_masked(i) for i in items):
+            why = "its list holds a credential the snapshot masked, and the plan never writes a masked value"
+            return manual_change(ref, new_host, new_port, why=why), ref.slot
+        mapping = self.items.get((ref.workload, place.path), (place, {}))[1]
+        command = script_command(text, ref)
+        if command is not None:  # only the command that names the host changes, not an echo of it
+            current = mapping.get(command, command)
+            host, new_text = host_change(current, ref, new_host, new_port)
+            old, new = (command, replace_hosts(current, {host: new_text})) if host else (None, "")
+        else:
+            old, new = host_change(text, ref, new_host, new_port)
+        if old is None:
+            return self._add_expanded(edge_id, ref, text, new_host, new_port, place)
+        if command is None and mapping.get(old, new) != new:
+            return f"{place.describe()} must already change {old} to {mapping[old]}", place.describe()
+        mapping[old] = new
+        self.items[(ref.workload, place.path)] = (place, mapping)
+        self.edges[("item", str(ref.workload), *place.path)].append(edge_id)
+        return None, place.describe()
+
+    def _add_expanded(
+        self, edge_id: str, ref: Reference, text: str, new_host: str, new_port: int | None, place: ItemPlace
+    ) -> tuple[str | None, str]:
+        """The host is not written in the item: the env var a ``$(VAR)`` in it expands holds it, or nobody does."""
+        for name in _EXPANSION.findall(text):
+            problem, where = self.add_fix(edge_id, replace(ref, env=name), new_host, new_port)
+            if problem is None:
+                return None, where
+        if contains_host(text, ref.host):
+            why = f"the port is written apart from the host in {place.describe()}, and it changes too"
+        else:
+            why = f"{ref.host} is not written literally in {place.describe()} (nor in a variable it expands)"
+        return manual_change(ref, new_host, new_port, why=why), ref.slot
 
     def _find(self, workload: Mapping[str, Any], container: str, env: str, old: str, ns: str) -> Location | None:
         keys = self._data_keys(ns)
@@ -173,6 +257,9 @@ class Edits:
             if workload == ref:
                 current = env_value(obj, loc) or ""
                 set_env_value(obj, loc, replace_hosts(current, mapping))
+        for (workload, path), (_place, mapping) in self.items.items():
+            if workload == ref:
+                set_at(obj, path, replace_hosts(str(get_at(obj, path)), mapping))
 
     def apply_to_config_map(self, namespace: str, name: str, obj: dict[str, Any]) -> None:
         for key, mapping in self.data.get(("ConfigMap", namespace, name), {}).items():
@@ -189,6 +276,9 @@ class Edits:
         for (workload, _container, _env), (loc, mapping) in self.values.items():
             if workload == ref:
                 path = value_path(ref.kind, loc)
+                out[path] = host_edit(path, mapping)
+        for (workload, path), (_place, mapping) in self.items.items():
+            if workload == ref:
                 out[path] = host_edit(path, mapping)
         return out
 
@@ -210,7 +300,37 @@ class Edits:
             by_workload[workload].append((loc, mapping))
         for workload, entries in sorted(by_workload.items()):
             changes.append(self._env_change(workload, entries))
+        by_list: dict[ObjectRef, dict[FieldPath, list[tuple[ItemPlace, dict[str, str]]]]] = defaultdict(dict)
+        for (workload, _path), (place, mapping) in self.items.items():
+            by_list[workload].setdefault(place.list_path, []).append((place, mapping))
+        for workload, lists in sorted(by_list.items()):
+            changes.append(self._item_change(workload, lists))
         return changes
+
+    def _item_change(
+        self, workload: ObjectRef, lists: Mapping[FieldPath, list[tuple[ItemPlace, dict[str, str]]]]
+    ) -> Change:
+        """One strategic patch setting the rewritten lists of a workload; its rollback sets them back as they were.
+
+        The pod template changes, so the workload rolls its pods out by itself.
+        """
+        obj = self.snapshot.get(workload.kind, workload.namespace, workload.name) or {}
+        old: dict[FieldPath, Any] = {path: list(get_at(obj, path)) for path in lists}
+        new: dict[FieldPath, Any] = {path: list(items) for path, items in old.items()}
+        edits: list[HostEdit] = []
+        edges: list[str] = []
+        for path, entries in sorted(lists.items()):
+            for place, mapping in sorted(entries, key=lambda entry: entry[0].index):
+                new[path][place.index] = replace_hosts(old[path][place.index], mapping)
+                edits.append(host_edit(place.path, mapping))
+                edges += self.edges[("item", str(workload), *place.path)]
+        where = ", ".join(p.describe() for entries in lists.values() for p, _ in entries) + f" of {workload}"
+        return Change(
+            operation=Operation("patch", workload, patch=patch_for(new), strategic=True, host_edits=tuple(edits)),
+            rollback=Operation("patch", workload, patch=patch_for(old), strategic=True),
+            edges=tuple(edges),
+            where=where,
+        )
 
     def _env_change(self, workload: ObjectRef, entries: list[tuple[Location, dict[str, str]]]) -> Change:
         obj = self.snapshot.get(workload.kind, workload.namespace, workload.name) or {}
@@ -287,41 +407,3 @@ def _live_change(
         note = f"restore {where} from your own copy: a new host was already in it, so the old value cannot be derived"
         rollback = Operation("manual", ref, note=note)
     return Change(Operation("edit", ref, host_edits=edits), rollback, edges, restart, where)
-
-
-def manual_change(ref: Reference, new_host: str, new_port: int | None) -> str:
-    """Why a host outside the env is not rewritten, and the edit a person makes instead.
-
-    ``kafka is named in line 1 of the init-script of container wait (nc -z kafka 9092), not in an
-    env var: the plan rewrites env values only; change kafka there to kafka.data``.
-    """
-    if ref.origin == "init-script":
-        place = f"{ref.location} of the init-script of container {ref.container}"
-    elif ref.location is not None and ref.location.startswith("line "):
-        place = f"{ref.location} of the script in {ref.origin} of container {ref.container}"
-    else:
-        place = f"{ref.slot} of container {ref.container}"
-    change = f"{ref.host} there to {new_host}"
-    if new_port is not None and new_port != ref.port:
-        change += f" and port {ref.port} to {new_port}"
-    why = "not in an env var: the plan rewrites env values only"
-    return f"{ref.host} is named in {place} ({ref.reference}), {why}; change {change}"
-
-
-def file_instruction(ref: Reference, new_host: str, new_port: int | None) -> str:
-    """What to change by hand in a mounted config file, which the plan never rewrites.
-
-    A file's text is the program's own syntax (and a Secret's is masked in the
-    snapshot), so a rewrite could not be checked the way an env value's is;
-    the step names the object, the key, the place inside the file, and the text.
-    """
-    source, _, name_key = ref.origin.removeprefix("file:").partition("/")
-    name, _, key = name_key.partition("/")
-    kind = "Secret" if source == "secret" else "ConfigMap"
-    old = ref.host if ref.port is None else f"{ref.host}:{ref.port}"
-    port = ref.port if new_port is None else new_port
-    new = new_host if port is None else f"{new_host}:{port}"
-    return (
-        f"{ref.host} is named in a mounted file, which the plan does not rewrite: in {kind} {ref.namespace}/{name}, "
-        f"key {key}, change {old} to {new} at {ref.location}"
-    )

@@ -124,8 +124,8 @@ def without(obj: Any, paths: set[FieldPath]) -> Any:
     return out
 
 
-def patch_for(values: Mapping[FieldPath, str]) -> dict[str, Any]:
-    """The patch that sets each value at its path; ``name=X`` segments become lists merged by name.
+def patch_for(values: Mapping[FieldPath, Any]) -> dict[str, Any]:
+    """The patch that sets each value (a string or a whole list) at its path; ``name=X`` segments merge by name.
 
     Used as a strategic merge patch for workloads (containers and env merge by
     ``name``) and as a merge patch for ConfigMaps (whose paths hold no list).
@@ -153,7 +153,7 @@ def _descend(node: Any, segment: str, following: str) -> Any:
     return node.setdefault(segment, empty)
 
 
-def _assign(node: Any, segment: str, value: str) -> None:
+def _assign(node: Any, segment: str, value: Any) -> None:
     if not isinstance(node, dict) or "=" in segment or segment.startswith("#"):
         raise ValueError(f"cannot set {segment} in a patch")
     node[segment] = value

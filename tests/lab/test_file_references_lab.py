@@ -5,7 +5,9 @@ ConfigMap; its exporter names ``tempo:4317``, a Service that exists only in
 ``tracing``. The kubelet really writes the file into the pod's volume; the
 audit reads it from the ConfigMap the pod mounts, says the edge is broken with
 its file origin, and the probe pod (with the collector's DNS settings) walks
-the search list of ``otel`` and gets NXDOMAIN for every name it tries.
+the search list of ``otel`` and gets NXDOMAIN for every name it tries. A
+rewrite plan applied through the real client then fixes the file in its
+ConfigMap and restarts the collector, and the probe finds the new name.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import yaml
 import novadiag
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.lab import Lab
+from novadiag.pipeline import audit_cluster
+from novadiag.planning import apply_plan
 from novadiag.probing.groups import MANAGED_BY
 
 pytestmark = pytest.mark.lab
@@ -122,3 +126,29 @@ def test_a_short_name_in_a_mounted_file_is_broken_and_the_probe_checks_it(lab):
             for o in client.list_raw(k, label_selector=f"{MANAGED_BY}=novadiag")
         ]
     assert left == []
+
+
+def test_a_rewrite_plan_fixes_the_file_and_restarts_its_reader(lab):
+    """Applied through the real client: the key's text changes at the address only, the collector rolls out."""
+    settings = KubeSettings(kubeconfig=lab.kubeconfig)
+    plan = novadiag.plan(audit_cluster(settings, source_kind="lab", probe=True), "rewrite", wait_timeout=120)
+    assert plan.verification is not None and plan.verification.ok
+    assert [(s.action, str(s.object)) for s in plan.steps if s.phase == "fix"][:2] == [
+        ("patch", "ConfigMap otel/collector-config"),
+        ("restart", "Deployment otel/collector"),
+    ]
+    with KubeClient(settings) as client:
+        before = client.get("ConfigMap", "otel", "collector-config")
+        result = apply_plan(plan, client, yes=True, out=lambda _: None)
+        assert result.ok, f"{result.stopped_at}: {result.reason}"
+        after = client.get("ConfigMap", "otel", "collector-config")
+        deployment = client.get("Deployment", "otel", "collector")
+    assert before is not None and after is not None and deployment is not None
+    assert after["data"]["collector.yaml"] == before["data"]["collector.yaml"].replace(
+        "endpoint: tempo:4317", "endpoint: tempo.tracing:4317"
+    )
+    assert "kubectl.kubernetes.io/restartedAt" in deployment["spec"]["template"]["metadata"].get("annotations", {})
+    report = audit_cluster(settings, source_kind="lab", probe=True)
+    (edge,) = [e for e in report.edges if e.source.name == "collector"]
+    assert (edge.reference.host, edge.status) == ("tempo.tracing", "ok")
+    assert edge.probe is not None and edge.probe.dns == "ok"

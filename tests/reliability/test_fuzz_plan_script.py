@@ -6,7 +6,9 @@ For env values full of shell syntax — quotes, backticks, ``$VAR``, ``;``,
 ``|``, ``&``, globs, backslashes — the script is executed for real
 (``--execute``) with a fake ``kubectl`` and ``novadiag`` on the PATH that
 record their argv: the patch must carry the exact value, and nothing else may
-run. Object names that are not DNS-1123 are refused before any script exists.
+run. The same holds for a container's ``args``, which a rewrite sends as a whole
+list: the item naming the host changes at the host only, the others not at all.
+Object names that are not DNS-1123 are refused before any script exists.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ with open(os.environ["ARGV_LOG"], "a", encoding="utf-8") as log:
 """
 
 
-def manifests(value: str, *, caller: str = "web") -> list[dict[str, Any]]:
-    def deployment(name: str, ns: str, env: list[dict[str, str]]) -> dict[str, Any]:
+def manifests(value: str, *, caller: str = "web", args: list[str] | None = None) -> list[dict[str, Any]]:
+    def deployment(name: str, ns: str, env: list[dict[str, str]], args: list[str] | None = None) -> dict[str, Any]:
+        container: dict[str, Any] = {"name": "main", "image": "x", "ports": [{"containerPort": 80}], "env": env}
+        if args is not None:
+            container["args"] = args
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -50,9 +55,7 @@ def manifests(value: str, *, caller: str = "web") -> list[dict[str, Any]]:
                 "selector": {"matchLabels": {"app": name}},
                 "template": {
                     "metadata": {"labels": {"app": name}},
-                    "spec": {
-                        "containers": [{"name": "main", "image": "x", "ports": [{"containerPort": 80}], "env": env}]
-                    },
+                    "spec": {"containers": [container]},
                 },
             },
         }
@@ -67,7 +70,7 @@ def manifests(value: str, *, caller: str = "web") -> list[dict[str, Any]]:
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]},
         },
         deployment("api", "b", []),
-        deployment(caller, "a", [{"name": "API_URL", "value": value}]),
+        deployment(caller, "a", [{"name": "API_URL", "value": value}] if args is None else [], args),
     ]
 
 
@@ -122,6 +125,27 @@ def test_env_values_reach_kubectl_exactly(tail: str):
         assert patched_value(calls) == f"http://api.b:80/{tail}"
         assert [c[0] for c in calls] == ["patch", "rollout", "audit"]
         assert sorted(os.listdir(workdir)) == ["argv.log", "bin", "m", "plan.sh"], "the script made no other file"
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(SHELLY)
+@example("a'b\"c`id`d|e;f&g<h>i\\j*k{l}~m!n#o$HOME")
+@example("$(touch${IFS}pwned)")
+def test_argument_lists_reach_kubectl_exactly(tail: str):
+    """An argument naming the host is rewritten in its item; the other items go back exactly as they were."""
+    args = [f"--note={tail}", f"--api=http://api:80/{tail}", tail]
+    assume(all(redact(a) == a for a in args))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
+        workdir = Path(tmp)
+        code, calls = plan_and_execute(manifests("", args=args), workdir)
+        assume(code == 0 and calls)  # arguments the reference parser does not take are not planned at all
+        patches = [c for c in calls if c[:1] == ["patch"]]
+        assert len(patches) == 1, calls
+        body = json.loads(patches[0][patches[0].index("-p") + 1])
+        assert body["spec"]["template"]["spec"]["containers"] == [
+            {"name": "main", "args": [args[0], f"--api=http://api.b:80/{tail}", tail]}
+        ]
+        assert [c[0] for c in calls] == ["patch", "rollout", "audit"]
 
 
 @pytest.mark.parametrize("name", ["web;id", "web$(id)", "Web", "web\nx", "-web", "web.", "a" * 254])

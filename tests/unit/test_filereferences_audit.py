@@ -105,12 +105,15 @@ def test_the_source_line_is_the_config_map_key(tmp_path):
     assert where.line == MANIFESTS.splitlines().index("  collector.yaml: |") + 1
 
 
-def test_the_plan_says_which_file_key_to_change_to_what(tmp_path):
+def test_the_plan_rewrites_the_file_in_its_config_map_key(tmp_path):
     plan = novadiag.plan(audit(tmp_path), "rewrite")
     (fix,) = plan.fixes
-    assert fix.action is None
-    assert fix.detail == (
-        "cannot rewrite: tempo is named in a mounted file, which the plan does not rewrite: in ConfigMap "
-        "otel/collector-config, key collector.yaml, change tempo:4317 to tempo.tracing:4317 at exporters.otlp.endpoint"
+    assert (fix.action, fix.detail) == (
+        "rewrite",
+        "rewrite; tempo -> tempo.tracing in ConfigMap otel/collector-config key collector.yaml",
     )
-    assert "change tempo:4317 to tempo.tracing:4317 at exporters.otlp.endpoint" in render_runbook(plan)
+    runbook = render_runbook(plan)
+    assert "rewrite ConfigMap otel/collector-config" in runbook
+    assert "restart Deployment otel/collector so it reads the new values" in runbook
+    (patch,) = [s.operation.patch for s in plan.steps if s.action == "patch"]
+    assert patch == {"data": {"collector.yaml": "exporters:\n  otlp:\n    endpoint: tempo.tracing:4317\n"}}
