@@ -27,18 +27,15 @@ from typing import Any
 
 from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
+from novadiag.report.drawing import Drawing, broken_part, build_drawing, namespace_drawing
 from novadiag.report.html_template import CSS, PAGE, SCRIPT
 from novadiag.report.svg import draw_svg
 from novadiag.report.tablerows import summary_line
 from novadiag.report.views import (
     PSEUDO_NAMESPACES,
-    Drawing,
-    broken_part,
-    build_drawing,
     host_port,
     matrix_namespaces,
     namespace_counts,
-    namespace_drawing,
     sorted_edges,
     target_label,
     target_namespace,

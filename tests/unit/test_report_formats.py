@@ -12,6 +12,7 @@ import html
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -162,6 +163,34 @@ def test_markdown_code_span_survives_backticks() -> None:
     assert code("a`b") == "``a`b``"
     assert code("`x`") == "`` `x` ``"
     assert cell("a|b\nc") == "a\\|b<br>c"
+
+
+MARKDOWN_IN_A_FRESH_INTERPRETER = """
+import sys
+from novadiag.cli import main
+code = main(sys.argv[1:])
+print(sorted({m.split(".")[0] for m in sys.modules} & {"networkx", "pandas"}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["stdout", "file"])
+def test_a_markdown_report_loads_neither_networkx_nor_pandas(tmp_path: Path, to_file: bool) -> None:
+    """Markdown draws no graph and builds no frame: the matrix and the listings are plain data."""
+    out = tmp_path / "report.md"
+    argv = ["audit", "--manifests", str(NOVA), *(["-o", str(out)] if to_file else ["--format", "markdown"])]
+    run = subprocess.run(
+        [sys.executable, "-c", MARKDOWN_IN_A_FRESH_INTERPRETER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr  # Nova has broken edges
+    text = out.read_text(encoding="utf-8") if to_file else run.stdout
+    assert text.startswith("# novadiag audit: 5 broken edges\n")
+    assert "\n## Namespace matrix\n" in text  # drawn from report.views, as the HTML page's matrix is
+    assert run.stderr.splitlines()[-1] == "[]"
 
 
 # --- HTML --------------------------------------------------------------------------------------
