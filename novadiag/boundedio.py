@@ -74,7 +74,11 @@ _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 
 def read_manifest_file(
-    path: Path, *, keep_empty: bool = False, on_node: Callable[[yaml.Node], None] | None = None
+    path: Path,
+    *,
+    keep_empty: bool = False,
+    on_node: Callable[[yaml.Node], None] | None = None,
+    on_json: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Every document of one file; raises ManifestError naming file and line.
 
@@ -82,6 +86,8 @@ def read_manifest_file(
     number documents as the file does (the lab's scenario loader names "document 2").
     ``on_node``, when given, sees each YAML document's node tree before it is
     built, with its lines (the manifest loader records where objects are).
+    ``on_json`` sees the text of a JSON file once its document is read and
+    checked: ``json`` keeps no positions, so lines are found in the text itself.
     """
     try:
         text = read_bounded_file(path, limit=MAX_FILE_BYTES, what="file").decode("utf-8")
@@ -95,6 +101,8 @@ def read_manifest_file(
         docs = _load_yaml(path, text, keep_empty=keep_empty, on_node=on_node)
     for doc in docs:
         _check_shape(doc, path)
+    if on_json is not None and path.suffix == ".json":
+        on_json(text)
     return docs
 
 

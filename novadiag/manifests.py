@@ -27,8 +27,8 @@ import yaml
 from novadiag.boundedio import read_manifest_file
 from novadiag.errors import ManifestError
 from novadiag.model import Finding, RawObject, SourceInfo
-from novadiag.snapshot import Snapshot, build_snapshot
-from novadiag.sourcelines import SourceLines, record_document
+from novadiag.snapshot import Snapshot, build_snapshot, paused_gc
+from novadiag.sourcelines import SourceLines, record_document, record_json
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_DEPTH = 64
@@ -61,7 +61,8 @@ def _read_objects(files: list[Path], findings: list[Finding], lines: SourceLines
     objects: list[RawObject] = []
     for file in files:
         on_node = None if lines is None else _recorder(str(file), lines)
-        for doc in read_manifest_file(file, on_node=on_node):
+        on_json = None if lines is None else _json_recorder(str(file), lines)
+        for doc in read_manifest_file(file, on_node=on_node, on_json=on_json):
             objects.extend(_flatten(doc, findings, file))
     return objects
 
@@ -71,6 +72,20 @@ def _recorder(file: str, lines: SourceLines) -> Callable[[yaml.Node], None]:
 
     def record(node: yaml.Node) -> None:
         record_document(node, file, lines)
+
+    return record
+
+
+def _json_recorder(file: str, lines: SourceLines) -> Callable[[str], None]:
+    """Records the lines of the JSON manifest ``file`` into ``lines``, from its text.
+
+    With the collector paused: the nodes are acyclic, and its rescans of the heap
+    the parsed documents fill were half the recording's time.
+    """
+
+    def record(text: str) -> None:
+        with paused_gc():
+            record_json(text, file, lines)
 
     return record
 

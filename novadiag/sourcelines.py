@@ -10,11 +10,25 @@ needed here, then constructs the document from the same nodes, so the file
 is parsed once. Walking only the ``spec``/``template`` path to containers
 keeps the cost small next to construction (docs/performance.md).
 
+A JSON manifest (``.json``: one object, or a ``List`` with ``items``) has no
+composer with marks, so :func:`record_json` composes the same kind of node tree
+from the JSON text itself: a forward scan that keeps only the members this
+module walks (``kind``, ``metadata``, ``spec``/``template``/``jobTemplate``,
+``containers``, ``env``, ``command``/``args``, ``data``/``stringData``,
+``items``) and steps over every other value with the C decoder
+(``raw_decode``), so the cost past ``json.loads`` is one pass of that scanner
+plus a Python step per kept member. Lines are counted with ``str.count`` as the
+scan moves forward, never from the start again. An object is marked at the
+line of its ``"name"`` member when it has one (the line that names a container
+or an env var, as ``- name:`` does in YAML), else at its first member's.
+
 A Secret key's line is recorded, never its value.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,7 +53,7 @@ _RECORDED_KINDS = _CONFIG_KINDS | frozenset(WORKLOAD_KINDS) | frozenset(ROUTE_KI
 
 @dataclass(frozen=True)
 class SourceLine:
-    """A place in a manifest file: its path and 1-based line (None when the file is JSON)."""
+    """A place in a manifest file: its path and 1-based line (None when not known)."""
 
     file: str
     line: int | None
@@ -79,6 +93,13 @@ def record_document(node: yaml.Node, file: str, into: SourceLines) -> None:
         elif kind in WORKLOAD_KINDS:
             _record_env(obj, lines)
         into[(kind, _scalar(meta, "namespace") or "default", name)] = lines
+
+
+def record_json(text: str, file: str, into: SourceLines) -> None:
+    """Add the lines of every object of a JSON manifest, ``text`` being JSON that ``json.loads`` has read."""
+    start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+    if text.startswith("{", start):
+        record_document(_JsonComposer(text).compose(start, depth=0)[0], file, into)
 
 
 def locate(lines: SourceLines, edge: Edge) -> SourceLine | None:
@@ -221,3 +242,144 @@ def _scalar(node: yaml.Node | None, key: str) -> str | None:
     if isinstance(value, yaml.ScalarNode) and isinstance(value.value, str) and value.value:
         return value.value
     return None
+
+
+# -- JSON manifests ---------------------------------------------------------------------------------
+
+_CONFIG_SECTIONS = frozenset({"data", "stringData"})
+_JSON_KEPT = frozenset(
+    {"kind", "items", "metadata", "name", "namespace", "env", "command", "args"}
+    | _CONFIG_SECTIONS
+    | _CONTAINER_PATH
+    | frozenset(_CONTAINER_LISTS)
+)
+"""The members :func:`record_document` reads; the values of all others are stepped over."""
+_JSON_MAX_DEPTH = 32
+"""Deeper than any path walked here (a CronJob's env entries are nine levels down): past it, values are skipped."""
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_JSON_MEMBER = re.compile(
+    r'[ \t\n\r]*"((?:[^"\\]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*(?:"((?:[^"\\]|\\.)*)"[ \t\n\r]*([,}])[ \t\n\r]*)?'
+)
+"""A member's key up to its value, and when that is a string (most are), the value and what follows it too:
+one match per member. Groups hold the text as written (escapes are rare: see :func:`_unescaped`)."""
+_JSON_NEXT = re.compile(r"[ \t\n\r]*([,\]}])[ \t\n\r]*")
+"""After a value: a comma and the space before the next, or the closing bracket."""
+_json_value = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""The C scanner (what ``json.loads`` runs): the value at an index, and the index past it."""
+_json_string = json.decoder.scanstring  # type: ignore[attr-defined]
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _JsonComposer:
+    """JSON text to YAML nodes marked with their lines, for the kept members only.
+
+    Positions only move forward, so each line number is the previous one plus
+    the newlines in between. The text has been parsed by ``json.loads`` already:
+    the scan meets only well-formed JSON. Only the lines :func:`record_document`
+    reads are counted: of objects, of sequence items and of data keys; other
+    keys are unmarked, and a member's string value carries its key's mark.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.counted = 0
+        self.line = 0
+        self.line_start = 0
+
+    def mark(self, index: int) -> yaml.Mark:
+        newlines = self.text.count("\n", self.counted, index)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rindex("\n", self.counted, index) + 1
+        self.counted = index
+        return yaml.Mark("json", index, self.line, index - self.line_start, None, index)
+
+    def compose(self, index: int, depth: int, *, keys_only: bool = False) -> tuple[yaml.Node, int]:
+        """The node of the value at ``index`` (no whitespace before it) and the index past it.
+
+        ``keys_only`` composes an object's every key and none of its values (a ConfigMap's or a Secret's ``data``).
+        """
+        first = self.text[index]
+        if depth < _JSON_MAX_DEPTH and first == "{":
+            return self._object(index, depth, keys_only=keys_only)
+        if depth < _JSON_MAX_DEPTH and first == "[":
+            return self._array(index, depth)
+        mark = self.mark(index)
+        if first == '"':
+            value, end = _json_string(self.text, index + 1)
+            return yaml.ScalarNode(_STR_TAG, value, mark, mark, style='"'), end
+        end = _json_value(self.text, index)[1]
+        return yaml.ScalarNode(_STR_TAG, self.text[index:end], mark, mark), end
+
+    def _object(self, index: int, depth: int, *, keys_only: bool) -> tuple[yaml.MappingNode, int]:
+        text = self.text
+        opening = index
+        first = named = None
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        index += 1
+        while member := _JSON_MEMBER.match(text, index):
+            key = _unescaped(member[1])
+            wanted = keys_only or key in _JSON_KEPT
+            key_mark = None  # only the lines record_document reads are counted (see the class)
+            if keys_only or first is None or key == "name":
+                key_mark = self.mark(member.start(1) - 1)
+                first = first or key_mark
+                named = key_mark if key == "name" else named
+            value: yaml.Node | None = None
+            if member[3] is not None:  # a string value: the match ran on past it to the comma or the brace
+                value = _string_node(member[2], key_mark) if wanted and not keys_only else None
+                index, closer = member.end(), member[3]
+            else:
+                value, index = self._value(member.end(), depth, key, composed=wanted and not keys_only)
+                index, closer = _after_value(text, index)
+            if wanted:  # of a data section, the key alone: a Secret's value is never kept
+                pairs.append((_key_node(key, key_mark), value or yaml.ScalarNode(_STR_TAG, "", key_mark, key_mark)))
+            if closer != ",":
+                break
+        else:
+            index = _after_value(text, index)[0]  # an empty object's "}"
+        mark = named or first or self.mark(opening)  # nothing inside was marked when there is no first member
+        return yaml.MappingNode("tag:yaml.org,2002:map", pairs, mark, mark), index
+
+    def _value(self, index: int, depth: int, key: str, *, composed: bool) -> tuple[yaml.Node | None, int]:
+        """A member's value that is not a string: composed, or only stepped over."""
+        if composed:
+            return self.compose(index, depth + 1, keys_only=key in _CONFIG_SECTIONS)
+        return None, _json_value(self.text, index)[1]
+
+    def _array(self, index: int, depth: int) -> tuple[yaml.SequenceNode, int]:
+        """A sequence, marked at its first item (at its ``[`` when empty): nothing reads a sequence's own line."""
+        text = self.text
+        items: list[yaml.Node] = []
+        after = _JSON_SPACE.match(text, index + 1).end()  # type: ignore[union-attr]
+        if text[after] == "]":
+            mark = self.mark(index)
+            return yaml.SequenceNode("tag:yaml.org,2002:seq", items, mark, mark), after + 1
+        index = after
+        while True:
+            item, index = self.compose(index, depth + 1)
+            items.append(item)
+            index, closer = _after_value(text, index)
+            if closer != ",":
+                mark = items[0].start_mark
+                return yaml.SequenceNode("tag:yaml.org,2002:seq", items, mark, mark), index
+
+
+def _unescaped(raw: str) -> str:
+    """A JSON string's text as written, without its quotes, as ``json`` reads it."""
+    return raw if "\\" not in raw else str(json.loads(f'"{raw}"'))
+
+
+def _after_value(text: str, index: int) -> tuple[int, str]:
+    """Past what follows a value (``,``, ``]`` or ``}``, and the space around it), and which it was."""
+    after = _JSON_NEXT.match(text, index)
+    return (after.end(), after[1]) if after else (len(text), "")  # always a match: json.loads read the text
+
+
+def _key_node(key: str, mark: yaml.Mark | None) -> yaml.ScalarNode:
+    return yaml.ScalarNode(_STR_TAG, key, mark, mark, style='"')
+
+
+def _string_node(raw: str, mark: yaml.Mark | None) -> yaml.ScalarNode:
+    """A member's string value, marked as its key is: no value's own line is read (a sequence item's is)."""
+    return yaml.ScalarNode(_STR_TAG, _unescaped(raw), mark, mark, style='"')

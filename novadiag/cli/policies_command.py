@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-
 from novadiag.cli import EXIT_OK
 from novadiag.cli.options import source_options
 from novadiag.netpol.least_privilege import generate_policies
-from novadiag.netpol.view import policy_view, print_policies, render_policies
+from novadiag.netpol.view import PolicyView, plain_policy_lines, policy_view, render_policies
 from novadiag.outputs import check_output_file, visible, write_output
 from novadiag.pipeline import audit
 from novadiag.planning import plan
+from novadiag.signals import interrupts_end_at_once
 
 
 def run_policies(args: argparse.Namespace) -> int:
@@ -27,11 +26,23 @@ def run_policies(args: argparse.Namespace) -> int:
     if args.output:
         write_output(args.output, visible(render_policies(view, args.format)))
     elif args.format == "table":
-        console = Console(highlight=False, markup=False)
-        print_policies(view, console if console.is_terminal else Console(highlight=False, markup=False, width=200))
+        _print_table(view)
     else:
         sys.stdout.write(visible(render_policies(view, args.format)))
     return EXIT_OK
+
+
+def _print_table(view: PolicyView) -> None:
+    """rich's tables on a terminal; plain aligned text into a pipe or a CI log, as ``novadiag audit`` does."""
+    if not sys.stdout.isatty():
+        for line in plain_policy_lines(view):
+            sys.stdout.write(line)
+        return
+    with interrupts_end_at_once():  # the audit is over, a lab stopped: nothing to clean up
+        # deferred: rich takes longer to import than a small audit takes to run; only a terminal needs it
+        from novadiag.cli.terminal import print_policies
+
+    print_policies(view)
 
 
 def run_policies_generate(args: argparse.Namespace) -> int:

@@ -21,16 +21,11 @@ it selects.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from novadiag.addresses import is_ip_literal
 from novadiag.errors import ConfigError
@@ -45,7 +40,9 @@ from novadiag.netpol.evaluation import (
     evaluate_service,
 )
 from novadiag.netpol.policy import DIRECTIONS, Direction
+from novadiag.outputs import visible
 from novadiag.report.core import Report
+from novadiag.report.plaintable import aligned_lines
 from novadiag.resolver import resolver_config
 from novadiag.targets import intended_target
 from novadiag.workloads import Workload
@@ -247,60 +244,84 @@ def _edge_label(edge: Edge) -> str:
 
 # -- rendering -------------------------------------------------------------------------------------
 
+POLICY_COLUMNS = ("policy", "types", "selects", "allows", "denies")
+"""The columns of a namespace's table, on a terminal (rich) and in plain text alike."""
 
-def render_policies(view: PolicyView, fmt: str = "table", *, width: int = 160) -> str:
-    """The view as ``table`` (plain text) or ``json``."""
+NONE_CELL = "—"
+EDGES_PER_CELL = 6
+"""Edges an ``allows``/``denies`` cell lists before ``… N more``: the JSON output has them all."""
+
+
+def render_policies(view: PolicyView, fmt: str = "table") -> str:
+    """The view as ``table`` (plain aligned text, what ``-o`` writes) or ``json``."""
     if fmt == "json":
         return view.to_json() + "\n"
     if fmt != "table":
         raise ConfigError(f"unknown policies format {fmt!r}; choose one of {', '.join(POLICY_FORMATS)}")
-    buffer = io.StringIO()
-    print_policies(
-        view, Console(file=buffer, no_color=True, width=width, highlight=False, soft_wrap=False, markup=False)
-    )
-    return buffer.getvalue()
+    return "".join(plain_policy_lines(view))
 
 
-def print_policies(view: PolicyView, console: Console) -> None:
-    """One table per namespace, then the workloads no policy selects."""
+def plain_policy_lines(view: PolicyView) -> Iterator[str]:
+    """The table as plain aligned text, one line at a time: for a file, a pipe or a CI log.
+
+    The same titles, rows and closing line as rich's table on a terminal
+    (:func:`novadiag.cli.terminal.print_policies`), without rich: a pipe gets
+    text that ``grep`` and ``less -S`` read, and no box drawing. Every cell
+    passes through :func:`novadiag.outputs.visible` (edge labels hold hosts
+    written in env values).
+    """
     for ns in view.namespaces:
+        yield visible(namespace_title(ns)) + "\n"
         if ns.policies:
-            console.print(_table(ns, view.edges))
-        else:
-            console.print(Text(f"namespace {ns.namespace} — no NetworkPolicy", style="bold"))
-        if ns.unprotected and ns.policies:
-            names = ", ".join(f"{w.kind} {w.name}" for w in ns.unprotected)
-            console.print(Text(f"  no policy selects: {names}", style="yellow"))
+            header = [[column] for column in POLICY_COLUMNS]
+            rows = [[visible(cell).split("\n") for cell in row] for row in policy_rows(ns, view.edges)]
+            yield from aligned_lines([header, *rows])
+        unselected = unselected_line(ns)
+        if unselected is not None:
+            yield visible(unselected) + "\n"
+        yield "\n"
+    yield closing_line(view) + "\n"
+
+
+def namespace_title(ns: NamespacePolicies) -> str:
+    """The line above a namespace's table, or the whole entry of a namespace without policies."""
+    if not ns.policies:
+        return f"namespace {ns.namespace} — no NetworkPolicy"
+    return f"namespace {ns.namespace} — {len(ns.policies)} NetworkPolicies"
+
+
+def unselected_line(ns: NamespacePolicies) -> str | None:
+    """The workloads no policy of a namespace with policies selects (the title says it when there are none)."""
+    if not ns.unprotected or not ns.policies:
+        return None
+    return "  no policy selects: " + ", ".join(f"{w.kind} {w.name}" for w in ns.unprotected)
+
+
+def closing_line(view: PolicyView) -> str:
     total = sum(len(ns.policies) for ns in view.namespaces)
     bare = sum(len(ns.unprotected) for ns in view.namespaces)
-    console.print(
-        Text(f"{total} NetworkPolicies in {len(view.namespaces)} namespace(s); {bare} workload(s) unselected")
-    )
+    return f"{total} NetworkPolicies in {len(view.namespaces)} namespace(s); {bare} workload(s) unselected"
 
 
-def _table(ns: NamespacePolicies, labels: dict[str, str]) -> Table:
-    table = Table(title=f"namespace {ns.namespace} — {len(ns.policies)} NetworkPolicies", title_justify="left")
-    table.add_column("policy", no_wrap=True)
-    table.add_column("types", no_wrap=True)
-    table.add_column("selects", overflow="fold", max_width=40)
-    table.add_column("allows", overflow="fold", min_width=30)
-    table.add_column("denies", overflow="fold", min_width=30)
-    for entry in ns.policies:
-        table.add_row(
+def policy_rows(ns: NamespacePolicies, labels: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    """One row per policy, in :data:`POLICY_COLUMNS` order; a cell of several edges holds one per line."""
+    return [
+        (
             entry.ref.name,
             ",".join(t.capitalize() for t in entry.types),
-            ", ".join(w.name for w in entry.selects) or "—",
-            _edges(entry.allows, labels, "green", dns=len(entry.dns_for)),
-            _edges(entry.denies, labels, "magenta"),
+            ", ".join(w.name for w in entry.selects) or NONE_CELL,
+            _edges(entry.allows, labels, dns=len(entry.dns_for)),
+            _edges(entry.denies, labels),
         )
-    return table
+        for entry in ns.policies
+    ]
 
 
-def _edges(ids: Sequence[str], labels: dict[str, str], style: str, *, limit: int = 6, dns: int = 0) -> Text:
+def _edges(ids: Sequence[str], labels: dict[str, str], *, dns: int = 0) -> str:
     lines = [f"DNS lookups of {dns} workload(s)"] if dns else []
     if not ids and not lines:
-        return Text("—", style="dim")
-    lines += [labels.get(i, i) for i in ids[:limit]]
-    if len(ids) > limit:
-        lines.append(f"… {len(ids) - limit} more")
-    return Text("\n".join(lines), style=style)
+        return NONE_CELL
+    lines += [labels.get(i, i) for i in ids[:EDGES_PER_CELL]]
+    if len(ids) > EDGES_PER_CELL:
+        lines.append(f"… {len(ids) - EDGES_PER_CELL} more")
+    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The dependency graph as text for other tools: Graphviz DOT and Mermaid.
 
-Both draw the same component graph as the SVG (:func:`~novadiag.report.views.build_drawing`):
+Both draw the same component graph as the SVG (:func:`~novadiag.report.drawing.build_drawing`):
 one cluster/subgraph per namespace, broken links red with the env var as a
 label, external hosts dashed. Mermaid is there because GitHub and GitLab render
 a ```` ```mermaid ```` block in a pull request or issue; DOT for ``dot -Tsvg``
@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from novadiag.report.core import Report
-from novadiag.report.views import PSEUDO_NAMESPACES, Drawing, Link, build_drawing, host_port
+from novadiag.report.drawing import Drawing, Link, build_drawing
+from novadiag.report.views import PSEUDO_NAMESPACES, host_port
 
 RED = "#cf222e"
 GREEN = "#2da44e"

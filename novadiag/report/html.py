@@ -27,18 +27,15 @@ from typing import Any
 
 from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import AUDIT_SCHEMA, Report
+from novadiag.report.drawing import Drawing, broken_part, build_drawing, namespace_drawing
 from novadiag.report.html_template import CSS, PAGE, SCRIPT
 from novadiag.report.svg import draw_svg
 from novadiag.report.tablerows import summary_line
 from novadiag.report.views import (
     PSEUDO_NAMESPACES,
-    Drawing,
-    broken_part,
-    build_drawing,
     host_port,
     matrix_namespaces,
     namespace_counts,
-    namespace_drawing,
     sorted_edges,
     target_label,
     target_namespace,
@@ -257,7 +254,7 @@ def _matrix_cell(src: str, dst: str, by_status: Any) -> str:
 
 
 # The fix sits next to the host it replaces; target and cross-ns come last, where a narrow window cuts.
-_EDGE_COLUMNS = ("status", "source", "env", "host · as written", "fix / detail", "target", "cross-ns")
+_EDGE_COLUMNS = ("status", "source", "slot", "host · as written", "fix / detail", "target", "cross-ns")
 
 
 def _edge_table(report: Report) -> str:
@@ -426,7 +423,7 @@ def report_repr_html(report: Report) -> str:
     hint = more + "report.to_frame() for every edge, report.draw() for the graph, report.render('html') for the page."
     return compact_table_html(
         f"novadiag audit: {title}",
-        ["status", "source", "env", "host", "fix"],
+        ["status", "source", "slot", "host", "fix"],
         rows,
         status="broken" if s["broken"] else "ok",
         note=f"{note}. {hint}",
@@ -438,7 +435,7 @@ def edge_repr_html(edge: Edge) -> str:
     ref = edge.reference
     rows = [
         ["source", esc(f"{ref.namespace}/{_source_text(edge)}")],
-        ["env", f"<code>{esc(ref.slot)}</code>" + muted(f" ({ref.origin})")],
+        ["slot", f"<code>{esc(ref.slot)}</code>" + muted(f" ({ref.origin})")],
         ["reference", f"<code>{esc(ref.reference)}</code>"],
         ["target", esc(target_label(edge)) + (muted(" (cross-namespace)") if edge.cross_namespace else "")],
         ["why", esc(edge.detail)],

@@ -118,7 +118,7 @@ def _broken(report: Report) -> str:
         [cell(e.status), _source(e), code(e.reference.slot), code(host_port(e)), code(e.fix or ""), cell(e.detail)]
         for e in broken
     ]
-    lines = table(["status", "source", "env", "host", "fix", "why"], rows)
+    lines = table(["status", "source", "slot", "host", "fix", "why"], rows)
     return "\n".join(
         [f"## Broken edges ({len(broken)})", "", "Fix these first; each fix is the value to write.", ""] + lines
     )
@@ -132,7 +132,7 @@ def _unverified(report: Report) -> str:
     rows = [[_source(e), code(e.reference.slot), code(host_port(e)), cell(e.detail)] for e in edges]
     intro = "Neither OK nor broken: each verdict needs objects the audit could not read."
     return "\n".join(
-        [f"## Unverified edges ({len(edges)})", "", intro, "", *table(["source", "env", "host", "why"], rows)]
+        [f"## Unverified edges ({len(edges)})", "", intro, "", *table(["source", "slot", "host", "why"], rows)]
     )
 
 
@@ -191,6 +191,6 @@ def _all_edges(report: Report) -> str:
         [cell(e.status), _source(e), code(e.reference.slot), code(e.reference.reference), code(target_label(e))]
         for e in sorted_edges(report.edges)
     ]
-    lines = table(["status", "source", "env", "reference", "target"], rows)
+    lines = table(["status", "source", "slot", "reference", "target"], rows)
     summary = f"<summary>All {len(report.edges)} edges</summary>"
     return "\n".join(["<details>", summary, "", *lines, "", "</details>"])

@@ -70,7 +70,7 @@ def _section_lines(section: Section) -> Iterator[str]:
     header = [c for c in EDGE_COLUMNS if probed or c != "probe"]
     rows = [_edge_row(edge, probed=probed) for edge in section.rows]
     yield visible(section.title) + "\n"
-    yield from _aligned([[[h] for h in header], *rows], right=())
+    yield from aligned_lines([[[h] for h in header], *rows], right=())
 
 
 def _edge_row(edge: Edge, *, probed: bool) -> list[list[str]]:
@@ -83,11 +83,15 @@ def _counts_lines(layout: Layout) -> Iterator[str]:
     statuses = layout.counted_statuses
     yield visible(counted_heading(layout)) + "\n"
     rows = [[[visible(ns)], *([str(n)] for n in counts)] for ns, counts in layout.count_rows()]
-    yield from _aligned([[["namespace"], *([s] for s in statuses)], *rows], right=range(1, len(statuses) + 1))
+    yield from aligned_lines([[["namespace"], *([s] for s in statuses)], *rows], right=range(1, len(statuses) + 1))
 
 
-def _aligned(rows: Sequence[Sequence[Sequence[str]]], *, right: Sequence[int] | range) -> Iterator[str]:
-    """Rows of cells (each a list of lines) as text lines, columns as wide as their widest line."""
+def aligned_lines(rows: Sequence[Sequence[Sequence[str]]], *, right: Sequence[int] | range = ()) -> Iterator[str]:
+    """Rows of cells (each a list of lines) as text lines, columns as wide as their widest line.
+
+    ``right`` holds the columns aligned right (counts). Shared with the plain
+    ``novadiag policies`` table, so that every plain table of the CLI reads alike.
+    """
     widths = [max(len(line) for row in rows for line in row[col]) for col in range(len(rows[0]))]
     last = len(widths) - 1
     for row in rows:

@@ -32,7 +32,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from novadiag.model import Edge
 from novadiag.report.core import Figure, Report
-from novadiag.report.views import PSEUDO_NAMESPACES, Drawing, Link, Node, build_drawing, host_port
+from novadiag.report.drawing import Drawing, Link, Node, build_drawing
+from novadiag.report.views import PSEUDO_NAMESPACES, host_port
 
 FONT = 12
 CHAR_W = 7.2

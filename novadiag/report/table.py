@@ -99,7 +99,7 @@ def _table(section: Section) -> Table:
     # Only the short status columns may refuse to wrap: when the no-wrap columns alone are wider
     # than the console, rich crops the row, and the fix (the text to copy) was what got cut.
     table.add_column("source", overflow="fold")
-    table.add_column("env", overflow="fold")
+    table.add_column("slot", overflow="fold")
     table.add_column("host", overflow="fold", max_width=56)
     table.add_column("target", overflow="fold")
     table.add_column("fix / note", overflow="fold")

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from novadiag.model import BROKEN_STATUSES, DISPLAY_ORDER, Edge
 from novadiag.report.core import Report
 
-EDGE_COLUMNS = ("status", "probe", "source", "env", "host", "target", "fix / note")
-"""The columns of a section; ``probe`` only when some edge of the section was probed."""
+EDGE_COLUMNS = ("status", "probe", "source", "slot", "host", "target", "fix / note")
+"""The columns of a section; ``probe`` only when some edge of the section was probed.
+
+``slot`` is where in the container the host is named (:attr:`~novadiag.model.Reference.slot`):
+the env var, else ``args[2]``, ``line 3`` of a script, or a mounted file's ``ORIGIN:KEY PATH``.
+"""
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def counted_heading(layout: Layout) -> str:
 
 
 def edge_cells(edge: Edge) -> tuple[str, str, str, str, str]:
-    """The text columns of a row: source, env, host, target, fix / note (status and probe are drawn apart)."""
+    """The text columns of a row: source, slot, host, target, fix / note (status and probe are drawn apart)."""
     ref = edge.reference
     target = edge.target or edge.resolves_to
     note = note_of(edge)

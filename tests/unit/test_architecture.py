@@ -35,6 +35,7 @@ DEFERRED = {
     ("novadiag.cli.check", "pytest"): "pytest and its plugins load only for `novadiag check`",
     ("novadiag.cli.audit", "novadiag.cli.live"): "the kubernetes client and the probe runner: live clusters only",
     ("novadiag.cli.audit", "novadiag.cli.terminal"): "rich: only a terminal gets its table",
+    ("novadiag.cli.policies_command", "novadiag.cli.terminal"): "rich: only a terminal gets the policy tables",
     ("novadiag.pipeline", "novadiag.kube"): "the kubernetes client: an audit of files never loads it",
     ("novadiag.pipeline", "novadiag.listing"): "imports the kubernetes client, as above",
     ("novadiag.pipeline", "novadiag.probing"): "the probe runner imports the kubernetes client, as above",

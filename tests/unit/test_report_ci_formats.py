@@ -19,10 +19,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 import novadiag
 from benchmarks.generate import SIZES, generate_objects
 from novadiag.cli import main
+from novadiag.manifests import load_manifests
 from novadiag.model import Edge, ObjectRef, Reference, SourceInfo
 from novadiag.report import Report
 from novadiag.report.html import MAX_TABLE_ROWS
@@ -30,6 +32,7 @@ from novadiag.report.jsonstream import json_chunks
 from novadiag.snapshot import build_snapshot
 
 NOVA = Path(novadiag.__file__).parent / "lab" / "scenarios" / "nova" / "manifests"
+COMMANDS = Path(__file__).parent / "data" / "commands"
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-2.1.0-subset.schema.json"
 CONTENT = "nova-backend/deployment/user-service/user-service/CONTENT_SERVICE_URL/content-service:9081"
 MEDIA = "nova-backend/deployment/user-service/user-service/MEDIA_SERVICE_URL/media-service:9082"
@@ -113,6 +116,156 @@ def test_key_references_point_at_the_key_and_values_at_the_env_entry(tmp_path: P
     lines = {e.reference.env: report.edge_dict(e)["source"]["line"] for e in report.edges}
     key = line_of(tmp_path / "shop.yaml", r"^\s+cart:")
     assert lines == {"PLAIN": line_of(tmp_path / "shop.yaml", r"- name: PLAIN$"), "CART_URL": key, "UP_cart": key}
+
+
+JSON_DEPLOYMENT = """\
+{
+  "apiVersion": "apps/v1",
+  "kind": "Deployment",
+  "metadata": {"name": "web", "namespace": "shop", "annotations": {"note": "{\\"env\\": [{\\"name\\": \\"X\\"}]}"}},
+  "spec": {
+    "selector": {"matchLabels": {"app": "web"}},
+    "template": {
+      "metadata": {"labels": {"app": "web"}},
+      "spec": {
+        "initContainers": [{"name": "wait", "command": ["sh", "-c", "until nc -z cart 80; do sleep 1; done"]}],
+        "containers": [
+          {
+            "image": "web:1",
+            "args": [
+              "--verbose",
+              "--db-url=postgres://db:5432/shop"
+            ],
+            "env": [
+              {"name": "LOG_LEVEL", "value": "info"},
+              {
+                "value": "http://payment:80",
+                "name": "PAYMENT_URL"
+              },
+              {"name": "CART_URL", "valueFrom": {"configMapKeyRef": {"name": "urls", "key": "cart"}}}
+            ],
+            "name": "web"
+          }
+        ]
+      }
+    }
+  }
+}
+"""
+
+JSON_LIST = """\
+{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "ConfigMap",
+   "metadata": {"name": "urls", "namespace": "shop"},
+   "data": {
+     "LOG_LEVEL": "debug",
+     "c\\u0061rt": "http://cart:80"
+   }},
+  {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "creds", "namespace": "shop"},
+   "stringData": {
+     "DB_URL": "postgres://app:hunter2@orders-db:5432/orders"}},
+  {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": "shop"},
+   "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": {"containers": [
+     {"name": "report",
+      "env": [{"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "DB_URL"}}},
+              {"name": "MAIL_URL", "value": "smtp://mail:25"}]}]}}}}}},
+  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "shop"},
+   "spec": {"selector": {"app": "db"}, "ports": [{"port": 5432}]}},
+  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cart", "namespace": "shop"},
+   "spec": {"selector": {"app": "cart"}, "ports": [{"port": 80}]}}
+]}
+"""
+
+JSON_LINES = {
+    ("web", "PAYMENT_URL"): ("shop/web.json", 22),  # the entry's "name", though written after its value
+    ("web", "args[1]"): ("shop/web.json", 16),
+    ("web", "line 1"): ("shop/web.json", 10),  # a one-line sh -c script: the line of its item
+    ("web", "CART_URL"): ("shop/config.json", 6),  # the ConfigMap key, written with an escape
+    ("report", "DB_URL"): ("shop/config.json", 10),  # the Secret key (never its value)
+    ("report", "MAIL_URL"): ("shop/config.json", 15),  # a CronJob's env, five keys down
+}
+"""Counted by hand in the two files above."""
+
+
+@pytest.fixture()
+def json_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
+    """A checkout with a JSON Deployment and a JSON List under ``shop/``, audited from its root."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "web.json").write_text(JSON_DEPLOYMENT)
+    (tmp_path / "shop" / "config.json").write_text(JSON_LIST)
+    monkeypatch.chdir(tmp_path)
+    return novadiag.audit(manifests=["shop"])
+
+
+def test_json_manifests_carry_the_line_of_each_env_entry_argument_and_key(json_shop: Report) -> None:
+    found = {}
+    for edge in json_shop.edges:
+        source = json_shop.edge_dict(edge)["source"]
+        found[(edge.reference.workload.name, edge.reference.env or edge.reference.location)] = (
+            source["file"],
+            source["line"],
+        )
+    assert found == JSON_LINES
+
+
+def test_sarif_and_github_point_at_the_json_line(json_shop: Report) -> None:
+    doc = json.loads(json_shop.render("sarif"))
+    jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
+    places = [r["locations"][0]["physicalLocation"] for r in doc["runs"][0]["results"]]
+    regions = {(p["artifactLocation"]["uri"], p["region"]["startLine"]) for p in places}
+    assert regions == set(JSON_LINES.values())
+    annotations = [line for line in json_shop.render("github").splitlines() if line.startswith("::error file=")]
+    assert any(a.startswith("::error file=shop/web.json,line=22,") and "PAYMENT_URL" in a for a in annotations)
+    assert any(a.startswith("::error file=shop/config.json,line=10,") and "DB_URL" in a for a in annotations)
+    assert "hunter2" not in json.dumps(doc) and "hunter2" not in "".join(annotations)
+
+
+def test_a_json_manifest_on_one_line_points_at_line_one(tmp_path: Path) -> None:
+    path = tmp_path / "web.json"
+    path.write_text(json.dumps(json.loads(JSON_DEPLOYMENT)))
+    report = novadiag.audit(manifests=[path])
+    assert {report.edge_dict(e)["source"]["line"] for e in report.edges} == {1}
+
+
+def test_a_json_manifest_nested_past_the_walked_paths_is_read_and_located(tmp_path: Path) -> None:
+    """150 levels of ``spec`` (within the loader's bound, past the line scan's): read, the workload's line kept."""
+    deep: dict[str, object] = {"containers": [{"name": "c", "env": [{"name": "U", "value": "http://x:80"}]}]}
+    for _ in range(150):
+        deep = {"spec": deep}
+    doc = {"kind": "Deployment", "metadata": {"name": "deep", "namespace": "x"}, "spec": {"template": deep}}
+    path = tmp_path / "deep.json"
+    path.write_text("\n" + json.dumps(doc, indent=1))
+    snapshot = load_manifests([path])
+    assert snapshot.extra["source_lines"][("Deployment", "x", "deep")].line == 3  # its first member, "kind"
+
+
+@pytest.mark.parametrize("sort_keys", [False, True], ids=["as-written", "keys-sorted-as-kubectl-prints"])
+def test_json_lines_match_the_yaml_lines_member_for_member(tmp_path: Path, sort_keys: bool) -> None:
+    """The Nova scenario and the command shapes as JSON: the same places recorded, each on the line that writes it."""
+    yaml_files = [*sorted(NOVA.glob("*.yaml")), *sorted(COMMANDS.glob("*.yaml"))]
+    docs = [d for f in yaml_files for d in yaml.safe_load_all(f.read_text()) if d]
+    path = tmp_path / "all.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}, indent=2, sort_keys=sort_keys))
+    text = path.read_text().splitlines()
+    from_json = load_manifests([path]).extra["source_lines"]
+    from_yaml = load_manifests(yaml_files).extra["source_lines"]
+    assert from_json.keys() == from_yaml.keys()
+    for key, lines in from_json.items():
+        expected = from_yaml[key]
+        assert (lines.env.keys(), lines.keys.keys(), lines.items.keys()) == (
+            expected.env.keys(),
+            expected.keys.keys(),
+            expected.items.keys(),
+        ), key
+        for (_container, var), n in lines.env.items():
+            assert f'"name": {json.dumps(var)}' in text[n - 1], (key, var)
+        for name, n in lines.containers.items():
+            assert f'"name": {json.dumps(name)}' in text[n - 1], (key, name)
+        for n in lines.items.values():  # an argument: the line holds that one string
+            assert isinstance(json.loads(text[n - 1].strip().rstrip(",")), str), (key, n)
+        for data_key, n in lines.keys.items():
+            assert text[n - 1].lstrip().startswith(f"{json.dumps(data_key)}:"), (key, data_key)
+        assert '"kind": ' in text[lines.line - 1] or '"apiVersion": ' in text[lines.line - 1], key
 
 
 def test_edges_read_from_a_snapshot_file_carry_no_file(nova: Report, repo: Path) -> None:

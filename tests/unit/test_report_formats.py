@@ -8,10 +8,13 @@ and none of them may carry a secret value or let cluster content become markup.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from novadiag.report.graphviz import dot_quote, mermaid_text
 from novadiag.report.html import content_security_policy, edge_repr_html
 from novadiag.report.html_template import SCRIPT
 from novadiag.report.markdown import cell, code
+from novadiag.report.plaintable import render_plain_table
 from novadiag.report.render import FORMATS, format_for_path
 from novadiag.report.svg import Figure
 
@@ -125,7 +129,7 @@ def _gfm_tables(text: str) -> list[list[list[str]]]:
 
 def test_markdown_lists_each_broken_edge_with_its_fix(nova: Report) -> None:
     broken = _gfm_tables(nova.render("markdown"))[1]
-    assert broken[0] == ["status", "source", "env", "host", "fix", "why"]
+    assert broken[0] == ["status", "source", "slot", "host", "fix", "why"]
     fixes = sorted(row[4] for row in broken[1:])
     assert fixes == [  # the values to write, scheme and path kept; a routing object's fix says what to add
         "<code>add ReferenceGrant in nova-content: from HTTPRoute in nova-gateway to Service content-service</code>",
@@ -134,6 +138,49 @@ def test_markdown_lists_each_broken_edge_with_its_fix(nova: Report) -> None:
         "<code>http://feed-service.nova-feed:8089</code>",
         "<code>http://media-service.nova-media:9082</code>",
     ]
+
+
+ROUTE_SLOT = "httproute:rules[0].backendRefs[0]"
+"""Nova's HTTPRoute edge: no env var names its host, so the column shows where the route does."""
+
+
+def _column_over(header: list[str], row: list[str], value: str) -> str:
+    """The header of the column whose cell in ``row`` holds ``value``."""
+    (index,) = [i for i, text in enumerate(row) if value in text]
+    return header[index]
+
+
+def _boxed_cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip()[1:-1].replace("┃", "│").split("│")]
+
+
+def test_the_slot_column_is_named_for_what_it_shows_in_every_table(nova: Report) -> None:
+    """``slot``, not ``env``: the cell holds an env var, ``args[1]``, ``line 3`` or, here, a route's rule."""
+    plain = render_plain_table(nova)
+    section = plain[plain.index("namespace nova-gateway") :].splitlines()
+    header, row = section[1], next(line for line in section if ROUTE_SLOT in line)
+    assert header[row.index(ROUTE_SLOT) :].split()[0] == "slot"
+
+    boxed = nova.render("table")
+    lines = boxed[boxed.index("namespace nova-gateway") :].splitlines()
+    head = next(line for line in lines if line.startswith("┃"))
+    route = next(line for line in lines if ROUTE_SLOT in line)
+    assert _column_over(_boxed_cells(head), _boxed_cells(route), ROUTE_SLOT) == "slot"
+
+    broken = _gfm_tables(nova.render("markdown"))[1]
+    route_row = next(r for r in broken if any(ROUTE_SLOT in c for c in r))
+    assert _column_over(broken[0], route_row, ROUTE_SLOT) == "slot"
+
+    page = nova.render("html")
+    heads = re.findall(r'<th scope="col"><button type="button">(.*?)</button></th>', page)
+    row_html = next(r for r in re.findall(r"<tr[ >].*?</tr>", page, flags=re.S) if f">{ROUTE_SLOT}</td>" in r)
+    assert _column_over(heads, re.findall(r"<td[^>]*>(.*?)</td>", row_html, flags=re.S), ROUTE_SLOT) == "slot"
+
+    summary = nova._repr_html_()
+    assert re.findall(r"<th>(.*?)</th>", summary)[:3] == ["status", "source", "slot"]
+    one = edge_repr_html(next(e for e in nova.edges if e.reference.slot == ROUTE_SLOT))
+    assert f"<tr><td>slot</td><td><code>{ROUTE_SLOT}</code>" in one
+    assert "env" in next(csv.reader(io.StringIO(nova.render("csv"))))  # the CSV contract keeps its env column
 
 
 def test_markdown_matrix_marks_the_broken_namespace_pairs(nova: Report) -> None:
@@ -162,6 +209,34 @@ def test_markdown_code_span_survives_backticks() -> None:
     assert code("a`b") == "``a`b``"
     assert code("`x`") == "`` `x` ``"
     assert cell("a|b\nc") == "a\\|b<br>c"
+
+
+MARKDOWN_IN_A_FRESH_INTERPRETER = """
+import sys
+from novadiag.cli import main
+code = main(sys.argv[1:])
+print(sorted({m.split(".")[0] for m in sys.modules} & {"networkx", "pandas"}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["stdout", "file"])
+def test_a_markdown_report_loads_neither_networkx_nor_pandas(tmp_path: Path, to_file: bool) -> None:
+    """Markdown draws no graph and builds no frame: the matrix and the listings are plain data."""
+    out = tmp_path / "report.md"
+    argv = ["audit", "--manifests", str(NOVA), *(["-o", str(out)] if to_file else ["--format", "markdown"])]
+    run = subprocess.run(
+        [sys.executable, "-c", MARKDOWN_IN_A_FRESH_INTERPRETER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr  # Nova has broken edges
+    text = out.read_text(encoding="utf-8") if to_file else run.stdout
+    assert text.startswith("# novadiag audit: 5 broken edges\n")
+    assert "\n## Namespace matrix\n" in text  # drawn from report.views, as the HTML page's matrix is
+    assert run.stderr.splitlines()[-1] == "[]"
 
 
 # --- HTML --------------------------------------------------------------------------------------
