@@ -26,6 +26,7 @@ from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.routing import judge_routes
+from novadiag.routing.controllers import route_probes
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
@@ -50,6 +51,7 @@ def audit(
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
     probe: bool | None = None,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -67,6 +69,9 @@ def audit(
         cluster_domain: the cluster DNS domain (default ``cluster.local``; probes detect it).
         cluster_dns: the cluster DNS Service's IP, for pods with ``dnsPolicy: None`` that name
             nameservers (default: the ClusterIP of ``kube-system/kube-dns`` when it was read).
+        ingress_from: namespaces the ingress controllers / Gateway data planes run in: routing
+            edges are probed from there (default: found from the snapshot, see
+            :mod:`novadiag.routing.controllers`; unknown means not probed).
         probe: run probe pods (default: yes for live clusters and labs, impossible for files).
         probe_settings: image, timeouts and concurrency of the probe pods.
     """
@@ -88,6 +93,7 @@ def audit(
                 namespaces=namespaces,
                 cluster_domain=cluster_domain,
                 cluster_dns=cluster_dns,
+                ingress_from=ingress_from,
                 probe=probe is not False,
                 probe_settings=probe_settings,
                 progress=progress,
@@ -124,6 +130,7 @@ def audit_cluster(
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
     probe: bool = True,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -145,7 +152,14 @@ def audit_cluster(
         )
         report = audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
         if probe:
-            report = probe_report(client, report, probe_settings, progress=probe_progress, cluster_dns=cluster_dns)
+            report = probe_report(
+                client,
+                report,
+                probe_settings,
+                progress=probe_progress,
+                cluster_dns=cluster_dns,
+                ingress_from=ingress_from,
+            )
     return report
 
 
@@ -274,9 +288,12 @@ def probe_report(
     *,
     progress: ProbeProgress | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
 ) -> Report:
     """Run probe pods for the report's edges and fold what they saw into it.
 
+    Routing edges are probed from their controller's namespace (``ingress_from``,
+    else what :func:`~novadiag.routing.controllers.route_probes` finds).
     The cluster domain a probe pod's resolv.conf shows replaces the assumed one
     (and the static verdicts are recomputed with it) before merging.
     """
@@ -287,7 +304,8 @@ def probe_report(
     snap = report.snapshot
     settings = settings or ProbeSettings()
     index = build_index(snap, cluster_domain=report.source.cluster_domain)
-    groups = group_edges(report.edges, {w.ref: w for w in snap.workloads}, index, settings)
+    routes, unprobed = route_probes(report.edges, snap, index, ingress_from)
+    groups = group_edges(report.edges, {w.ref: w for w in snap.workloads}, index, settings, routes)
     run = run_probes(client, groups, settings, progress=progress)
     detected = next(
         (o.document.get("cluster_domain") for o in run.outcomes if o.document and o.document.get("cluster_domain")),
@@ -297,7 +315,7 @@ def probe_report(
         namespaces = sorted({e.reference.namespace for e in report.edges})
         report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected, cluster_dns=cluster_dns)
         index = build_index(snap, cluster_domain=detected)
-    edges, findings = merge_observations(report.edges, run.outcomes, index)
+    edges, findings = merge_observations(report.edges, run.outcomes, index, unprobed)
     return replace(
         report,
         edges=tuple(edges),

@@ -61,7 +61,7 @@ import yaml
 
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import ClusterIndex, ServiceInfo, build_index
-from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, Reference
+from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef
 from novadiag.netpol.evaluation import (
     PolicyIndex,
     build_policy_index,
@@ -73,6 +73,7 @@ from novadiag.netpol.evaluation import (
 from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, NAME_LABEL, Endpoint, Peer
 from novadiag.report.core import Report
 from novadiag.resolver import resolver_config
+from novadiag.routing.controllers import Controller, find_controller, service_port
 from novadiag.snapshot import Snapshot
 from novadiag.targets import intended_target
 from novadiag.workloads import Workload
@@ -81,8 +82,6 @@ EDGES_ANNOTATION = "novadiag.io/edges"
 GENERATED_LABEL = "novadiag.io/generated"
 DEFAULT_DENY = "novadiag-default-deny"
 ALLOW_DNS = "novadiag-allow-dns"
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-"""A route's parentRefs group for a Gateway (netpol may not import novadiag.routing, which sits above it)."""
 
 Port = tuple[int, str]
 """(port the destination pod sees, protocol)."""
@@ -233,7 +232,7 @@ def generate_policies(
         a
         for e in wanted
         if e.reference.routing
-        for a in _controller_allowances(e, _controllers(snap, e, ingress_from), cluster, index, notes)
+        for a in _controller_allowances(e, find_controller(snap, e.source, ingress_from), cluster, index, notes)
     ]
     notes += [
         f"edge {e.id}: {e.status}, not admitted"
@@ -304,25 +303,8 @@ def _allowances(
     return out
 
 
-def _controllers(snap: Snapshot, edge: Edge, ingress_from: Sequence[str]) -> list[str]:
-    """Where the routing edge's traffic comes from: the given namespaces, else a route's parent Gateways'."""
-    if ingress_from:
-        return sorted(set(ingress_from))
-    route = edge.source
-    raw = snap.get(route.kind, route.namespace, route.name)
-    if raw is None or route.kind in ("Ingress", "VirtualService"):
-        return []
-    found = set()
-    for parent in (raw.get("spec") or {}).get("parentRefs") or ():
-        if not isinstance(parent, Mapping):
-            continue
-        if parent.get("group", GATEWAY_GROUP) == GATEWAY_GROUP and parent.get("kind", "Gateway") == "Gateway":
-            found.add(str(parent.get("namespace") or route.namespace or "default"))
-    return sorted(found)
-
-
 def _controller_allowances(
-    edge: Edge, controllers: Sequence[str], cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
+    edge: Edge, controller: Controller, cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
 ) -> list[ControllerAllowance]:
     """The backend pods a routing edge reaches, admitted from its controllers' namespaces; a note when unknown."""
     meant = edge.resolves_to if edge.status == "ok" else edge.target
@@ -330,14 +312,14 @@ def _controller_allowances(
     if svc is None or svc.type == "ExternalName" or not svc.selector:
         notes.append(f"edge {edge.id}: its Service selects no pods (ExternalName or no selector), not admitted")
         return []
-    if not controllers:
+    if not controller.namespaces:
         notes.append(
             f"edge {edge.id}: Service {svc.ref.namespace}/{svc.ref.name} will be unreachable from the "
             f"controller of {edge.source} under the default deny; --ingress-from NS (the controller's "
             "namespace) admits it"
         )
         return []
-    port = _service_port(svc, edge.reference)
+    port = service_port(svc, edge.reference)
     behind = {(w.namespace, w.ref.name): w for w in cluster.selected_workloads(svc)}
     out = []
     for pod in index.service_pods(svc, None):
@@ -346,19 +328,10 @@ def _controller_allowances(
         if traffic.port is None:
             notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
             continue
-        out += [ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol) for ns in controllers]
+        out += [
+            ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol) for ns in controller.namespaces
+        ]
     return out
-
-
-def _service_port(svc: ServiceInfo, reference: Reference) -> int | None:
-    """The Service port a routing backend names: its number, or the port its name (as written) stands for."""
-    if reference.port is not None:
-        return reference.port
-    written = reference.reference.rpartition(":")[2] if ":" in reference.reference else None
-    named = next((sp.port for sp in svc.ports if written and sp.name == written), None)
-    if named is None and len(svc.ports) == 1:
-        return svc.ports[0].port  # a backend without a port reaches a single-port Service's only port
-    return named
 
 
 # -- building the manifests ---------------------------------------------------------------------

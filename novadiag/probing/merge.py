@@ -10,9 +10,17 @@ A probe that did not observe says so: ``dns: not-run`` and ``agrees: null``
 ``probe-not-run`` finding per pod names the reason (Pending, Unschedulable,
 ImagePullBackOff, a deadline). A refusal by RBAC is a gap instead (see
 :func:`novadiag.pipeline.probe_report`). An ``unverified`` prediction has
-nothing to agree with either: what the probe saw decides the edge. Edges from
-routing objects (Ingress, Gateway API routes) are never grouped into a probe
-pod; they say so the same way, with :data:`ROUTE_NOT_PROBED` as the reason.
+nothing to agree with either: what the probe saw decides the edge.
+
+Edges from routing objects (Ingress, Gateway API routes, VirtualServices) are
+probed from their controller's namespace when it is known (see
+:class:`~novadiag.probing.groups.RouteProbe`); the others say ``not-run`` the
+same way, with the reason the caller gives (what to pass to name the
+controller), :data:`ROUTE_NOT_PROBED` by default. A route the Gateway API
+refuses (no ReferenceGrant, not attached) is refused by the data plane after
+DNS and the connection succeed: a probe cannot see that refusal, so such an
+edge keeps ``blocked`` with ``agrees: null`` when the probe got through, and
+says why (:data:`REFUSAL_UNSEEN`).
 """
 
 from __future__ import annotations
@@ -26,17 +34,28 @@ from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, Pro
 from novadiag.probing.runner import GroupOutcome
 
 ROUTE_NOT_PROBED = (
-    "not probed: a routing object's backend is reached by its controller, "
-    "whose namespace and DNS settings the audit does not know"
+    "not probed: a routing object's backend is reached by its controller, whose namespace the audit "
+    "does not know; pass --ingress-from NS (the controller's namespace)"
+)
+REFUSAL_UNSEEN = (
+    "a probe from the controller's namespace resolved and reached the Service, which is all a probe can see: "
+    "the Gateway API's refusal is the data plane's, and stands as predicted"
 )
 
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
 
 
 def merge_observations(
-    edges: Iterable[Edge], outcomes: Iterable[GroupOutcome], index: ClusterIndex
+    edges: Iterable[Edge],
+    outcomes: Iterable[GroupOutcome],
+    index: ClusterIndex,
+    route_reasons: Mapping[str, str] | None = None,
 ) -> tuple[list[Edge], list[Finding]]:
-    """Edges with their ``probe`` field and observed status, plus disagreement findings."""
+    """Edges with their ``probe`` field and observed status, plus disagreement findings.
+
+    ``route_reasons``: why each routing edge left unprobed was not probed (by edge id).
+    """
+    route_reasons = route_reasons or {}
     results: dict[str, tuple[dict[str, Any], str]] = {}
     errors: dict[str, str] = {}
     findings: list[Finding] = []
@@ -66,7 +85,8 @@ def merge_observations(
         elif edge.id in errors:
             merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=errors[edge.id])))
         elif edge.reference.routing:
-            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=ROUTE_NOT_PROBED)))
+            reason = route_reasons.get(edge.id, ROUTE_NOT_PROBED)
+            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=reason)))
         else:
             merged.append(edge)
     return merged, findings
@@ -114,10 +134,16 @@ def _headless_without_endpoints(edge: Edge, index: ClusterIndex) -> bool:
 def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex) -> Edge:
     system = result.get("system") or {}
     status = observed_status(edge, result, index)
+    unseen = _refusal_unseen(edge, status)
+    if unseen:
+        status = edge.status
     candidates = result.get("candidates") or ()
     answered_by = next((c["name"].rstrip(".") for c in candidates if c.get("result") == "ok"), None)
     addresses = tuple(system.get("addresses") or ())
-    agrees = None if edge.status == "unverified" else status == edge.status and _same_target(edge, addresses, index)
+    if edge.status == "unverified" or unseen:
+        agrees: bool | None = None
+    else:
+        agrees = status == edge.status and _same_target(edge, addresses, index)
     observation = ProbeObservation(
         dns=_dns_answer(system, candidates),
         addresses=addresses,
@@ -131,11 +157,23 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
     )
     if agrees:
         detail = edge.detail
+    elif unseen:
+        detail = f"{edge.detail} ({REFUSAL_UNSEEN})"
     elif agrees is None and status == "unverified":
         detail = edge.detail  # the probe saw only DNS: the layers that were not read stay open
     else:
         detail = f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
     return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
+
+
+def _refusal_unseen(edge: Edge, observed: Status) -> bool:
+    """A routing edge the Gateway API refuses, whose probe got through: the refusal is beyond what it sees.
+
+    A routing edge is ``blocked`` only by the Gateway API's own rules (a missing
+    ReferenceGrant, a route no Gateway accepts); its probe checks DNS and the
+    connection, both of which succeed in that case.
+    """
+    return edge.reference.routing and edge.status == "blocked" and observed == "ok"
 
 
 def _dns_answer(system: Mapping[str, Any], candidates: Iterable[Mapping[str, Any]]) -> ProbeDNS:
