@@ -26,7 +26,7 @@ from novadiag.netpol.evaluation import build_policy_index
 from novadiag.references import discover_references
 from novadiag.report.core import Report
 from novadiag.routing import judge_routes
-from novadiag.routing.controllers import route_probes
+from novadiag.routing.dataplane import route_probes
 from novadiag.snapshot import Snapshot, load_snapshot_file, paused_gc
 from novadiag.source import Cluster, Manifests, Opened, SnapshotFile, is_live, open_source, source_from
 from novadiag.verdicts import VerdictContext, judge_all
@@ -71,7 +71,7 @@ def audit(
             nameservers (default: the ClusterIP of ``kube-system/kube-dns`` when it was read).
         ingress_from: namespaces the ingress controllers / Gateway data planes run in: routing
             edges are probed from there (default: found from the snapshot, see
-            :mod:`novadiag.routing.controllers`; unknown means not probed).
+            :mod:`novadiag.routing.dataplane`; unknown means not probed).
         probe: run probe pods (default: yes for live clusters and labs, impossible for files).
         probe_settings: image, timeouts and concurrency of the probe pods.
     """
@@ -293,7 +293,7 @@ def probe_report(
     """Run probe pods for the report's edges and fold what they saw into it.
 
     Routing edges are probed from their controller's namespace (``ingress_from``,
-    else what :func:`~novadiag.routing.controllers.route_probes` finds).
+    else what :func:`~novadiag.routing.dataplane.route_probes` finds).
     The cluster domain a probe pod's resolv.conf shows replaces the assumed one
     (and the static verdicts are recomputed with it) before merging.
     """

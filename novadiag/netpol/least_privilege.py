@@ -73,7 +73,7 @@ from novadiag.netpol.evaluation import (
 from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, NAME_LABEL, Endpoint, Peer
 from novadiag.report.core import Report
 from novadiag.resolver import resolver_config
-from novadiag.routing.controllers import Controller, find_controller, service_port
+from novadiag.routing.dataplane import Controller, find_controller, service_port
 from novadiag.snapshot import Snapshot
 from novadiag.targets import intended_target
 from novadiag.workloads import Workload
@@ -146,6 +146,9 @@ class ControllerAllowance:
     target: Workload
     port: int
     protocol: str
+    sources: tuple[Workload, ...] = ()
+    """The controller's workloads in ``controller`` (every workload there when none is known):
+    under that namespace's default deny, their egress to the backend is admitted too."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,9 @@ def generate_policies(
         a
         for e in wanted
         if e.reference.routing
-        for a in _controller_allowances(e, find_controller(snap, e.source, ingress_from), cluster, index, notes)
+        for a in _controller_allowances(
+            e, find_controller(snap, e.source, ingress_from), list(workloads.values()), cluster, index, notes
+        )
     ]
     notes += [
         f"edge {e.id}: {e.status}, not admitted"
@@ -304,7 +309,12 @@ def _allowances(
 
 
 def _controller_allowances(
-    edge: Edge, controller: Controller, cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
+    edge: Edge,
+    controller: Controller,
+    everyone: Sequence[Workload],
+    cluster: ClusterIndex,
+    index: PolicyIndex,
+    notes: list[str],
 ) -> list[ControllerAllowance]:
     """The backend pods a routing edge reaches, admitted from its controllers' namespaces; a note when unknown."""
     meant = edge.resolves_to if edge.status == "ok" else edge.target
@@ -328,10 +338,17 @@ def _controller_allowances(
         if traffic.port is None:
             notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
             continue
-        out += [
-            ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol) for ns in controller.namespaces
-        ]
+        for ns in controller.namespaces:
+            sources = _controller_pods(controller, ns, everyone)
+            out.append(ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol, sources))
     return out
+
+
+def _controller_pods(controller: Controller, namespace: str, everyone: Sequence[Workload]) -> tuple[Workload, ...]:
+    """The controller's workloads in ``namespace``; every pod-running workload there when none is known."""
+    known = [w for w in controller.workloads if w.namespace == namespace]
+    chosen = known or [w for w in everyone if w.namespace == namespace and w.ref.kind in WORKLOAD_KINDS]
+    return tuple(sorted((w for w in chosen if not w.host_network), key=lambda w: w.ref))
 
 
 # -- building the manifests ---------------------------------------------------------------------
@@ -368,6 +385,10 @@ def _policies(
         if r.target.namespace in audited:
             controller_peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: r.controller}}}
             ingress.setdefault(r.target.ref, _Side(r.target)).add(controller_peer, (r.port, r.protocol), r.edge)
+        if r.controller in audited:
+            backend_peer = _peer(r.target.namespace, dict(r.target.pod_labels))
+            for source in r.sources:
+                egress.setdefault(source.ref, _Side(source)).add(backend_peer, (r.port, r.protocol), r.edge)
     out = [p for ns in audited for p in _namespace_policies(ns, index)]
     clashes = _taken(egress), _taken(ingress)
     out += [_workload_policy(side, "egress", clashes[0]) for side in egress.values()]
@@ -481,7 +502,8 @@ def prove(
     """Judge ``policies`` as the cluster's only ones: needed edges allowed, every other pair denied.
 
     Routing edges are judged from a pod of the controller's namespace, on the
-    backend's ingress side (the controller's own egress is its namespace's business).
+    backend's ingress side; when that namespace is audited too, from each of the
+    controller's workloads as well, DNS and egress included.
 
     Raises:
         PolicyProofError: naming the first edge denied or the first pair admitted without an edge.
@@ -492,6 +514,7 @@ def prove(
     index = build_policy_index(snap, cluster, policies=policies)
     _prove_edges_allowed(index, cluster, allowances)
     needed = {(a.source.ref, a.target.ref, a.port, a.protocol) for a in allowances}
+    needed |= {(s.ref, r.target.ref, r.port, r.protocol) for r in routed for s in r.sources}
     # policies do not isolate hostNetwork pods: there is nothing to prove about them
     pods = [w for w in snap.workloads if w.namespace in audited and not w.host_network]
     for source, target, port, protocol in _pairs(index, pods, allowances):
@@ -503,6 +526,23 @@ def prove(
                 "which no ok edge uses (their pod labels cannot be told apart)"
             )
     _prove_controllers(index, pods, routed)
+    _prove_controller_egress(index, cluster, [r for r in routed if r.controller in audited])
+
+
+def _prove_controller_egress(index: PolicyIndex, cluster: ClusterIndex, routed: Sequence[ControllerAllowance]) -> None:
+    """Each controller workload of an audited namespace resolves names and reaches its backends, egress and all."""
+    for r in routed:
+        for source in r.sources:
+            endpoint = index.endpoint(source)
+            if resolver_config(source.pod_spec, source.namespace, cluster.cluster_domain).uses_cluster_dns and not (
+                evaluate_dns(index, endpoint).allowed
+            ):
+                raise PolicyProofError(f"the generated NetworkPolicies would deny DNS to {source.ref} (edge {r.edge})")
+            decision = evaluate(index, endpoint, index.endpoint(r.target), port=r.port, protocol=r.protocol)
+            if not decision.allowed:
+                raise PolicyProofError(
+                    f"the generated NetworkPolicies would deny edge {r.edge} from {source.ref}: {decision.detail}"
+                )
 
 
 def _prove_controllers(index: PolicyIndex, pods: Sequence[Workload], routed: Sequence[ControllerAllowance]) -> None:

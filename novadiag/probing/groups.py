@@ -62,7 +62,7 @@ class Check:
 
 
 class RouteProbe(Protocol):
-    """Where and what to probe for one routing edge (made by :mod:`novadiag.routing.controllers`).
+    """Where and what to probe for one routing edge (made by :mod:`novadiag.routing.dataplane`).
 
     The probe pod of the controller's ``namespace``, with the DNS settings of
     the controller's ``pod_spec``, checks ``host`` (the backend Service's FQDN) on ``port``.
@@ -151,10 +151,15 @@ def _check_order(item: tuple[tuple[str, int | None, str], list[str]]) -> tuple[s
 
 
 def dns_fields(pod_spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a pod spec that decide its resolv.conf and network."""
+    """The fields of a pod spec that decide its resolv.conf and network.
+
+    ``dnsPolicy: ClusterFirst`` is the default an API server writes into every
+    pod spec: it is left out, so a pod spec written without it (a controller's,
+    a manifest's) shares the probe pod of one read back from the cluster.
+    """
     out: dict[str, Any] = {}
     for name in ("dnsPolicy", "dnsConfig", "hostNetwork"):
-        if pod_spec.get(name) not in (None, False):
+        if pod_spec.get(name) not in (None, False) and not (name == "dnsPolicy" and pod_spec[name] == "ClusterFirst"):
             out[name] = pod_spec[name]
     return out
 

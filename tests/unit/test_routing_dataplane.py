@@ -9,7 +9,7 @@ from novadiag.model import ObjectRef, SourceInfo
 from novadiag.pipeline import audit_snapshot
 from novadiag.probing import group_edges, merge_observations
 from novadiag.probing.runner import GroupOutcome
-from novadiag.routing.controllers import find_controller, route_probes
+from novadiag.routing.dataplane import find_controller, route_probes
 from novadiag.snapshot import build_snapshot
 
 NGINX_LABELS = {
@@ -195,7 +195,7 @@ def test_a_routing_edge_is_checked_by_fqdn_and_service_port_with_the_controllers
     )
     group = next(g for g in groups if edge.id in g.edge_ids)
     assert group.namespace == "ingress-nginx"
-    assert group.dns == dns
+    assert group.dns == {"dnsConfig": dns["dnsConfig"]}  # ClusterFirst is the default, left out
     assert [(c.host, c.port, c.protocol) for c in group.checks] == [("api.back.svc.cluster.local", 80, "tcp")]
 
 
@@ -292,4 +292,20 @@ def _cross_namespace_route() -> list[dict[str, Any]]:
             "metadata": {"name": "cross", "namespace": "infra"},
             "spec": {"parentRefs": [{"name": "edge"}], "rules": [{"backendRefs": [ref]}]},
         }
+    ]
+
+
+def test_a_route_without_known_data_plane_pods_shares_the_probe_pod_of_its_gateways_namespace():
+    """A Deployment read back from a cluster carries dnsPolicy: ClusterFirst; the route's probe has none: same pod."""
+    objects = [
+        *backend(),
+        *http_route("infra"),
+        deployment("infra", "helper", {"app": "helper"}, {"API": "api.back:9090"}, dnsPolicy="ClusterFirst"),
+    ]
+    report = report_of(objects)
+    index = build_index(report.snapshot)
+    probes, _ = route_probes(report.edges, report.snapshot, index)
+    groups = group_edges(report.edges, {w.ref: w for w in report.snapshot.workloads}, index, routes=probes)
+    assert [(g.namespace, g.dns, sorted(c.host for c in g.checks)) for g in groups] == [
+        ("infra", {}, ["api.back", "api.back.svc.cluster.local"])
     ]
