@@ -163,8 +163,7 @@ def _ingress_controller(snapshot: Snapshot, route: ObjectRef, raw: RawObject) ->
     ingress_class = snapshot.get("IngressClass", None, class_name)
     if ingress_class is None:
         return Controller((), unknown=f"IngressClass {class_name} of {route} was not read; pass --ingress-from NS")
-    spec = ingress_class.get("spec") or {}
-    controller = str(spec.get("controller") or "") if isinstance(spec, Mapping) else ""
+    controller = _controller_of(ingress_class)
     selectors = controller_pod_labels(controller)
     if not selectors:
         return Controller(
@@ -279,3 +278,23 @@ def _controller_probe(
         service_port(svc, edge.reference),
         {} if plane is None else plane.pod_spec,
     )
+
+
+def controller_namespaces(snapshot: Snapshot) -> frozenset[str]:
+    """Namespaces whose every workload is an ingress controller or a Gateway data plane: shared infrastructure.
+
+    A controller is recognised as above: an IngressClass's controller by its pod
+    labels, a data plane by ``gateway.networking.k8s.io/gateway-name``. A namespace
+    that also runs anything else is an application's, whatever else it holds.
+    """
+    selectors = [s for c in snapshot.of("IngressClass") for s in controller_pod_labels(_controller_of(c))]
+    by_namespace: dict[str, list[bool]] = {}
+    for w in snapshot.workloads:
+        serves = GATEWAY_NAME_LABEL in w.pod_labels or any(_has(w.pod_labels, s) for s in selectors)
+        by_namespace.setdefault(w.namespace, []).append(serves)
+    return frozenset(ns for ns, serving in by_namespace.items() if all(serving))
+
+
+def _controller_of(ingress_class: RawObject) -> str:
+    spec = ingress_class.get("spec") or {}
+    return str(spec.get("controller") or "") if isinstance(spec, Mapping) else ""
