@@ -16,10 +16,15 @@ is printed. Per audited namespace:
 An ``ok`` edge from a routing object (Ingress, Gateway API route, VirtualService)
 has no pod of its own to start from: the traffic comes from the ingress
 controller or the Gateway's data plane. Its backend's pods get an ingress rule
-admitting every pod of the controller's namespace (``ingress_from``, else the
-namespace of a route's parent Gateway, where its data-plane pods usually run)
-on the port the backend pod sees; without either, the edge is noted as a
-backend its controller could not reach.
+admitting every pod of the controller's namespace on the port the backend pod
+sees (the controller as
+:func:`~novadiag.routing.dataplane.find_controller` finds it: ``ingress_from``,
+an IngressClass's recognised controller pods, a route's parent Gateways and
+their labelled data planes); without one, the edge is noted as a backend its
+controller could not reach. When the controller's namespace is audited, its
+default deny would cut the controller's own egress: the controller's workloads
+(every workload there when none is recognised) get egress rules to the backend
+pods, proven like the rest.
 
 Rules are merged without widening: one policy per workload and direction,
 peers with the same ports share a rule (a rule admits every peer on every
