@@ -19,15 +19,15 @@ same way, with the reason the caller gives (what to pass to name the
 controller), :data:`ROUTE_NOT_PROBED` by default. A route the Gateway API
 refuses (no ReferenceGrant, not attached) is refused by the data plane after
 DNS and the connection succeed: a probe cannot see that refusal, so such an
-edge keeps ``blocked`` with ``agrees: null`` when the probe got through, and
-says why (:data:`REFUSAL_UNSEEN`).
+edge keeps ``blocked`` (``verdict_from: static``) with ``agrees: null`` when the
+probe got through, and says why (:data:`REFUSAL_UNSEEN`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
@@ -163,7 +163,8 @@ def observe(edge: Edge, result: Mapping[str, Any], pod: str, index: ClusterIndex
         detail = edge.detail  # the probe saw only DNS: the layers that were not read stay open
     else:
         detail = f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
-    return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
+    source: Literal["static", "probe"] = "static" if unseen else "probe"  # an unseen refusal: still the prediction
+    return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from=source, detail=detail)
 
 
 def _refusal_unseen(edge: Edge, observed: Status) -> bool:

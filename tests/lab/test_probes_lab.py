@@ -123,6 +123,7 @@ def test_the_ingress_backend_is_probed_from_the_ingress_controllers_namespace(pr
 def test_a_route_refused_by_the_gateway_api_stays_blocked_the_probe_only_reaching_its_service(probed):
     edge = next(e for e in probed.edges if e.source.kind == "HTTPRoute")
     assert (edge.status, edge.probe.dns, edge.probe.connect, edge.probe.agrees) == ("blocked", "ok", "ok", None)
+    assert edge.verdict_from == "static"
     assert edge.probe.answered_by == "content-service.nova-content.svc.cluster.local"
     assert "no ReferenceGrant in nova-content allows HTTPRoute from nova-gateway" in edge.detail
     assert "the Gateway API's refusal is the data plane's, and stands as predicted" in edge.detail

@@ -277,6 +277,7 @@ def test_a_gateway_api_refusal_stays_blocked_when_the_probe_gets_through():
     merged, findings = _probe(report)
     edge = next(e for e in merged if e.id == refused.id)
     assert (edge.status, edge.probe.dns, edge.probe.connect, edge.probe.agrees) == ("blocked", "ok", "ok", None)
+    assert edge.verdict_from == "static"
     assert "the Gateway API's refusal is the data plane's" in edge.detail
     assert edge.detail.startswith(refused.detail)
     assert not any(refused.id in f.message for f in findings)
