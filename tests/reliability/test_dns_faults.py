@@ -65,7 +65,7 @@ def test_dropped_udp_ends_at_the_probe_deadline_with_static_verdicts(lab, baseli
     # glibc waits 5 s x 2 tries per name and never falls back to TCP on silence: probes
     # would report DNS timeouts after ~35 s; a 6 s deadline keeps the run (and this test) short.
     lab.set_dns_faults(drop_udp=True)
-    report = probed(lab, timeout=6)
+    report = probed(lab, timeout=6, concurrency=9)  # all nine pods in one wave
     assert report.probes["wall_seconds"] < 10
     assert edge_summary(report) == edge_summary(baseline)
     for failed in report.probes["failed"]:  # our deadline, or the pod's activeDeadlineSeconds, whichever is first
