@@ -32,8 +32,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest
 if TYPE_CHECKING:
     from typing import Any
 
+    from novadiag.least_privilege import GeneratedPolicies, generate_policies
     from novadiag.model import BROKEN_STATUSES, STATUSES, Edge, Finding, Gap, ObjectRef, Reference
-    from novadiag.netpol.least_privilege import GeneratedPolicies, generate_policies
     from novadiag.pipeline import audit, audit_snapshot
     from novadiag.planning import Plan, apply_plan, plan, render_plan, verify_plan
     from novadiag.report import Report
@@ -53,7 +53,7 @@ _LAZY = {
     "Report": "novadiag.report",
     "Snapshot": "novadiag.snapshot",
     "load_snapshot_file": "novadiag.snapshot",
-    **dict.fromkeys(("GeneratedPolicies", "generate_policies"), "novadiag.netpol.least_privilege"),
+    **dict.fromkeys(("GeneratedPolicies", "generate_policies"), "novadiag.least_privilege"),
     **dict.fromkeys(("Plan", "apply_plan", "plan", "render_plan", "verify_plan"), "novadiag.planning"),
 }
 

@@ -96,6 +96,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Role", "rbac.authorization.k8s.io", "v1", "roles"),
         KindInfo("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
         KindInfo("Ingress", "networking.k8s.io", "v1", "ingresses"),
+        KindInfo("IngressClass", "networking.k8s.io", "v1", "ingressclasses", namespaced=False),
         KindInfo("Gateway", "gateway.networking.k8s.io", "v1", "gateways"),
         KindInfo("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes"),
         KindInfo("GRPCRoute", "gateway.networking.k8s.io", "v1", "grpcroutes"),

@@ -85,6 +85,7 @@ SNAPSHOT_KINDS: tuple[str, ...] = (
     "Role",
     "RoleBinding",
     "Ingress",
+    "IngressClass",
     "Gateway",
     "HTTPRoute",
     "GRPCRoute",
@@ -115,8 +116,10 @@ each backend is an edge with the object as its source."""
 ISTIO_KINDS: tuple[str, ...] = ("VirtualService", "DestinationRule", "ServiceEntry")
 """Istio's routing kinds: judged, but not copied by a consolidation (its hosts are names, rewritten by hand)."""
 
-OPTIONAL_KINDS: frozenset[str] = frozenset((*ROUTING_KINDS, *ISTIO_KINDS))
-"""Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap."""
+OPTIONAL_KINDS: frozenset[str] = frozenset((*ROUTING_KINDS, *ISTIO_KINDS, "IngressClass"))
+"""Kinds many clusters do not serve (Gateway API CRDs not installed): not served means none, not a gap.
+
+IngressClass (cluster-scoped) only tells which controller follows an Ingress: without it, that is unknown."""
 
 
 class RawObject(TypedDict, total=False):

@@ -50,6 +50,7 @@ def audit(
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
     probe: bool | None = None,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -67,6 +68,9 @@ def audit(
         cluster_domain: the cluster DNS domain (default ``cluster.local``; probes detect it).
         cluster_dns: the cluster DNS Service's IP, for pods with ``dnsPolicy: None`` that name
             nameservers (default: the ClusterIP of ``kube-system/kube-dns`` when it was read).
+        ingress_from: namespaces the ingress controllers / Gateway data planes run in: routing
+            edges are probed from there (default: found from the snapshot, see
+            :mod:`novadiag.routing.dataplane`; unknown means not probed).
         probe: run probe pods (default: yes for live clusters and labs, impossible for files).
         probe_settings: image, timeouts and concurrency of the probe pods.
     """
@@ -88,6 +92,7 @@ def audit(
                 namespaces=namespaces,
                 cluster_domain=cluster_domain,
                 cluster_dns=cluster_dns,
+                ingress_from=ingress_from,
                 probe=probe is not False,
                 probe_settings=probe_settings,
                 progress=progress,
@@ -124,6 +129,7 @@ def audit_cluster(
     namespaces: Sequence[str] | None = None,
     cluster_domain: str | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
     probe: bool = True,
     probe_settings: ProbeSettings | None = None,
     progress: Progress | None = None,
@@ -145,7 +151,14 @@ def audit_cluster(
         )
         report = audit_snapshot(snap, namespaces=namespaces, cluster_domain=cluster_domain, cluster_dns=cluster_dns)
         if probe:
-            report = probe_report(client, report, probe_settings, progress=probe_progress, cluster_dns=cluster_dns)
+            report = probe_report(
+                client,
+                report,
+                probe_settings,
+                progress=probe_progress,
+                cluster_dns=cluster_dns,
+                ingress_from=ingress_from,
+            )
     return report
 
 
@@ -272,20 +285,25 @@ def probe_report(
     *,
     progress: ProbeProgress | None = None,
     cluster_dns: str | None = None,
+    ingress_from: Sequence[str] = (),
 ) -> Report:
     """Run probe pods for the report's edges and fold what they saw into it.
 
+    Routing edges are probed from their controller's namespace (``ingress_from``,
+    else what :func:`~novadiag.routing.dataplane.route_probes` finds).
     The cluster domain a probe pod's resolv.conf shows replaces the assumed one
     (and the static verdicts are recomputed with it) before merging.
     """
     # deferred: the probe runner imports the kubernetes client, needed only for a live cluster
     from novadiag.probing import ProbeSettings, group_edges, merge_observations, run_probes
+    from novadiag.routing.dataplane import route_probes  # deferred with the routing judges (see above)
 
     assert report.snapshot is not None
     snap = report.snapshot
     settings = settings or ProbeSettings()
     index = build_index(snap, cluster_domain=report.source.cluster_domain)
-    groups = group_edges(report.edges, {w.ref: w for w in snap.workloads}, index, settings)
+    routes, unprobed = route_probes(report.edges, snap, index, ingress_from)
+    groups = group_edges(report.edges, {w.ref: w for w in snap.workloads}, index, settings, routes)
     run = run_probes(client, groups, settings, progress=progress)
     detected = next(
         (o.document.get("cluster_domain") for o in run.outcomes if o.document and o.document.get("cluster_domain")),
@@ -296,7 +314,9 @@ def probe_report(
         report = audit_snapshot(snap, namespaces=namespaces or None, cluster_domain=detected, cluster_dns=cluster_dns)
         index = build_index(snap, cluster_domain=detected)
     policies = build_policy_index(snap, index) if snap.of("NetworkPolicy") else None
-    edges, findings = merge_observations(report.edges, run.outcomes, index, policies)
+    edges, findings = merge_observations(
+        report.edges, run.outcomes, index, policies=policies, route_reasons=unprobed
+    )
     return replace(
         report,
         edges=tuple(edges),

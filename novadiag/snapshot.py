@@ -51,7 +51,7 @@ from novadiag.workloads import Workload, iter_workloads, pod_template
 
 SNAPSHOT_SCHEMA = "novadiag.snapshot/v1"
 
-CLUSTER_SCOPED = frozenset({"Namespace"})
+CLUSTER_SCOPED = frozenset({"Namespace", "IngressClass"})
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ from novadiag.netpol.evaluation import (
     evaluate_external,
     service_denial,
 )
-from novadiag.netpol.policy import NAME_LABEL, Endpoint
+from novadiag.netpol.policy import Endpoint
 from novadiag.resolver import Answer, ResolverConfig, follow_aliases, resolve, resolver_config
+from novadiag.selector import NAME_LABEL
 from novadiag.targets import Intent, intended_target
 from novadiag.visibility import Visibility
 from novadiag.workloads import Workload

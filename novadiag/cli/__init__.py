@@ -269,14 +269,6 @@ def _add_policies(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     gen.add_argument(
         "--include-planned", action="store_true", help="admit the edges the default plan fixes too (novadiag plan)"
     )
-    gen.add_argument(
-        "--ingress-from",
-        action="append",
-        default=[],
-        metavar="NAMESPACE",
-        help="namespace of the ingress controllers / gateways: the backends of routing objects admit its pods"
-        " (repeatable; default for a Gateway API route: its Gateway's namespace)",
-    )
     gen.set_defaults(handler="policies_command:run_policies_generate")
 
 

@@ -26,6 +26,7 @@ def audit_live(args: argparse.Namespace, probe_options: dict[str, Any], *, progr
             namespaces=args.namespaces,
             cluster_domain=args.cluster_domain,
             cluster_dns=args.cluster_dns,
+            ingress_from=args.ingress_from,
             probe=args.probe,
             probe_settings=ProbeSettings(**probe_options),
             progress=listing,

@@ -85,6 +85,15 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
         metavar="IP",
         help="the cluster DNS Service's IP, for pods with dnsPolicy None (default: kube-system/kube-dns's ClusterIP)",
     )
+    src.add_argument(
+        "--ingress-from",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="namespace of the ingress controllers / Gateway data planes: routing edges are probed from it and"
+        " generated policies admit its pods (repeatable; default: found from IngressClasses, parent Gateways"
+        " and their data-plane pods)",
+    )
 
 
 def add_request_timeout(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:

@@ -83,6 +83,7 @@ def _audit(args: argparse.Namespace, opened: Opened) -> Report:
             opened.settings,
             cluster_domain=args.cluster_domain,
             cluster_dns=args.cluster_dns,
+            ingress_from=args.ingress_from,
             probe=args.probe is not False,
             source_kind=opened.kind,
         )

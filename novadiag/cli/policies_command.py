@@ -7,7 +7,7 @@ import sys
 
 from novadiag.cli import EXIT_OK
 from novadiag.cli.options import source_options
-from novadiag.netpol.least_privilege import generate_policies
+from novadiag.least_privilege import generate_policies
 from novadiag.netpol.view import PolicyView, plain_policy_lines, policy_view, render_policies
 from novadiag.outputs import check_output_file, visible, write_output
 from novadiag.pipeline import audit

@@ -34,7 +34,7 @@ observe them:
    200 and a JSON body naming the pod (``http-graphql`` answers ``{ __typename }``);
    any other TCP port accepts and echoes. Why the pod hosts its own gRPC server:
    importing grpcio costs ~0.1 s of CPU, which the 6 serving gRPC pods of Nova can
-   afford (the 36-pod lab settles in ~1.3-2 s on a quiet 2-core machine), and a
+   afford (the 37-pod lab settles in ~1.3-2 s on a quiet 2-core machine), and a
    listener owned by the pod's process lives and dies with the pod — a kubelet-hosted
    listener would have to emulate that.
 3. *Readiness.* Once every listener is bound it writes ``ready`` to the file

@@ -103,6 +103,7 @@ RESOURCES: tuple[Resource, ...] = (
              categories=_ALL),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), subresources=_STATUS),
+    Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Resource("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True, ("gtw",),
              subresources=_STATUS),
     Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True,

@@ -8,8 +8,11 @@
   move (analysis layer: pure, the planner calls it).
 - :mod:`~novadiag.netpol.view`: what ``novadiag policies`` prints (planning layer:
   it reads a Report).
-- :mod:`~novadiag.netpol.least_privilege`: least-privilege policies generated from a
-  verified report, proven with the evaluation (planning layer; ``novadiag policies generate``).
+
+The generator of least-privilege policies (:mod:`novadiag.least_privilege`) lives
+outside: it joins these with the routing objects' data planes, and the routing
+judges read label selectors the verdicts share with this package, so inside it
+would close a circle between the two packages.
 
 The planner's own glue (where retired and held pods end up, in
 :mod:`novadiag.planning.netpol`) stays in ``planning/``: it is about the plan's

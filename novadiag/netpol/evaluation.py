@@ -66,15 +66,14 @@ from novadiag.netpol.policy import (
     DNS_LABELS,
     DNS_NAMESPACE,
     DNS_PORT,
-    NAME_LABEL,
     Direction,
     Endpoint,
     Peer,
     Policy,
-    Selector,
     Traffic,
     parse_policy,
 )
+from novadiag.selector import NAME_LABEL, Selector
 from novadiag.snapshot import Snapshot
 from novadiag.workloads import Workload
 

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from novadiag.netpol.policy import NAME_LABEL, Selector
+from novadiag.selector import NAME_LABEL, Selector
 
 __all__ = [
     "PolicyRewrite",

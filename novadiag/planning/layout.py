@@ -24,7 +24,11 @@ purpose:
   the alias's own name are redundant after the move and are dropped.
 
 The objects kept (``kafka``, ``nova-staging``) and those already in the target
-take part in the checks but never move.
+take part in the checks but never move. By default a namespace that runs only
+an ingress controller or a Gateway data plane
+(:func:`~novadiag.routing.dataplane.controller_namespaces`) is kept too: it
+serves the whole cluster, and no application's consolidation is its move
+(``move`` names it when it should).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from novadiag.planning.clean import is_system_object
 from novadiag.planning.kubectl import check_name
 from novadiag.planning.rename import pod_config_refs
 from novadiag.planning.values import Conflict, PlanOptions
+from novadiag.routing.dataplane import controller_namespaces
 from novadiag.snapshot import Snapshot, object_ref
 from novadiag.workloads import Workload
 
@@ -130,7 +135,8 @@ def _moved_namespaces(snapshot: Snapshot, options: PlanOptions) -> tuple[str, ..
             raise ConfigError("a namespace cannot be both moved and kept")
         return tuple(sorted(set(options.move) - {into}))
     populated = {w.namespace for w in snapshot.workloads} | {_ns(s) for s in snapshot.of("Service")}
-    return tuple(sorted(ns for ns in populated if ns not in keep and ns != into and ns not in SYSTEM_NAMESPACES))
+    left = keep | {into} | SYSTEM_NAMESPACES | controller_namespaces(snapshot)
+    return tuple(sorted(ns for ns in populated if ns not in left))
 
 
 def _redundant_aliases(

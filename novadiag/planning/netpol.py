@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from novadiag.model import ObjectRef
-from novadiag.netpol.policy import NAME_LABEL, Selector
 from novadiag.netpol.rewrite import rewrite_policy
+from novadiag.selector import NAME_LABEL, Selector
 
 Place = tuple[str, tuple[tuple[str, str], ...]]
 """(namespace, pod labels) of one workload's pods."""

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, ObjectRef
@@ -61,6 +61,26 @@ class Check:
         return {"id": self.id, "host": self.host, "port": self.port, "protocol": self.protocol, **self.request}
 
 
+class RouteProbe(Protocol):
+    """Where and what to probe for one routing edge (made by :mod:`novadiag.routing.dataplane`).
+
+    The probe pod of the controller's ``namespace``, with the DNS settings of
+    the controller's ``pod_spec``, checks ``host`` (the backend Service's FQDN) on ``port``.
+    """
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def pod_spec(self) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class ProbeGroup:
     """Edges that one probe pod checks: same namespace, same DNS settings."""
@@ -80,21 +100,27 @@ def group_edges(
     workloads: Mapping[ObjectRef, Workload],
     index: ClusterIndex,
     settings: ProbeSettings | None = None,
+    routes: Mapping[str, RouteProbe] | None = None,
 ) -> list[ProbeGroup]:
-    """Group probe-able edges by (namespace, DNS settings); external hosts only when asked."""
+    """Group probe-able edges by (namespace, DNS settings); external hosts only when asked.
+
+    A routing edge is probed only when ``routes`` (by edge id) says from where: it
+    joins the probe pod of its controller's namespace.
+    """
     settings = settings or ProbeSettings()
+    routes = routes or {}
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     for edge in edges:
         if edge.status == "external" and not settings.probe_external:
             continue
-        workload = workloads.get(edge.source)
-        if workload is None:
+        where = _probe_point(edge, workloads, routes)
+        if where is None:
             continue
-        dns = dns_fields(workload.pod_spec)
-        key = (edge.reference.namespace, json.dumps(dns, sort_keys=True))
+        namespace, dns, host, port = where
+        key = (namespace, json.dumps(dns, sort_keys=True))
         bucket = buckets.setdefault(key, {"dns": dns, "checks": {}, "sources": set()})
         bucket["sources"].add(edge.source)
-        check_key = (edge.reference.host, edge.reference.port, protocol_of(edge, index))
+        check_key = (host, port, protocol_of(edge, index, port))
         bucket["checks"].setdefault(check_key, []).append(edge.id)
     groups = []
     for (namespace, _), bucket in sorted(buckets.items()):
@@ -106,33 +132,53 @@ def group_edges(
     return groups
 
 
+def _probe_point(
+    edge: Edge, workloads: Mapping[ObjectRef, Workload], routes: Mapping[str, RouteProbe]
+) -> tuple[str, dict[str, Any], str, int | None] | None:
+    """(namespace, DNS fields, host, port) an edge is checked with; None when it is not probed."""
+    route = routes.get(edge.id)
+    if route is not None:
+        return route.namespace, dns_fields(route.pod_spec), route.host, route.port
+    workload = workloads.get(edge.source)
+    if workload is None:
+        return None
+    return edge.reference.namespace, dns_fields(workload.pod_spec), edge.reference.host, edge.reference.port
+
+
 def _check_order(item: tuple[tuple[str, int | None, str], list[str]]) -> tuple[str, int, str]:
     (host, port, proto), _ = item
     return (host, port or 0, proto)
 
 
 def dns_fields(pod_spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a pod spec that decide its resolv.conf and network."""
+    """The fields of a pod spec that decide its resolv.conf and network.
+
+    ``dnsPolicy: ClusterFirst`` is the default an API server writes into every
+    pod spec: it is left out, so a pod spec written without it (a controller's,
+    a manifest's) shares the probe pod of one read back from the cluster.
+    """
     out: dict[str, Any] = {}
     for name in ("dnsPolicy", "dnsConfig", "hostNetwork"):
-        if pod_spec.get(name) not in (None, False):
+        if pod_spec.get(name) not in (None, False) and not (name == "dnsPolicy" and pod_spec[name] == "ClusterFirst"):
             out[name] = pod_spec[name]
     return out
 
 
-def protocol_of(edge: Edge, index: ClusterIndex) -> str:
-    """http or grpc when the target port is named (or appProtocol'd) so; else tcp."""
+def protocol_of(edge: Edge, index: ClusterIndex, checked: int | None = None) -> str:
+    """http or grpc when the target port is named (or appProtocol'd) so; else tcp.
+
+    ``checked``: the port checked, when it is not the one written (a routing edge's named port, resolved).
+    """
+    wanted = edge.reference.port if checked is None else checked
     target = edge.resolves_to or edge.target
     if target is None or target.namespace is None:
         return "tcp"
     svc = index.service(target.namespace, target.name)
     if svc is None:
         return "tcp"
-    for port in svc.ports:
-        if edge.reference.port in (port.port, port.target_port) or (
-            edge.reference.port is None and len(svc.ports) == 1
-        ):
-            hint = (port.app_protocol or port.name or "").lower()
+    for sp in svc.ports:
+        if wanted in (sp.port, sp.target_port) or (wanted is None and len(svc.ports) == 1):
+            hint = (sp.app_protocol or sp.name or "").lower()
             if hint.startswith("grpc") or hint.startswith("kubernetes.io/h2c"):
                 return "grpc"
             if hint.startswith("http") and not hint.startswith("https"):

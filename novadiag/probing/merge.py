@@ -10,16 +10,24 @@ A probe that did not observe says so: ``dns: not-run`` and ``agrees: null``
 ``probe-not-run`` finding per pod names the reason (Pending, Unschedulable,
 ImagePullBackOff, a deadline). A refusal by RBAC is a gap instead (see
 :func:`novadiag.pipeline.probe_report`). An ``unverified`` prediction has
-nothing to agree with either: what the probe saw decides the edge. Edges from
-routing objects (Ingress, Gateway API routes) are never grouped into a probe
-pod; they say so the same way, with :data:`ROUTE_NOT_PROBED` as the reason.
+nothing to agree with either: what the probe saw decides the edge.
+
+Edges from routing objects (Ingress, Gateway API routes, VirtualServices) are
+probed from their controller's namespace when it is known (see
+:class:`~novadiag.probing.groups.RouteProbe`); the others say ``not-run`` the
+same way, with the reason the caller gives (what to pass to name the
+controller), :data:`ROUTE_NOT_PROBED` by default. A route the Gateway API
+refuses (no ReferenceGrant, not attached) is refused by the data plane after
+DNS and the connection succeed: a probe cannot see that refusal, so such an
+edge keeps ``blocked`` (``verdict_from: static``) with ``agrees: null`` when the
+probe got through, and says why (:data:`REFUSAL_UNSEEN`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
@@ -29,8 +37,12 @@ from novadiag.probing.groups import MANAGED_BY
 from novadiag.probing.runner import GroupOutcome
 
 ROUTE_NOT_PROBED = (
-    "not probed: a routing object's backend is reached by its controller, "
-    "whose namespace and DNS settings the audit does not know"
+    "not probed: a routing object's backend is reached by its controller, whose namespace the audit "
+    "does not know; pass --ingress-from NS (the controller's namespace)"
+)
+REFUSAL_UNSEEN = (
+    "a probe from the controller's namespace resolved and reached the Service, which is all a probe can see: "
+    "the Gateway API's refusal is the data plane's, and stands as predicted"
 )
 
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
@@ -45,14 +57,18 @@ def merge_observations(
     edges: Iterable[Edge],
     outcomes: Iterable[GroupOutcome],
     index: ClusterIndex,
+    *,
     policies: PolicyIndex | None = None,
+    route_reasons: Mapping[str, str] | None = None,
 ) -> tuple[list[Edge], list[Finding]]:
     """Edges with their ``probe`` field and observed status, plus disagreement findings.
 
     ``policies``: the snapshot's NetworkPolicies, to tell when they treat the probe pod
     differently from the workload it stands in for (see :func:`stand_in_caveat`).
+    ``route_reasons``: why each routing edge left unprobed was not probed (by edge id).
     """
-    results: dict[str, tuple[dict[str, Any], str]] = {}
+    route_reasons = route_reasons or {}
+    results: dict[str, tuple[dict[str, Any], str, str]] = {}
     errors: dict[str, str] = {}
     findings: list[Finding] = []
     for outcome in outcomes:
@@ -69,19 +85,21 @@ def merge_observations(
                 if result is None:
                     errors[edge_id] = f"probe pod {outcome.pod} returned no result for this check"
                 else:
-                    results[edge_id] = (result, outcome.pod)
+                    results[edge_id] = (result, outcome.pod, outcome.group.namespace)
     merged: list[Edge] = []
     for edge in edges:
         if edge.id in results:
-            result, pod = results[edge.id]
-            new = observe(edge, result, pod, index, caveat=stand_in_caveat(edge, result, index, policies))
+            result, pod, probed_from = results[edge.id]
+            caveat = stand_in_caveat(edge, result, index, policies, probed_from=probed_from)
+            new = observe(edge, result, pod, index, caveat=caveat)
             if new.probe is not None and new.probe.agrees is False:
                 findings.append(disagreement(edge, new))
             merged.append(new)
         elif edge.id in errors:
             merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=errors[edge.id])))
         elif edge.reference.routing:
-            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=ROUTE_NOT_PROBED)))
+            reason = route_reasons.get(edge.id, ROUTE_NOT_PROBED)
+            merged.append(replace(edge, probe=ProbeObservation(dns="not-run", agrees=None, error=reason)))
         else:
             merged.append(edge)
     return merged, findings
@@ -127,7 +145,12 @@ def _headless_without_endpoints(edge: Edge, index: ClusterIndex) -> bool:
 
 
 def stand_in_caveat(
-    edge: Edge, result: Mapping[str, Any], index: ClusterIndex, policies: PolicyIndex | None
+    edge: Edge,
+    result: Mapping[str, Any],
+    index: ClusterIndex,
+    policies: PolicyIndex | None,
+    *,
+    probed_from: str | None = None,
 ) -> str | None:
     """Why this observation cannot speak for the workload, when NetworkPolicies say so; else None.
 
@@ -137,10 +160,11 @@ def stand_in_caveat(
     the probe what they allow the workload, a timeout is the policy doing its job
     on the probe, not a fault of the edge: the connection (or the whole lookup,
     when the probe's DNS egress is denied) is left out of the comparison.
+    ``probed_from``: the probe pod's namespace (a routing edge's is its controller's).
     """
     if policies is None or edge.status == "blocked":
         return None
-    probe = Endpoint(edge.reference.namespace, PROBE_LABELS, "novadiag-probe")
+    probe = Endpoint(probed_from or edge.reference.namespace, PROBE_LABELS, "novadiag-probe")
     system = result.get("system") or {}
     if system.get("status") == "timeout" and not evaluate_dns(policies, probe).allowed:
         return "NetworkPolicies deny the probe pod's DNS queries (they select the workload's labels, not the probe's)"
@@ -168,10 +192,16 @@ def observe(
             observation = ProbeObservation(dns="timeout", agrees=None, error=f"not compared: {caveat}", pod=pod)
             return replace(edge, probe=observation)
     status = observed_status(edge, result, index)
+    unseen = _refusal_unseen(edge, status)
+    if unseen:
+        status = edge.status
     candidates = result.get("candidates") or ()
     answered_by = next((c["name"].rstrip(".") for c in candidates if c.get("result") == "ok"), None)
     addresses = tuple(system.get("addresses") or ())
-    agrees = None if edge.status == "unverified" else status == edge.status and _same_target(edge, addresses, index)
+    if edge.status == "unverified" or unseen:
+        agrees: bool | None = None
+    else:
+        agrees = status == edge.status and _same_target(edge, addresses, index)
     observation = ProbeObservation(
         dns=_dns_answer(system, candidates),
         addresses=addresses,
@@ -185,11 +215,24 @@ def observe(
     )
     if agrees:
         detail = edge.detail
+    elif unseen:
+        detail = f"{edge.detail} ({REFUSAL_UNSEEN})"
     elif agrees is None and status == "unverified":
         detail = edge.detail  # the probe saw only DNS: the layers that were not read stay open
     else:
         detail = f"observed {status} from a probe pod ({_observed_text(observation)}); predicted: {edge.detail}"
-    return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from="probe", detail=detail)
+    source: Literal["static", "probe"] = "static" if unseen else "probe"  # an unseen refusal: still the prediction
+    return replace(edge, status=status, probe=observation, predicted=edge.status, verdict_from=source, detail=detail)
+
+
+def _refusal_unseen(edge: Edge, observed: Status) -> bool:
+    """A routing edge the Gateway API refuses, whose probe got through: the refusal is beyond what it sees.
+
+    A routing edge is ``blocked`` only by the Gateway API's own rules (a missing
+    ReferenceGrant, a route no Gateway accepts); its probe checks DNS and the
+    connection, both of which succeed in that case.
+    """
+    return edge.reference.routing and edge.status == "blocked" and observed == "ok"
 
 
 def _dns_answer(system: Mapping[str, Any], candidates: Iterable[Mapping[str, Any]]) -> ProbeDNS:

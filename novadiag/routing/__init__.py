@@ -4,8 +4,9 @@ Every Service backend of an Ingress (:mod:`~novadiag.routing.ingress`), a
 Gateway API route (:mod:`~novadiag.routing.gateway`) or an Istio
 VirtualService (:mod:`~novadiag.routing.istio`) is an edge whose source is the
 routing object itself, judged by :mod:`~novadiag.routing.backends`.
-The edges flow through every report like any other; probes skip them (the
-controller that follows them runs in a namespace the audit does not know).
+The edges flow through every report like any other. The controller that
+follows them (an ingress controller, a Gateway's data plane) is found by
+:mod:`~novadiag.routing.dataplane`, and probes check them from its namespace.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from novadiag.model import Finding, ObjectRef, RawObject
-from novadiag.netpol.policy import NAME_LABEL, Selector
 from novadiag.routing.backends import Backend, Refusal
+from novadiag.selector import NAME_LABEL, Selector
 from novadiag.snapshot import Snapshot
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"

@@ -27,8 +27,8 @@ def test_bundled_nova_loads_by_name() -> None:
     scenario = load_scenario("nova")
     kinds = {o["kind"] for o in scenario.objects}
     assert scenario.name == "nova"
-    assert {"Namespace", "Service", "Deployment", "StatefulSet"} <= kinds
-    assert sum(1 for o in scenario.objects if o["kind"] == "Namespace") == 9
+    assert {"Namespace", "Service", "Deployment", "StatefulSet", "IngressClass"} <= kinds
+    assert sum(1 for o in scenario.objects if o["kind"] == "Namespace") == 10  # 8 Nova, kafka, ingress-nginx
 
 
 def test_list_scenarios_names_the_bundled_ones_with_a_description() -> None:

@@ -157,3 +157,26 @@ def test_every_ok_edge_connects_on_the_wire_and_an_unlisted_one_is_dropped(conso
     assert unlisted, "some source has no edge to some target"
     source, ip, port = unlisted[0]
     assert connect_from(ips[source][0], ip, port) == "timeout", (source, ip, port)
+
+
+def test_the_ingress_controller_keeps_its_way_to_the_moved_gateway(consolidated):
+    """ingress-nginx stays put (a controller's namespace is not consolidated) and, audited, gets its own egress."""
+    generated = consolidated["generated"]
+    ingress = next(e for e in consolidated["plan"].edges if e.source.kind == "Ingress")
+    assert (ingress.status, ingress.source.namespace) == ("ok", "nova-prod")
+    assert ingress.id in generated.edges
+    assert "ingress-nginx" in generated.namespaces
+    names = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in generated.policies}
+    egress = names[("ingress-nginx", "novadiag-egress-ingress-nginx-controller")]
+    assert egress["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ingress-nginx"
+    assert egress["spec"]["egress"] == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nova-prod"}},
+                    "podSelector": {"matchLabels": {"app": "graphql-gateway"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 4000}],
+        }
+    ]

@@ -7,6 +7,7 @@ After every run the lab must hold no novadiag object.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 import novadiag
+from novadiag.cli import main
 from novadiag.kube import KubeClient, KubeSettings
 from novadiag.lab import Lab
 from novadiag.probing import ProbeSettings
@@ -101,15 +103,47 @@ def test_every_edge_agrees_with_the_prediction(probed):
 def test_one_probe_pod_per_namespace_and_dns_settings(probed):
     groups = {(e.reference.namespace, e.probe.pod) for e in probed.edges if e.probe is not None and e.probe.pod}
     pods = {pod for _, pod in groups}
-    assert probed.probes["pods_created"] == probed.probes["groups"] == len(pods) == 8
+    # eight namespaces with env edges, and ingress-nginx for the Ingress's backend
+    assert probed.probes["pods_created"] == probed.probes["groups"] == len(pods) == 9
 
 
-def test_routing_edges_keep_their_static_verdict_and_say_why_they_were_not_probed(probed):
-    routing = {e.source.kind: e for e in probed.edges if e.reference.routing}
-    assert {kind: e.status for kind, e in routing.items()} == {"Ingress": "ok", "HTTPRoute": "blocked"}
+def test_the_ingress_backend_is_probed_from_the_ingress_controllers_namespace(probed):
+    edge = next(e for e in probed.edges if e.source.kind == "Ingress")
+    observed = (edge.status, edge.verdict_from, edge.probe.dns, edge.probe.connect, edge.probe.agrees)
+    assert observed == ("ok", "probe", "ok", "ok", True)
+    assert edge.probe.answered_by == "graphql-gateway.nova-gateway.svc.cluster.local"
+    controller_group = next(
+        e.probe.pod
+        for e in probed.edges
+        if e.probe and e.reference.namespace == "nova-gateway" and not e.reference.routing
+    )
+    assert edge.probe.pod != controller_group  # not nova-gateway's own probe pod: ingress-nginx's
+
+
+def test_a_route_refused_by_the_gateway_api_stays_blocked_the_probe_only_reaching_its_service(probed):
+    edge = next(e for e in probed.edges if e.source.kind == "HTTPRoute")
+    assert (edge.status, edge.probe.dns, edge.probe.connect, edge.probe.agrees) == ("blocked", "ok", "ok", None)
+    assert edge.verdict_from == "static"
+    assert edge.probe.answered_by == "content-service.nova-content.svc.cluster.local"
+    assert "no ReferenceGrant in nova-content allows HTTPRoute from nova-gateway" in edge.detail
+    assert "the Gateway API's refusal is the data plane's, and stands as predicted" in edge.detail
+    assert not [f for f in probed.findings if f.code == "probe-disagrees" and edge.id in f.message]
+
+
+def test_an_ingress_from_namespace_that_does_not_exist_is_not_created_and_the_edge_says_so(nova_lab, capsys):
+    argv = ["audit", "--kubeconfig", nova_lab.kubeconfig, "--ingress-from", "edge-nowhere", "--format", "json"]
+    assert main(argv) == 1  # the broken edges of Nova, as ever
+    document = json.loads(capsys.readouterr().out)
+    routing = {e["source"]["kind"]: e for e in document["edges"] if e["env"] is None}
     for edge in routing.values():
-        assert (edge.probe.dns, edge.probe.agrees, edge.verdict_from) == ("not-run", None, "static")
-        assert "reached by its controller" in edge.probe.error
+        assert (edge["probe"]["dns"], edge["probe"]["agrees"]) == ("not-run", None)
+        assert edge["probe"]["error"] == (
+            "not probed: the controller's namespace edge-nowhere does not exist (or was not read), "
+            "and a probe never creates one; pass --ingress-from NS"
+        )
+    with KubeClient(KubeSettings(kubeconfig=nova_lab.kubeconfig)) as client:
+        assert "edge-nowhere" not in {n["metadata"]["name"] for n in client.list_raw("Namespace")}
+    assert leftovers(nova_lab.kubeconfig) == []
 
 
 def test_cluster_domain_is_detected_from_the_probe_resolv_conf(probed):
@@ -129,8 +163,14 @@ def test_crash_loop_is_reported_with_its_cause(probed):
 def test_a_dns_rewrite_makes_observation_disagree_and_is_explained(tmp_path):
     scenario = variant(
         tmp_path,
-        dns={"rewrites": [{"from": "content-service.nova-backend.svc.cluster.local",
-                           "to": "content-service.nova-content.svc.cluster.local"}]},
+        dns={
+            "rewrites": [
+                {
+                    "from": "content-service.nova-backend.svc.cluster.local",
+                    "to": "content-service.nova-content.svc.cluster.local",
+                }
+            ]
+        },
     )
     with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-rewrite-")) as lab:
         report = novadiag.audit(kubeconfig=lab.kubeconfig)
@@ -161,8 +201,19 @@ def test_cli_exits_2_when_no_probe_pod_could_run(tmp_path, capsys):
 
     scenario = variant(tmp_path, images={"unpullable": ["registry.invalid/*"]})
     with Lab(scenario=str(scenario), state_dir=tempfile.mkdtemp(prefix="nd-pull2-")) as lab:
-        code = main(["audit", "--kubeconfig", lab.kubeconfig, "--probe-image", "registry.invalid/p:1",
-                     "--format", "json", "-o", str(tmp_path / "r.json")])
+        code = main(
+            [
+                "audit",
+                "--kubeconfig",
+                lab.kubeconfig,
+                "--probe-image",
+                "registry.invalid/p:1",
+                "--format",
+                "json",
+                "-o",
+                str(tmp_path / "r.json"),
+            ]
+        )
         assert leftovers(lab.kubeconfig) == []
     assert code == 2
     assert "no probe pod could run" in capsys.readouterr().err

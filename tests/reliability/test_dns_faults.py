@@ -27,7 +27,11 @@ def probed(lab, **settings: object) -> novadiag.Report:
 
 
 def in_cluster(report: novadiag.Report) -> list[novadiag.Edge]:
-    """The edges a probe pod looks up: in-cluster names from workloads (routing backends are never probed)."""
+    """The edges a probe pod looks up by the names written: in-cluster names from workloads.
+
+    Routing backends are probed too, by their Service's FQDN from the controller's namespace
+    (tests/lab/test_probes_lab.py); a refused route's probe has nothing to agree with.
+    """
     return [e for e in report.edges if e.status != "external" and not e.reference.routing]
 
 
@@ -45,7 +49,7 @@ def test_servfail_is_reported_as_the_cluster_dns_failing(lab):
 def test_truncated_udp_answers_fall_back_to_tcp(lab, baseline):
     lab.set_dns_faults(truncate_udp=True)
     report = probed(lab)
-    assert report.probes["ran"] == 8
+    assert report.probes["ran"] == 9
     assert edge_summary(report) == edge_summary(baseline)
     assert all(e.probe.agrees for e in in_cluster(report) if e.probe is not None)
 
@@ -61,7 +65,7 @@ def test_dropped_udp_ends_at_the_probe_deadline_with_static_verdicts(lab, baseli
     # glibc waits 5 s x 2 tries per name and never falls back to TCP on silence: probes
     # would report DNS timeouts after ~35 s; a 6 s deadline keeps the run (and this test) short.
     lab.set_dns_faults(drop_udp=True)
-    report = probed(lab, timeout=6)
+    report = probed(lab, timeout=6, concurrency=9)  # all nine pods in one wave
     assert report.probes["wall_seconds"] < 10
     assert edge_summary(report) == edge_summary(baseline)
     for failed in report.probes["failed"]:  # our deadline, or the pod's activeDeadlineSeconds, whichever is first

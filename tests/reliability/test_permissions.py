@@ -21,7 +21,7 @@ from reliability_support import REPO, leftovers, mint_kubeconfig
 from novadiag.cli import main
 from novadiag.kube import KINDS
 from novadiag.model import BROKEN_STATUSES as BROKEN
-from novadiag.model import ROUTE_KINDS, SNAPSHOT_KINDS
+from novadiag.model import SNAPSHOT_KINDS
 
 RBAC = REPO / "probes" / "rbac.yaml"
 ROLES = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(RBAC.read_text())}
@@ -33,6 +33,7 @@ NOVA_NAMESPACES = (
     "nova-content",
     "nova-feed",
     "nova-gateway",
+    "ingress-nginx",
     "nova-media",
     "nova-staging",
 )
@@ -112,8 +113,9 @@ def test_audit_and_probes_work_with_exactly_the_documented_roles(lab, admin_repo
     assert doc["gaps"] == []
     assert statuses(doc) == statuses(admin_report)
     assert probe_views(doc) == probe_views(admin_report)
-    probed = [e for e in doc["edges"] if e["status"] != "external" and e["source"]["kind"] not in ROUTE_KINDS]
-    assert probed and all(e["verdict_from"] == "probe" for e in probed)  # routing edges are never probed
+    # routing edges too, from ingress-nginx; the refused HTTPRoute's status stays the prediction's
+    probed = [e for e in doc["edges"] if e["status"] not in ("external", "blocked")]
+    assert probed and all(e["verdict_from"] == "probe" for e in probed)
     assert leftovers(lab.kubeconfig) == []
     assert main(["cleanup", "--kubeconfig", kubeconfig]) == 0
 
@@ -245,7 +247,8 @@ def test_a_read_only_token_falls_back_to_the_static_audit_and_names_the_missing_
     assert "no probe pod could run" not in err
     assert statuses(doc) == statuses(admin_report)
     created = [g for g in doc["gaps"] if g["verb"] == "create"]
-    assert {g["namespace"] for g in created} == {e["source"]["namespace"] for e in doc["edges"] if e["probe"]}
+    env_sources = {e["source"]["namespace"] for e in doc["edges"] if e["probe"] and e["env"] is not None}
+    assert {g["namespace"] for g in created} == env_sources | {"ingress-nginx"}  # where the Ingress is probed from
     assert all(g["kind"] == "Pod" and "forbidden" in g["reason"] for g in created)
     assert all(e["probe"]["dns"] == "not-run" and e["probe"]["agrees"] is None for e in doc["edges"] if e["probe"])
     assert doc["probes"]["failed"] == [] and doc["probes"]["ran"] == 0

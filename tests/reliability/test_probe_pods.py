@@ -101,7 +101,7 @@ def assert_static_verdicts_stand(report: novadiag.Report, static: novadiag.Repor
     """Nothing observed: the static verdicts stand, each probe says not-run, and a finding per pod says why."""
     assert report.probes["ran"] == 0
     assert edge_summary(report) == edge_summary(static)
-    probed = [e for e in report.edges if e.probe is not None and not e.reference.routing]  # routing: never probed
+    probed = [e for e in report.edges if e.probe is not None]  # routing edges too: in their controller's pod
     assert probed, "every probed edge carries the probe's error"
     for edge in probed:
         assert edge.verdict_from == "static"
@@ -216,7 +216,8 @@ def test_pending_forever_ends_at_the_probe_deadline(clean_lab, static):
         }
     )
     with SeenAs(clean_lab.kubeconfig, creating) as client:
-        report = probe_with(client, static_report(clean_lab), timeout=4)
+        # all nine pods at once: one wave, so the run ends at the one deadline
+        report = probe_with(client, static_report(clean_lab), timeout=4, concurrency=9)
     assert_static_verdicts_stand(report, static, "did not finish within 4s (phase: Pending)")
     assert report.probes["wall_seconds"] < 8
 
@@ -238,15 +239,15 @@ class SlowToStart(SeenAs):
 
 
 def test_the_probe_deadline_is_per_pod_so_later_waves_still_run(clean_lab, static):
-    """Eight groups, two at a time, each pod 3 s to start: the run outlasts one pod's deadline and all succeed."""
+    """Nine groups, two at a time, each pod 3 s to start: the run outlasts one pod's deadline and all succeed."""
     with SlowToStart(clean_lab.kubeconfig, hold=3.0) as client:
         report = probe_with(client, static_report(clean_lab), timeout=8, concurrency=2)
-    assert report.probes["groups"] == 8
+    assert report.probes["groups"] == 9  # eight namespaces' env edges, and ingress-nginx for the Ingress
     assert report.probes["failed"] == []
-    assert report.probes["ran"] == 8
-    assert report.probes["wall_seconds"] > 8, "four waves of pods that take at least 3 s each"
-    probed = [e for e in report.edges if e.probe is not None and not e.reference.routing]  # routing: never probed
-    assert probed and all(e.verdict_from == "probe" for e in probed), "every probed edge was observed"
+    assert report.probes["ran"] == 9
+    assert report.probes["wall_seconds"] > 8, "five waves of pods that take at least 3 s each"
+    probed = [e for e in report.edges if e.probe is not None]
+    assert probed and all(e.probe.dns != "not-run" for e in probed), "every probed edge was observed"
 
 
 def test_oom_killed(clean_lab, static):
@@ -296,5 +297,5 @@ def test_probe_pods_deleted_by_someone_else(clean_lab, static):
 def test_watch_streams_that_keep_breaking_fall_back_to_polling(clean_lab):
     clean_lab.inject_fault(verb="watch", resource="pods", drop_connection=True)
     report = novadiag.audit(kubeconfig=clean_lab.kubeconfig, probe_settings=ProbeSettings(timeout=30))
-    assert report.probes["ran"] == report.probes["groups"] == 8
+    assert report.probes["ran"] == report.probes["groups"] == 9
     assert report.probes["failed"] == []

@@ -40,6 +40,7 @@ DEFERRED = {
     ("novadiag.pipeline", "novadiag.listing"): "imports the kubernetes client, as above",
     ("novadiag.pipeline", "novadiag.probing"): "the probe runner imports the kubernetes client, as above",
     ("novadiag.pipeline", "novadiag.routing"): "the routing judges: only a snapshot with routing objects loads them",
+    ("novadiag.pipeline", "novadiag.routing.dataplane"): "where routing edges are probed from: live probes only",
     ("novadiag.report.core", "networkx"): "the graph is built for drawings and notebooks only",
     ("novadiag.report.core", "novadiag.graph"): "networkx, as above",
     ("novadiag.configformats", "tomllib"): "a TOML parser loads only when a TOML file is read",

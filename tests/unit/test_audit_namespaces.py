@@ -23,7 +23,7 @@ def test_a_misspelt_namespace_is_one_line_with_the_near_names(capsys):
 
 
 def test_the_library_raises_for_a_namespace_nothing_resembles():
-    with pytest.raises(ConfigError, match=r"^namespace zzz: not found in the manifests; it has 9 namespaces$"):
+    with pytest.raises(ConfigError, match=r"^namespace zzz: not found in the manifests; it has 10 namespaces$"):
         audit(manifests=[NOVA], namespaces=["nova-gateway", "zzz"])
 
 

@@ -17,9 +17,9 @@ import novadiag
 from novadiag.cli import main
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import build_index
+from novadiag.least_privilege import EDGES_ANNOTATION, ControllerAllowance, generate_policies, prove
 from novadiag.model import ObjectRef, SourceInfo
 from novadiag.netpol.evaluation import build_policy_index, evaluate
-from novadiag.netpol.least_privilege import EDGES_ANNOTATION, ControllerAllowance, generate_policies, prove
 from novadiag.netpol.policy import Endpoint
 from novadiag.pipeline import audit_snapshot
 from novadiag.snapshot import build_snapshot
@@ -335,6 +335,79 @@ def test_the_proof_refuses_a_controller_rule_that_is_missing_or_too_wide():
         prove(report, [*deny, admit], [], ["back", "front"], needed)
 
 
+NGINX = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+NGINX_CLASS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "IngressClass",
+    "metadata": {"name": "nginx", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+    "spec": {"controller": "k8s.io/ingress-nginx"},
+}
+
+
+def with_nginx(**extra: Any) -> list[dict[str, Any]]:
+    """shop and its Ingress, served by an ingress-nginx controller in namespace edge (plus ``extra`` workloads)."""
+    controller = deployment("edge", "controller", {"http": 80}, {})
+    labels = {**NGINX}
+    controller["spec"]["selector"]["matchLabels"] = labels
+    controller["spec"]["template"]["metadata"]["labels"] = labels
+    others = [deployment("edge", name, {}, env) for name, env in extra.items()]
+    return [*shop(), shop_ingress(), namespace("edge"), controller, NGINX_CLASS, *others]
+
+
+def test_an_audited_controller_namespace_gives_the_controllers_pods_egress_to_the_backend():
+    report = report_of(with_nginx(webhook={}))
+    routed = next(e for e in report.edges if e.reference.routing)
+    generated = generate_policies(report)
+    assert routed.id in generated.edges
+    assert "edge" in generated.namespaces
+    assert named(generated, "edge", "novadiag-egress-controller")["spec"]["egress"] == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "back"}},
+                    "podSelector": {"matchLabels": {"app": "api"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    assert decide(generated, report, "edge/controller", "back/api", 8080)
+    assert not decide(generated, report, "edge/controller", "back/api", 9090)
+    assert not decide(generated, report, "edge/controller", "back/db", 5432)
+    assert not decide(generated, report, "edge/webhook", "back/api", 8080)  # not the controller: its egress is denied
+    assert not any(p["metadata"]["name"] == "novadiag-egress-webhook" for p in generated.policies)
+
+
+def test_without_known_controller_pods_every_workload_of_the_named_namespace_gets_the_egress():
+    objects = [o for o in with_nginx(webhook={}) if o.get("kind") != "IngressClass"]
+    report = report_of(objects)
+    generated = generate_policies(report, ingress_from=("edge",))
+    assert decide(generated, report, "edge/controller", "back/api", 8080)
+    assert decide(generated, report, "edge/webhook", "back/api", 8080)
+    assert not decide(generated, report, "edge/webhook", "back/db", 5432)
+
+
+def test_the_proof_refuses_policies_that_cut_the_controllers_own_egress():
+    report = report_of(with_nginx())
+    generated = generate_policies(report)
+    routed = next(e for e in report.edges if e.reference.routing)
+    assert report.snapshot is not None
+    controller = next(w for w in report.snapshot.workloads if w.ref.name == "controller")
+    api = next(w for w in report.snapshot.workloads if w.ref.name == "api")
+    needed = [ControllerAllowance(routed.id, "edge", api, 8080, "TCP", (controller,))]
+    # the workloads' own egress left out: the controller's edge is all that is needed
+    policies = [
+        p
+        for p in generated.policies
+        if not p["metadata"]["name"].startswith("novadiag-egress-") or p["metadata"]["name"].endswith("-controller")
+    ]
+    prove(report, policies, [], generated.namespaces, needed)
+    without = [p for p in policies if p["metadata"]["name"] != "novadiag-egress-controller"]
+    denied = re.escape(f"would deny edge {routed.id} from Deployment edge/controller: egress")
+    with pytest.raises(PolicyProofError, match=denied):
+        prove(report, without, [], generated.namespaces, needed)
+
+
 def test_a_gateway_route_backend_admits_the_gateways_namespace_by_default():
     report = report_of([*shop(), *shop_route("edge")])
     routed = next(e for e in report.edges if e.reference.routing)
@@ -395,17 +468,18 @@ def test_nova_policies_keep_every_verdict_of_the_in_cluster_edges():
     now = {e.id: e.status for e in after.edges}
     changed = {i: (before[i], now[i]) for i in before if before[i] != now[i]}
     assert changed == {i: ("external", "blocked") for i, s in before.items() if s == "external"}
-    # without --ingress-from the Ingress's backend is noted, not admitted (the HTTPRoute lacks its grant)
+    # the Ingress's controller is found by its IngressClass nginx: admitted (the HTTPRoute lacks its grant)
     routed = [e for e in report.edges if e.status == "ok" and e.reference.routing]
     assert [e.source for e in routed] == [ObjectRef("Ingress", "nova-gateway", "graphql-gateway")]
-    assert len(generated.edges) == sum(1 for e in report.edges if e.status == "ok" and not e.reference.routing)
-    assert any("Service nova-gateway/graphql-gateway will be unreachable" in note for note in generated.notes)
+    assert len(generated.edges) == sum(1 for e in report.edges if e.status == "ok")
+    assert not any("will be unreachable" in note for note in generated.notes)
 
 
-def test_nova_ingress_backend_admits_the_controller_on_the_named_ports_pod_port():
+@pytest.mark.parametrize("ingress_from", [(), ("ingress-nginx",)], ids=["found-by-ingress-class", "given"])
+def test_nova_ingress_backend_admits_the_controller_on_the_named_ports_pod_port(ingress_from):
     """Nova's Ingress names the Service port "http-graphql" (port 4000, targetPort "http-graphql" = 4000)."""
     report = novadiag.audit(manifests=[str(NOVA)])
-    generated = generate_policies(report, ingress_from=("ingress-nginx",))
+    generated = generate_policies(report, ingress_from=ingress_from)
     gateway = named(generated, "nova-gateway", "novadiag-ingress-graphql-gateway")
     assert controller_rules(gateway, "ingress-nginx") == [
         {
@@ -413,7 +487,23 @@ def test_nova_ingress_backend_admits_the_controller_on_the_named_ports_pod_port(
             "ports": [{"protocol": "TCP", "port": 4000}],
         }
     ]
-    assert controller_pod_admitted(generated, report, "ingress-nginx", "nova-gateway/graphql-gateway", 4000)
+    # ingress-nginx is audited too: its default deny would cut the controller's egress, so the
+    # controller's own pods (and no other pod there) get theirs
+    assert decide(generated, report, "ingress-nginx/ingress-nginx-controller", "nova-gateway/graphql-gateway", 4000)
+    assert not decide(generated, report, "ingress-nginx/ingress-nginx-controller", "nova-content/content-service", 9081)
+    assert not controller_pod_admitted(generated, report, "ingress-nginx", "nova-gateway/graphql-gateway", 4000)
+    egress = named(generated, "ingress-nginx", "novadiag-egress-ingress-nginx-controller")
+    assert egress["spec"]["egress"] == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nova-gateway"}},
+                    "podSelector": {"matchLabels": {"app": "graphql-gateway"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 4000}],
+        }
+    ]
     ok_routed = {e.id for e in report.edges if e.status == "ok" and e.reference.routing}
     assert ok_routed <= set(generated.edges)
 

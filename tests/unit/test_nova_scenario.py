@@ -98,7 +98,7 @@ def test_duplicate_postgres_is_reported(report):
 
 def test_summary_counts_the_plan_namespaces_and_workloads(report):
     summary = report.summary()
-    assert summary["namespaces"] == 9
+    assert summary["namespaces"] == 10
     assert summary["broken"] == 5
     assert summary["by_status"]["dns-unresolvable"] == 4
     assert summary["by_status"]["blocked"] == 1

@@ -437,3 +437,14 @@ def test_an_istio_route_is_not_copied_and_the_host_to_rewrite_is_named() -> None
         "http[0].route[0].destination.host to db.prod.svc.cluster.local (Istio expands no dotted host), "
         "and move its DestinationRule subsets along"
     ) in plan.warnings
+
+
+def test_the_ingress_controllers_namespace_is_not_consolidated(plan: Plan) -> None:
+    """ingress-nginx runs only the controller of IngressClass nginx: it serves the cluster and stays put."""
+    moved = {w.namespace for u in plan.order for w in u.workloads}
+    assert moved == {"nova-backend", "nova-gateway", "nova-content", "nova-feed", "nova-auth", "nova-media"}
+    assert not [s.title for s in plan.steps if "ingress-nginx" in s.title]
+    explicit = novadiag.plan(
+        novadiag.audit(manifests=[NOVA]), "consolidate", into="nova-prod", move=["ingress-nginx"]
+    )
+    assert {w.namespace for u in explicit.order for w in u.workloads} == {"ingress-nginx"}

@@ -247,7 +247,8 @@ def consolidate(objects, policies):
         if o["kind"] in ("Namespace", "NetworkPolicy"):
             continue
         o = copy.deepcopy(o)
-        o["metadata"]["namespace"] = MOVES.get(o["metadata"]["namespace"], o["metadata"]["namespace"])
+        if "namespace" in o["metadata"]:  # not for cluster-scoped kinds (the IngressClass)
+            o["metadata"]["namespace"] = MOVES.get(o["metadata"]["namespace"], o["metadata"]["namespace"])
         out.append(o)
     return out + list(policies)
 

@@ -319,7 +319,7 @@ def test_a_timeout_the_policies_cause_for_the_probe_pod_alone_is_not_compared(no
     edge = next(e for e in report.edges if e.status == "ok" and e.cross_namespace and not e.reference.routing)
     group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
     results = [_result(c, connect="timeout") for c in group.checks]
-    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index, policies)
+    edges, findings = merge_observations(report.edges, [_outcome(group, results)], index, policies=policies)
     merged = next(e for e in edges if e.id == edge.id)
     assert (merged.status, merged.probe.connect, merged.probe.agrees) == ("ok", "timeout", True)
     assert merged.probe.error.startswith("connect not compared: NetworkPolicies deny the probe pod")
@@ -345,6 +345,6 @@ def test_a_timeout_the_policies_do_not_explain_stays_a_disagreement(nova):
     policies = build_policy_index(permissive, build_index(permissive))
     group = next(g for g in group_edges(report.edges, workloads, index) if edge.id in g.edge_ids)
     results = [_result(c, connect="timeout") for c in group.checks]
-    edges, _ = merge_observations(report.edges, [_outcome(group, results)], index, policies)
+    edges, _ = merge_observations(report.edges, [_outcome(group, results)], index, policies=policies)
     merged = next(e for e in edges if e.id == edge.id)
     assert (merged.status, merged.probe.agrees) == ("blocked", False)

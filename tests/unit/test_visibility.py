@@ -39,7 +39,7 @@ def hidden(snapshot: Snapshot, gaps: list[Gap], keep=lambda kind, obj: True) -> 
     for kind, items in snapshot.objects.items():
         kept = []
         for obj in items:
-            namespace = None if kind == "Namespace" else obj["metadata"]["namespace"]
+            namespace = obj["metadata"].get("namespace")  # None for cluster-scoped kinds
             if keep(kind, obj) and not any(g.covers(kind, namespace) for g in gaps):
                 kept.append(obj)
         objects[kind] = tuple(kept)

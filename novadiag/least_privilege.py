@@ -16,10 +16,15 @@ is printed. Per audited namespace:
 An ``ok`` edge from a routing object (Ingress, Gateway API route, VirtualService)
 has no pod of its own to start from: the traffic comes from the ingress
 controller or the Gateway's data plane. Its backend's pods get an ingress rule
-admitting every pod of the controller's namespace (``ingress_from``, else the
-namespace of a route's parent Gateway, where its data-plane pods usually run)
-on the port the backend pod sees; without either, the edge is noted as a
-backend its controller could not reach.
+admitting every pod of the controller's namespace on the port the backend pod
+sees (the controller as
+:func:`~novadiag.routing.dataplane.find_controller` finds it: ``ingress_from``,
+an IngressClass's recognised controller pods, a route's parent Gateways and
+their labelled data planes); without one, the edge is noted as a backend its
+controller could not reach. When the controller's namespace is audited, its
+default deny would cut the controller's own egress: the controller's workloads
+(every workload there when none is recognised) get egress rules to the backend
+pods, proven like the rest.
 
 Rules are merged without widening: one policy per workload and direction,
 peers with the same ports share a rule (a rule admits every peer on every
@@ -61,7 +66,7 @@ import yaml
 
 from novadiag.errors import ConfigError, PolicyProofError
 from novadiag.index import ClusterIndex, ServiceInfo, build_index
-from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef, Reference
+from novadiag.model import WORKLOAD_KINDS, Edge, ObjectRef
 from novadiag.netpol.evaluation import (
     PolicyIndex,
     build_policy_index,
@@ -70,9 +75,11 @@ from novadiag.netpol.evaluation import (
     evaluate_service,
     pod_traffic,
 )
-from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, NAME_LABEL, Endpoint, Peer
+from novadiag.netpol.policy import DNS_NAMESPACE, DNS_PORT, Endpoint, Peer
 from novadiag.report.core import Report
 from novadiag.resolver import resolver_config
+from novadiag.routing.dataplane import Controller, find_controller, service_port
+from novadiag.selector import NAME_LABEL
 from novadiag.snapshot import Snapshot
 from novadiag.targets import intended_target
 from novadiag.workloads import Workload
@@ -81,8 +88,6 @@ EDGES_ANNOTATION = "novadiag.io/edges"
 GENERATED_LABEL = "novadiag.io/generated"
 DEFAULT_DENY = "novadiag-default-deny"
 ALLOW_DNS = "novadiag-allow-dns"
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-"""A route's parentRefs group for a Gateway (netpol may not import novadiag.routing, which sits above it)."""
 
 Port = tuple[int, str]
 """(port the destination pod sees, protocol)."""
@@ -147,6 +152,9 @@ class ControllerAllowance:
     target: Workload
     port: int
     protocol: str
+    sources: tuple[Workload, ...] = ()
+    """The controller's workloads in ``controller`` (every workload there when none is known):
+    under that namespace's default deny, their egress to the backend is admitted too."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,9 @@ def generate_policies(
         a
         for e in wanted
         if e.reference.routing
-        for a in _controller_allowances(e, _controllers(snap, e, ingress_from), cluster, index, notes)
+        for a in _controller_allowances(
+            e, find_controller(snap, e.source, ingress_from), list(workloads.values()), cluster, index, notes
+        )
     ]
     notes += [
         f"edge {e.id}: {e.status}, not admitted"
@@ -304,25 +314,13 @@ def _allowances(
     return out
 
 
-def _controllers(snap: Snapshot, edge: Edge, ingress_from: Sequence[str]) -> list[str]:
-    """Where the routing edge's traffic comes from: the given namespaces, else a route's parent Gateways'."""
-    if ingress_from:
-        return sorted(set(ingress_from))
-    route = edge.source
-    raw = snap.get(route.kind, route.namespace, route.name)
-    if raw is None or route.kind in ("Ingress", "VirtualService"):
-        return []
-    found = set()
-    for parent in (raw.get("spec") or {}).get("parentRefs") or ():
-        if not isinstance(parent, Mapping):
-            continue
-        if parent.get("group", GATEWAY_GROUP) == GATEWAY_GROUP and parent.get("kind", "Gateway") == "Gateway":
-            found.add(str(parent.get("namespace") or route.namespace or "default"))
-    return sorted(found)
-
-
 def _controller_allowances(
-    edge: Edge, controllers: Sequence[str], cluster: ClusterIndex, index: PolicyIndex, notes: list[str]
+    edge: Edge,
+    controller: Controller,
+    everyone: Sequence[Workload],
+    cluster: ClusterIndex,
+    index: PolicyIndex,
+    notes: list[str],
 ) -> list[ControllerAllowance]:
     """The backend pods a routing edge reaches, admitted from its controllers' namespaces; a note when unknown."""
     meant = edge.resolves_to if edge.status == "ok" else edge.target
@@ -330,14 +328,14 @@ def _controller_allowances(
     if svc is None or svc.type == "ExternalName" or not svc.selector:
         notes.append(f"edge {edge.id}: its Service selects no pods (ExternalName or no selector), not admitted")
         return []
-    if not controllers:
+    if not controller.namespaces:
         notes.append(
             f"edge {edge.id}: Service {svc.ref.namespace}/{svc.ref.name} will be unreachable from the "
             f"controller of {edge.source} under the default deny; --ingress-from NS (the controller's "
             "namespace) admits it"
         )
         return []
-    port = _service_port(svc, edge.reference)
+    port = service_port(svc, edge.reference)
     behind = {(w.namespace, w.ref.name): w for w in cluster.selected_workloads(svc)}
     out = []
     for pod in index.service_pods(svc, None):
@@ -346,19 +344,17 @@ def _controller_allowances(
         if traffic.port is None:
             notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
             continue
-        out += [ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol) for ns in controllers]
+        for ns in controller.namespaces:
+            sources = _controller_pods(controller, ns, everyone)
+            out.append(ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol, sources))
     return out
 
 
-def _service_port(svc: ServiceInfo, reference: Reference) -> int | None:
-    """The Service port a routing backend names: its number, or the port its name (as written) stands for."""
-    if reference.port is not None:
-        return reference.port
-    written = reference.reference.rpartition(":")[2] if ":" in reference.reference else None
-    named = next((sp.port for sp in svc.ports if written and sp.name == written), None)
-    if named is None and len(svc.ports) == 1:
-        return svc.ports[0].port  # a backend without a port reaches a single-port Service's only port
-    return named
+def _controller_pods(controller: Controller, namespace: str, everyone: Sequence[Workload]) -> tuple[Workload, ...]:
+    """The controller's workloads in ``namespace``; every pod-running workload there when none is known."""
+    known = [w for w in controller.workloads if w.namespace == namespace]
+    chosen = known or [w for w in everyone if w.namespace == namespace and w.ref.kind in WORKLOAD_KINDS]
+    return tuple(sorted((w for w in chosen if not w.host_network), key=lambda w: w.ref))
 
 
 # -- building the manifests ---------------------------------------------------------------------
@@ -395,6 +391,10 @@ def _policies(
         if r.target.namespace in audited:
             controller_peer = {"namespaceSelector": {"matchLabels": {NAME_LABEL: r.controller}}}
             ingress.setdefault(r.target.ref, _Side(r.target)).add(controller_peer, (r.port, r.protocol), r.edge)
+        if r.controller in audited:
+            backend_peer = _peer(r.target.namespace, dict(r.target.pod_labels))
+            for source in r.sources:
+                egress.setdefault(source.ref, _Side(source)).add(backend_peer, (r.port, r.protocol), r.edge)
     out = [p for ns in audited for p in _namespace_policies(ns, index)]
     clashes = _taken(egress), _taken(ingress)
     out += [_workload_policy(side, "egress", clashes[0]) for side in egress.values()]
@@ -508,7 +508,8 @@ def prove(
     """Judge ``policies`` as the cluster's only ones: needed edges allowed, every other pair denied.
 
     Routing edges are judged from a pod of the controller's namespace, on the
-    backend's ingress side (the controller's own egress is its namespace's business).
+    backend's ingress side; when that namespace is audited too, from each of the
+    controller's workloads as well, DNS and egress included.
 
     Raises:
         PolicyProofError: naming the first edge denied or the first pair admitted without an edge.
@@ -519,6 +520,7 @@ def prove(
     index = build_policy_index(snap, cluster, policies=policies)
     _prove_edges_allowed(index, cluster, allowances)
     needed = {(a.source.ref, a.target.ref, a.port, a.protocol) for a in allowances}
+    needed |= {(s.ref, r.target.ref, r.port, r.protocol) for r in routed for s in r.sources}
     # policies do not isolate hostNetwork pods: there is nothing to prove about them
     pods = [w for w in snap.workloads if w.namespace in audited and not w.host_network]
     for source, target, port, protocol in _pairs(index, pods, allowances):
@@ -530,6 +532,23 @@ def prove(
                 "which no ok edge uses (their pod labels cannot be told apart)"
             )
     _prove_controllers(index, pods, routed)
+    _prove_controller_egress(index, cluster, [r for r in routed if r.controller in audited])
+
+
+def _prove_controller_egress(index: PolicyIndex, cluster: ClusterIndex, routed: Sequence[ControllerAllowance]) -> None:
+    """Each controller workload of an audited namespace resolves names and reaches its backends, egress and all."""
+    for r in routed:
+        for source in r.sources:
+            endpoint = index.endpoint(source)
+            if resolver_config(source.pod_spec, source.namespace, cluster.cluster_domain).uses_cluster_dns and not (
+                evaluate_dns(index, endpoint).allowed
+            ):
+                raise PolicyProofError(f"the generated NetworkPolicies would deny DNS to {source.ref} (edge {r.edge})")
+            decision = evaluate(index, endpoint, index.endpoint(r.target), port=r.port, protocol=r.protocol)
+            if not decision.allowed:
+                raise PolicyProofError(
+                    f"the generated NetworkPolicies would deny edge {r.edge} from {source.ref}: {decision.detail}"
+                )
 
 
 def _prove_controllers(index: PolicyIndex, pods: Sequence[Workload], routed: Sequence[ControllerAllowance]) -> None:
