@@ -162,8 +162,8 @@ def stand_in_caveat(
     when the probe's DNS egress is denied) is left out of the comparison.
     ``probed_from``: the probe pod's namespace (a routing edge's is its controller's).
     """
-    if policies is None or edge.status == "blocked":
-        return None
+    if policies is None or (edge.status == "blocked" and not edge.reference.routing):
+        return None  # a timeout is what the policy verdict predicts (a route's blocked is a Gateway API refusal)
     probe = Endpoint(probed_from or edge.reference.namespace, PROBE_LABELS, "novadiag-probe")
     system = result.get("system") or {}
     if system.get("status") == "timeout" and not evaluate_dns(policies, probe).allowed:
@@ -230,9 +230,10 @@ def _refusal_unseen(edge: Edge, observed: Status) -> bool:
 
     A routing edge is ``blocked`` only by the Gateway API's own rules (a missing
     ReferenceGrant, a route no Gateway accepts); its probe checks DNS and the
-    connection, both of which succeed in that case.
+    connection, both of which succeed in that case. A connect that timed out (a
+    NetworkPolicy on the probe pod's way) says nothing about that refusal either.
     """
-    return edge.reference.routing and edge.status == "blocked" and observed == "ok"
+    return edge.reference.routing and edge.status == "blocked" and observed in ("ok", "blocked")
 
 
 def _dns_answer(system: Mapping[str, Any], candidates: Iterable[Mapping[str, Any]]) -> ProbeDNS:

@@ -138,8 +138,10 @@ def test_enforced_nova_drops_the_probes_and_the_audit_knows_why(enforced_nova):
                 assert "connect not compared: NetworkPolicies deny the probe pod" in (edge.probe.error or ""), edge.id
             else:
                 assert edge.probe.connect == "ok" and edge.probe.error is None, edge.id
-        else:
+        elif static[edge.id].status == "no-endpoints":
             assert edge.probe.connect == "refused" and edge.probe.agrees, edge.id
+        else:  # the HTTPRoute a missing ReferenceGrant refuses: nothing a probe can see, the verdict stands
+            assert edge.status == static[edge.id].status == "blocked" and edge.verdict_from == "static", edge.id
     assert timed_out >= 10
     assert not [f for f in live.findings if f.code == "probe-disagrees" and "timed out" in f.message]
     assert live.probes["leftovers"] == []
