@@ -385,11 +385,8 @@ def _rename_reference(moves: Moves, edge: Edge, new_source: ObjectRef, target: A
 
 
 def _edge_id(source: ObjectRef, edge: Edge, host: str, port: int | None) -> str:
-    ref = edge.reference
-    return (
-        f"{source.namespace}/{source.kind.lower()}/{source.name}/{ref.container}/{ref.slot}/"
-        f"{host.lower()}:{'-' if port is None else port}"
-    )
+    """The id the edge has once its workload is ``source`` and it names ``host:port``."""
+    return replace(edge.reference, workload=source, host=host.lower(), port=port).edge_id
 
 
 def _apply_copy_edits(moves: Moves) -> None:

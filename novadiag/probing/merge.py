@@ -185,13 +185,13 @@ def observe(
 ) -> Edge:
     """The edge as the probe saw it; with a ``caveat`` the part the policies spoiled is not compared."""
     system = result.get("system") or {}
+    compared = result
     if caveat is not None:
-        dns_spoiled = system.get("status") == "timeout"
-        result = {**result, "connect": "skipped", "health": "skipped"}
-        if dns_spoiled:
+        if system.get("status") == "timeout":  # the lookup itself was denied: nothing to compare
             observation = ProbeObservation(dns="timeout", agrees=None, error=f"not compared: {caveat}", pod=pod)
             return replace(edge, probe=observation)
-    status = observed_status(edge, result, index)
+        compared = {**result, "connect": "skipped", "health": "skipped"}
+    status = observed_status(edge, compared, index)
     unseen = _refusal_unseen(edge, status)
     if unseen:
         status = edge.status
@@ -206,7 +206,7 @@ def observe(
         dns=_dns_answer(system, candidates),
         addresses=addresses,
         answered_by=answered_by,
-        connect=cast(ProbeConnect, "timeout" if caveat else result.get("connect") or "skipped"),
+        connect=cast(ProbeConnect, result.get("connect") or "skipped"),
         health=cast(ProbeHealth, result.get("health") or "skipped"),
         agrees=agrees,
         error=f"connect not compared: {caveat}" if caveat else _error_text(system, result),
