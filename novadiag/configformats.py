@@ -28,11 +28,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 from novadiag.boundedio import parse_documents
 from novadiag.errors import ManifestError
+from novadiag.lazypattern import lazy_pattern
 
 Format = Literal["yaml", "json", "toml", "properties", "ini", "nginx", "text", "sanitized"]
 
@@ -62,56 +62,30 @@ _HOST_KEY_WORDS = frozenset(
 _PASS_DIRECTIVES = frozenset({"proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "memcached_pass"})
 _PORT_KEYS = ("port", "port_value", "portValue", "PORT")
 # The patterns below compile on first use, not at import: most audits read no configuration file.
+_host_suffix_re = lazy_pattern(r"(host(?:name)?|addr(?:ess)?|server)\Z", re.IGNORECASE)
 
+_key_part_re = lazy_pattern(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
-@cache
-def _host_suffix_re() -> re.Pattern[str]:
-    return re.compile(r"(host(?:name)?|addr(?:ess)?|server)\Z", re.IGNORECASE)
+_nginx_token_re = lazy_pattern(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
 
+_nginx_mark_re = lazy_pattern(
+    r"(?:^|[{;])[ \t]*(?:upstream\s+[\w.\-]+\s*\{|location\s+[^{};\n]+\{|(?:proxy|grpc|fastcgi|uwsgi|scgi)_pass\s)",
+    re.MULTILINE,
+)
 
-@cache
-def _key_part_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_ini_section_re = lazy_pattern(r"\[([^\]\n]+)\]")
 
+# A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key.
+_properties_line_re = lazy_pattern(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
 
-@cache
-def _nginx_token_re() -> re.Pattern[str]:
-    return re.compile(r"""#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""")
+_properties_separator_re = lazy_pattern(r"(?<!\\)(?:\s*[=:]\s*|\s+)")
 
+_url_word_re = lazy_pattern(
+    r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?!\w|\.\w)", re.IGNORECASE
+)
 
-@cache
-def _nginx_mark_re() -> re.Pattern[str]:
-    return re.compile(
-        r"(?:^|[{;])[ \t]*(?:upstream\s+[\w.\-]+\s*\{|location\s+[^{};\n]+\{|(?:proxy|grpc|fastcgi|uwsgi|scgi)_pass\s)",
-        re.MULTILINE,
-    )
-
-
-@cache
-def _ini_section_re() -> re.Pattern[str]:
-    return re.compile(r"\[([^\]\n]+)\]")
-
-
-@cache
-def _properties_line_re() -> re.Pattern[str]:
-    """A ``key=value`` or ``key: value`` line; ``scheme://...`` is a URL, not a key."""
-    return re.compile(r"^\s*[\w.\-]+\s*(?:=|:\s)", re.MULTILINE)
-
-
-@cache
-def _properties_separator_re() -> re.Pattern[str]:
-    return re.compile(r"(?<!\\)(?:\s*[=:]\s*|\s+)")
-
-
-@cache
-def _url_word_re() -> re.Pattern[str]:
-    return re.compile(r"[a-z][a-z0-9+.\-]{0,31}://\S+|[A-Za-z0-9_][A-Za-z0-9_.\-]*:\d{1,5}(?!\w|\.\w)", re.IGNORECASE)
-
-
-@cache
-def _bare_mask_re() -> re.Pattern[str]:
-    # A credential the snapshot masked reads ``key: ***``; unquoted, YAML takes ``*`` for an alias.
-    return re.compile(r"(?<=[:\-] )\*\*\*(?=[ \t]*(?:#.*)?$)", re.MULTILINE)
+# A credential the snapshot masked reads ``key: ***``; unquoted, YAML takes ``*`` for an alias.
+_bare_mask_re = lazy_pattern(r"(?<=[:\-] )\*\*\*(?=[ \t]*(?:#.*)?$)", re.MULTILINE)
 
 
 _WORD_TRIM = "\"'`,;()[]{}<>"

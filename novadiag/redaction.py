@@ -41,11 +41,12 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, cast
 
 from novadiag.configformats import ConfigValue, names_config_file, read_config, write_sanitized
 from novadiag.hostgrammar import NOT_NEXT_URL, USERINFO, parse_port, parse_value
+from novadiag.lazypattern import lazy_pattern
 from novadiag.model import RawObject
 
 REDACTED = "<redacted>"
@@ -77,38 +78,26 @@ _ONE_CREDENTIAL_URL_RE = re.compile(
 # first use, not at import: most values hold none of them, and an audit of a few files never needs them.
 
 
-@cache
-def _oracle_credentials_re() -> re.Pattern[str]:
-    return re.compile(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
-
+_oracle_credentials_re = lazy_pattern(r"(jdbc:oracle:[a-z]+:)(?=[^\s@])\S*@", re.IGNORECASE)
 
 # Userinfo without a scheme, at the start of a word: Go's MySQL DSN ``user:pw@tcp(db:3306)/x``
 # and Oracle's EZConnect ``scott/tiger@db:1521/XE``.
 # The password reaches the last "@" of its word (Go's parser takes the last one) or is quoted (Oracle's
 # ``scott/"pw with spaces"@db``); Go's DSN is also matched whole up to ``@tcp(``, spaces and all.
-@cache
-def _bare_userinfo_re() -> re.Pattern[str]:
-    return re.compile(r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@")
-
+_bare_userinfo_re = lazy_pattern(
+    r"(?<![^\s,;=\"'])(?P<user>[^\s:/@,;=\"'(]+)(?P<sep>[:/])(?!/)(?P<password>\"[^\"]*\"|\S+)@"
+)
 
 # What the patterns above leave of a userinfo they masked: ``***``, or ``oracle:thin:app/***`` as the
 # bare pattern sees Oracle's thin URL. Only the whole of it counts: a password may hold ``***`` itself.
-@cache
-def _masked_already_re() -> re.Pattern[str]:
-    return re.compile(r'(?:[^\s@]*[:/])?(?:\*\*\*|"\*\*\*")')
+_masked_already_re = lazy_pattern(r'(?:[^\s@]*[:/])?(?:\*\*\*|"\*\*\*")')
 
-
-@cache
-def _go_dsn_re() -> re.Pattern[str]:
-    return re.compile(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
-
+_go_dsn_re = lazy_pattern(r"\A(?P<user>[^\s:/@,;=\"'(]*)(?P<sep>:).*@(?=(?:tcp6?|udp|unix)\()", re.DOTALL)
 
 # A URL password holding a space (invalid, but written): ``postgres://app:pw with space@db/x``.
-@cache
-def _spaced_password_re() -> re.Pattern[str]:
-    return re.compile(
-        rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
-    )
+_spaced_password_re = lazy_pattern(
+    rf"(?P<scheme>{_SCHEME})(?P<user>[^\s/?#:@]*):(?P<password>[^@/?#\n]*\s[^@/?#\n]*)@", re.IGNORECASE
+)
 
 
 # Everything after a URL's authority: the path, query and fragment (see :func:`authority_only`).
@@ -149,25 +138,18 @@ _PARAM_RE = re.compile(
     re.IGNORECASE,
 )
 
-
 # In a libpq DSN (``host=db port=5432 password=a;b``) only white space ends an unquoted value.
-@cache
-def _libpq_param_re() -> re.Pattern[str]:
-    return re.compile(rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE)
+_libpq_param_re = lazy_pattern(
+    rf"(?<!\S)(?P<key>{_SECRET_KEY})(?P<eq>\s*=\s*)(?P<value>{_QUOTED_VALUE}|\S*)", re.IGNORECASE
+)
 
-
-@cache
-def _libpq_start_re() -> re.Pattern[str]:
-    return re.compile(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
+_libpq_start_re = lazy_pattern(r"\s*[\w.]+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s';]*)\s+[\w.]+\s*=")
 
 
 _SECRET_KEY_RE = re.compile(_SECRET_KEY, re.IGNORECASE)
 _SECRET_HINT_RE = re.compile("pass|pwd|secret|token|key|credential|sig|auth|pat", re.IGNORECASE)
 
-
-@cache
-def _json_param_re() -> re.Pattern[str]:
-    return re.compile(rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE)
+_json_param_re = lazy_pattern(rf"""(?P<key>"(?:{_SECRET_KEY})"\s*:\s*)"(?:[^"\\]|\\.)*"?""", re.IGNORECASE)
 
 
 _STRUCTURED_RE = re.compile(r"://|=|^\s*(?:jdbc|dns|ipv4|ipv6):", re.IGNORECASE)
@@ -189,10 +171,7 @@ _MYSQL_PASSWORD_RE = re.compile(rf"""{_FLAG_START}p[^\s"')]+""")
 # An annotation whose key names a credential (``example.com/api-token``) is a Secret value.
 _SECRET_ANNOTATION_RE = re.compile(r"token|passw|secret|key|credential", re.IGNORECASE)
 
-
-@cache
-def _auth_header_re() -> re.Pattern[str]:
-    return re.compile(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
+_auth_header_re = lazy_pattern(r"\b(?P<scheme>bearer|basic)\s+[^\s,;\"']+", re.IGNORECASE)
 
 
 # ``password: hunter2`` in a YAML or properties file, ``Authorization: Token abc`` in a header: a
@@ -203,16 +182,10 @@ _KEY_COLON_RE = re.compile(
     re.IGNORECASE,
 )
 
-
 # ``curl -u user:pw`` / ``--user user:pw``, and ``redis-cli -a pw``.
-@cache
-def _user_flag_re() -> re.Pattern[str]:
-    return re.compile(r"""(?P<flag>(?<![\w\-./:])(?:-u|--user)[ \t=]+)(?P<user>[^\s:'"]*):[^\s'"]+""")
+_user_flag_re = lazy_pattern(r"""(?P<flag>(?<![\w\-./:])(?:-u|--user)[ \t=]+)(?P<user>[^\s:'"]*):[^\s'"]+""")
 
-
-@cache
-def _redis_cli_password_re() -> re.Pattern[str]:
-    return re.compile(r"""(?P<flag>(?<![\w\-./:])-a[ \t]+)[^\s'"]+""")
+_redis_cli_password_re = lazy_pattern(r"""(?P<flag>(?<![\w\-./:])-a[ \t]+)[^\s'"]+""")
 
 
 def redact(value: str) -> str:
