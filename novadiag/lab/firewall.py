@@ -98,13 +98,12 @@ def _service_entries(engine: PolicyEngine, pods: list[LabPod], store: Store) -> 
     by_ip = {pod.ip: pod for pod in pods}
     egress_isolated = [pod for pod in pods if engine.isolated(pod, "Egress")]
     for (cluster_ip, port), backends in proxy_table(store).items():
-        targets = [(by_ip.get(ip), target_port) for ip, target_port in backends]
-        if any(pod is None for pod, _ in targets):
+        targets = [(by_ip[ip], target_port) for ip, target_port in backends if ip in by_ip]
+        if len(targets) < len(backends):
             continue  # a backend that is not a running pod (the API server): never filtered
-        backend_isolated = any(pod is not None and engine.isolated(pod, "Ingress") for pod, _ in targets)
+        backend_isolated = any(engine.isolated(pod, "Ingress") for pod, _ in targets)
         for source in pods if backend_isolated else egress_isolated:
-            if all(pod is not None and not contains(engine.allowed_ports(source, pod), target_port)
-                   for pod, target_port in targets):
+            if all(not contains(engine.allowed_ports(source, pod), target_port) for pod, target_port in targets):
                 yield (source.ip, cluster_ip, port, port)
 
 
@@ -201,7 +200,7 @@ def remove_stale_tables(block_in_use: Callable[[int], bool]) -> list[str]:
     removed = []
     for table in list_tables():
         match = re.fullmatch(rf"{TABLE_PREFIX}(\d+)", table)
-        if match and not block_in_use(int(match.group(1))) and delete_table(table) is None:
+        if match and not block_in_use(int(match.group(1))) and run_nft(f"delete table ip {table}\n") is None:
             removed.append(table)
     return removed
 

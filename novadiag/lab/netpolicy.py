@@ -148,13 +148,23 @@ class PolicyEngine:
             name = str(ns["metadata"]["name"])
             self._namespace_labels[name] = {**(ns["metadata"].get("labels") or {}), NAME_LABEL: name}
         self._selecting: dict[tuple[str, str, str], list[_Policy]] = {}
+        self._allowed: dict[tuple[str, str], PortRanges] = {}
 
     def isolated(self, pod: LabPod, direction: str) -> bool:
         """Whether some policy selecting ``pod`` has ``direction`` (``Ingress``/``Egress``)."""
         return bool(self._policies_for(pod, direction))
 
     def allowed_ports(self, source: LabPod, destination: LabPod) -> PortRanges:
-        """The TCP ports ``source`` may connect to on ``destination``: egress AND ingress."""
+        """The TCP ports ``source`` may connect to on ``destination``: egress AND ingress.
+
+        Remembered per pair: a firewall update asks for pod pairs and again for each Service's backends.
+        """
+        key = (source.ip, destination.ip)
+        if key not in self._allowed:
+            self._allowed[key] = self._decide_ports(source, destination)
+        return self._allowed[key]
+
+    def _decide_ports(self, source: LabPod, destination: LabPod) -> PortRanges:
         if source.ip == destination.ip:
             return ALL_PORTS  # a pod's connection to itself stays inside it: no plugin sees it
         egress = self._direction_ports(source, destination, destination, "Egress", "to")

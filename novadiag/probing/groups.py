@@ -159,7 +159,7 @@ def dns_fields(pod_spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name in ("dnsPolicy", "dnsConfig", "hostNetwork"):
-        if pod_spec.get(name) not in (None, False) and not (name == "dnsPolicy" and pod_spec[name] == "ClusterFirst"):
+        if pod_spec.get(name) not in (None, False, "ClusterFirst"):
             out[name] = pod_spec[name]
     return out
 
@@ -204,13 +204,12 @@ def run_prefix(run_id: str) -> str:
     return f"{PROBE_PREFIX}{run_id}-"
 
 
+PROBE_LABELS = {MANAGED_BY: "novadiag", "app.kubernetes.io/name": "novadiag-probe"}
+"""What NetworkPolicies see of a probe pod (the run and group labels are never selected by a cluster's own)."""
+
+
 def labels(run_id: str, index: int) -> dict[str, str]:
-    return {
-        MANAGED_BY: "novadiag",
-        "app.kubernetes.io/name": "novadiag-probe",
-        RUN_ID: run_id,
-        GROUP: str(index),
-    }
+    return {**PROBE_LABELS, RUN_ID: run_id, GROUP: str(index)}
 
 
 def configmap_spec(group: ProbeGroup, run_id: str, index: int, settings: ProbeSettings, created: str) -> dict[str, Any]:

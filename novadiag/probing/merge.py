@@ -33,7 +33,7 @@ from novadiag.index import ClusterIndex
 from novadiag.model import Edge, Finding, ObjectRef, ProbeConnect, ProbeDNS, ProbeHealth, ProbeObservation, Status
 from novadiag.netpol.evaluation import PolicyIndex, evaluate_dns, service_denial
 from novadiag.netpol.policy import Endpoint
-from novadiag.probing.groups import MANAGED_BY
+from novadiag.probing.groups import PROBE_LABELS
 from novadiag.probing.runner import GroupOutcome
 
 ROUTE_NOT_PROBED = (
@@ -46,11 +46,6 @@ REFUSAL_UNSEEN = (
 )
 
 _DNS: dict[str, ProbeDNS] = {"ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "timeout": "timeout"}
-
-
-# What NetworkPolicies see of a probe pod: novadiag's labels, not the workload's (the run and
-# group labels it also carries are never selected by a cluster's own policies).
-PROBE_LABELS = {MANAGED_BY: "novadiag", "app.kubernetes.io/name": "novadiag-probe"}
 
 
 def merge_observations(
