@@ -237,13 +237,19 @@ def generate_policies(
     allowances = [
         a for e in wanted if not e.reference.routing for a in _allowances(e, workloads, cluster, index, notes)
     ]
+    everyone = list(workloads.values())
+    controllers: dict[ObjectRef, Controller] = {}
+
+    def controller_of(route: ObjectRef) -> Controller:  # a route with several backends is looked up once
+        if route not in controllers:
+            controllers[route] = find_controller(snap, route, ingress_from)
+        return controllers[route]
+
     routed = [
         a
         for e in wanted
         if e.reference.routing
-        for a in _controller_allowances(
-            e, find_controller(snap, e.source, ingress_from), list(workloads.values()), cluster, index, notes
-        )
+        for a in _controller_allowances(e, controller_of(e.source), everyone, cluster, index, notes)
     ]
     notes += [
         f"edge {e.id}: {e.status}, not admitted"
@@ -337,6 +343,7 @@ def _controller_allowances(
         return []
     port = service_port(svc, edge.reference)
     behind = {(w.namespace, w.ref.name): w for w in cluster.selected_workloads(svc)}
+    sources = {ns: _controller_pods(controller, ns, everyone) for ns in controller.namespaces}
     out = []
     for pod in index.service_pods(svc, None):
         target = behind[(pod.namespace, pod.name)]
@@ -345,8 +352,7 @@ def _controller_allowances(
             notes.append(f"edge {edge.id}: no port to admit on {target.ref}, not admitted")
             continue
         for ns in controller.namespaces:
-            sources = _controller_pods(controller, ns, everyone)
-            out.append(ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol, sources))
+            out.append(ControllerAllowance(edge.id, ns, target, traffic.port, traffic.protocol, sources[ns]))
     return out
 
 
