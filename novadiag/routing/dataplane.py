@@ -62,7 +62,7 @@ from typing import Any
 
 from novadiag.index import ClusterIndex, ServiceInfo
 from novadiag.model import Edge, ObjectRef, RawObject, Reference
-from novadiag.routing.gateway import GATEWAY_GROUP, GATEWAY_ROUTE_KINDS
+from novadiag.routing.gateway import GATEWAY_ROUTE_KINDS, gateway_parents
 from novadiag.snapshot import Snapshot
 from novadiag.workloads import Workload
 
@@ -124,7 +124,7 @@ def _detected(snapshot: Snapshot, route: ObjectRef) -> Controller:
 
 def _gateway_data_plane(snapshot: Snapshot, route: ObjectRef, raw: RawObject) -> Controller:
     """The parent Gateways' data-plane workloads when labelled, else the Gateways' namespaces."""
-    parents = _parent_gateways(route, raw)
+    parents = gateway_parents(route, spec if isinstance(spec := raw.get("spec"), Mapping) else {})
     if not parents:
         return Controller((), unknown=f"{route} names no parent Gateway; pass --ingress-from NS")
     namespaces: set[str] = set()
@@ -134,18 +134,6 @@ def _gateway_data_plane(snapshot: Snapshot, route: ObjectRef, raw: RawObject) ->
         found += plane
         namespaces |= {w.namespace for w in plane} or {namespace}
     return Controller(tuple(sorted(namespaces)), tuple(found))
-
-
-def _parent_gateways(route: ObjectRef, raw: RawObject) -> list[tuple[str, str]]:
-    spec = raw.get("spec") or {}
-    parents = spec.get("parentRefs") if isinstance(spec, Mapping) else None
-    out = []
-    for parent in parents if isinstance(parents, list) else ():
-        if not isinstance(parent, Mapping) or not parent.get("name"):
-            continue
-        if parent.get("group", GATEWAY_GROUP) == GATEWAY_GROUP and parent.get("kind", "Gateway") == "Gateway":
-            out.append((str(parent.get("namespace") or route.namespace or "default"), str(parent["name"])))
-    return sorted(set(out))
 
 
 def _serves_gateway(workload: Workload, namespace: str, name: str) -> bool:

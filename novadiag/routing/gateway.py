@@ -71,7 +71,7 @@ class GatewayRules:
         """None when a parent Gateway accepts the route (or it names none); else why none does."""
         refusals: list[Refusal] = []
         for i, parent in enumerate(_items(spec.get("parentRefs"))):
-            if parent.get("group", GATEWAY_GROUP) != GATEWAY_GROUP or parent.get("kind", "Gateway") != "Gateway":
+            if not _names_a_gateway(parent):
                 return None  # a parent this audit does not model (a Service for a mesh): assume attached
             refusal = self._parent_refusal(route, i, parent)
             if refusal is None:
@@ -230,6 +230,20 @@ def _from_text(origin: str, gateway_namespace: str) -> str:
     if origin == "Selector":
         return "namespaces matching its selector only"
     return f"its own namespace {gateway_namespace} only"
+
+
+def gateway_parents(route: ObjectRef, spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, name) of each Gateway the route names in ``parentRefs``, sorted, once each."""
+    found = {
+        (str(parent.get("namespace") or route.namespace or "default"), str(parent["name"]))
+        for parent in _items(spec.get("parentRefs"))
+        if _names_a_gateway(parent) and parent.get("name")
+    }
+    return sorted(found)
+
+
+def _names_a_gateway(parent: Mapping[str, Any]) -> bool:
+    return bool(parent.get("group", GATEWAY_GROUP) == GATEWAY_GROUP and parent.get("kind", "Gateway") == "Gateway")
 
 
 def _items(value: Any) -> list[Mapping[str, Any]]:
