@@ -43,6 +43,7 @@ from novadiag.hostgrammar import parse_port, parse_value
 from novadiag.model import ObjectRef, Reference
 from novadiag.redaction import redact, redact_command
 from novadiag.shellwords import SHELLS, find_script, simple_commands
+from novadiag.workloads import EXEC_HANDLERS, exec_action
 
 _PROPERTY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _NUMBER_RE = re.compile(r"-\d+(?:\.\d+)?")
@@ -97,18 +98,6 @@ def command_references(
     return _references(site, found)
 
 
-# Where a container holds exec handlers, and whether the kubelet expands ``$(VAR)`` in them: it does
-# for probes, from the container's literal ``env`` values only (``ExpandContainerCommandOnlyStatic``),
-# and runs lifecycle hooks as written.
-EXEC_HANDLERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("livenessProbe", ("livenessProbe",), True),
-    ("readinessProbe", ("readinessProbe",), True),
-    ("startupProbe", ("startupProbe",), True),
-    ("postStart", ("lifecycle", "postStart"), False),
-    ("preStop", ("lifecycle", "preStop"), False),
-)
-
-
 def exec_references(site: CommandSite, container: Mapping[str, Any]) -> list[Reference]:
     """Every cluster host the container's exec probes and lifecycle hooks name.
 
@@ -122,7 +111,8 @@ def exec_references(site: CommandSite, container: Mapping[str, Any]) -> list[Ref
     static = _literal_env(container)
     found: list[_Found] = []
     for origin, path, expands in EXEC_HANDLERS:
-        command = _expanded(_exec_command(container, path), static if expands else None)
+        action = exec_action(container, path)
+        command = _expanded(action and action["command"], static if expands else None)
         script = find_script(command, ())
         words = _program_words(command)
         if script is not None:
@@ -132,14 +122,6 @@ def exec_references(site: CommandSite, container: Mapping[str, Any]) -> list[Ref
         else:
             found += _argv_hosts([("exec.command", i, w) for i, w in enumerate(command)], origin)
     return _references(site, found)
-
-
-def _exec_command(container: Mapping[str, Any], path: Sequence[str]) -> object:
-    handler: object = container
-    for key in path:
-        handler = handler.get(key) if isinstance(handler, Mapping) else None
-    action = handler.get("exec") if isinstance(handler, Mapping) else None
-    return action.get("command") if isinstance(action, Mapping) else None
 
 
 def _literal_env(container: Mapping[str, Any]) -> dict[str, str]:

@@ -47,7 +47,7 @@ from novadiag.redaction import (
     sanitize_secret_value,
 )
 from novadiag.shapes import shape_problem
-from novadiag.workloads import Workload, iter_workloads, pod_template
+from novadiag.workloads import EXEC_HANDLERS, Workload, exec_action, iter_workloads, pod_template
 
 SNAPSHOT_SCHEMA = "novadiag.snapshot/v1"
 
@@ -297,18 +297,11 @@ def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for key in kinds for c in spec.get(key) or () if isinstance(c, Mapping)]
 
 
-_EXEC_HANDLERS = ("livenessProbe", "readinessProbe", "startupProbe")
-
-
 def _exec_handlers(container: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``exec`` blocks of a container's probes and lifecycle hooks: commands that may carry a password
     (``redis-cli -a PW ping``, ``mysql --password PW``) as much as ``args`` do."""
-    holders = [container.get(key) for key in _EXEC_HANDLERS]
-    lifecycle = container.get("lifecycle")
-    if isinstance(lifecycle, Mapping):
-        holders += [lifecycle.get("postStart"), lifecycle.get("preStop")]
-    execs = [h.get("exec") for h in holders if isinstance(h, Mapping)]
-    return [e for e in execs if isinstance(e, dict) and isinstance(e.get("command"), list)]
+    actions = (exec_action(container, path) for _, path, _ in EXEC_HANDLERS)
+    return [a for a in actions if a is not None]
 
 
 def _masked_env_value(env: Mapping[str, Any]) -> str | None:

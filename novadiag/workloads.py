@@ -116,3 +116,24 @@ def iter_workloads(objects_by_kind: Mapping[str, tuple[RawObject, ...]]) -> Iter
             workload = workload_from(obj)
             if workload is not None:
                 yield workload
+
+
+# Where a container holds exec handlers, and whether the kubelet expands ``$(VAR)`` in them: it does
+# for probes, from the container's literal ``env`` values only (``ExpandContainerCommandOnlyStatic``),
+# and runs lifecycle hooks as written.
+EXEC_HANDLERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("livenessProbe", ("livenessProbe",), True),
+    ("readinessProbe", ("readinessProbe",), True),
+    ("startupProbe", ("startupProbe",), True),
+    ("postStart", ("lifecycle", "postStart"), False),
+    ("preStop", ("lifecycle", "preStop"), False),
+)
+
+
+def exec_action(container: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The ``exec`` block at ``path`` of a container (an ``EXEC_HANDLERS`` path) when it holds a command list."""
+    handler: object = container
+    for key in path:
+        handler = handler.get(key) if isinstance(handler, Mapping) else None
+    action = handler.get("exec") if isinstance(handler, Mapping) else None
+    return action if isinstance(action, dict) and isinstance(action.get("command"), list) else None

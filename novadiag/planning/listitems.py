@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from novadiag.commandrefs import EXEC_HANDLERS
 from novadiag.model import Reference
 from novadiag.planning.paths import FieldPath, get_at, path_text
 from novadiag.planning.rename import POD_SPEC_PATHS, contains_host, find_container, pod_spec_of
 from novadiag.shellwords import find_script
+from novadiag.workloads import EXEC_HANDLERS
 
 _INDEXED = re.compile(r"(?P<field>[A-Za-z.]+)(?:\[(?P<index>\d+)\])?")
 _HANDLER_PATHS: Mapping[str, tuple[str, ...]] = {origin: path for origin, path, _expands in EXEC_HANDLERS}
